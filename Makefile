@@ -1,0 +1,32 @@
+# The whole set-up is two commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/ocindex tui $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check indexer tui tests
+	$(BIN)/ruff format --check indexer tui tests
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest --cov=indexer --cov-report=term:skip-covered $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/ocindex bench --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,3 @@
+"""ocindex's headless indexer: OpenCode storage into DuckDB, in micro-batches, missing nothing.
+Never imports Textual or the tui package.
+"""

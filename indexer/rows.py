@@ -1,0 +1,81 @@
+"""Writes parsed rows into the data tables: every row a file owns is replaced at once.
+Never opens a transaction of its own and never decides a file's status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import duckdb
+import pyarrow as pa
+
+from indexer.records import ParsedFile, Table
+
+_ARROW_TYPES = {
+    "VARCHAR": pa.string(),
+    "BIGINT": pa.int64(),
+    "INTEGER": pa.int32(),
+    "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(),
+    "TIMESTAMP": pa.timestamp("ms"),  # OpenCode writes epoch milliseconds
+}
+
+
+def arrow_schema(table: Table) -> pa.Schema:
+    return pa.schema([(name, _ARROW_TYPES[kind]) for name, kind in table.columns])
+
+
+def to_arrow(table: Table, rows: Sequence[tuple[object, ...]]) -> pa.Table:
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(table.columns)
+    schema = arrow_schema(table)
+    return pa.Table.from_arrays(
+        [pa.array(col, type=field.type) for col, field in zip(columns, schema, strict=True)],
+        schema=schema,
+    )
+
+
+def replace_rows(
+    conn: duckdb.DuckDBPyConnection,
+    table: Table,
+    owner_ids: Iterable[str],
+    rows: Sequence[tuple[object, ...]],
+) -> None:
+    """Delete every row owned by owner_ids, then insert rows (already deduplicated by key).
+
+    Delete-then-insert in one transaction is several times cheaper than INSERT OR REPLACE on
+    existing keys, and an array file that shrank loses its stale rows.
+    """
+    owners = list(dict.fromkeys(owner_ids))
+    if owners:
+        conn.execute(
+            f"DELETE FROM {table.name} WHERE {table.owner_column} IN (SELECT unnest(?))", [owners]
+        )
+    if rows:
+        data = to_arrow(table, rows)
+        conn.register("_rows_batch", data)
+        try:
+            conn.execute(f"INSERT INTO {table.name} SELECT * FROM _rows_batch")
+        finally:
+            conn.unregister("_rows_batch")
+
+
+def write_parsed(conn: duckdb.DuckDBPyConnection, parsed: Sequence[ParsedFile]) -> None:
+    """Replace the rows of each parsed file, grouped so each table gets one delete and one insert.
+
+    When two files claim the same primary key (a session listed twice), the later file wins.
+    """
+    by_table: dict[str, tuple[Table, list[str], dict[tuple[object, ...], tuple[object, ...]]]] = {}
+    for item in parsed:
+        table, owners, rows = by_table.setdefault(item.table.name, (item.table, [], {}))
+        owners.append(item.owner_id)
+        pk_index = [item.table.column_names.index(c) for c in item.table.primary_key]
+        for row in item.rows:
+            pk = tuple(row[i] for i in pk_index)
+            rows.pop(pk, None)
+            rows[pk] = row
+    for table, owners, rows in by_table.values():
+        replace_rows(conn, table, owners, list(rows.values()))
+
+
+def delete_owned(conn: duckdb.DuckDBPyConnection, table: Table, owner_ids: Iterable[str]) -> None:
+    replace_rows(conn, table, owner_ids, ())

@@ -1,0 +1,195 @@
+"""The file_index vocabulary: file statuses, stamps, and the set-based writes of tracking rows.
+Never opens a transaction of its own: callers run these inside their batch's transaction.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from indexer.storage import FileKey
+
+
+class FileStatus(enum.StrEnum):
+    INDEXED = "indexed"
+    ERROR = "error"
+    PENDING = "pending"
+    DELETED = "deleted"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class FileStamp:
+    """What the reconciler compares with !=: a rewrite changes one or the other."""
+
+    mtime_ns: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedFile:
+    rel_path: str
+    kind: str
+    status: FileStatus
+    stamp: FileStamp | None
+    content_hash: str | None
+    attempts: int
+    error_message: str | None
+    indexer_version: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrackEntry:
+    """One file's new tracking state, as the processor decided it."""
+
+    key: FileKey
+    status: FileStatus
+    stamp: FileStamp | None = None
+    content_hash: str | None = None
+    message: str | None = None
+
+
+_COLUMNS = (
+    ("file_path", pa.string()),
+    ("file_type", pa.string()),
+    ("mtime", pa.float64()),
+    ("size", pa.int32()),
+    ("record_id", pa.string()),
+    ("indexed_at", pa.timestamp("us")),
+    ("error_message", pa.string()),
+    ("status", pa.string()),
+    ("mtime_ns", pa.int64()),
+    ("content_hash", pa.string()),
+    ("attempts", pa.int32()),
+    ("indexer_version", pa.string()),
+    ("first_attempt_at", pa.timestamp("us")),
+)
+_SCHEMA = pa.schema(list(_COLUMNS))
+_COLUMN_LIST = ", ".join(name for name, _ in _COLUMNS)
+_RETRYING = (FileStatus.PENDING, FileStatus.ERROR)
+
+
+class FileTracker:
+    """Reads and writes file_index rows on the caller's connection; not thread-safe by itself."""
+
+    def __init__(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        indexer_version: str,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.conn = conn
+        self.indexer_version = indexer_version
+        self._now = now
+
+    def lookup(self, rel_paths: Iterable[str]) -> dict[str, TrackedFile]:
+        """Return the tracked rows of these paths; unknown paths are absent."""
+        paths = list(dict.fromkeys(rel_paths))
+        if not paths:
+            return {}
+        rows = self.conn.execute(
+            "SELECT file_path, file_type, status, mtime_ns, size, content_hash, attempts, "
+            "error_message, indexer_version FROM file_index WHERE file_path IN (SELECT unnest(?))",
+            [paths],
+        ).fetchall()
+        return {row[0]: _tracked(row) for row in rows}
+
+    def record(self, entries: Sequence[TrackEntry]) -> None:
+        """Write the new state of each file; attempts count consecutive pending/error outcomes."""
+        if not entries:
+            return
+        latest = {e.key.rel_path: e for e in entries}  # newest wins inside one call
+        prior = self.lookup(latest)
+        now_us = int(self._now() * 1_000_000)
+        columns: dict[str, list[object]] = {name: [] for name, _ in _COLUMNS}
+        for path, entry in latest.items():
+            before = prior.get(path)
+            retrying = entry.status in _RETRYING
+            attempts = (before.attempts if before and before.status in _RETRYING else 0) + 1
+            stamp = entry.stamp or (before.stamp if before else None)
+            values = {
+                "file_path": path,
+                "file_type": str(entry.key.kind),
+                "mtime": stamp.mtime_ns / 1e9 if stamp else 0.0,
+                "size": min(stamp.size, 2**31 - 1) if stamp else 0,
+                "record_id": entry.key.record_id or None,
+                "indexed_at": now_us,
+                "error_message": entry.message,
+                "status": str(entry.status),
+                "mtime_ns": stamp.mtime_ns if stamp else None,
+                "content_hash": entry.content_hash
+                or (before.content_hash if before and entry.status is FileStatus.DELETED else None),
+                "attempts": attempts if retrying else 0,
+                "indexer_version": self.indexer_version,
+                "first_attempt_at": now_us if retrying and attempts == 1 else None,
+            }
+            for name, value in values.items():
+                columns[name].append(value)
+        batch = pa.Table.from_pydict(columns, schema=_SCHEMA)
+        self.conn.register("_track_batch", batch)
+        try:
+            self.conn.execute(
+                "DELETE FROM file_index WHERE file_path IN (SELECT file_path FROM _track_batch)"
+            )
+            self.conn.execute(
+                f"INSERT INTO file_index ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM _track_batch"
+            )
+        finally:
+            self.conn.unregister("_track_batch")
+
+    def mark_indexed(self, files: Sequence[tuple[FileKey, FileStamp, str]]) -> None:
+        self.record([TrackEntry(k, FileStatus.INDEXED, s, h) for k, s, h in files])
+
+    def mark_error(self, files: Sequence[tuple[FileKey, FileStamp | None, str]]) -> None:
+        self.record([TrackEntry(k, FileStatus.ERROR, s, None, m) for k, s, m in files])
+
+    def mark_pending(self, files: Sequence[tuple[FileKey, FileStamp | None, str]]) -> None:
+        self.record([TrackEntry(k, FileStatus.PENDING, s, None, m) for k, s, m in files])
+
+    def mark_skipped(self, files: Sequence[tuple[FileKey, FileStamp]]) -> None:
+        self.record([TrackEntry(k, FileStatus.SKIPPED, s) for k, s in files])
+
+    def mark_deleted(self, keys: Sequence[FileKey]) -> None:
+        self.record([TrackEntry(k, FileStatus.DELETED) for k in keys])
+
+    def needs_indexing(self, files: Sequence[tuple[FileKey, FileStamp]]) -> list[FileKey]:
+        """Return the keys whose stamp differs from file_index (compared with !=) or are unknown."""
+        prior = self.lookup(k.rel_path for k, _ in files)
+        out: list[FileKey] = []
+        for key, stamp in files:
+            before = prior.get(key.rel_path)
+            if before is None or before.status is FileStatus.DELETED or before.stamp != stamp:
+                out.append(key)
+        return out
+
+    def status_counts(self) -> dict[str, int]:
+        counts = {str(s): 0 for s in FileStatus}
+        for status, n in self.conn.execute(
+            "SELECT status, count(*) FROM file_index GROUP BY status"
+        ).fetchall():
+            counts[str(status)] = int(n)
+        return counts
+
+
+def _tracked(row: tuple[object, ...]) -> TrackedFile:
+    path, kind, status, mtime_ns, size, content_hash, attempts, message, version = row
+    stamp = (
+        FileStamp(int(mtime_ns), int(size))  # type: ignore[call-overload]
+        if mtime_ns is not None and size is not None
+        else None
+    )
+    return TrackedFile(
+        rel_path=str(path),
+        kind=str(kind),
+        status=FileStatus(str(status or "indexed")),
+        stamp=stamp,
+        content_hash=None if content_hash is None else str(content_hash),
+        attempts=int(attempts or 0),  # type: ignore[call-overload]
+        error_message=None if message is None else str(message),
+        indexer_version=None if version is None else str(version),
+    )

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import duckdb
+
+from indexer.storage import FileKey, classify
+from indexer.tracker import FileStamp, FileStatus, FileTracker
+
+
+def key(n: int) -> FileKey:
+    k = classify(f"part/msg_1/prt_{n}.json")
+    assert k is not None
+    return k
+
+
+def test_mark_forms_take_a_list_and_write_every_row(index_db: duckdb.DuckDBPyConnection) -> None:
+    t = FileTracker(index_db, "v2")
+    t.mark_indexed([(key(i), FileStamp(1000 + i, 10), f"h{i}") for i in range(100)])
+    t.mark_error([(key(100), FileStamp(5, 1), "invalid_json: bad")])
+    t.mark_pending([(key(101), FileStamp(6, 1), "empty: the file is empty")])
+    t.mark_skipped([(classify("notes.txt"), FileStamp(1, 1))])  # type: ignore[list-item]
+    counts = t.status_counts()
+    assert counts == {"indexed": 100, "error": 1, "pending": 1, "deleted": 0, "skipped": 1}
+    got = t.lookup([key(3).rel_path, key(100).rel_path])
+    assert got[key(3).rel_path].stamp == FileStamp(1003, 10)
+    assert got[key(3).rel_path].content_hash == "h3"
+    assert got[key(3).rel_path].indexer_version == "v2"
+    assert got[key(100).rel_path].error_message == "invalid_json: bad"
+
+
+def test_attempts_count_consecutive_failures_and_reset_when_indexed(
+    index_db: duckdb.DuckDBPyConnection,
+) -> None:
+    t = FileTracker(index_db, "v2")
+    k = key(1)
+    for _ in range(3):
+        t.mark_pending([(k, FileStamp(1, 1), "empty")])
+    assert t.lookup([k.rel_path])[k.rel_path].attempts == 3
+    t.mark_indexed([(k, FileStamp(2, 2), "h")])
+    row = t.lookup([k.rel_path])[k.rel_path]
+    assert (row.status, row.attempts, row.error_message) == (FileStatus.INDEXED, 0, None)
+
+
+def test_deleted_keeps_a_row_and_needs_indexing_compares_with_not_equal(
+    index_db: duckdb.DuckDBPyConnection,
+) -> None:
+    t = FileTracker(index_db, "v2")
+    t.mark_indexed([(key(1), FileStamp(200, 5), "a"), (key(2), FileStamp(200, 5), "b")])
+    t.mark_deleted([key(2)])
+    assert t.lookup([key(2).rel_path])[key(2).rel_path].status is FileStatus.DELETED
+    # An older mtime is still a change: != not >.
+    todo = t.needs_indexing(
+        [(key(1), FileStamp(100, 5)), (key(2), FileStamp(200, 5)), (key(3), FileStamp(1, 1))]
+    )
+    assert [k.record_id for k in todo] == ["prt_1", "prt_2", "prt_3"]
+    assert t.needs_indexing([(key(1), FileStamp(200, 5))]) == []

@@ -1,0 +1,1 @@
+"""ocindex's terminal dashboard, built on the headless indexer package."""
