@@ -1,4 +1,4 @@
-"""Walks the storage tree with os.scandir and yields each file's key and stamp.
+"""Walks the storage tree with os.scandir and yields each file's path and stamp.
 Never parses a file or keeps state between calls: it is the single discovery function.
 """
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.storage import FileKey, classify
+from indexer.storage import FileKey, classify, is_ignored
 from indexer.tracker import FileStamp
 
 
@@ -19,31 +19,39 @@ class FileStat:
     stamp: FileStamp
 
 
-def scan_tree(root: Path) -> Iterator[FileStat]:
-    """Yield every non-ignored regular file under root; unreadable folders are passed over."""
+def walk_files(root: Path) -> Iterator[tuple[str, int, int]]:
+    """Yield (rel_path, mtime_ns, size) of every regular, non-ignored file under root.
+
+    Folders that vanish or cannot be listed are passed over: the next scan sees them again.
+    """
     stack = [(os.fspath(root), "")]
     while stack:
         folder, prefix = stack.pop()
         try:
             entries = os.scandir(folder)
         except OSError:
-            continue  # vanished or unreadable: the next scan or an event brings it back
+            continue
         with entries:
             for entry in entries:
-                name = entry.name
-                if name.startswith("."):
+                rel = prefix + entry.name
+                if entry.name.startswith("."):
                     continue
-                rel = f"{prefix}{name}"
                 try:
                     if entry.is_dir(follow_symlinks=False):
-                        if rel != "quarantine":
+                        if not is_ignored(rel):
                             stack.append((entry.path, rel + "/"))
                         continue
-                    if not entry.is_file(follow_symlinks=False):
+                    if not entry.is_file(follow_symlinks=False) or entry.name.endswith(".tmp"):
                         continue
                     st = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue
-                key = classify(rel)
-                if key is not None:
-                    yield FileStat(key, FileStamp(st.st_mtime_ns, st.st_size))
+                yield rel, st.st_mtime_ns, st.st_size
+
+
+def scan_tree(root: Path) -> Iterator[FileStat]:
+    """Yield every file under root with its key and stamp."""
+    for rel, mtime_ns, size in walk_files(root):
+        key = classify(rel)
+        if key is not None:
+            yield FileStat(key, FileStamp(mtime_ns, size))

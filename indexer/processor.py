@@ -1,0 +1,284 @@
+"""The batch writer: reads and parses each file outside the transaction, then commits the data
+rows, the file_index rows and a batch_log row in ONE transaction. The processor owns the write
+connection; nothing else writes while it runs.
+
+One file's outcome never affects another's: a file that cannot be read or parsed gets a status
+and a reason, and the rest of its batch lands.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from indexer.accumulator import Batch, PendingEntry
+from indexer.records import (
+    DEFAULT_MAX_FILE_BYTES,
+    TABLES,
+    FailureReason,
+    ParsedFile,
+    ParseFailure,
+    content_hash,
+    parse,
+    too_large,
+)
+from indexer.rows import delete_owned, write_parsed
+from indexer.storage import FileKey, FileKind
+from indexer.tracker import FileStamp, FileStatus, FileTracker, TrackedFile, TrackEntry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorConfig:
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    settle_s: float = 2.0
+    """A file modified this recently that does not parse is still being written: pending."""
+    retry_base_s: float = 0.25
+    retry_max_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class FileRead:
+    """What reading one file found: parsed rows, a failure, or that it vanished."""
+
+    key: FileKey
+    status: FileStatus
+    stamp: FileStamp | None = None
+    content_hash: str | None = None
+    parsed: ParsedFile | None = None
+    message: str | None = None
+    retry_in_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """One committed batch, handed to metrics and the dashboard after the commit."""
+
+    batch_id: int
+    indexer_version: str
+    trigger: str
+    files: int
+    indexed: int
+    errors: int
+    pending: int
+    deleted: int
+    skipped: int
+    dropped: int
+    by_kind: dict[str, int]
+    queue_wait_ms: float
+    processing_ms: float
+    committed_at: float
+    event_latency_ms: tuple[float, ...]
+    reads: tuple[FileRead, ...] = field(repr=False)
+
+    @property
+    def retries(self) -> list[tuple[FileKey, float]]:
+        return [(r.key, r.retry_in_s) for r in self.reads if r.retry_in_s is not None]
+
+
+def read_file(
+    root: Path,
+    key: FileKey,
+    config: ProcessorConfig,
+    prior_attempts: int = 0,
+    wall: Callable[[], float] = time.time,
+) -> FileRead:
+    """Stat, read, stat again and parse one file, and decide its status. Never raises OSError."""
+    path = os.path.join(root, key.rel_path)
+    try:
+        before = os.stat(path)
+        stamp = FileStamp(before.st_mtime_ns, before.st_size)
+        if key.kind is FileKind.SKIPPED:
+            return FileRead(key, FileStatus.SKIPPED, stamp)
+        if before.st_size > config.max_file_bytes:
+            failure = too_large(before.st_size, config.max_file_bytes)
+            return FileRead(key, FileStatus.ERROR, stamp, message=failure.describe())
+        with open(path, "rb") as fh:
+            data = fh.read(config.max_file_bytes + 1)
+        after = os.stat(path)
+    except FileNotFoundError:
+        return FileRead(key, FileStatus.DELETED)
+    except NotADirectoryError:
+        return FileRead(key, FileStatus.DELETED)
+    except OSError as exc:
+        # Unreadable now (permissions, I/O): an error with its reason, retried by the reconciler.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        kind = "unreadable" if exc.errno in (errno.EACCES, errno.EPERM) else "io_error"
+        return FileRead(key, FileStatus.ERROR, message=f"{kind}: {reason}")
+    stamp = FileStamp(after.st_mtime_ns, after.st_size)
+    if (before.st_mtime_ns, before.st_size) != (after.st_mtime_ns, after.st_size) or len(
+        data
+    ) != after.st_size:
+        return FileRead(
+            key,
+            FileStatus.PENDING,
+            stamp,
+            message="changed while being read",
+            retry_in_s=_backoff(config, prior_attempts),
+        )
+    digest = content_hash(data)
+    result = parse(key, data, config.max_file_bytes)
+    if isinstance(result, ParsedFile):
+        return FileRead(key, FileStatus.INDEXED, stamp, digest, result)
+    age_s = wall() - after.st_mtime_ns / 1e9
+    if age_s < config.settle_s and _may_heal(result):
+        # Not settled yet: OpenCode rewrites files in place, so a reader sees partial bytes.
+        delay = max(_backoff(config, prior_attempts), config.settle_s - age_s + 0.05)
+        return FileRead(
+            key, FileStatus.PENDING, stamp, digest, message=result.describe(), retry_in_s=delay
+        )
+    return FileRead(key, FileStatus.ERROR, stamp, digest, message=result.describe())
+
+
+def _may_heal(failure: ParseFailure) -> bool:
+    # A write cut mid-character reads as invalid UTF-8; only a size limit never heals by itself.
+    return failure.reason is not FailureReason.TOO_LARGE
+
+
+def _backoff(config: ProcessorConfig, attempts: int) -> float:
+    return float(min(config.retry_base_s * (2 ** min(attempts, 16)), config.retry_max_s))
+
+
+def apply_reads(
+    conn: duckdb.DuckDBPyConnection,
+    tracker: FileTracker,
+    reads: Sequence[FileRead],
+    prior: dict[str, TrackedFile],
+) -> list[FileRead]:
+    """Write the data rows and tracking rows for these reads; return the ones that were kept.
+
+    A vanished file that was never tracked leaves no trace; a tracked one is marked deleted
+    and its rows removed.
+    """
+    kept = [r for r in reads if r.status is not FileStatus.DELETED or r.key.rel_path in prior]
+    changed = [
+        r.parsed
+        for r in kept
+        if r.parsed is not None and not _unchanged(r, prior.get(r.key.rel_path))
+    ]
+    write_parsed(conn, changed)
+    gone: dict[str, list[str]] = {}
+    for r in kept:
+        # A file that no longer parses keeps no stale rows: its old data is wrong now.
+        if r.status in (FileStatus.DELETED, FileStatus.ERROR) and r.key.kind in TABLES:
+            gone.setdefault(r.key.kind, []).append(r.key.record_id)
+    for kind, owners in gone.items():
+        delete_owned(conn, TABLES[FileKind(kind)], owners)
+    tracker.record([TrackEntry(r.key, r.status, r.stamp, r.content_hash, r.message) for r in kept])
+    return kept
+
+
+def _unchanged(read: FileRead, before: TrackedFile | None) -> bool:
+    return (
+        before is not None
+        and before.status is FileStatus.INDEXED
+        and before.content_hash == read.content_hash
+    )
+
+
+class BatchProcessor:
+    """Commits batches on the thread that calls process(); that thread owns the connection."""
+
+    def __init__(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        root: Path,
+        indexer_version: str = "v2",
+        config: ProcessorConfig | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.conn = conn
+        self.root = root
+        self.version = indexer_version
+        self.config = config or ProcessorConfig()
+        self.tracker = FileTracker(conn, indexer_version, wall)
+        self._monotonic = monotonic
+        self._wall = wall
+        row = conn.execute("SELECT coalesce(max(batch_id), 0) FROM batch_log").fetchone()
+        self._next_id = int(row[0]) + 1 if row else 1
+
+    def process(self, batch: Batch) -> BatchResult:
+        """Read, parse and commit one batch in a single transaction; raise on database errors."""
+        started = self._monotonic()
+        entries = _newest_per_key(batch.entries)
+        prior = self.tracker.lookup(e.key.rel_path for e in entries)
+        reads = [
+            read_file(
+                self.root,
+                e.key,
+                self.config,
+                prior[e.key.rel_path].attempts if e.key.rel_path in prior else 0,
+                self._wall,
+            )
+            for e in entries
+        ]
+        batch_id = self._next_id
+        self.conn.execute("BEGIN TRANSACTION")
+        try:
+            kept = apply_reads(self.conn, self.tracker, reads, prior)
+            counts = Counter(r.status for r in kept)
+            processing_ms = (self._monotonic() - started) * 1000
+            committed_at = self._wall()
+            latencies = tuple(max(0.0, (committed_at - e.event_at) * 1000) for e in entries)
+            self.conn.execute(
+                "INSERT INTO batch_log VALUES (?, ?, ?, to_timestamp(?), to_timestamp(?), "
+                "?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    batch_id,
+                    self.version,
+                    str(batch.reason),
+                    committed_at - processing_ms / 1000,
+                    committed_at,
+                    len(entries),
+                    counts[FileStatus.INDEXED],
+                    counts[FileStatus.ERROR],
+                    counts[FileStatus.PENDING],
+                    counts[FileStatus.DELETED],
+                    counts[FileStatus.SKIPPED],
+                    (started - batch.sealed_at) * 1000,
+                    processing_ms,
+                    list(latencies),
+                ],
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self._next_id += 1
+        processing_ms = (self._monotonic() - started) * 1000
+        return BatchResult(
+            batch_id=batch_id,
+            indexer_version=self.version,
+            trigger=str(batch.reason),
+            files=len(entries),
+            indexed=counts[FileStatus.INDEXED],
+            errors=counts[FileStatus.ERROR],
+            pending=counts[FileStatus.PENDING],
+            deleted=counts[FileStatus.DELETED],
+            skipped=counts[FileStatus.SKIPPED],
+            dropped=len(reads) - len(kept),
+            by_kind=dict(Counter(str(e.key.kind) for e in entries)),
+            queue_wait_ms=(started - batch.sealed_at) * 1000,
+            processing_ms=processing_ms,
+            committed_at=self._wall(),
+            event_latency_ms=latencies,
+            reads=tuple(reads),
+        )
+
+
+def _newest_per_key(entries: Sequence[PendingEntry]) -> list[PendingEntry]:
+    latest: dict[str, PendingEntry] = {}
+    for entry in entries:
+        latest.pop(entry.key.rel_path, None)
+        latest[entry.key.rel_path] = entry
+    return list(latest.values())

@@ -1,0 +1,230 @@
+"""Diffs the disk against file_index and submits every disagreement: new, modified (stamp !=),
+deleted, and files due for a retry. Never writes: its reconcile_log row goes through the writer.
+
+Events are hints; this scan is the truth. It runs at start, on an interval, and at once when
+the watcher reports an overflow or a dead observer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from indexer.accumulator import FileBatchAccumulator, Trigger
+from indexer.scan import walk_files
+from indexer.snapshot import ReconcileSummary
+from indexer.storage import FileKey, classify
+
+log = logging.getLogger(__name__)
+
+MAX_FOUND_KEPT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    started_at: float
+    duration_ms: float
+    files_seen: int
+    new: tuple[str, ...]
+    modified: tuple[str, ...]
+    deleted: tuple[str, ...]
+    retried: tuple[str, ...]
+    catches: int
+    """Findings the events should have brought: not pending, and older than the catch grace."""
+
+    @property
+    def findings(self) -> int:
+        return len(self.new) + len(self.modified) + len(self.deleted)
+
+    def summary(self, scan_id: int) -> ReconcileSummary:
+        found = (*self.new, *self.modified, *self.deleted)[:MAX_FOUND_KEPT]
+        return ReconcileSummary(
+            scan_id=scan_id,
+            started_at=self.started_at,
+            duration_ms=self.duration_ms,
+            files_seen=self.files_seen,
+            new_files=len(self.new),
+            modified_files=len(self.modified),
+            deleted_files=len(self.deleted),
+            retried_files=len(self.retried),
+            found=found,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcilerConfig:
+    interval_s: float = 30.0
+    pending_retry_after_s: float = 5.0
+    """Pending rows older than this with no retry in flight are resubmitted (e.g. after a crash)."""
+    catch_grace_s: float = 1.0
+    """Files modified more recently than this may still be in the events' pipeline."""
+
+
+_DIFF_SQL = """
+WITH disk AS (SELECT * FROM _disk)
+SELECT d.path, CASE WHEN f.file_path IS NULL OR f.status = 'deleted' THEN 'new' ELSE 'modified' END,
+       d.mtime_ns
+FROM disk d LEFT JOIN file_index f ON f.file_path = d.path
+WHERE f.file_path IS NULL OR f.status = 'deleted'
+   OR f.mtime_ns IS DISTINCT FROM d.mtime_ns OR f.size != least(d.size, 2147483647)
+UNION ALL
+SELECT f.file_path, 'deleted', NULL FROM file_index f
+WHERE f.status != 'deleted' AND NOT EXISTS (SELECT 1 FROM disk d WHERE d.path = f.file_path)
+UNION ALL
+SELECT f.file_path, 'retry', NULL FROM file_index f JOIN disk d ON d.path = f.file_path
+WHERE f.mtime_ns = d.mtime_ns AND f.size = least(d.size, 2147483647) AND (
+      (f.status = 'pending' AND f.indexed_at < to_timestamp(?))
+   OR (f.status = 'error'
+       AND (f.error_message LIKE 'unreadable:%' OR f.error_message LIKE 'io_error:%')))
+"""
+
+
+class Reconciler:
+    """scan_now() is safe from any thread (scans are serialised); start() runs the interval loop."""
+
+    def __init__(
+        self,
+        root: Path,
+        cursor_factory: Callable[[], duckdb.DuckDBPyConnection],
+        accumulator: FileBatchAccumulator,
+        config: ReconcilerConfig | None = None,
+        on_report: Callable[[ReconcileReport], None] | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.root = root
+        self._cursor_factory = cursor_factory
+        self.accumulator = accumulator
+        self.config = config or ReconcilerConfig()
+        self._on_report = on_report
+        self._wall = wall
+        self._scan_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.scans_completed = 0
+        self.files_found_missing = 0
+        self.catches = 0
+        self.last_scan_duration_ms: float | None = None
+        self.last_scan_at: float | None = None
+        self.recent: deque[ReconcileReport] = deque(maxlen=20)
+        self._stats_lock = threading.Lock()
+
+    def scan_now(self, trigger: Trigger = Trigger.RECONCILER) -> ReconcileReport:
+        """Walk the tree, diff it with file_index, and submit every finding now.
+
+        At startup every pending row is retried at once: no retry survived the restart.
+        """
+        with self._scan_lock:
+            started_wall = self._wall()
+            t0 = time.perf_counter()
+            paths: list[str] = []
+            mtimes: list[int] = []
+            sizes: list[int] = []
+            for rel, mtime_ns, size in walk_files(self.root):
+                paths.append(rel)
+                mtimes.append(mtime_ns)
+                sizes.append(size)
+            disk = pa.table(
+                {
+                    "path": pa.array(paths, pa.string()),
+                    "mtime_ns": pa.array(mtimes, pa.int64()),
+                    "size": pa.array(sizes, pa.int64()),
+                }
+            )
+            retry_after_s = 0.0 if trigger is Trigger.STARTUP else self.config.pending_retry_after_s
+            cursor = self._cursor_factory()
+            try:
+                cursor.register("_disk", disk)
+                rows = cursor.execute(_DIFF_SQL, [started_wall - retry_after_s]).fetchall()
+            finally:
+                cursor.close()
+            found: dict[str, list[str]] = {"new": [], "modified": [], "deleted": [], "retry": []}
+            keys: list[FileKey] = []
+            fresh_after_ns = int((started_wall - self.config.catch_grace_s) * 1e9)
+            in_flight = self.accumulator.pending_paths()
+            catches = 0
+            for path, what, mtime_ns in rows:
+                key = classify(path)
+                if key is None:
+                    continue
+                found[what].append(path)
+                keys.append(key)
+                if what != "retry" and path not in in_flight and (mtime_ns or 0) < fresh_after_ns:
+                    catches += 1
+            self.accumulator.add_many(keys, trigger)
+            report = ReconcileReport(
+                started_at=started_wall,
+                duration_ms=(time.perf_counter() - t0) * 1000,
+                files_seen=len(paths),
+                new=tuple(found["new"]),
+                modified=tuple(found["modified"]),
+                deleted=tuple(found["deleted"]),
+                retried=tuple(found["retry"]),
+                catches=catches,
+            )
+        with self._stats_lock:
+            self.scans_completed += 1
+            self.files_found_missing += report.findings
+            self.catches += catches
+            self.last_scan_duration_ms = report.duration_ms
+            self.last_scan_at = report.started_at
+            self.recent.appendleft(report)
+        if report.findings:
+            log.info(
+                "reconcile: %d files, %d new, %d modified, %d deleted, %d retried in %.0f ms",
+                report.files_seen,
+                len(report.new),
+                len(report.modified),
+                len(report.deleted),
+                len(report.retried),
+                report.duration_ms,
+            )
+        if self._on_report is not None:
+            self._on_report(report)
+        return report
+
+    def request_scan(self) -> None:
+        """Ask the loop for a scan as soon as possible (overflow, dead observer, key press)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="ocindex-reconciler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the loop; returns within timeout_s (a scan in progress finishes first)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def get_stats(self) -> dict[str, float | int | None]:
+        with self._stats_lock:
+            return {
+                "scans_completed": self.scans_completed,
+                "files_found_missing": self.files_found_missing,
+                "catches": self.catches,
+                "last_scan_duration_ms": self.last_scan_duration_ms,
+                "last_scan_at": self.last_scan_at,
+            }
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.config.interval_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.scan_now()
+            except Exception:  # a failed scan must not end the loop; the next one retries
+                log.exception("reconcile scan failed")

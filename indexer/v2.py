@@ -1,0 +1,384 @@
+"""UnifiedIndexerV2: wires watcher and reconciler into the accumulator, and the accumulator into
+the one writer thread that runs the BatchProcessor. Holds no pipeline logic of its own.
+
+A clean stop loses nothing: intake stops first, then everything pending is sealed and committed,
+then the database is checkpointed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from indexer.accumulator import (
+    AccumulatorConfig,
+    FileBatchAccumulator,
+    PendingEntry,
+    Trigger,
+)
+from indexer.processor import BatchProcessor, BatchResult, ProcessorConfig
+from indexer.reconciler import Reconciler, ReconcilerConfig, ReconcileReport
+from indexer.schema import migrate, open_database
+from indexer.snapshot import BatchSummary, ErrorFile, PendingFile, ReconcileSummary
+from indexer.storage import FileKey
+from indexer.watcher import StorageWatcher
+
+log = logging.getLogger(__name__)
+
+IDLE_CHECKPOINT_AFTER_S = 2.0
+
+
+@dataclass(frozen=True)
+class V2Config:
+    accumulator: AccumulatorConfig = field(default_factory=AccumulatorConfig)
+    processor: ProcessorConfig = field(default_factory=ProcessorConfig)
+    reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
+    watch: bool = True
+    drop_event_ratio: float = 0.0
+    """Fault injection for tests: drop this share of watcher events, seeded."""
+
+
+class UnifiedIndexerV2:
+    """start() and stop() from one controlling thread; every other method is safe from any."""
+
+    version = "v2"
+
+    def __init__(
+        self,
+        root: Path,
+        db_path: Path | None = None,
+        conn: duckdb.DuckDBPyConnection | None = None,
+        config: V2Config | None = None,
+        on_batch: Callable[[BatchResult], None] | None = None,
+    ) -> None:
+        if conn is None and db_path is None:
+            raise ValueError("give db_path or an open conn")
+        self.root = root
+        self.db_path = db_path
+        self.conn = conn
+        self._owns_conn = conn is None
+        self.config = config or V2Config()
+        self._on_batch = on_batch
+        self.accumulator: FileBatchAccumulator | None = None
+        self.reconciler: Reconciler | None = None
+        self.watcher: StorageWatcher | None = None
+        self._processor: BatchProcessor | None = None
+        self._writer: threading.Thread | None = None
+        self._writer_done = threading.Event()
+        self._draining = threading.Event()
+        self._logs: deque[ReconcileReport] = deque()
+        self._recent: deque[BatchResult] = deque(maxlen=500)
+        self._lock = threading.Lock()
+        self._next_scan_id = 1
+        self.batches = 0
+        self.files_processed = 0
+        self.db_errors = 0
+        self.fatal: str | None = None
+        self.running = False
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def start(self, handover: Iterable[PendingEntry] = ()) -> None:
+        """Open and migrate the database if needed, run a full reconcile, then watch."""
+        if self.conn is None:
+            assert self.db_path is not None
+            self.conn = open_database(self.db_path)
+            migrate(self.conn)
+        conn = self.conn
+        row = conn.execute("SELECT coalesce(max(scan_id), 0) FROM reconcile_log").fetchone()
+        self._next_scan_id = (int(row[0]) if row else 0) + 1
+        self.accumulator = FileBatchAccumulator(self.config.accumulator)
+        self._processor = BatchProcessor(conn, self.root, self.version, self.config.processor)
+        self._writer_done.clear()
+        self._draining.clear()
+        self._writer = threading.Thread(target=self._write_loop, name="ocindex-writer", daemon=True)
+        self._writer.start()
+        handed = list(handover)
+        for entry in handed:
+            self.accumulator.add(entry.key, Trigger.HANDOVER)
+        self.reconciler = Reconciler(
+            self.root,
+            conn.cursor,
+            self.accumulator,
+            self.config.reconciler,
+            on_report=self._logs.append,
+        )
+        self.reconciler.scan_now(Trigger.STARTUP)
+        self.reconciler.start()
+        if self.config.watch:
+            self.watcher = StorageWatcher(
+                self.root,
+                self.accumulator.add_many,
+                self._events_lost,
+                drop_event=self._drop_filter(),
+            )
+            self.watcher.start()
+        self.running = True
+        log.info("v2 started on %s (%d handed over)", self.root, len(handed))
+
+    def stop_intake(self) -> None:
+        """Stop the watcher and the reconciler loop; the writer keeps committing."""
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+        if self.reconciler is not None:
+            self.reconciler.stop()
+
+    def stop(self, flush: bool = True, close: bool = True) -> list[PendingEntry]:
+        """Stop intake, then flush and commit everything pending (or hand it back), checkpoint.
+
+        Returns what was not committed: nothing with flush=True, the pending keys otherwise.
+        """
+        self.stop_intake()
+        leftover: list[PendingEntry] = []
+        if self.accumulator is not None:
+            if not flush:
+                leftover = self.accumulator.drain_pending()
+            self.accumulator.stop()
+        self._draining.set()
+        if self._writer is not None:
+            self._writer.join(60)
+        self.running = False
+        if self.conn is not None:
+            self._write_logs()
+            try:
+                self.conn.execute("CHECKPOINT")
+            except duckdb.Error as exc:
+                log.warning("checkpoint at stop failed: %s", exc)
+            if close and self._owns_conn:
+                self.conn.close()
+                self.conn = None
+        return leftover
+
+    # --- the writer thread -----------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        assert self.accumulator is not None and self._processor is not None
+        acc, processor = self.accumulator, self._processor
+        last_commit = time.monotonic()
+        dirty = False
+        try:
+            while True:
+                batch = acc.get_batch(timeout_s=0.1)
+                if batch is None:
+                    self._write_logs()
+                    drained = acc.get_stats().queue_depth == 0 and not acc.is_sealing()
+                    if self._draining.is_set() and drained:
+                        return
+                    if dirty and time.monotonic() - last_commit > IDLE_CHECKPOINT_AFTER_S:
+                        self._checkpoint()
+                        dirty = False
+                    continue
+                try:
+                    result = processor.process(batch)
+                except duckdb.Error as exc:
+                    self._batch_failed(batch.entries, exc)
+                    if self.fatal:
+                        return
+                    continue
+                dirty = True
+                last_commit = time.monotonic()
+                for key, delay in result.retries:
+                    acc.add_later(key, delay)
+                with self._lock:
+                    self.batches += 1
+                    self.files_processed += result.files
+                    self._recent.appendleft(result)
+                for read in result.reads:
+                    if read.status.value == "error":
+                        log.warning("error: %s: %s", read.key.rel_path, read.message)
+                if self._on_batch is not None:
+                    self._on_batch(result)
+                self._write_logs()
+        finally:
+            self._writer_done.set()
+
+    def _batch_failed(self, entries: tuple[PendingEntry, ...], exc: duckdb.Error) -> None:
+        text = str(exc).splitlines()[0]
+        with self._lock:
+            self.db_errors += 1
+            self.files_processed += len(entries)
+        if "invalidated" in text.lower():
+            self.fatal = f"the database needs a restart: {text}"
+            log.error("writer stopped: %s", self.fatal)
+            return
+        log.error("batch not committed, retrying its files: %s", text)
+        assert self.accumulator is not None
+        for entry in entries:
+            self.accumulator.add_later(entry.key, 1.0, entry.trigger)
+
+    def _write_logs(self) -> None:
+        conn = self.conn
+        while self._logs and conn is not None:
+            report = self._logs.popleft()
+            conn.execute(
+                "INSERT INTO reconcile_log VALUES (?, ?, to_timestamp(?), ?, ?, ?, ?, ?, ?)",
+                [
+                    self._next_scan_id,
+                    self.version,
+                    report.started_at,
+                    report.duration_ms,
+                    report.files_seen,
+                    len(report.new),
+                    len(report.modified),
+                    len(report.deleted),
+                    len(report.retried),
+                ],
+            )
+            self._next_scan_id += 1
+
+    def _checkpoint(self) -> None:
+        assert self.conn is not None
+        try:
+            self.conn.execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            log.debug("idle checkpoint skipped: %s", exc)
+
+    # --- intake helpers ----------------------------------------------------------------------
+
+    def _events_lost(self, why: str) -> None:
+        log.warning("events may have been lost (%s): reconciling now", why)
+        if self.reconciler is not None:
+            self.reconciler.request_scan()
+
+    def _drop_filter(self) -> Callable[[str], bool] | None:
+        ratio = self.config.drop_event_ratio
+        if ratio <= 0:
+            return None
+        rng = random.Random(1234)
+        return lambda _path: rng.random() < ratio
+
+    # --- facade ------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Seal and send everything pending now."""
+        if self.accumulator is not None:
+            self.accumulator.force_flush()
+
+    def rescan(self) -> ReconcileReport | None:
+        """Run a full reconcile now and submit what it finds."""
+        if self.reconciler is None:
+            return None
+        return self.reconciler.scan_now(Trigger.MANUAL)
+
+    def submit(self, keys: list[FileKey], trigger: Trigger = Trigger.MANUAL) -> None:
+        if self.accumulator is not None:
+            self.accumulator.add_many(keys, trigger)
+
+    def wait_idle(self, timeout_s: float = 30.0, settle_s: float = 0.0) -> bool:
+        """Wait until nothing is pending, queued or being written; True if reached in time."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.is_idle(settle_s):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def is_idle(self, settle_s: float = 0.0) -> bool:
+        acc = self.accumulator
+        if acc is None:
+            return True
+        s = acc.get_stats()
+        if s.pending_files or s.queue_depth or s.delayed_files:
+            return False
+        with self._lock:
+            busy = s.files_sent != self.files_processed
+            last = self._recent[0].committed_at if self._recent else 0.0
+        return not busy and time.time() - last >= settle_s
+
+    def stats(self) -> dict[str, object]:
+        acc = self.accumulator.get_stats() if self.accumulator else None
+        with self._lock:
+            out: dict[str, object] = {
+                "version": self.version,
+                "running": self.running,
+                "batches": self.batches,
+                "files_processed": self.files_processed,
+                "db_errors": self.db_errors,
+                "fatal": self.fatal,
+            }
+        if acc is not None:
+            out.update(
+                batches_sent=acc.batches_sent,
+                files_sent=acc.files_sent,
+                pending_files=acc.pending_files,
+                oldest_pending_age_s=acc.oldest_pending_age_s,
+                queue_depth=acc.queue_depth,
+                delayed_files=acc.delayed_files,
+            )
+        if self.reconciler is not None:
+            out["reconciler"] = self.reconciler.get_stats()
+        if self.watcher is not None:
+            out["watcher"] = self.watcher.get_stats()
+        return out
+
+    def pending_files(self, limit: int = 100) -> list[PendingFile]:
+        return self.accumulator.pending_files(limit) if self.accumulator else []
+
+    def recent_batches(self, limit: int = 100) -> list[BatchSummary]:
+        with self._lock:
+            recent = list(self._recent)[:limit]
+        return [summarize(r) for r in recent]
+
+    def reconciler_findings(self, limit: int = 10) -> list[ReconcileSummary]:
+        if self.reconciler is None:
+            return []
+        reports = list(self.reconciler.recent)[:limit]
+        first = self._next_scan_id + len(self._logs) - 1
+        return [r.summary(first - i) for i, r in enumerate(reports)]
+
+    def error_files(self, limit: int = 100) -> list[ErrorFile]:
+        if self.conn is None:
+            return []
+        return error_files(self.conn.cursor(), limit)
+
+
+def summarize(result: BatchResult) -> BatchSummary:
+    lat = sorted(result.event_latency_ms)
+    p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))] if lat else None
+    return BatchSummary(
+        batch_id=result.batch_id,
+        indexer_version=result.indexer_version,
+        trigger=result.trigger,
+        committed_at=result.committed_at,
+        files=result.files,
+        indexed=result.indexed,
+        errors=result.errors,
+        pending=result.pending,
+        deleted=result.deleted,
+        processing_ms=result.processing_ms,
+        queue_wait_ms=result.queue_wait_ms,
+        event_p95_ms=p95,
+    )
+
+
+def error_files(cursor: duckdb.DuckDBPyConnection, limit: int) -> list[ErrorFile]:
+    """Files in error, newest first, through a reader's own cursor (closed here)."""
+    try:
+        rows = cursor.execute(
+            "SELECT file_path, file_type, coalesce(error_message, ''), coalesce(attempts, 0), "
+            "status FROM file_index WHERE status = 'error' ORDER BY indexed_at DESC, file_path "
+            "LIMIT ?",
+            [limit],
+        ).fetchall()
+    finally:
+        cursor.close()
+    return [
+        ErrorFile(
+            rel_path=str(path),
+            kind=str(kind),
+            reason=str(message).split(":", 1)[0],
+            message=str(message),
+            attempts=int(attempts),
+            status=str(status),
+        )
+        for path, kind, message, attempts, status in rows
+    ]
