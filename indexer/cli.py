@@ -9,12 +9,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 
-from indexer.schema import DatabaseError, open_database
-from indexer.status import collect_status
+from indexer.config import default_db_path
+from indexer.metrics import compare
+from indexer.rollout import Choice, RolloutState, choose_version, make_indexer
+from indexer.schema import DatabaseError, migrate, open_database
+from indexer.status import collect_status, existing_tables, file_status_counts
+from indexer.storage import resolve_storage_root
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -67,38 +75,272 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _storage(args: argparse.Namespace) -> Path:
+    root, source = resolve_storage_root(args.storage)
+    if not root.is_dir():
+        raise Fatal(
+            f"no OpenCode storage at {root} (from {source}); pass --storage DIR, "
+            "or write a demo tree with `ocindex simulate --root DIR`"
+        )
+    return root
+
+
+def _db(args: argparse.Namespace) -> Path:
+    return Path(args.db) if args.db else default_db_path()
+
+
+def _choose(cli_choice: str | None, db: Path) -> Choice:
+    try:
+        return choose_version(cli_choice, RolloutState(db))
+    except ValueError as exc:  # a malformed rollout environment variable
+        raise Fatal(str(exc)) from None
+
+
+def _add_engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--storage", type=Path, help="OpenCode storage root (default: found as documented)"
+    )
+    p.add_argument(
+        "--db", type=Path, help="ocindex DuckDB file (default $XDG_DATA_HOME/ocindex/index.duckdb)"
+    )
+    p.add_argument("--indexer", choices=("v1", "v2"), help="force an indexer (overrides rollout)")
+
+
+def _add_index(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "index",
+        help="index everything once and exit",
+        description="One-shot catch-up: scan the storage fully, index every file, wait until "
+        "nothing is pending (or --settle-timeout passes), print a summary.",
+    )
+    _add_engine_options(p)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=600.0,
+        help="seconds to wait for pending files (default 600)",
+    )
+    p.set_defaults(func=cmd_index)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    root, db = _storage(args), _db(args)
+    choice = _choose(args.indexer, db)
+    conn = open_database(db)
+    try:
+        migrate(conn)
+        indexer = make_indexer(choice.version, root, conn=conn, watch=False)
+        t0 = time.monotonic()
+        indexer.start()
+        progress = Progress(enabled=not args.json and sys.stderr.isatty())
+        deadline = t0 + args.settle_timeout
+        while not indexer.is_idle() and time.monotonic() < deadline:
+            progress.show(indexer.stats(), time.monotonic() - t0)
+            time.sleep(0.1)
+        indexer.stop(flush=True, close=False)
+        seconds = time.monotonic() - t0
+        progress.done()
+        counts = file_status_counts(conn)
+    finally:
+        conn.close()
+    seen = sum(counts.values()) - counts["deleted"]
+    summary = {
+        "indexer": choice.version,
+        "files_seen": seen,
+        **counts,
+        "seconds": round(seconds, 3),
+        "files_per_s": round(seen / seconds, 1) if seconds > 0 else 0.0,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(
+            f"indexed {counts['indexed']} of {seen} files with {choice.version} in {seconds:.1f}s "
+            f"({summary['files_per_s']} files/s): {counts['error']} error, "
+            f"{counts['pending']} pending, {counts['skipped']} skipped, {counts['deleted']} deleted"
+        )
+    return 0
+
+
+class Progress:
+    """A one-line progress display on stderr, only on a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._shown = False
+
+    def show(self, stats: dict[str, object], elapsed_s: float) -> None:
+        if not self.enabled:
+            return
+        done = int(stats.get("files_processed", stats.get("files_committed", 0)) or 0)  # type: ignore[call-overload]
+        pending = int(stats.get("pending_files", 0) or 0)  # type: ignore[call-overload]
+        rate = done / elapsed_s if elapsed_s > 0 else 0.0
+        sys.stderr.write(
+            f"\rindexing: {done:,} files done, {pending:,} pending, {rate:,.0f} files/s   "
+        )
+        sys.stderr.flush()
+        self._shown = True
+
+    def done(self) -> None:
+        if self._shown:
+            sys.stderr.write("\n")
+
+
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run the indexer headless until Ctrl-C",
+        description="The headless daemon: index, watch and reconcile until Ctrl-C or SIGTERM, "
+        "then flush everything pending and print one summary line.",
+    )
+    _add_engine_options(p)
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from indexer.service import IndexerService
+
+    root, db = _storage(args), _db(args)
+    exporter = None
+    if args.metrics_port is not None:
+        from indexer.metrics import PrometheusExporter
+
+        try:
+            exporter = PrometheusExporter(args.metrics_port)
+        except OSError as exc:
+            raise Fatal(
+                f"cannot serve metrics on port {args.metrics_port}: {exc.strerror}"
+            ) from None
+    service = IndexerService(root, db, cli_choice=args.indexer, exporter=exporter)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    t0 = time.monotonic()
+    service.start()
+    logging.getLogger("ocindex").info(
+        "running %s on %s into %s (%s)",
+        service.active,
+        root,
+        db,
+        service.choice.reason if service.choice else "",
+    )
+    while not stop.wait(1.0):
+        if exporter is not None and service.current is not None:
+            pending = int(service.current.stats().get("pending_files", 0) or 0)  # type: ignore[call-overload]
+            exporter.set_pending(service.active, pending)
+    version = service.active
+    service.stop()
+    conn = open_database(db, read_only=True)
+    try:
+        counts = file_status_counts(conn)
+    finally:
+        conn.close()
+    print(
+        f"ocindex run stopped after {time.monotonic() - t0:.1f}s on {version}: "
+        + ", ".join(f"{k} {v}" for k, v in counts.items()),
+        flush=True,
+    )
+    return 0
+
+
+def _add_rollback(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "rollback",
+        help="roll v2 back to v1 (persisted)",
+        description="Set the v2 rollout to 0%% and record the rollback, so the next start runs v1. "
+        "A running ocindex rolls back at once with its `b` key instead.",
+    )
+    p.add_argument("--db", type=Path, help="ocindex DuckDB file")
+    p.add_argument("--reason", default="rollback script", help="why, recorded in switch_log")
+    p.set_defaults(func=cmd_rollback)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    db = _db(args)
+    if not db.exists():
+        raise Fatal(f"no database at {db}")
+    state = RolloutState(db)
+    previous = state.load().get("active_version", "unknown")
+    conn = open_database(db)  # a running engine holds the lock: stop it, or press b in it
+    try:
+        migrate(conn)
+        conn.execute(
+            "INSERT INTO switch_log VALUES (current_timestamp, ?, 'v1', ?)", [previous, args.reason]
+        )
+    finally:
+        conn.close()
+    state.save(
+        rollout_percent=0,
+        rolled_back_at=time.time(),
+        rollback_reason=args.reason,
+        active_version="v1",
+    )
+    print(f"rolled back: rollout 0%, the next start runs v1 (was {previous})")
+    return 0
+
+
 def _add_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "status",
         help="show what the index holds",
         description="Show the schema version, file_index counts by status and rows per table.",
     )
-    p.add_argument("--db", required=True, type=Path, help="the ocindex DuckDB file")
+    p.add_argument(
+        "--db", type=Path, help="ocindex DuckDB file (default $XDG_DATA_HOME/ocindex/index.duckdb)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument(
+        "--window",
+        type=float,
+        default=3600.0,
+        help="seconds of history for the per-version figures (default 3600)",
+    )
     p.set_defaults(func=cmd_status)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    if not args.db.exists():
-        raise Fatal(f"no database at {args.db}; run `ocindex index --db {args.db}` first")
-    conn = open_database(args.db, read_only=True)
+    db = _db(args)
+    if not db.exists():
+        raise Fatal(f"no database at {db}; run `ocindex index --db {db}` first")
+    choice = _choose(None, db)
+    conn = open_database(db, read_only=True)
     try:
         status = collect_status(conn)
+        versions = compare(conn, args.window) if "batch_log" in existing_tables(conn) else None
     finally:
         conn.close()
+    status.update(active=choice.version, why=choice.reason, rollout_percent=choice.rollout_percent)
+    status["versions"] = {
+        v.version: {
+            "files_per_s": round(v.files_per_s, 1),
+            "files": v.files,
+            "batches": v.batches,
+            "errors": v.errors,
+            "reconciler_catches": v.reconciler_catches,
+            "processing_ms": asdict(v.processing_ms),
+            "event_latency_ms": asdict(v.event_latency_ms),
+        }
+        for v in ((versions.v1, versions.v2) if versions else ())
+    }
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
     fi = status["file_index"]
-    print(f"database        {args.db} (schema {status['schema_version']})")
+    print(f"database        {db} (schema {status['schema_version']})")
+    print(f"indexer         {choice.version}: {choice.reason}")
     print("file_index      " + ", ".join(f"{k} {v}" for k, v in fi.items()))
     print("tables          " + ", ".join(f"{k} {v}" for k, v in status["tables"].items()))
     return 0
 
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
-    _add_simulate,
+    _add_index,
+    _add_run,
     _add_status,
+    _add_rollback,
+    _add_simulate,
 )
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from indexer.accumulator import FileBatchAccumulator, Trigger
+from indexer.accumulator import Trigger
 from indexer.scan import walk_files
 from indexer.snapshot import ReconcileSummary
 from indexer.storage import FileKey, classify
@@ -94,14 +94,16 @@ class Reconciler:
         self,
         root: Path,
         cursor_factory: Callable[[], duckdb.DuckDBPyConnection],
-        accumulator: FileBatchAccumulator,
+        submit: Callable[[list[FileKey], Trigger], None],
+        in_flight: Callable[[], set[str]],
         config: ReconcilerConfig | None = None,
         on_report: Callable[[ReconcileReport], None] | None = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.root = root
         self._cursor_factory = cursor_factory
-        self.accumulator = accumulator
+        self._submit = submit
+        self._in_flight = in_flight
         self.config = config or ReconcilerConfig()
         self._on_report = on_report
         self._wall = wall
@@ -149,7 +151,7 @@ class Reconciler:
             found: dict[str, list[str]] = {"new": [], "modified": [], "deleted": [], "retry": []}
             keys: list[FileKey] = []
             fresh_after_ns = int((started_wall - self.config.catch_grace_s) * 1e9)
-            in_flight = self.accumulator.pending_paths()
+            in_flight = self._in_flight()
             catches = 0
             for path, what, mtime_ns in rows:
                 key = classify(path)
@@ -159,7 +161,7 @@ class Reconciler:
                 keys.append(key)
                 if what != "retry" and path not in in_flight and (mtime_ns or 0) < fresh_after_ns:
                     catches += 1
-            self.accumulator.add_many(keys, trigger)
+            self._submit(keys, trigger)
             report = ReconcileReport(
                 started_at=started_wall,
                 duration_ms=(time.perf_counter() - t0) * 1000,
@@ -177,16 +179,15 @@ class Reconciler:
             self.last_scan_duration_ms = report.duration_ms
             self.last_scan_at = report.started_at
             self.recent.appendleft(report)
-        if report.findings:
-            log.info(
-                "reconcile: %d files, %d new, %d modified, %d deleted, %d retried in %.0f ms",
-                report.files_seen,
-                len(report.new),
-                len(report.modified),
-                len(report.deleted),
-                len(report.retried),
-                report.duration_ms,
-            )
+        log.info(
+            "reconcile: %d files, %d new, %d modified, %d deleted, %d retried in %.0f ms",
+            report.files_seen,
+            len(report.new),
+            len(report.modified),
+            len(report.deleted),
+            len(report.retried),
+            report.duration_ms,
+        )
         if self._on_report is not None:
             self._on_report(report)
         return report

@@ -147,7 +147,8 @@ def _v3_data_and_logs(conn: duckdb.DuckDBPyConnection) -> None:
             new_files BIGINT,
             modified_files BIGINT,
             deleted_files BIGINT,
-            retried_files BIGINT
+            retried_files BIGINT,
+            catches BIGINT
         )"""
     )
     conn.execute(

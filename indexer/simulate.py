@@ -1,5 +1,5 @@
-"""Owns the fake OpenCode: writes realistic OpenCode activity under a storage root, for the demo,
-the tests and the benchmarks. It never imports the indexing pipeline or touches a database."""
+"""Writes realistic OpenCode activity under a storage root, for the demo, tests and benchmarks.
+Never imports the indexing pipeline or touches a database; it only writes files, like OpenCode."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ _ToolCall = tuple[Json, str, str, Json]  # input, output, title, metadata
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _MASK48 = (1 << 48) - 1
 _CONCURRENT_SESSIONS = 3  # top-level sessions streaming at once, interleaved write by write
-_FAULT_RATE = 0.004  # per write, when faults are on
+_FAULT_RATE = 0.004  # chance per streamed write, when faults are on
 _FAULT_KINDS = ("partial_then_completed", "corrupt", "empty", "invalid_utf8", "wrong_top_level",
                 "deleted")
 _MODELS = (("opencode", "big-pickle", 0.0), ("anthropic", "claude-sonnet-4-5", 3e-6),
@@ -181,6 +181,7 @@ class OpenCodeSimulator:
         self._made = 0  # sessions allocated so far
         self._limit: int | None = None  # session budget in --once mode, children included
         self._files: dict[str, bytes] = {}  # the ledger: last bytes of every existing file
+        self._lock = threading.Lock()  # expected_files() may be called while run() is writing
         self._dirs: set[str] = set()
         self._settled: list[str] = []  # files of finished sessions: candidates for deletion
         self._pending: dict[str, tuple[int, bytes]] = {}  # torn file -> (due write no., bytes)
@@ -243,7 +244,8 @@ class OpenCodeSimulator:
     def expected_files(self) -> dict[str, bytes]:
         """rel_path -> final bytes of every file that should exist now (the ledger of the last
         write of each file that was not deleted), so tests can compare the index with the truth."""
-        return dict(self._files)
+        with self._lock:
+            return dict(self._files)
 
     # ---- writing ------------------------------------------------------------------------------
 
@@ -276,7 +278,8 @@ class OpenCodeSimulator:
             self._tally.rewrites += 1
         else:
             self._tally.created += 1
-        self._files[rel] = data
+        with self._lock:
+            self._files[rel] = data
         if self._on_write is not None:
             self._on_write(rel)
 
@@ -313,7 +316,8 @@ class OpenCodeSimulator:
             if rel in self._pending or rel in self._fault_paths or rel not in self._files:
                 continue
             os.remove(os.path.join(self._root, rel))
-            del self._files[rel]
+            with self._lock:
+                del self._files[rel]
             self._tally.deleted.append(rel)
             self._tally.faults.append(Fault(rel, "deleted", False))
             if self._on_write is not None:

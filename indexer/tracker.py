@@ -167,14 +167,6 @@ class FileTracker:
                 out.append(key)
         return out
 
-    def status_counts(self) -> dict[str, int]:
-        counts = {str(s): 0 for s in FileStatus}
-        for status, n in self.conn.execute(
-            "SELECT status, count(*) FROM file_index GROUP BY status"
-        ).fetchall():
-            counts[str(status)] = int(n)
-        return counts
-
 
 def _tracked(row: tuple[object, ...]) -> TrackedFile:
     path, kind, status, mtime_ns, size, content_hash, attempts, message, version = row

@@ -8,9 +8,9 @@ then the database is checkpointed.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -43,7 +43,7 @@ class V2Config:
     reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
     watch: bool = True
     drop_event_ratio: float = 0.0
-    """Fault injection for tests: drop this share of watcher events, seeded."""
+    """Fault injection for tests: drop every event of this share of paths (chosen by hash)."""
 
 
 class UnifiedIndexerV2:
@@ -107,7 +107,8 @@ class UnifiedIndexerV2:
         self.reconciler = Reconciler(
             self.root,
             conn.cursor,
-            self.accumulator,
+            self.accumulator.add_many,
+            self.accumulator.pending_paths,
             self.config.reconciler,
             on_report=self._logs.append,
         )
@@ -138,14 +139,17 @@ class UnifiedIndexerV2:
         Returns what was not committed: nothing with flush=True, the pending keys otherwise.
         """
         self.stop_intake()
+        acc = self.accumulator
         leftover: list[PendingEntry] = []
-        if self.accumulator is not None:
+        if acc is not None:
             if not flush:
-                leftover = self.accumulator.drain_pending()
-            self.accumulator.stop()
+                leftover = acc.drain_pending()
+            acc.stop()
         self._draining.set()
         if self._writer is not None:
             self._writer.join(60)
+        if acc is not None and not flush:
+            leftover += acc.drain_pending()  # retries scheduled by the last batches
         self.running = False
         if self.conn is not None:
             self._write_logs()
@@ -220,7 +224,7 @@ class UnifiedIndexerV2:
         while self._logs and conn is not None:
             report = self._logs.popleft()
             conn.execute(
-                "INSERT INTO reconcile_log VALUES (?, ?, to_timestamp(?), ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO reconcile_log VALUES (?, ?, to_timestamp(?), ?, ?, ?, ?, ?, ?, ?)",
                 [
                     self._next_scan_id,
                     self.version,
@@ -231,6 +235,7 @@ class UnifiedIndexerV2:
                     len(report.modified),
                     len(report.deleted),
                     len(report.retried),
+                    report.catches,
                 ],
             )
             self._next_scan_id += 1
@@ -253,8 +258,7 @@ class UnifiedIndexerV2:
         ratio = self.config.drop_event_ratio
         if ratio <= 0:
             return None
-        rng = random.Random(1234)
-        return lambda _path: rng.random() < ratio
+        return lambda path: zlib.crc32(path.encode()) % 1000 < ratio * 1000
 
     # --- facade ------------------------------------------------------------------------------
 

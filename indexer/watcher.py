@@ -65,6 +65,7 @@ class StorageWatcher(FileSystemEventHandler):
         submit: Callable[[list[FileKey], Trigger], None],
         on_events_lost: Callable[[str], None],
         drop_event: Callable[[str], bool] | None = None,
+        # drop_event is fault injection for tests: it loses every event of the paths it selects.
         health_interval_s: float = 1.0,
     ) -> None:
         super().__init__()
@@ -148,10 +149,6 @@ class StorageWatcher(FileSystemEventHandler):
         paths = [os.fsdecode(event.src_path)]
         if isinstance(event, FileMovedEvent | DirMovedEvent):
             paths.append(os.fsdecode(event.dest_path))  # a move is a delete plus a create
-        if self._drop_event is not None and self._drop_event(paths[-1]):
-            with self._lock:
-                self.dropped += 1
-            return
         if isinstance(event, DirCreatedEvent | DirMovedEvent):
             # Files written before the new folder's watch existed raise no event: list them now.
             self._submit_folder(Path(paths[-1]))
@@ -165,8 +162,7 @@ class StorageWatcher(FileSystemEventHandler):
             key = classify(rel) if rel else None
             if key is not None:
                 keys.append(key)
-        if keys:
-            self._submit(keys, Trigger.WATCHER)
+        self._submit_kept(keys)
 
     def _submit_folder(self, folder: Path) -> None:
         prefix = relative_path(self.root, folder)
@@ -177,6 +173,14 @@ class StorageWatcher(FileSystemEventHandler):
             key = classify(f"{prefix}/{rel}")
             if key is not None:
                 keys.append(key)
+        self._submit_kept(keys)
+
+    def _submit_kept(self, keys: list[FileKey]) -> None:
+        if self._drop_event is not None:
+            kept = [k for k in keys if not self._drop_event(k.rel_path)]
+            with self._lock:
+                self.dropped += len(keys) - len(kept)
+            keys = kept
         if keys:
             self._submit(keys, Trigger.WATCHER)
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import duckdb
 
+from indexer.status import file_status_counts
 from indexer.storage import FileKey, classify
 from indexer.tracker import FileStamp, FileStatus, FileTracker
 
@@ -18,7 +19,7 @@ def test_mark_forms_take_a_list_and_write_every_row(index_db: duckdb.DuckDBPyCon
     t.mark_error([(key(100), FileStamp(5, 1), "invalid_json: bad")])
     t.mark_pending([(key(101), FileStamp(6, 1), "empty: the file is empty")])
     t.mark_skipped([(classify("notes.txt"), FileStamp(1, 1))])  # type: ignore[list-item]
-    counts = t.status_counts()
+    counts = file_status_counts(index_db)
     assert counts == {"indexed": 100, "error": 1, "pending": 1, "deleted": 0, "skipped": 1}
     got = t.lookup([key(3).rel_path, key(100).rel_path])
     assert got[key(3).rel_path].stamp == FileStamp(1003, 10)

@@ -1,0 +1,182 @@
+"""Which indexer runs, and why: the feature flag, the percentage rollout with a stable per-install
+cohort, and the persisted rollback. Never indexes a file itself; the one place that builds v1.
+
+Precedence: --indexer, then UNIFIED_INDEXER_V2_ENABLED, then a rollout persisted beside the
+database (set by set_rollout or rollback), then UNIFIED_INDEXER_V2_ROLLOUT, then 0%.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+
+from indexer.accumulator import PendingEntry
+from indexer.processor import BatchResult
+from indexer.snapshot import BatchSummary, ErrorFile, PendingFile, ReconcileSummary
+from indexer.storage import FileKey
+
+ENV_ENABLED = "UNIFIED_INDEXER_V2_ENABLED"
+ENV_ROLLOUT = "UNIFIED_INDEXER_V2_ROLLOUT"
+VERSIONS = ("v1", "v2")
+
+
+class Indexer(Protocol):
+    """What both indexers offer the engine."""
+
+    version: str
+    root: Path
+    running: bool
+
+    def start(self, handover: list[PendingEntry] = ...) -> None: ...
+    def stop(self, flush: bool = True, close: bool = True) -> list[PendingEntry]: ...
+    def flush(self) -> None: ...
+    def rescan(self) -> object: ...
+    def submit(self, keys: list[FileKey], trigger: Any = ...) -> None: ...
+    def stats(self) -> dict[str, object]: ...
+    def pending_files(self, limit: int = 100) -> list[PendingFile]: ...
+    def recent_batches(self, limit: int = 100) -> list[BatchSummary]: ...
+    def reconciler_findings(self, limit: int = 10) -> list[ReconcileSummary]: ...
+    def error_files(self, limit: int = 100) -> list[ErrorFile]: ...
+    def wait_idle(self, timeout_s: float = 30.0, settle_s: float = 0.0) -> bool: ...
+    def is_idle(self, settle_s: float = 0.0) -> bool: ...
+
+
+def make_indexer(
+    version: str,
+    root: Path,
+    *,
+    db_path: Path | None = None,
+    conn: duckdb.DuckDBPyConnection | None = None,
+    watch: bool = True,
+    on_batch: Callable[[BatchResult], None] | None = None,
+) -> Indexer:
+    """Build (not start) the named indexer on a database path or an open connection."""
+    if version == "v1":
+        from indexer.v1 import HybridIndexer, V1Config
+
+        return HybridIndexer(  # type: ignore[return-value]
+            root, db_path=db_path, conn=conn, config=V1Config(watch=watch), on_batch=on_batch
+        )
+    if version == "v2":
+        from indexer.v2 import UnifiedIndexerV2, V2Config
+
+        return UnifiedIndexerV2(  # type: ignore[return-value]
+            root, db_path=db_path, conn=conn, config=V2Config(watch=watch), on_batch=on_batch
+        )
+    raise ValueError(f"unknown indexer {version!r}; choose v1 or v2")
+
+
+def parse_rollout(value: str | float | int) -> int:
+    """Return a rollout as a whole percent; accepts 0-100 or, written with a point, 0.0-1.0."""
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"rollout {text!r} is not a number (use 0-100 or 0.0-1.0)") from None
+    if "." in text and 0.0 <= number <= 1.0:
+        number *= 100
+    if not 0 <= number <= 100:
+        raise ValueError(f"rollout {text!r} is outside 0-100 (or 0.0-1.0)")
+    return round(number)
+
+
+def parse_flag(value: str) -> bool | None:
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    if text == "":
+        return None
+    raise ValueError(f"{ENV_ENABLED}={value!r} is not true or false")
+
+
+def bucket_of(install_id: str) -> int:
+    """The install's stable cohort bucket, 0-99."""
+    return int(hashlib.sha256(install_id.encode()).hexdigest(), 16) % 100
+
+
+def in_cohort(install_id: str, percent: int) -> bool:
+    return bucket_of(install_id) < percent
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    version: str
+    reason: str
+    rollout_percent: int
+
+
+class RolloutState:
+    """The install id, the persisted rollout and the last active version, in a small JSON file
+    beside the database (readable while another process holds the database)."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.path = db_path.with_name(db_path.name + ".rollout.json")
+
+    def load(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def save(self, **changes: Any) -> dict[str, Any]:
+        data = self.load()
+        data.update(changes, updated_at=time.time())
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        os.replace(tmp, self.path)  # atomic: a reader sees the old file or the new one
+        return data
+
+    def install_id(self) -> str:
+        data = self.load()
+        if not data.get("install_id"):
+            data = self.save(install_id=uuid.uuid4().hex)
+        return str(data["install_id"])
+
+    def persisted_rollout(self) -> int | None:
+        value = self.load().get("rollout_percent")
+        return None if value is None else parse_rollout(value)
+
+
+def choose_version(
+    cli_choice: str | None,
+    state: RolloutState,
+    env: Mapping[str, str] | None = None,
+) -> Choice:
+    """Decide which indexer runs and say why."""
+    env = os.environ if env is None else env
+    install_id = state.install_id()
+    persisted = state.persisted_rollout()
+    env_rollout = env.get(ENV_ROLLOUT, "").strip()
+    if persisted is not None:
+        percent, source = persisted, "persisted rollout"
+    elif env_rollout:
+        percent, source = parse_rollout(env_rollout), f"{ENV_ROLLOUT}={env_rollout}"
+    else:
+        percent, source = 0, "default rollout"
+    if cli_choice:
+        if cli_choice not in VERSIONS:
+            raise ValueError(f"unknown indexer {cli_choice!r}; choose v1 or v2")
+        return Choice(cli_choice, f"--indexer {cli_choice}", percent)
+    flag = parse_flag(env.get(ENV_ENABLED, ""))
+    if flag is not None:
+        version = "v2" if flag else "v1"
+        return Choice(version, f"{ENV_ENABLED}={env[ENV_ENABLED]}", percent)
+    bucket = bucket_of(install_id)
+    version = "v2" if bucket < percent else "v1"
+    relation = "<" if version == "v2" else ">="
+    return Choice(
+        version, f"{source} {percent}%: install bucket {bucket} {relation} {percent}", percent
+    )

@@ -1,0 +1,325 @@
+"""IndexerService: the engine the dashboard and `ocindex run` drive. It owns the database
+connection, the active indexer, the live v1⇄v2 switch and rollback, and the demo simulator.
+Never exposes connections or threads: callers get frozen snapshots and ActionResults.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+
+import duckdb
+
+from indexer.accumulator import Trigger
+from indexer.config import default_db_path
+from indexer.metrics import (
+    AlertThresholds,
+    PrometheusExporter,
+    check_alert,
+    compare,
+    version_metrics,
+)
+from indexer.processor import BatchResult
+from indexer.reconciler import Reconciler, ReconcileReport
+from indexer.rollout import Choice, Indexer, RolloutState, choose_version, make_indexer
+from indexer.schema import migrate, open_database
+from indexer.snapshot import ActionResult, Comparison, IndexerSnapshot, ReconcileSummary
+from indexer.status import file_status_counts
+from indexer.storage import classify, resolve_storage_root
+
+log = logging.getLogger(__name__)
+
+THROUGHPUT_WINDOW_S = 60
+
+
+class IndexerService:
+    """Every public method is safe from any thread; actions are serialised by one lock."""
+
+    def __init__(
+        self,
+        root: Path,
+        db_path: Path,
+        *,
+        cli_choice: str | None = None,
+        env: Mapping[str, str] | None = None,
+        watch: bool = True,
+        demo: bool = False,
+        thresholds: AlertThresholds | None = None,
+        exporter: PrometheusExporter | None = None,
+    ) -> None:
+        self.root = root
+        self.db_path = db_path
+        self.demo = demo
+        self._cli_choice = cli_choice
+        self._env = env
+        self._watch = watch
+        self.thresholds = thresholds or AlertThresholds.from_env(env)
+        self.exporter = exporter
+        self.state = RolloutState(db_path)
+        self.choice: Choice | None = None
+        self.conn: duckdb.DuckDBPyConnection | None = None
+        self.current: Indexer | None = None
+        self._action_lock = threading.RLock()
+        self._commits: deque[tuple[float, int]] = deque(maxlen=20_000)
+        self._commits_lock = threading.Lock()
+        self._extra_reconciles: deque[ReconcileSummary] = deque(maxlen=10)
+        self._cleanup: list[Path] = []
+        self._demo_stop = threading.Event()
+        self._demo_thread: threading.Thread | None = None
+        self.message = ""
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.conn = open_database(self.db_path)
+        migrate(self.conn)
+        self.choice = choose_version(self._cli_choice, self.state, self._env)
+        log.info("starting %s (%s)", self.choice.version, self.choice.reason)
+        self.current = self._build(self.choice.version)
+        self.current.start()
+        self.state.save(active_version=self.choice.version)
+
+    def stop(self) -> None:
+        """Stop the demo writer, then the indexer with everything pending flushed; close."""
+        with self._action_lock:
+            self._demo_stop.set()
+            if self._demo_thread is not None:
+                self._demo_thread.join(10)
+            if self.current is not None:
+                self.current.stop(flush=True, close=False)
+                self.current = None
+            if self.conn is not None:
+                self.conn.close()
+                self.conn = None
+            if self.exporter is not None:
+                self.exporter.close()
+            for path in self._cleanup:
+                shutil.rmtree(path, ignore_errors=True)
+
+    def _build(self, version: str) -> Indexer:
+        return make_indexer(
+            version, self.root, conn=self.conn, watch=self._watch, on_batch=self._on_batch
+        )
+
+    def _on_batch(self, result: BatchResult) -> None:
+        with self._commits_lock:
+            self._commits.append((result.committed_at, result.files))
+        if self.exporter is not None:
+            self.exporter.observe(result)
+
+    def start_demo_writer(self, rate_files_per_s: float = 60.0, seed: int = 1) -> None:
+        """Write simulated OpenCode activity into the root until stop()."""
+        from indexer.simulate import OpenCodeSimulator
+
+        sim = OpenCodeSimulator(self.root, seed=seed, faults=True)
+        self._demo_thread = threading.Thread(
+            target=sim.run,
+            args=(rate_files_per_s, 365 * 86400.0, self._demo_stop),
+            name="ocindex-demo",
+            daemon=True,
+        )
+        self._demo_thread.start()
+
+    # --- reads --------------------------------------------------------------------------------
+
+    @property
+    def active(self) -> str:
+        return self.current.version if self.current is not None else "-"
+
+    def snapshot(self) -> IndexerSnapshot:
+        cur = self.current
+        conn = self.conn
+        if cur is None or conn is None:
+            raise RuntimeError("the service is not running")
+        now = time.time()
+        stats = cur.stats()
+        cursor = conn.cursor()
+        try:
+            totals = file_status_counts(cursor)
+            active = version_metrics(cursor, cur.version, self.thresholds.window_s, now)
+        finally:
+            cursor.close()
+        reconciles = tuple(cur.reconciler_findings(10)) or tuple(self._extra_reconciles)
+        rollout = self.choice.rollout_percent if self.choice else 0
+        return IndexerSnapshot(
+            taken_at=now,
+            active=cur.version,
+            rollout_percent=rollout,
+            running=bool(stats.get("running", False)),
+            demo=self.demo,
+            storage_root=str(self.root),
+            files_per_s=self._rate(now, 5.0),
+            totals=totals,
+            pending_count=int(stats.get("pending_files", 0) or 0),  # type: ignore[call-overload]
+            oldest_pending_age_s=stats.get("oldest_pending_age_s"),  # type: ignore[arg-type]
+            queue_depth=int(stats.get("queue_depth", 0) or 0),  # type: ignore[call-overload]
+            pending=tuple(cur.pending_files(50)),
+            recent_batches=tuple(cur.recent_batches(200)),
+            throughput=self._throughput(now),
+            reconciles=reconciles,
+            errors=tuple(cur.error_files(100)),
+            alert=check_alert(active, self.thresholds),
+            message=self.message,
+        )
+
+    def compare(self, window_s: float = 300.0) -> Comparison:
+        assert self.conn is not None
+        cursor = self.conn.cursor()
+        try:
+            result = compare(cursor, window_s)
+        finally:
+            cursor.close()
+        from dataclasses import replace
+
+        note = "v1 has no reconciler: its catches are always 0"
+        return replace(result, v1=replace(result.v1, note=note))
+
+    def _rate(self, now: float, over_s: float) -> float:
+        with self._commits_lock:
+            files = sum(n for t, n in self._commits if t >= now - over_s)
+        return files / over_s
+
+    def _throughput(self, now: float) -> tuple[float, ...]:
+        buckets = [0.0] * THROUGHPUT_WINDOW_S
+        with self._commits_lock:
+            for t, n in self._commits:
+                age = int(now - t)
+                if 0 <= age < THROUGHPUT_WINDOW_S:
+                    buckets[THROUGHPUT_WINDOW_S - 1 - age] += n
+        return tuple(buckets)
+
+    # --- actions ----------------------------------------------------------------------------
+
+    def flush(self) -> ActionResult:
+        cur = self.current
+        if cur is None:
+            return ActionResult("flush", False, "not running")
+        pending = int(cur.stats().get("pending_files", 0) or 0)  # type: ignore[call-overload]
+        cur.flush()
+        return ActionResult("flush", True, f"flushed {pending} pending files")
+
+    def rescan(self) -> ActionResult:
+        with self._action_lock:
+            cur = self.current
+            if cur is None:
+                return ActionResult("rescan", False, "not running")
+            if cur.version == "v1":
+                report = self._reconcile_for(cur)
+                return ActionResult("rescan", True, f"rescan found {report.findings} files")
+            found = getattr(cur.rescan(), "findings", 0)
+            return ActionResult("rescan", True, f"rescan found {found} files")
+
+    def retry(self, rel_path: str) -> ActionResult:
+        key = classify(rel_path)
+        if key is None or self.current is None:
+            return ActionResult("retry", False, f"cannot retry {rel_path}")
+        self.current.submit([key], Trigger.MANUAL)
+        return ActionResult("retry", True, f"queued {rel_path} again")
+
+    def switch_to(self, version: str, reason: str = "") -> ActionResult:
+        """Stop the current indexer's intake, hand its pending files to the other one, start it
+        on the same database, reconcile, and record the switch."""
+        if version not in ("v1", "v2"):
+            return ActionResult("switch", False, f"unknown indexer {version!r}")
+        with self._action_lock:
+            old = self.current
+            if old is None or self.conn is None:
+                return ActionResult("switch", False, "not running")
+            if old.version == version:
+                return ActionResult("switch", True, f"already on {version}")
+            t0 = time.monotonic()
+            leftover = old.stop(flush=False, close=False)
+            self.conn.execute(
+                "INSERT INTO switch_log VALUES (current_timestamp, ?, ?, ?)",
+                [old.version, version, reason or "manual"],
+            )
+            new = self._build(version)
+            new.start(handover=leftover)
+            if version == "v1":
+                self._reconcile_for(new)  # v2 reconciles in start(); v1 has no reconciler
+            self.current = new
+            self.state.save(active_version=version)
+            ms = (time.monotonic() - t0) * 1000
+            log.info(
+                "switched %s -> %s in %.0f ms (%s), %d handed over",
+                old.version,
+                version,
+                ms,
+                reason or "manual",
+                len(leftover),
+            )
+            return ActionResult(
+                "switch",
+                True,
+                f"switched to {version} in {ms:.0f} ms, {len(leftover)} files handed over",
+            )
+
+    def rollback(self, reason: str = "rollback") -> ActionResult:
+        """Set the rollout to 0 (persisted, so a restart stays on v1) and switch to v1 now."""
+        with self._action_lock:
+            self.state.save(rollout_percent=0, rolled_back_at=time.time(), rollback_reason=reason)
+            if self.choice is not None:
+                self.choice = Choice("v1", "rolled back", 0)
+            result = self.switch_to("v1", reason)
+            return ActionResult("rollback", result.ok, f"rolled back to v1: {result.message}")
+
+    def set_rollout(self, percent: int) -> ActionResult:
+        """Persist a new rollout and apply it now (the start-time --indexer no longer binds)."""
+        percent = max(0, min(100, int(percent)))
+        with self._action_lock:
+            self.state.save(rollout_percent=percent)
+            self.choice = choose_version(None, self.state, self._env)
+            message = f"rollout {percent}%: {self.choice.reason}"
+            if self.current is not None and self.current.version != self.choice.version:
+                switched = self.switch_to(self.choice.version, f"rollout {percent}%")
+                message += f"; {switched.message}"
+            return ActionResult("rollout", True, message)
+
+    def _reconcile_for(self, indexer: Indexer) -> ReconcileReport:
+        """A one-off reconcile feeding an indexer that has no reconciler of its own (v1)."""
+        assert self.conn is not None
+
+        def in_flight() -> set[str]:
+            return {p.rel_path for p in indexer.pending_files(1_000_000)}
+
+        reconciler = Reconciler(self.root, self.conn.cursor, indexer.submit, in_flight)
+        report = reconciler.scan_now(Trigger.RECONCILER)
+        self._extra_reconciles.appendleft(report.summary(len(self._extra_reconciles) + 1))
+        return report
+
+
+def open_service(
+    *,
+    storage_root: Path | None,
+    db_path: Path | None,
+    indexer: str | None,
+    demo: bool,
+    env: Mapping[str, str] | None = None,
+    demo_rate_files_per_s: float = 60.0,
+) -> IndexerService:
+    """Build and start the engine; in demo mode, on a temporary root removed at stop()."""
+    if demo:
+        tmp = Path(tempfile.mkdtemp(prefix="ocindex-demo-"))
+        root = tmp / "storage"
+        root.mkdir()
+        service = IndexerService(
+            root, db_path or tmp / "index.duckdb", cli_choice=indexer or "v2", env=env, demo=True
+        )
+        service._cleanup.append(tmp)
+        try:
+            service.start()
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        service.start_demo_writer(demo_rate_files_per_s)
+        return service
+    root, _ = resolve_storage_root(storage_root, env)
+    service = IndexerService(root, db_path or default_db_path(env), cli_choice=indexer, env=env)
+    service.start()
+    return service

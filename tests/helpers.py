@@ -1,0 +1,119 @@
+"""Test helpers shared by unit, integration and fault tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+from indexer.records import TABLES, ParsedFile, content_hash, parse
+from indexer.storage import FileKey, classify
+
+
+def key_of(rel: str) -> FileKey:
+    key = classify(rel)
+    assert key is not None, rel
+    return key
+
+
+def wait_until(
+    predicate: Callable[[], bool], timeout_s: float = 10.0, step_s: float = 0.02
+) -> bool:
+    """Poll until predicate() holds or the deadline passes; return whether it held."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step_s)
+    return predicate()
+
+
+def write(root: Path, rel: str, data: bytes) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def census(conn: duckdb.DuckDBPyConnection, root: Path) -> list[str]:
+    """Compare the index with the disk; return every disagreement (empty means consistent).
+
+    - every eligible file on disk has a file_index row with its content hash and its data rows;
+    - every unparsable file is 'error' with a reason;
+    - no primary key is duplicated;
+    - nothing is pending;
+    - no row exists for a file that is gone, unless it is marked deleted.
+    """
+    problems: list[str] = []
+    tracked = {
+        r[0]: r[1:]
+        for r in conn.execute(
+            "SELECT file_path, status, content_hash, error_message FROM file_index"
+        ).fetchall()
+    }
+    on_disk: set[str] = set()
+    expected_rows: dict[str, set[tuple[object, ...]]] = {t.name: set() for t in TABLES.values()}
+    for path in sorted(root.rglob("*")):
+        if not path.is_file():
+            continue
+        rel = path.relative_to(root).as_posix()
+        key = classify(rel)
+        if key is None:
+            continue
+        on_disk.add(rel)
+        row = tracked.get(rel)
+        if row is None:
+            problems.append(f"missing from file_index: {rel}")
+            continue
+        status, digest, message = row
+        if not key.is_indexed_kind:
+            if status != "skipped":
+                problems.append(f"{rel}: status {status}, want skipped")
+            continue
+        data = path.read_bytes()
+        result = parse(key, data)
+        if isinstance(result, ParsedFile):
+            if status != "indexed":
+                problems.append(f"{rel}: status {status}, want indexed ({message})")
+            if digest != content_hash(data):
+                problems.append(f"{rel}: content hash differs from disk")
+            expected_rows[result.table.name].update(result.rows)
+        elif status != "error" or not message:
+            problems.append(f"{rel}: unparsable but status {status} message {message!r}")
+    for rel, (status, _, _) in tracked.items():
+        if rel not in on_disk and status != "deleted":
+            problems.append(f"{rel}: gone from disk but status {status}")
+        if status == "pending":
+            problems.append(f"{rel}: still pending")
+    for table in TABLES.values():
+        pk = ", ".join(table.primary_key)
+        dups = conn.execute(
+            f"SELECT {pk}, count(*) FROM {table.name} GROUP BY {pk} HAVING count(*) > 1"
+        ).fetchall()
+        if dups:
+            problems.append(f"{table.name}: duplicate keys {dups[:3]}")
+        actual = set(conn.execute(f"SELECT * FROM {table.name}").fetchall())
+        want = {_as_db_row(table.columns, r) for r in expected_rows[table.name]}
+        if actual != want:
+            problems.append(
+                f"{table.name}: {len(want - actual)} rows missing or stale, "
+                f"{len(actual - want)} unexpected"
+            )
+    return problems
+
+
+def _as_db_row(columns: tuple[tuple[str, str], ...], row: tuple[object, ...]) -> tuple[object, ...]:
+    import datetime as dt
+
+    out: list[object] = []
+    for (_, kind), value in zip(columns, row, strict=True):
+        if kind == "TIMESTAMP" and isinstance(value, int):
+            value = dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=value)
+        out.append(value)
+    return tuple(out)
+
+
+def hash_of(data: bytes) -> str:
+    return content_hash(data)
