@@ -14,7 +14,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -153,27 +153,40 @@ def apply_reads(
     tracker: FileTracker,
     reads: Sequence[FileRead],
     prior: dict[str, TrackedFile],
+    trust_prior: bool = True,
 ) -> list[FileRead]:
     """Write the data rows and tracking rows for these reads; return the ones that were kept.
 
     A vanished file that was never tracked leaves no trace; a tracked one is marked deleted
-    and its rows removed.
+    and its rows removed. With trust_prior, only files indexed before get their old rows
+    deleted (a new file's rows are plain inserts, several times cheaper); a caller whose insert
+    then hits a key another path owns retries with trust_prior=False.
     """
     kept = [r for r in reads if r.status is not FileStatus.DELETED or r.key.rel_path in prior]
+    owns_rows = {path for path, before in prior.items() if before.status is FileStatus.INDEXED}
+
+    def may_own_rows(read: FileRead) -> bool:
+        return not trust_prior or read.key.rel_path in owns_rows
+
     changed = [
-        r.parsed
-        for r in kept
-        if r.parsed is not None and not _unchanged(r, prior.get(r.key.rel_path))
+        r for r in kept if r.parsed is not None and not _unchanged(r, prior.get(r.key.rel_path))
     ]
-    write_parsed(conn, changed)
-    gone: dict[str, list[str]] = {}
+    parsed = [r.parsed for r in changed if r.parsed is not None]
+    replace = {
+        (p.table.name, p.owner_id) for r, p in zip(changed, parsed, strict=True) if may_own_rows(r)
+    }
+    write_parsed(conn, parsed, replace)
+    gone: dict[FileKind, list[str]] = {}
     for r in kept:
         # A file that no longer parses keeps no stale rows: its old data is wrong now.
-        if r.status in (FileStatus.DELETED, FileStatus.ERROR) and r.key.kind in TABLES:
+        stale = r.status in (FileStatus.DELETED, FileStatus.ERROR) and may_own_rows(r)
+        if stale and r.key.kind in TABLES:
             gone.setdefault(r.key.kind, []).append(r.key.record_id)
     for kind, owners in gone.items():
-        delete_owned(conn, TABLES[FileKind(kind)], owners)
-    tracker.record([TrackEntry(r.key, r.status, r.stamp, r.content_hash, r.message) for r in kept])
+        delete_owned(conn, TABLES[kind], owners)
+    tracker.record(
+        [TrackEntry(r.key, r.status, r.stamp, r.content_hash, r.message) for r in kept], prior
+    )
     return kept
 
 
@@ -185,8 +198,20 @@ def _unchanged(read: FileRead, before: TrackedFile | None) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ReadBatch:
+    """A batch whose files were read and parsed, ready to commit."""
+
+    batch: Batch
+    entries: tuple[PendingEntry, ...]
+    reads: tuple[FileRead, ...]
+    read_ms: float
+    """How long reading and parsing took (it may then wait for the writer)."""
+
+
 class BatchProcessor:
-    """Commits batches on the thread that calls process(); that thread owns the connection."""
+    """read() touches only the filesystem and may run on a read-ahead thread; commit() runs on
+    the one thread that owns the connection, in batch order."""
 
     def __init__(
         self,
@@ -209,76 +234,105 @@ class BatchProcessor:
 
     def process(self, batch: Batch) -> BatchResult:
         """Read, parse and commit one batch in a single transaction; raise on database errors."""
+        return self.commit(self.read(batch))
+
+    def read(self, batch: Batch) -> ReadBatch:
+        """Stat, read and parse every file of the batch, outside any transaction."""
         started = self._monotonic()
         entries = _newest_per_key(batch.entries)
-        prior = self.tracker.lookup(e.key.rel_path for e in entries)
-        reads = [
-            read_file(
-                self.root,
-                e.key,
-                self.config,
-                prior[e.key.rel_path].attempts if e.key.rel_path in prior else 0,
-                self._wall,
-            )
-            for e in entries
-        ]
-        batch_id = self._next_id
-        self.conn.execute("BEGIN TRANSACTION")
+        reads = tuple(read_file(self.root, e.key, self.config, 0, self._wall) for e in entries)
+        return ReadBatch(batch, entries, reads, (self._monotonic() - started) * 1000)
+
+    def commit(self, read: ReadBatch) -> BatchResult:
+        """Write one read batch: data rows, file_index rows and its batch_log row, one transaction."""
+        started = self._monotonic()
+        prior = self.tracker.lookup(e.key.rel_path for e in read.entries)
+        reads = [self._with_backoff(r, prior.get(r.key.rel_path)) for r in read.reads]
         try:
-            kept = apply_reads(self.conn, self.tracker, reads, prior)
-            counts = Counter(r.status for r in kept)
-            processing_ms = (self._monotonic() - started) * 1000
-            committed_at = self._wall()
-            latencies = tuple(max(0.0, (committed_at - e.event_at) * 1000) for e in entries)
-            self.conn.execute(
-                "INSERT INTO batch_log VALUES (?, ?, ?, to_timestamp(?), to_timestamp(?), "
-                "?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    batch_id,
-                    self.version,
-                    str(batch.reason),
-                    committed_at - processing_ms / 1000,
-                    committed_at,
-                    len(entries),
-                    counts[FileStatus.INDEXED],
-                    counts[FileStatus.ERROR],
-                    counts[FileStatus.PENDING],
-                    counts[FileStatus.DELETED],
-                    counts[FileStatus.SKIPPED],
-                    (started - batch.sealed_at) * 1000,
-                    processing_ms,
-                    list(latencies),
-                ],
+            kept, committed_at, processing_ms = self._transaction(read, reads, prior, started, True)
+        except duckdb.ConstraintException:
+            # Another path owns one of these ids: replace by key for this batch.
+            kept, committed_at, processing_ms = self._transaction(
+                read, reads, prior, started, False
             )
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
+        queue_wait_ms = (started - read.batch.sealed_at) * 1000 - read.read_ms
+        batch_id = self._next_id
         self._next_id += 1
-        processing_ms = (self._monotonic() - started) * 1000
+        counts = Counter(r.status for r in kept)
         return BatchResult(
             batch_id=batch_id,
             indexer_version=self.version,
-            trigger=str(batch.reason),
-            files=len(entries),
+            trigger=str(read.batch.reason),
+            files=len(read.entries),
             indexed=counts[FileStatus.INDEXED],
             errors=counts[FileStatus.ERROR],
             pending=counts[FileStatus.PENDING],
             deleted=counts[FileStatus.DELETED],
             skipped=counts[FileStatus.SKIPPED],
             dropped=len(reads) - len(kept),
-            by_kind=dict(Counter(str(e.key.kind) for e in entries)),
-            queue_wait_ms=(started - batch.sealed_at) * 1000,
+            by_kind=dict(Counter(str(e.key.kind) for e in read.entries)),
+            queue_wait_ms=queue_wait_ms,
             processing_ms=processing_ms,
-            committed_at=self._wall(),
-            event_latency_ms=latencies,
+            committed_at=committed_at,
+            event_latency_ms=_latencies(read.entries, committed_at),
             reads=tuple(reads),
         )
 
+    def _with_backoff(self, read: FileRead, before: TrackedFile | None) -> FileRead:
+        if read.retry_in_s is None or before is None or not before.attempts:
+            return read
+        delay = max(read.retry_in_s, _backoff(self.config, before.attempts))
+        return replace(read, retry_in_s=delay)
 
-def _newest_per_key(entries: Sequence[PendingEntry]) -> list[PendingEntry]:
+    def _transaction(
+        self,
+        read: ReadBatch,
+        reads: list[FileRead],
+        prior: dict[str, TrackedFile],
+        started: float,
+        trust_prior: bool,
+    ) -> tuple[list[FileRead], float, float]:
+        """Commit one batch; its processing time is its read time plus its commit time."""
+        self.conn.execute("BEGIN TRANSACTION")
+        try:
+            kept = apply_reads(self.conn, self.tracker, reads, prior, trust_prior)
+            counts = Counter(r.status for r in kept)
+            committed_at = self._wall()
+            processing_ms = read.read_ms + (self._monotonic() - started) * 1000
+            self.conn.execute(
+                "INSERT INTO batch_log VALUES (?, ?, ?, to_timestamp(?), to_timestamp(?), "
+                "?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    self._next_id,
+                    self.version,
+                    str(read.batch.reason),
+                    committed_at - processing_ms / 1000,
+                    committed_at,
+                    len(read.entries),
+                    counts[FileStatus.INDEXED],
+                    counts[FileStatus.ERROR],
+                    counts[FileStatus.PENDING],
+                    counts[FileStatus.DELETED],
+                    counts[FileStatus.SKIPPED],
+                    (started - read.batch.sealed_at) * 1000 - read.read_ms,
+                    processing_ms,
+                    list(_latencies(read.entries, committed_at)),
+                ],
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return kept, committed_at, processing_ms
+
+
+def _latencies(entries: Sequence[PendingEntry], committed_at: float) -> tuple[float, ...]:
+    return tuple(max(0.0, (committed_at - e.event_at) * 1000) for e in entries)
+
+
+def _newest_per_key(entries: Sequence[PendingEntry]) -> tuple[PendingEntry, ...]:
     latest: dict[str, PendingEntry] = {}
     for entry in entries:
         latest.pop(entry.key.rel_path, None)
         latest[entry.key.rel_path] = entry
-    return list(latest.values())
+    return tuple(latest.values())

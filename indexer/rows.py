@@ -4,12 +4,13 @@ Never opens a transaction of its own and never decides a file's status.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 import duckdb
 import pyarrow as pa
 
 from indexer.records import ParsedFile, Table
+from indexer.schema import sql_strings
 
 _ARROW_TYPES = {
     "VARCHAR": pa.string(),
@@ -48,26 +49,28 @@ def replace_rows(
     owners = list(dict.fromkeys(owner_ids))
     if owners:
         conn.execute(
-            f"DELETE FROM {table.name} WHERE {table.owner_column} IN (SELECT unnest(?))", [owners]
+            f"DELETE FROM {table.name} WHERE {table.owner_column} IN {sql_strings(owners)}"
         )
     if rows:
-        data = to_arrow(table, rows)
-        conn.register("_rows_batch", data)
-        try:
-            conn.execute(f"INSERT INTO {table.name} SELECT * FROM _rows_batch")
-        finally:
-            conn.unregister("_rows_batch")
+        conn.from_arrow(to_arrow(table, rows)).insert_into(table.name)
 
 
-def write_parsed(conn: duckdb.DuckDBPyConnection, parsed: Sequence[ParsedFile]) -> None:
+def write_parsed(
+    conn: duckdb.DuckDBPyConnection,
+    parsed: Sequence[ParsedFile],
+    owners_with_rows: Collection[tuple[str, str]] | None = None,
+) -> None:
     """Replace the rows of each parsed file, grouped so each table gets one delete and one insert.
 
-    When two files claim the same primary key (a session listed twice), the later file wins.
+    owners_with_rows, (table, owner id) pairs, lets a caller skip the delete for files it knows
+    own no rows yet; None deletes for every file. When two files claim the same primary key,
+    the later file wins.
     """
     by_table: dict[str, tuple[Table, list[str], dict[tuple[object, ...], tuple[object, ...]]]] = {}
     for item in parsed:
         table, owners, rows = by_table.setdefault(item.table.name, (item.table, [], {}))
-        owners.append(item.owner_id)
+        if owners_with_rows is None or (item.table.name, item.owner_id) in owners_with_rows:
+            owners.append(item.owner_id)
         pk_index = [item.table.column_names.index(c) for c in item.table.primary_key]
         for row in item.rows:
             pk = tuple(row[i] for i in pk_index)

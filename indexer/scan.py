@@ -19,8 +19,8 @@ class FileStat:
     stamp: FileStamp
 
 
-def walk_files(root: Path) -> Iterator[tuple[str, int, int]]:
-    """Yield (rel_path, mtime_ns, size) of every regular, non-ignored file under root.
+def _file_entries(root: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """Yield (rel_path, entry) of every regular, non-ignored file under root.
 
     Folders that vanish or cannot be listed are passed over: the next scan sees them again.
     """
@@ -41,12 +41,26 @@ def walk_files(root: Path) -> Iterator[tuple[str, int, int]]:
                         if not is_ignored(rel):
                             stack.append((entry.path, rel + "/"))
                         continue
-                    if not entry.is_file(follow_symlinks=False) or entry.name.endswith(".tmp"):
-                        continue
-                    st = entry.stat(follow_symlinks=False)
+                    if entry.is_file(follow_symlinks=False) and not entry.name.endswith(".tmp"):
+                        yield rel, entry
                 except OSError:
                     continue
-                yield rel, st.st_mtime_ns, st.st_size
+
+
+def walk_files(root: Path) -> Iterator[tuple[str, int, int]]:
+    """Yield (rel_path, mtime_ns, size) of every regular, non-ignored file under root."""
+    for rel, entry in _file_entries(root):
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue  # vanished between listing and stat
+        yield rel, st.st_mtime_ns, st.st_size
+
+
+def list_files(root: Path) -> Iterator[str]:
+    """Yield the relative path of every regular, non-ignored file under root, without a stat."""
+    for rel, _ in _file_entries(root):
+        yield rel
 
 
 def scan_tree(root: Path) -> Iterator[FileStat]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
+from indexer.schema import sql_strings
 from indexer.storage import FileKey
 
 
@@ -70,7 +71,6 @@ _COLUMNS = (
     ("first_attempt_at", pa.timestamp("us")),
 )
 _SCHEMA = pa.schema(list(_COLUMNS))
-_COLUMN_LIST = ", ".join(name for name, _ in _COLUMNS)
 _RETRYING = (FileStatus.PENDING, FileStatus.ERROR)
 
 
@@ -94,17 +94,22 @@ class FileTracker:
             return {}
         rows = self.conn.execute(
             "SELECT file_path, file_type, status, mtime_ns, size, content_hash, attempts, "
-            "error_message, indexer_version FROM file_index WHERE file_path IN (SELECT unnest(?))",
-            [paths],
+            f"error_message, indexer_version FROM file_index WHERE file_path IN {sql_strings(paths)}"
         ).fetchall()
         return {row[0]: _tracked(row) for row in rows}
 
-    def record(self, entries: Sequence[TrackEntry]) -> None:
-        """Write the new state of each file; attempts count consecutive pending/error outcomes."""
+    def record(
+        self, entries: Sequence[TrackEntry], prior: dict[str, TrackedFile] | None = None
+    ) -> None:
+        """Write the new state of each file; attempts count consecutive pending/error outcomes.
+
+        prior, when the caller already looked the paths up, saves a query.
+        """
         if not entries:
             return
         latest = {e.key.rel_path: e for e in entries}  # newest wins inside one call
-        prior = self.lookup(latest)
+        if prior is None:
+            prior = self.lookup(latest)
         now_us = int(self._now() * 1_000_000)
         columns: dict[str, list[object]] = {name: [] for name, _ in _COLUMNS}
         for path, entry in latest.items():
@@ -131,16 +136,11 @@ class FileTracker:
             for name, value in values.items():
                 columns[name].append(value)
         batch = pa.Table.from_pydict(columns, schema=_SCHEMA)
-        self.conn.register("_track_batch", batch)
-        try:
-            self.conn.execute(
-                "DELETE FROM file_index WHERE file_path IN (SELECT file_path FROM _track_batch)"
-            )
-            self.conn.execute(
-                f"INSERT INTO file_index ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM _track_batch"
-            )
-        finally:
-            self.conn.unregister("_track_batch")
+        known = [path for path in latest if path in prior]
+        if known:
+            self.conn.execute(f"DELETE FROM file_index WHERE file_path IN {sql_strings(known)}")
+        # Column order is the table's: the v1-era columns, then those migrations appended.
+        self.conn.from_arrow(batch).insert_into("file_index")
 
     def mark_indexed(self, files: Sequence[tuple[FileKey, FileStamp, str]]) -> None:
         self.record([TrackEntry(k, FileStatus.INDEXED, s, h) for k, s, h in files])

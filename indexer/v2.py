@@ -8,6 +8,7 @@ then the database is checkpointed.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import zlib
@@ -24,11 +25,12 @@ from indexer.accumulator import (
     PendingEntry,
     Trigger,
 )
-from indexer.processor import BatchProcessor, BatchResult, ProcessorConfig
+from indexer.processor import BatchProcessor, BatchResult, ProcessorConfig, ReadBatch
 from indexer.reconciler import Reconciler, ReconcilerConfig, ReconcileReport
 from indexer.schema import migrate, open_database
 from indexer.snapshot import BatchSummary, ErrorFile, PendingFile, ReconcileSummary
 from indexer.storage import FileKey
+from indexer.tracker import FileStatus
 from indexer.watcher import StorageWatcher
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,8 @@ class UnifiedIndexerV2:
         self.watcher: StorageWatcher | None = None
         self._processor: BatchProcessor | None = None
         self._writer: threading.Thread | None = None
+        self._reader: threading.Thread | None = None
+        self._read_ahead: queue.Queue[ReadBatch | None] = queue.Queue(maxsize=2)
         self._writer_done = threading.Event()
         self._draining = threading.Event()
         self._logs: deque[ReconcileReport] = deque()
@@ -99,7 +103,10 @@ class UnifiedIndexerV2:
         self._processor = BatchProcessor(conn, self.root, self.version, self.config.processor)
         self._writer_done.clear()
         self._draining.clear()
+        self._read_ahead = queue.Queue(maxsize=2)
+        self._reader = threading.Thread(target=self._read_loop, name="ocindex-reader", daemon=True)
         self._writer = threading.Thread(target=self._write_loop, name="ocindex-writer", daemon=True)
+        self._reader.start()
         self._writer.start()
         handed = list(handover)
         for entry in handed:
@@ -164,6 +171,28 @@ class UnifiedIndexerV2:
 
     # --- the writer thread -----------------------------------------------------------------
 
+    def _read_loop(self) -> None:
+        """Read and parse batch N+1 while the writer commits batch N; order is kept."""
+        assert self.accumulator is not None and self._processor is not None
+        acc, processor = self.accumulator, self._processor
+        while not self.fatal:
+            batch = acc.get_batch(timeout_s=0.1)
+            if batch is not None:
+                self._put_read(processor.read(batch))
+            elif (
+                self._draining.is_set() and not acc.is_sealing() and not acc.get_stats().queue_depth
+            ):
+                self._put_read(None)  # everything sealed has been read: tell the writer
+                return
+
+    def _put_read(self, item: ReadBatch | None) -> None:
+        while not self.fatal:
+            try:
+                self._read_ahead.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
     def _write_loop(self) -> None:
         assert self.accumulator is not None and self._processor is not None
         acc, processor = self.accumulator, self._processor
@@ -171,20 +200,20 @@ class UnifiedIndexerV2:
         dirty = False
         try:
             while True:
-                batch = acc.get_batch(timeout_s=0.1)
-                if batch is None:
+                try:
+                    read = self._read_ahead.get(timeout=0.1)
+                except queue.Empty:
                     self._write_logs()
-                    drained = acc.get_stats().queue_depth == 0 and not acc.is_sealing()
-                    if self._draining.is_set() and drained:
-                        return
                     if dirty and time.monotonic() - last_commit > IDLE_CHECKPOINT_AFTER_S:
                         self._checkpoint()
                         dirty = False
                     continue
+                if read is None:
+                    return
                 try:
-                    result = processor.process(batch)
+                    result = processor.commit(read)
                 except duckdb.Error as exc:
-                    self._batch_failed(batch.entries, exc)
+                    self._batch_failed(read.entries, exc)
                     if self.fatal:
                         return
                     continue
@@ -196,9 +225,9 @@ class UnifiedIndexerV2:
                     self.batches += 1
                     self.files_processed += result.files
                     self._recent.appendleft(result)
-                for read in result.reads:
-                    if read.status.value == "error":
-                        log.warning("error: %s: %s", read.key.rel_path, read.message)
+                for outcome in result.reads:
+                    if outcome.status is FileStatus.ERROR:
+                        log.warning("error: %s: %s", outcome.key.rel_path, outcome.message)
                 if self._on_batch is not None:
                     self._on_batch(result)
                 self._write_logs()

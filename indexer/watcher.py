@@ -28,7 +28,7 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from indexer.accumulator import Trigger
-from indexer.scan import walk_files
+from indexer.scan import list_files
 from indexer.storage import FileKey, classify, relative_path
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ class StorageWatcher(FileSystemEventHandler):
         if prefix is None:
             return
         keys = []
-        for rel, _, _ in walk_files(folder):
+        for rel in list_files(folder):
             key = classify(f"{prefix}/{rel}")
             if key is not None:
                 keys.append(key)

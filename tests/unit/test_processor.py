@@ -208,3 +208,17 @@ def test_batch_log_records_counts_and_latencies(
         "len(event_latency_ms) FROM batch_log"
     ).fetchone()
     assert row == ("v2", "window", 3, 3, True, 3)
+
+
+def test_two_paths_with_the_same_id_keep_one_row_and_the_batch_lands(
+    processor: BatchProcessor, storage_root: Path, index_db: duckdb.DuckDBPyConnection
+) -> None:
+    # A session that moved project folders: both files claim ses_1.
+    write(storage_root, "session/p1/ses_1.json", session(1))
+    processor.process(batch_of("session/p1/ses_1.json"))
+    write(storage_root, "session/p2/ses_1.json", session(1).replace(b'"t1"', b'"moved"'))
+    write(storage_root, "session/p2/ses_2.json", session(2))
+    result = processor.process(batch_of("session/p2/ses_1.json", "session/p2/ses_2.json"))
+    assert result.indexed == 2
+    rows = index_db.execute("SELECT id, project_id, title FROM sessions ORDER BY id").fetchall()
+    assert rows == [("ses_1", "p2", "moved"), ("ses_2", "p2", "t2")]

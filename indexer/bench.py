@@ -1,0 +1,313 @@
+"""`ocindex bench`: every performance figure measured side by side in one run, printed and
+optionally written as JSON. Never imported by the pipeline.
+
+Trees are generated once under --dir and reused, since deleting and recreating big trees
+slows file creation on these machines for a minute (DESIGN §4). The default --dir is on tmpfs
+when /dev/shm exists, so the figures measure the indexer rather than the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from indexer.accumulator import Batch, PendingEntry, SealReason, Trigger
+from indexer.processor import BatchProcessor, ReadBatch
+from indexer.reconciler import Reconciler
+from indexer.rollout import make_indexer
+from indexer.scan import scan_tree, walk_files
+from indexer.schema import migrate, open_database
+from indexer.simulate import OpenCodeSimulator
+from indexer.storage import classify
+from indexer.tracker import FileTracker
+
+
+def default_bench_dir() -> Path:
+    shm = Path("/dev/shm")
+    base = (
+        shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(os.environ.get("TMPDIR", "/tmp"))
+    )
+    return base / "ocindex-bench"
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _fresh_db(path: Path) -> duckdb.DuckDBPyConnection:
+    for p in (path, path.with_name(path.name + ".wal")):
+        p.unlink(missing_ok=True)
+    conn = open_database(path)
+    migrate(conn)
+    return conn
+
+
+def _tree(base: Path, name: str, sessions: int, seed: int, log: Callable[[str], None]) -> Path:
+    """A simulator tree, generated once and reused while its marker file exists."""
+    root = base / name / "storage"
+    marker = base / name / f".complete-{sessions}-{seed}"
+    if not marker.exists():
+        log(f"  generating {name} ({sessions} sessions)…")
+        shutil.rmtree(base / name, ignore_errors=True)
+        OpenCodeSimulator(root, seed=seed).write_sessions(sessions)
+        marker.touch()
+    return root
+
+
+def bench_poc(base: Path, files: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """The plan's proof of concept: N files through the processor in batches of 100."""
+    root = _tree(base, "poc", max(10, files // 100 + 5), 101, log)
+    keys = [s.key for s in scan_tree(root) if s.key.is_indexed_kind][:files]
+    conn = _fresh_db(base / "poc.duckdb")
+    processor = BatchProcessor(conn, root)
+    ahead: queue.Queue[ReadBatch | None] = queue.Queue(maxsize=2)
+
+    def read_ahead() -> None:  # as in v2: batch N+1 is read while batch N commits
+        for seq, i in enumerate(range(0, len(keys), 100)):
+            now = time.monotonic()
+            chunk = keys[i : i + 100]
+            entries = tuple(PendingEntry(k, Trigger.WATCHER, now, time.time()) for k in chunk)
+            ahead.put(processor.read(Batch(seq, SealReason.MAX_FILES, entries, now)))
+        ahead.put(None)
+
+    latencies: list[float] = []
+    t0 = time.perf_counter()
+    reader = threading.Thread(target=read_ahead)
+    reader.start()
+    while (read := ahead.get()) is not None:
+        started = time.perf_counter()
+        processor.commit(read)
+        latencies.append(read.read_ms + (time.perf_counter() - started) * 1000)
+    seconds = time.perf_counter() - t0
+    reader.join()
+    conn.close()
+    return {
+        "files": len(keys),
+        "batch_size": 100,
+        "files_per_s": round(len(keys) / seconds, 1),
+        "batch_p50_ms": round(percentile(latencies, 0.5) or 0, 2),
+        "batch_p95_ms": round(percentile(latencies, 0.95) or 0, 2),
+        "batch_max_ms": round(max(latencies), 2),
+    }
+
+
+def _realtime_once(
+    base: Path,
+    version: str,
+    write_s: float,
+    seed: int,
+    catch_up_s: float,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """The simulator writes as fast as it can while one indexer watches and indexes."""
+    work = base / f"realtime-{version}"
+    shutil.rmtree(work, ignore_errors=True)  # small trees only: the cost is in big ones
+    root = work / "storage"
+    root.mkdir(parents=True)
+    conn = _fresh_db(work / "index.duckdb")
+    indexer = make_indexer(version, root, conn=conn)
+    indexer.start()
+    # OpenCode is another process: so is the writer here, or it would share our GIL.
+    t0 = time.perf_counter()
+    command = [sys.executable, "-m", "indexer", "simulate", "--root", str(root)]
+    command += ["--seed", str(seed), "--rate", "0", "--duration", str(write_s)]
+    writer = subprocess.run(command, capture_output=True, text=True, check=True)
+    write_done = time.perf_counter()
+    writes = int(json.loads(writer.stdout)["writes"])
+    caught_up = indexer.wait_idle(timeout_s=catch_up_s, settle_s=0.25)
+    t_end = time.perf_counter()
+    indexer.stop(flush=caught_up, close=False)
+    row = conn.execute(
+        "SELECT coalesce(sum(files), 0), epoch(max(committed_at)) - epoch(min(started_at)) "
+        "FROM batch_log WHERE indexer_version = ?",
+        [version],
+    ).fetchone()
+    lat = [
+        float(r[0])
+        for r in conn.execute(
+            "SELECT unnest(event_latency_ms) FROM batch_log WHERE indexer_version = ?", [version]
+        ).fetchall()
+    ]
+    expected = sum(1 for _ in walk_files(root))
+    indexed_row = conn.execute(
+        "SELECT count(*) FROM file_index WHERE status = 'indexed'"
+    ).fetchone()
+    conn.close()
+    files_done = int(row[0]) if row else 0
+    span = float(row[1]) if row and row[1] else (t_end - t0)
+    log(
+        f"  {version}: {writes} writes of {expected} files in {write_done - t0:.1f}s, "
+        f"indexed {files_done} file versions, caught up: {caught_up}"
+    )
+    return {
+        "writes": writes,
+        "files_on_disk": expected,
+        "file_versions_indexed": files_done,
+        "indexed_files": int(indexed_row[0]) if indexed_row else 0,
+        "caught_up": caught_up,
+        "writer_files_per_s": round(writes / max(write_done - t0, 1e-9), 1),
+        "files_per_s": round(files_done / max(span, 1e-9), 1),
+        "latency_ms": {
+            "p50": _r(percentile(lat, 0.5)),
+            "p95": _r(percentile(lat, 0.95)),
+            "p99": _r(percentile(lat, 0.99)),
+        },
+    }
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def bench_realtime(base: Path, write_s: float, log: Callable[[str], None]) -> dict[str, Any]:
+    v1 = _realtime_once(base, "v1", write_s, 77, catch_up_s=max(30.0, write_s * 10), log=log)
+    v2 = _realtime_once(base, "v2", write_s, 77, catch_up_s=60.0, log=log)
+    ratio = v2["files_per_s"] / v1["files_per_s"] if v1["files_per_s"] else None
+    return {"v1": v1, "v2": v2, "ratio": None if ratio is None else round(ratio, 1)}
+
+
+def bench_bulk(base: Path, files: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """Catch-up of N existing files with `ocindex index` (v2), next to read_json_auto."""
+    root = _tree(base, f"bulk-{files}", max(10, files // 100 + 5), 202, log)
+    paths = [str(root / rel) for rel, _, _ in walk_files(root)][:files]
+    conn = _fresh_db(base / "bulk.duckdb")
+    # Keep only the first N files visible to the indexer by indexing a copy of the key list.
+    indexer = make_indexer("v2", root, conn=conn, watch=False)
+    t0 = time.perf_counter()
+    indexer.start()
+    indexer.wait_idle(timeout_s=600)
+    seconds = time.perf_counter() - t0
+    indexer.stop(close=False)
+    total = conn.execute("SELECT count(*) FROM file_index").fetchone()
+    conn.close()
+    n_indexed = int(total[0]) if total else 0
+    ref = duckdb.connect()
+    ref.execute("SET preserve_insertion_order = false")
+    objects = [
+        p
+        for p in paths
+        if classify(os.path.relpath(p, root)) is not None
+        and "/todo/" not in p
+        and "/session_diff/" not in p
+    ]
+    t1 = time.perf_counter()
+    ref.execute(
+        "SELECT count(*) FROM read_json_auto(?, union_by_name = true, filename = '_src')", [objects]
+    ).fetchone()
+    ref_seconds = time.perf_counter() - t1
+    ref.close()
+    return {
+        "files": n_indexed,
+        "seconds": round(seconds, 2),
+        "files_per_s": round(n_indexed / seconds, 1),
+        "read_json_auto_files": len(objects),
+        "read_json_auto_files_per_s": round(len(objects) / ref_seconds, 1),
+    }
+
+
+def bench_reconcile(base: Path, files: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """A full scan of N unchanged, already indexed files."""
+    root = base / f"reconcile-{files}" / "storage"
+    marker = root.parent / ".complete"
+    if not marker.exists():
+        log(f"  generating {files} small files…")
+        shutil.rmtree(root.parent, ignore_errors=True)
+        for i in range(files):
+            folder = root / "part" / f"msg_{i // 100:06d}"
+            if i % 100 == 0:
+                folder.mkdir(parents=True)
+            (folder / f"prt_{i:08d}.json").write_bytes(b'{"id":"prt","type":"text"}')
+        marker.touch()
+    conn = _fresh_db(base / "reconcile.duckdb")
+    stats = list(scan_tree(root))
+    FileTracker(conn, "v2").mark_indexed([(s.key, s.stamp, "-") for s in stats])
+    conn.execute("CHECKPOINT")
+    found: list[int] = []
+    seconds: list[float] = []
+    for _ in range(3):
+        rec = Reconciler(root, conn.cursor, lambda keys, _t: found.append(len(keys)), set)
+        t0 = time.perf_counter()
+        report = rec.scan_now()
+        seconds.append(time.perf_counter() - t0)
+        assert report.findings == 0, "the reconcile tree changed under the benchmark"
+    conn.close()
+    return {
+        "files": len(stats),
+        "seconds": round(statistics.median(seconds), 3),
+        "runs": [round(s, 3) for s in seconds],
+    }
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def run_bench(
+    base: Path, files: int, quick: bool, sections: tuple[str, ...], log: Callable[[str], None]
+) -> dict[str, Any]:
+    base.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "duckdb": duckdb.__version__,
+            "dir": str(base),
+        },
+        "quick": quick,
+    }
+    plan: dict[str, Callable[[], dict[str, Any]]] = {
+        "poc": lambda: bench_poc(base, 10_000, log),
+        "realtime": lambda: bench_realtime(base, 2.0 if quick else 10.0, log),
+        "bulk": lambda: bench_bulk(base, files, log),
+        "reconcile": lambda: bench_reconcile(base, 100_000, log),
+    }
+    for name in sections:
+        log(f"{name}…")
+        t0 = time.perf_counter()
+        result[name] = plan[name]()
+        log(f"  {name} done in {time.perf_counter() - t0:.1f}s: {json.dumps(result[name])}")
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def format_table(result: dict[str, Any]) -> str:
+    lines = ["| measure | figure |", "|---|---|"]
+    poc = result.get("poc")
+    if poc:
+        lines.append(
+            f"| poc: {poc['files']} files in batches of 100 | {poc['files_per_s']:,.0f} files/s, batch p95 {poc['batch_p95_ms']} ms |"
+        )
+    rt = result.get("realtime")
+    if rt:
+        for v in ("v1", "v2"):
+            lat = rt[v]["latency_ms"]
+            lines.append(
+                f"| realtime {v} | {rt[v]['files_per_s']:,.0f} files/s, event→commit p50/p95/p99 {lat['p50']}/{lat['p95']}/{lat['p99']} ms |"
+            )
+        lines.append(f"| realtime v2/v1 | {rt['ratio']}× |")
+    bulk = result.get("bulk")
+    if bulk:
+        lines.append(
+            f"| bulk catch-up, {bulk['files']} files | {bulk['files_per_s']:,.0f} files/s (read_json_auto: {bulk['read_json_auto_files_per_s']:,.0f}) |"
+        )
+    rec = result.get("reconcile")
+    if rec:
+        lines.append(f"| reconcile, {rec['files']} unchanged files | {rec['seconds']} s |")
+    lines.append(f"| peak RSS | {result['peak_rss_mb']} MB |")
+    return "\n".join(lines)
