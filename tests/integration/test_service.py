@@ -100,14 +100,14 @@ def test_rollback_command_works_on_a_stopped_database(storage_root: Path, db_pat
     OpenCodeSimulator(storage_root, seed=2).write_sessions(2)
     run = [sys.executable, "-m", "indexer"]
     subprocess.run(
-        run + ["index", "--storage", str(storage_root), "--db", str(db_path), "--indexer", "v2"],
+        [*run, "index", "--storage", str(storage_root), "--db", str(db_path), "--indexer", "v2"],
         check=True,
         capture_output=True,
         timeout=120,
     )
     env_v2 = {"UNIFIED_INDEXER_V2_ROLLOUT": "100", "PATH": "/usr/bin:/bin"}
     status = subprocess.run(
-        run + ["status", "--db", str(db_path), "--json"],
+        [*run, "status", "--db", str(db_path), "--json"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -115,11 +115,11 @@ def test_rollback_command_works_on_a_stopped_database(storage_root: Path, db_pat
     )
     assert json.loads(status.stdout)["active"] == "v2"
     rb = subprocess.run(
-        run + ["rollback", "--db", str(db_path)], capture_output=True, text=True, timeout=60
+        [*run, "rollback", "--db", str(db_path)], capture_output=True, text=True, timeout=60
     )
     assert rb.returncode == 0 and "rolled back" in rb.stdout
     status = subprocess.run(
-        run + ["status", "--db", str(db_path), "--json"],
+        [*run, "status", "--db", str(db_path), "--json"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.worker import WorkerState
 
 from indexer.snapshot import (
     ActionResult,
@@ -297,9 +298,13 @@ def make_app(facade: FakeFacade | None = None) -> OcindexApp:
 
 async def settle(pilot: Pilot[Any]) -> None:
     """Wait until every worker is done and every resulting message is handled."""
-    for _ in range(3):
+    for _ in range(6):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+        if not any(
+            w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in pilot.app.workers
+        ):
+            return
 
 
 def post_snapshot(
