@@ -31,6 +31,7 @@ from indexer.records import (
     too_large,
 )
 from indexer.rows import delete_owned, write_parsed
+from indexer.source import ChangeSource, owner_of
 from indexer.storage import FileKey, FileKind
 from indexer.tracker import FileStamp, FileStatus, FileTracker, TrackedFile, TrackEntry
 
@@ -221,11 +222,13 @@ class BatchProcessor:
         config: ProcessorConfig | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        sources: Sequence[ChangeSource] = (),
     ) -> None:
         self.conn = conn
         self.root = root
         self.version = indexer_version
         self.config = config or ProcessorConfig()
+        self.sources = tuple(sources)
         self.tracker = FileTracker(conn, indexer_version, wall)
         self._monotonic = monotonic
         self._wall = wall
@@ -237,10 +240,22 @@ class BatchProcessor:
         return self.commit(self.read(batch))
 
     def read(self, batch: Batch) -> ReadBatch:
-        """Stat, read and parse every file of the batch, outside any transaction."""
+        """Stat, read and parse every file (or source record) of the batch, outside any transaction."""
         started = self._monotonic()
         entries = _newest_per_key(batch.entries)
-        reads = tuple(read_file(self.root, e.key, self.config, 0, self._wall) for e in entries)
+        by_source: dict[str, list[FileKey]] = {}
+        for e in entries:
+            source = owner_of(e.key.rel_path, self.sources)
+            if source is not None:
+                by_source.setdefault(source.prefix, []).append(e.key)
+        found: dict[str, FileRead] = {}
+        for source in self.sources:
+            if source.prefix in by_source:
+                found.update((r.key.rel_path, r) for r in source.read(by_source[source.prefix]))
+        reads = tuple(
+            found.get(e.key.rel_path) or read_file(self.root, e.key, self.config, 0, self._wall)
+            for e in entries
+        )
         return ReadBatch(batch, entries, reads, (self._monotonic() - started) * 1000)
 
     def commit(self, read: ReadBatch) -> BatchResult:
@@ -296,6 +311,10 @@ class BatchProcessor:
         self.conn.execute("BEGIN TRANSACTION")
         try:
             kept = apply_reads(self.conn, self.tracker, reads, prior, trust_prior)
+            for source in self.sources:
+                mine = [r for r in kept if r.key.rel_path.startswith(source.prefix)]
+                if mine:
+                    source.write_progress(self.conn, mine)
             counts = Counter(r.status for r in kept)
             committed_at = self._wall()
             processing_ms = read.read_ms + (self._monotonic() - started) * 1000

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import pyarrow as pa
 from indexer.accumulator import Trigger
 from indexer.scan import walk_files
 from indexer.snapshot import ReconcileSummary
+from indexer.source import ChangeSource, owner_of
 from indexer.storage import FileKey, classify
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ WHERE f.file_path IS NULL OR f.status = 'deleted'
 UNION ALL
 SELECT f.file_path, 'deleted', NULL FROM file_index f
 WHERE f.status != 'deleted' AND NOT EXISTS (SELECT 1 FROM disk d WHERE d.path = f.file_path)
+  AND ({judged})
 UNION ALL
 SELECT f.file_path, 'retry', NULL FROM file_index f JOIN disk d ON d.path = f.file_path
 WHERE f.mtime_ns = d.mtime_ns AND f.size = least(d.size, 2147483647) AND (
@@ -98,11 +100,13 @@ class Reconciler:
         in_flight: Callable[[], set[str]],
         config: ReconcilerConfig | None = None,
         on_report: Callable[[ReconcileReport], None] | None = None,
+        sources: Sequence[ChangeSource] = (),
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.root = root
         self._cursor_factory = cursor_factory
         self._submit = submit
+        self._sources = tuple(sources)
         self._in_flight = in_flight
         self.config = config or ReconcilerConfig()
         self._on_report = on_report
@@ -141,11 +145,22 @@ class Reconciler:
                     "size": pa.array(sizes, pa.int64()),
                 }
             )
+            # Rows are judged gone only in namespaces seen whole now: the files, and each
+            # source that answered (a busy database is not a deleted one).
+            judged = ["NOT regexp_matches(f.file_path, '^[a-z]+:')"]
+            for source in self._sources:
+                stamps = source.stamps()
+                if stamps is not None:
+                    disk = pa.concat_tables(
+                        [disk, stamps.select(["path", "mtime_ns", "size"]).cast(disk.schema)]
+                    )
+                    judged.append(f"starts_with(f.file_path, '{source.prefix}')")
             retry_after_s = 0.0 if trigger is Trigger.STARTUP else self.config.pending_retry_after_s
             cursor = self._cursor_factory()
             try:
                 cursor.register("_disk", disk)
-                rows = cursor.execute(_DIFF_SQL, [started_wall - retry_after_s]).fetchall()
+                sql = _DIFF_SQL.format(judged=" OR ".join(judged))
+                rows = cursor.execute(sql, [started_wall - retry_after_s]).fetchall()
             finally:
                 cursor.close()
             found: dict[str, list[str]] = {"new": [], "modified": [], "deleted": [], "retry": []}
@@ -154,7 +169,8 @@ class Reconciler:
             in_flight = self._in_flight()
             catches = 0
             for path, what, mtime_ns in rows:
-                key = classify(path)
+                owner = owner_of(path, self._sources)
+                key = owner.key_for(path) if owner is not None else classify(path)
                 if key is None:
                     continue
                 found[what].append(path)

@@ -12,7 +12,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +22,7 @@ import duckdb
 from indexer.accumulator import PendingEntry
 from indexer.processor import BatchResult
 from indexer.snapshot import BatchSummary, ErrorFile, PendingFile, ReconcileSummary
+from indexer.source import ChangeSource
 from indexer.storage import FileKey
 
 ENV_ENABLED = "UNIFIED_INDEXER_V2_ENABLED"
@@ -58,8 +59,12 @@ def make_indexer(
     conn: duckdb.DuckDBPyConnection | None = None,
     watch: bool = True,
     on_batch: Callable[[BatchResult], None] | None = None,
+    sources: Sequence[ChangeSource] = (),
 ) -> Indexer:
-    """Build (not start) the named indexer on a database path or an open connection."""
+    """Build (not start) the named indexer on a database path or an open connection.
+
+    Only v2 reads the extra sources (OpenCode's SQLite store); v1 indexes the JSON tree alone.
+    """
     if version == "v1":
         from indexer.v1 import HybridIndexer, V1Config
 
@@ -70,7 +75,12 @@ def make_indexer(
         from indexer.v2 import UnifiedIndexerV2, V2Config
 
         return UnifiedIndexerV2(  # type: ignore[return-value]
-            root, db_path=db_path, conn=conn, config=V2Config(watch=watch), on_batch=on_batch
+            root,
+            db_path=db_path,
+            conn=conn,
+            config=V2Config(watch=watch),
+            on_batch=on_batch,
+            sources=sources,
         )
     raise ValueError(f"unknown indexer {version!r}; choose v1 or v2")
 

@@ -13,7 +13,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from indexer.processor import BatchProcessor, BatchResult, ProcessorConfig, Read
 from indexer.reconciler import Reconciler, ReconcilerConfig, ReconcileReport
 from indexer.schema import migrate, open_database
 from indexer.snapshot import BatchSummary, ErrorFile, PendingFile, ReconcileSummary
+from indexer.source import ChangeSource
 from indexer.storage import FileKey
 from indexer.tracker import FileStatus
 from indexer.watcher import StorageWatcher
@@ -60,6 +61,7 @@ class UnifiedIndexerV2:
         conn: duckdb.DuckDBPyConnection | None = None,
         config: V2Config | None = None,
         on_batch: Callable[[BatchResult], None] | None = None,
+        sources: Sequence[ChangeSource] = (),
     ) -> None:
         if conn is None and db_path is None:
             raise ValueError("give db_path or an open conn")
@@ -69,6 +71,7 @@ class UnifiedIndexerV2:
         self._owns_conn = conn is None
         self.config = config or V2Config()
         self._on_batch = on_batch
+        self.sources = tuple(sources)
         self.accumulator: FileBatchAccumulator | None = None
         self.reconciler: Reconciler | None = None
         self.watcher: StorageWatcher | None = None
@@ -100,7 +103,9 @@ class UnifiedIndexerV2:
         row = conn.execute("SELECT coalesce(max(scan_id), 0) FROM reconcile_log").fetchone()
         self._next_scan_id = (int(row[0]) if row else 0) + 1
         self.accumulator = FileBatchAccumulator(self.config.accumulator)
-        self._processor = BatchProcessor(conn, self.root, self.version, self.config.processor)
+        self._processor = BatchProcessor(
+            conn, self.root, self.version, self.config.processor, sources=self.sources
+        )
         self._writer_done.clear()
         self._draining.clear()
         self._read_ahead = queue.Queue(maxsize=2)
@@ -118,9 +123,12 @@ class UnifiedIndexerV2:
             self.accumulator.pending_paths,
             self.config.reconciler,
             on_report=self._logs.append,
+            sources=self.sources,
         )
         self.reconciler.scan_now(Trigger.STARTUP)
         self.reconciler.start()
+        for source in self.sources:
+            source.start(self.accumulator.add_many)
         if self.config.watch:
             self.watcher = StorageWatcher(
                 self.root,
@@ -133,7 +141,9 @@ class UnifiedIndexerV2:
         log.info("v2 started on %s (%d handed over)", self.root, len(handed))
 
     def stop_intake(self) -> None:
-        """Stop the watcher and the reconciler loop; the writer keeps committing."""
+        """Stop the watcher, the sources and the reconciler loop; the writer keeps committing."""
+        for source in self.sources:
+            source.stop()
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher = None
