@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from indexer.config import default_db_path
+from indexer.config import ConfigError, default_db_path
 from indexer.metrics import compare
 from indexer.rollout import Choice, RolloutState, choose_version, make_indexer
 from indexer.schema import DatabaseError, migrate, open_database
@@ -420,7 +420,7 @@ def run_command(args: argparse.Namespace) -> int:
     func: Command = args.func
     try:
         return func(args)
-    except (Fatal, DatabaseError) as exc:
+    except (Fatal, DatabaseError, ConfigError) as exc:
         print(f"ocindex: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

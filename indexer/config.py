@@ -20,3 +20,21 @@ def default_db_path(env: Mapping[str, str] | None = None) -> Path:
     if env.get("OCINDEX_DB"):
         return Path(env["OCINDEX_DB"]).expanduser()
     return data_home(env) / "ocindex" / "index.duckdb"
+
+
+class ConfigError(ValueError):
+    """An environment variable holds something we cannot use; the message names it."""
+
+
+def env_number(env: Mapping[str, str], name: str, default: float, minimum: float = 0) -> float:
+    """Return a number from the environment, or the default when unset; reject nonsense."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
+    return value

@@ -65,20 +65,26 @@ def make_indexer(
 
     Only v2 reads the extra sources (OpenCode's SQLite store); v1 indexes the JSON tree alone.
     """
+    from indexer.v2 import UnifiedIndexerV2, V2Config
+
     if version == "v1":
         from indexer.v1 import HybridIndexer, V1Config
 
+        # Both indexers classify files with the same processor settings: parity depends on it.
+        processor = V2Config.from_env().processor
         return HybridIndexer(  # type: ignore[return-value]
-            root, db_path=db_path, conn=conn, config=V1Config(watch=watch), on_batch=on_batch
+            root,
+            db_path=db_path,
+            conn=conn,
+            config=V1Config(watch=watch, processor=processor),
+            on_batch=on_batch,
         )
     if version == "v2":
-        from indexer.v2 import UnifiedIndexerV2, V2Config
-
         return UnifiedIndexerV2(  # type: ignore[return-value]
             root,
             db_path=db_path,
             conn=conn,
-            config=V2Config(watch=watch),
+            config=V2Config.from_env(watch=watch),
             on_batch=on_batch,
             sources=sources,
         )

@@ -8,12 +8,13 @@ then the database is checkpointed.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +26,10 @@ from indexer.accumulator import (
     PendingEntry,
     Trigger,
 )
+from indexer.config import env_number
 from indexer.processor import BatchProcessor, BatchResult, ProcessorConfig, ReadBatch
 from indexer.reconciler import Reconciler, ReconcilerConfig, ReconcileReport
+from indexer.records import DEFAULT_MAX_FILE_BYTES
 from indexer.schema import migrate, open_database
 from indexer.snapshot import BatchSummary, ErrorFile, PendingFile, ReconcileSummary
 from indexer.source import ChangeSource
@@ -47,6 +50,29 @@ class V2Config:
     watch: bool = True
     drop_event_ratio: float = 0.0
     """Fault injection for tests: drop every event of this share of paths (chosen by hash)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, watch: bool = True) -> V2Config:
+        """The defaults, with the tunables documented in docs/configuration.md applied."""
+        env = os.environ if env is None else env
+        backlog = int(env_number(env, "OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG", 0))
+        return cls(
+            accumulator=AccumulatorConfig(
+                window_ms=env_number(env, "OCINDEX_WINDOW_MS", 200.0),
+                max_files=int(env_number(env, "OCINDEX_MAX_BATCH_FILES", 100, minimum=1)),
+                max_files_under_backlog=backlog or None,
+            ),
+            processor=ProcessorConfig(
+                max_file_bytes=int(
+                    env_number(env, "OCINDEX_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES, 1)
+                ),
+                settle_s=env_number(env, "OCINDEX_SETTLE_S", 2.0),
+            ),
+            reconciler=ReconcilerConfig(
+                interval_s=env_number(env, "OCINDEX_RECONCILE_INTERVAL_S", 30.0, minimum=0.1)
+            ),
+            watch=watch,
+        )
 
 
 class UnifiedIndexerV2:
