@@ -1,0 +1,188 @@
+"""run_dashboard: demo decision, default paths, error reporting, and stopping the engine."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from indexer.schema import DatabaseError
+from tests.tui.fakes import FakeFacade
+from tui import app as app_module
+from tui.app import OcindexApp, run_dashboard, stop_service
+
+
+class FakeService:
+    """Stands in for indexer.service: records how it was opened."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.opened: list[dict[str, Any]] = []
+        self.facade = FakeFacade()
+
+    def open_service(self, **kwargs: Any) -> FakeFacade:
+        self.opened.append(kwargs)
+        if self.error is not None:
+            raise self.error
+        return self.facade
+
+
+@pytest.fixture
+def service(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeService:
+    fake = FakeService()
+    module = types.ModuleType("indexer.service")
+    module.open_service = fake.open_service  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "indexer.service", module)
+    monkeypatch.delenv("OCINDEX_STORAGE", raising=False)
+    monkeypatch.delenv("OCINDEX_DB", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return fake
+
+
+@pytest.fixture
+def ran(monkeypatch: pytest.MonkeyPatch) -> list[OcindexApp]:
+    """Replace App.run: record the app instead of taking over the terminal."""
+    apps: list[OcindexApp] = []
+
+    def run(self: OcindexApp, **kwargs: Any) -> None:
+        apps.append(self)
+
+    monkeypatch.setattr(OcindexApp, "run", run)
+    return apps
+
+
+def args(**overrides: Any) -> argparse.Namespace:
+    values: dict[str, Any] = {"storage": None, "db": None, "indexer": None, "demo": False}
+    values.update(overrides)
+    return argparse.Namespace(**values)
+
+
+def test_no_storage_anywhere_means_demo(service: FakeService, ran: list[OcindexApp]) -> None:
+    assert run_dashboard(args()) == 0
+    assert service.opened == [
+        {"storage_root": None, "db_path": None, "indexer": None, "demo": True}
+    ]
+    assert len(ran) == 1 and ran[0].facade is service.facade
+    assert service.facade.stopped
+
+
+def test_existing_default_storage_is_indexed(
+    service: FakeService, ran: list[OcindexApp], tmp_path: Path
+) -> None:
+    root = tmp_path / "data" / "opencode" / "storage"
+    root.mkdir(parents=True)
+    assert run_dashboard(args(indexer="v1")) == 0
+    assert service.opened == [
+        {
+            "storage_root": root,
+            "db_path": tmp_path / "data" / "ocindex" / "index.duckdb",
+            "indexer": "v1",
+            "demo": False,
+        }
+    ]
+
+
+def test_an_explicit_storage_is_never_replaced_by_the_demo(
+    service: FakeService, ran: list[OcindexApp], tmp_path: Path
+) -> None:
+    missing = tmp_path / "nowhere"
+    db = tmp_path / "my.duckdb"
+    assert run_dashboard(args(storage=missing, db=db)) == 0
+    assert service.opened[0] == {
+        "storage_root": missing,
+        "db_path": db,
+        "indexer": None,
+        "demo": False,
+    }
+
+
+def test_demo_flag_wins(service: FakeService, ran: list[OcindexApp], tmp_path: Path) -> None:
+    assert run_dashboard(args(storage=tmp_path, db=tmp_path / "x.duckdb", demo=True)) == 0
+    assert service.opened[0]["demo"] is True
+    assert service.opened[0]["storage_root"] is None and service.opened[0]["db_path"] is None
+
+
+def test_open_errors_are_one_line(
+    service: FakeService, ran: list[OcindexApp], capsys: pytest.CaptureFixture[str]
+) -> None:
+    service.error = DatabaseError("database /x/index.duckdb is in use by process 42 (python)")
+    assert run_dashboard(args()) == 1
+    err = capsys.readouterr().err
+    assert err == "ocindex: error: database /x/index.duckdb is in use by process 42 (python)\n"
+    assert ran == []
+
+
+def test_the_engine_stops_even_when_the_app_crashes(
+    service: FakeService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(self: OcindexApp, **kwargs: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(OcindexApp, "run", crash)
+    with pytest.raises(RuntimeError):
+        run_dashboard(args())
+    assert service.facade.stopped
+
+
+def test_a_hung_stop_is_abandoned_after_the_timeout(
+    service: FakeService, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    release = threading.Event()
+    exits: list[int] = []
+
+    class Hung(FakeFacade):
+        def stop(self) -> None:
+            release.wait(5)
+
+    service.facade = Hung()
+    monkeypatch.setattr(OcindexApp, "run", lambda self, **kwargs: None)
+    monkeypatch.setattr(app_module, "STOP_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(os, "_exit", exits.append)
+    try:
+        run_dashboard(args())
+    finally:
+        release.set()
+    assert exits == [1]
+    assert "did not stop" in capsys.readouterr().err
+
+
+def test_stop_service_reports_a_failing_stop(capsys: pytest.CaptureFixture[str]) -> None:
+    class Failing(FakeFacade):
+        def stop(self) -> None:
+            raise OSError("disk gone")
+
+    assert stop_service(Failing(), 1.0) is True
+    assert "disk gone" in capsys.readouterr().err
+
+
+def test_log_lines_wait_until_the_dashboard_is_closed(
+    service: FakeService, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [handler])
+    during: list[str] = []
+
+    def run(self: OcindexApp, **kwargs: Any) -> None:
+        log = logging.getLogger("indexer.v1")
+        for i in range(25):
+            log.warning("error: file %d", i)
+        log.info("not kept")
+        during.append(capsys.readouterr().err)
+
+    monkeypatch.setattr(OcindexApp, "run", run)
+    assert run_dashboard(args()) == 0
+    assert during == [""]  # nothing was written over the dashboard
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "ocindex: 5 earlier log lines were not shown"
+    assert err[1:] == [f"WARNING indexer.v1: error: file {i}" for i in range(5, 25)]
+    assert root.handlers == [handler]
