@@ -130,7 +130,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     conn = open_database(db)
     try:
         migrate(conn)
-        indexer = make_indexer(choice.version, root, conn=conn, watch=False)
+        indexer = make_indexer(choice.version, root, conn=conn, watch=False, bulk=True)
         t0 = time.monotonic()
         indexer.start()
         progress = Progress(enabled=not args.json and sys.stderr.isatty())

@@ -27,6 +27,8 @@ from indexer.storage import FileKey
 
 ENV_ENABLED = "UNIFIED_INDEXER_V2_ENABLED"
 ENV_ROLLOUT = "UNIFIED_INDEXER_V2_ROLLOUT"
+BACKLOG_ENV = "OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG"
+BULK_BATCH_FILES = 2000
 VERSIONS = ("v1", "v2")
 
 
@@ -60,10 +62,13 @@ def make_indexer(
     watch: bool = True,
     on_batch: Callable[[BatchResult], None] | None = None,
     sources: Sequence[ChangeSource] = (),
+    bulk: bool = False,
 ) -> Indexer:
     """Build (not start) the named indexer on a database path or an open connection.
 
     Only v2 reads the extra sources (OpenCode's SQLite store); v1 indexes the JSON tree alone.
+    With bulk (a one-shot catch-up), v2 grows batches up to BULK_BATCH_FILES while a backlog
+    exists, unless OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG says otherwise.
     """
     from indexer.v2 import UnifiedIndexerV2, V2Config
 
@@ -84,7 +89,9 @@ def make_indexer(
             root,
             db_path=db_path,
             conn=conn,
-            config=V2Config.from_env(watch=watch),
+            config=V2Config.from_env(
+                {BACKLOG_ENV: str(BULK_BATCH_FILES), **os.environ} if bulk else None, watch=watch
+            ),
             on_batch=on_batch,
             sources=sources,
         )

@@ -108,6 +108,9 @@ def classify(rel_path: str) -> FileKey | None:
 
 def relative_path(root: Path, abs_path: str | os.PathLike[str]) -> str | None:
     """Return abs_path as a POSIX path relative to root, or None when it lies outside."""
+    text, base = os.fspath(abs_path), os.fspath(root).rstrip(os.sep)
+    if os.sep == "/" and text.startswith(base + "/") and "/." not in text and "//" not in text:
+        return text[len(base) + 1 :]  # the common case, without relpath's normalisation
     try:
         rel = os.path.relpath(os.fspath(abs_path), os.fspath(root))
     except ValueError:
