@@ -30,14 +30,14 @@ from pathlib import Path
 import duckdb
 
 from indexer.accumulator import PendingEntry, Trigger
+from indexer.facade import IDLE_CHECKPOINT_AFTER_S, IndexerReads
 from indexer.processor import BatchResult, FileRead, ProcessorConfig, apply_reads, read_file
 from indexer.records import ParsedFile, content_hash, parse
 from indexer.scan import walk_files
 from indexer.schema import migrate, open_database
-from indexer.snapshot import BatchSummary, ErrorFile, PendingFile, ReconcileSummary
+from indexer.snapshot import PendingFile, ReconcileSummary
 from indexer.storage import FileKey, FileKind, classify
 from indexer.tracker import FileStamp, FileStatus, FileTracker, TrackedFile
-from indexer.v2 import IDLE_CHECKPOINT_AFTER_S, error_files, summarize
 from indexer.watcher import StorageWatcher
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ _CHECKPOINT = _Checkpoint()
 _Job = _Waiting | _BulkRequest | _Checkpoint
 
 
-class HybridIndexer:
+class HybridIndexer(IndexerReads):
     """start() and stop() from one controlling thread; every other method is safe from any."""
 
     version = "v1"
@@ -149,6 +149,7 @@ class HybridIndexer:
         self._worker: threading.Thread | None = None
         self._write_lock = threading.RLock()  # held by whichever thread writes: one at a time
         self._cond = threading.Condition()
+        self._lock = self._cond  # IndexerReads guards _recent with it
         self._waiting: dict[str, _Waiting] = {}
         self._heap: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
@@ -665,15 +666,6 @@ class HybridIndexer:
                 return None  # not started, or stopped: a stopped indexer writes nothing
             return self._run_bulk(Trigger.MANUAL)
 
-    def wait_idle(self, timeout_s: float = 30.0, settle_s: float = 0.0) -> bool:
-        """Wait until nothing is debounced or being written; True if reached in time."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.is_idle(settle_s):
-                return True
-            time.sleep(0.02)
-        return False
-
     def is_idle(self, settle_s: float = 0.0) -> bool:
         with self._cond:
             if self._waiting or self._busy or self._requests:
@@ -717,18 +709,8 @@ class HybridIndexer:
                 for w in newest[:limit]
             ]
 
-    def recent_batches(self, limit: int = 100) -> list[BatchSummary]:
-        with self._cond:
-            recent = list(self._recent)[:limit]
-        return [summarize(r) for r in recent]
-
     def reconciler_findings(self, limit: int = 10) -> list[ReconcileSummary]:
         return []  # v1 has no reconciler: that is what v2 adds
-
-    def error_files(self, limit: int = 100) -> list[ErrorFile]:
-        if self.conn is None:
-            return []
-        return error_files(self.conn.cursor(), limit)
 
 
 def _needs_read(

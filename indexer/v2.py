@@ -27,19 +27,18 @@ from indexer.accumulator import (
     Trigger,
 )
 from indexer.config import env_number
+from indexer.facade import IDLE_CHECKPOINT_AFTER_S, IndexerReads
 from indexer.processor import BatchProcessor, BatchResult, ProcessorConfig, ReadBatch
 from indexer.reconciler import Reconciler, ReconcilerConfig, ReconcileReport
 from indexer.records import DEFAULT_MAX_FILE_BYTES
 from indexer.schema import migrate, open_database
-from indexer.snapshot import BatchSummary, ErrorFile, PendingFile, ReconcileSummary
+from indexer.snapshot import PendingFile, ReconcileSummary
 from indexer.source import ChangeSource
 from indexer.storage import FileKey
 from indexer.tracker import FileStatus
 from indexer.watcher import StorageWatcher
 
 log = logging.getLogger(__name__)
-
-IDLE_CHECKPOINT_AFTER_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ class V2Config:
         )
 
 
-class UnifiedIndexerV2:
+class UnifiedIndexerV2(IndexerReads):
     """start() and stop() from one controlling thread; every other method is safe from any."""
 
     version = "v2"
@@ -342,15 +341,6 @@ class UnifiedIndexerV2:
         if self.accumulator is not None:
             self.accumulator.add_many(keys, trigger)
 
-    def wait_idle(self, timeout_s: float = 30.0, settle_s: float = 0.0) -> bool:
-        """Wait until nothing is pending, queued or being written; True if reached in time."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.is_idle(settle_s):
-                return True
-            time.sleep(0.02)
-        return False
-
     def is_idle(self, settle_s: float = 0.0) -> bool:
         acc = self.accumulator
         if acc is None:
@@ -392,62 +382,9 @@ class UnifiedIndexerV2:
     def pending_files(self, limit: int = 100) -> list[PendingFile]:
         return self.accumulator.pending_files(limit) if self.accumulator else []
 
-    def recent_batches(self, limit: int = 100) -> list[BatchSummary]:
-        with self._lock:
-            recent = list(self._recent)[:limit]
-        return [summarize(r) for r in recent]
-
     def reconciler_findings(self, limit: int = 10) -> list[ReconcileSummary]:
         if self.reconciler is None:
             return []
         reports = list(self.reconciler.recent)[:limit]
         first = self._next_scan_id + len(self._logs) - 1
         return [r.summary(first - i) for i, r in enumerate(reports)]
-
-    def error_files(self, limit: int = 100) -> list[ErrorFile]:
-        if self.conn is None:
-            return []
-        return error_files(self.conn.cursor(), limit)
-
-
-def summarize(result: BatchResult) -> BatchSummary:
-    lat = sorted(result.event_latency_ms)
-    p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))] if lat else None
-    return BatchSummary(
-        batch_id=result.batch_id,
-        indexer_version=result.indexer_version,
-        trigger=result.trigger,
-        committed_at=result.committed_at,
-        files=result.files,
-        indexed=result.indexed,
-        errors=result.errors,
-        pending=result.pending,
-        deleted=result.deleted,
-        processing_ms=result.processing_ms,
-        queue_wait_ms=result.queue_wait_ms,
-        event_p95_ms=p95,
-    )
-
-
-def error_files(cursor: duckdb.DuckDBPyConnection, limit: int) -> list[ErrorFile]:
-    """Files in error, newest first, through a reader's own cursor (closed here)."""
-    try:
-        rows = cursor.execute(
-            "SELECT file_path, file_type, coalesce(error_message, ''), coalesce(attempts, 0), "
-            "status FROM file_index WHERE status = 'error' ORDER BY indexed_at DESC, file_path "
-            "LIMIT ?",
-            [limit],
-        ).fetchall()
-    finally:
-        cursor.close()
-    return [
-        ErrorFile(
-            rel_path=str(path),
-            kind=str(kind),
-            reason=str(message).split(":", 1)[0],
-            message=str(message),
-            attempts=int(attempts),
-            status=str(status),
-        )
-        for path, kind, message, attempts, status in rows
-    ]
