@@ -189,3 +189,21 @@ def test_metrics_port_serves_prometheus_text(storage_root: Path, db_path: Path) 
         proc.terminate()
         proc.communicate(timeout=30)
     assert proc.returncode == 0
+
+
+def test_demo_mode_writes_live_into_a_temporary_root_and_cleans_up() -> None:
+    from indexer.service import open_service
+
+    service = open_service(
+        storage_root=None, db_path=None, indexer=None, demo=True, env={}, demo_rate_files_per_s=200
+    )
+    root = service.root
+    try:
+        assert service.demo and service.active == "v2" and root.is_dir()
+        assert wait_until(lambda: service.snapshot().totals["indexed"] > 50, 20)
+        snap = service.snapshot()
+        assert snap.demo and snap.running and snap.recent_batches
+        assert service.flush().ok and service.rescan().ok
+    finally:
+        service.stop()
+    assert not root.exists() and not root.parent.exists()

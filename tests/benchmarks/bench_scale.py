@@ -1,0 +1,105 @@
+"""Scale check, not run in CI: a tree of N files (default 1,000,000), its initial index with
+`ocindex index`, then a reconcile of the unchanged tree, with peak RSS of each step.
+
+    .venv/bin/python tests/benchmarks/bench_scale.py [--files 1000000] [--dir /dev/shm/ocindex-scale]
+
+The tree is generated once (small part files, 100 per message folder, like OpenCode's layout)
+and reused; the database is rebuilt each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+
+def generate(root: Path, files: int) -> None:
+    marker = root.parent / f".complete-{files}"
+    if marker.exists():
+        return
+    t0 = time.perf_counter()
+    for i in range(files):
+        folder = root / "part" / f"msg_{i // 100:07d}"
+        if i % 100 == 0:
+            folder.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "id": f"prt_{i:09d}",
+            "sessionID": f"ses_{i // 2000:05d}",
+            "messageID": folder.name,
+            "type": "text",
+            "text": f"part {i}",
+            "time": {"start": 1_767_225_600_000 + i},
+        }
+        (folder / f"prt_{i:09d}.json").write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    marker.touch()
+    print(f"generated {files:,} files in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+
+
+def timed(command: list[str]) -> tuple[float, float, str]:
+    """Run a command; return its seconds, its peak RSS in MB and its stdout."""
+    t0 = time.perf_counter()
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    seconds = time.perf_counter() - t0
+    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return seconds, rss_mb, out.stdout
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=1_000_000)
+    parser.add_argument("--dir", type=Path, default=Path("/dev/shm/ocindex-scale"))
+    args = parser.parse_args()
+    root = args.dir / "storage"
+    generate(root, args.files)
+    db = args.dir / "index.duckdb"
+    for p in (db, db.with_name(db.name + ".wal")):
+        p.unlink(missing_ok=True)
+    cli = [sys.executable, "-m", "indexer"]
+    index_s, index_rss, out = timed(
+        [*cli, "index", "--storage", str(root), "--db", str(db), "--indexer", "v2", "--json"]
+    )
+    summary = json.loads(out)
+    script = (
+        "import sys, time, resource\n"
+        "from pathlib import Path\n"
+        "from indexer.schema import open_database\n"
+        "from indexer.reconciler import Reconciler\n"
+        "conn = open_database(sys.argv[1])\n"
+        "rec = Reconciler(Path(sys.argv[2]), conn.cursor, lambda k, t: None, set)\n"
+        "runs = []\n"
+        "for _ in range(3):\n"
+        "    t0 = time.perf_counter(); r = rec.scan_now(); runs.append(time.perf_counter() - t0)\n"
+        "    assert r.findings == 0, r.findings\n"
+        "print(' '.join(f'{s:.3f}' for s in runs), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(db), str(root)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    runs, reconcile_rss = [float(x) for x in out[:-1]], int(out[-1])
+    result = {
+        "files": args.files,
+        "index_seconds": round(index_s, 1),
+        "index_files_per_s": round(args.files / index_s),
+        "index_peak_rss_mb": round(index_rss),
+        "indexed": summary["indexed"],
+        "reconcile_seconds": sorted(runs)[1],
+        "reconcile_runs": runs,
+        "reconcile_peak_rss_mb": reconcile_rss,
+        "db_mb": round(db.stat().st_size / 1e6),
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
