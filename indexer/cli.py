@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -16,11 +17,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from indexer.config import ConfigError, default_db_path
 from indexer.metrics import compare
 from indexer.rollout import Choice, RolloutState, choose_version, make_indexer
 from indexer.schema import DatabaseError, migrate, open_database
+from indexer.sqlite_source import (
+    ENV_DB,
+    V1_NOTE,
+    SqliteSource,
+    discover_databases,
+    format_sources,
+    make_sources,
+    sources_status,
+)
 from indexer.status import collect_status, existing_tables, file_status_counts
 from indexer.storage import resolve_storage_root
 
@@ -58,20 +69,40 @@ def _add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument(
         "--faults", action="store_true", help="mix in partial writes, corrupt files and deletions"
     )
+    p.add_argument(
+        "--sqlite",
+        action="store_true",
+        help="write OpenCode 1.2's SQLite store instead: opencode.db (WAL) beside ROOT, rows "
+        "updated in place, sessions deleted with their cascade; session_diff stays JSON in ROOT",
+    )
     p.set_defaults(func=cmd_simulate)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from indexer.simulate import OpenCodeSimulator
+    from indexer.simulate import OpenCodeSimulator, SqliteSimulator
 
     if args.sessions < 0 or args.duration < 0:
         raise Fatal("--sessions and --duration must not be negative")
-    sim = OpenCodeSimulator(args.root, seed=args.seed, faults=args.faults)
-    if args.once or args.rate is None:
-        report = sim.write_sessions(args.sessions)
-    else:
-        report = sim.run(args.rate, args.duration)
-    print(json.dumps(report.to_dict(), indent=2))
+    if args.sqlite and args.faults:
+        raise Fatal("--faults applies to JSON files only (SQLite writes are transactions)")
+    args.root.mkdir(parents=True, exist_ok=True)
+    sim = (
+        SqliteSimulator(args.root, seed=args.seed)
+        if args.sqlite
+        else OpenCodeSimulator(args.root, seed=args.seed, faults=args.faults)
+    )
+    try:
+        if args.once or args.rate is None:
+            report = sim.write_sessions(args.sessions)
+        else:
+            report = sim.run(args.rate, args.duration)
+    finally:
+        if isinstance(sim, SqliteSimulator):
+            sim.close()
+    out = report.to_dict()
+    if isinstance(sim, SqliteSimulator):
+        out["database"] = str(sim.db_path)
+    print(json.dumps(out, indent=2))
     return 0
 
 
@@ -104,6 +135,23 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
         "--db", type=Path, help="ocindex DuckDB file (default $XDG_DATA_HOME/ocindex/index.duckdb)"
     )
     p.add_argument("--indexer", choices=("v1", "v2"), help="force an indexer (overrides rollout)")
+    _add_opencode_db(p)
+
+
+def _add_opencode_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--opencode-db",
+        type=Path,
+        help="OpenCode's SQLite store (default: $OPENCODE_DB, else opencode*.db beside the "
+        "storage folder); read by v2 only",
+    )
+
+
+def _sqlite_sources(
+    args: argparse.Namespace, root: Path, index: Callable[[], Any] | None = None
+) -> list[SqliteSource]:
+    databases = discover_databases(root, args.opencode_db)
+    return make_sources(databases, root, index=index)
 
 
 def _add_index(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -130,7 +178,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     conn = open_database(db)
     try:
         migrate(conn)
-        indexer = make_indexer(choice.version, root, conn=conn, watch=False, bulk=True)
+        sources = _sqlite_sources(args, root, conn.cursor)
+        indexer = make_indexer(
+            choice.version, root, conn=conn, watch=False, bulk=True, sources=sources
+        )
         t0 = time.monotonic()
         indexer.start()
         progress = Progress(enabled=not args.json and sys.stderr.isatty())
@@ -152,9 +203,15 @@ def cmd_index(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 3),
         "files_per_s": round(seen / seconds, 1) if seconds > 0 else 0.0,
     }
+    if sources:
+        summary["sources"] = [s.describe()["path"] for s in sources]
+        if choice.version == "v1":
+            summary["note"] = V1_NOTE
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
+        if sources and choice.version == "v1":
+            print(f"note: {V1_NOTE}", file=sys.stderr)
         print(
             f"indexed {counts['indexed']} of {seen} files with {choice.version} in {seconds:.1f}s "
             f"({summary['files_per_s']} files/s): {counts['error']} error, "
@@ -213,7 +270,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise Fatal(
                 f"cannot serve metrics on port {args.metrics_port}: {exc.strerror}"
             ) from None
-    service = IndexerService(root, db, cli_choice=args.indexer, exporter=exporter)
+    # --opencode-db reaches the service as $OPENCODE_DB, which it takes over the default place.
+    env = {**os.environ, ENV_DB: str(args.opencode_db)} if args.opencode_db else None
+    service = IndexerService(root, db, cli_choice=args.indexer, exporter=exporter, env=env)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -343,6 +402,10 @@ def _add_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument(
+        "--storage", type=Path, help="OpenCode storage root, to find its SQLite store beside it"
+    )
+    _add_opencode_db(p)
+    p.add_argument(
         "--window",
         type=float,
         default=3600.0,
@@ -357,9 +420,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise Fatal(f"no database at {db}; run `ocindex index --db {db}` first")
     choice = _choose(None, db)
     conn = open_database(db, read_only=True)
+    root, _ = resolve_storage_root(args.storage)
     try:
         status = collect_status(conn)
         versions = compare(conn, args.window) if "batch_log" in existing_tables(conn) else None
+        sources = sources_status(conn, discover_databases(root, args.opencode_db), root)
     finally:
         conn.close()
     status.update(active=choice.version, why=choice.reason, rollout_percent=choice.rollout_percent)
@@ -375,6 +440,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         }
         for v in ((versions.v1, versions.v2) if versions else ())
     }
+    status["sources"] = sources
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
@@ -383,6 +449,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"indexer         {choice.version}: {choice.reason}")
     print("file_index      " + ", ".join(f"{k} {v}" for k, v in fi.items()))
     print("tables          " + ", ".join(f"{k} {v}" for k, v in status["tables"].items()))
+    for line in format_sources(sources):
+        print(line)
     return 0
 
 

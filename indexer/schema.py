@@ -15,7 +15,7 @@ import duckdb
 
 from indexer.records import TABLES, Table
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 FILE_STATUSES = ("indexed", "error", "pending", "deleted", "skipped")
 
@@ -161,10 +161,24 @@ def _v3_data_and_logs(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v4_source_watermarks(conn: duckdb.DuckDBPyConnection) -> None:
+    # Per source and table, the largest time_updated (epoch ms) committed: written by the
+    # source in each batch's transaction, so it never runs ahead of the rows.
+    conn.execute(
+        """CREATE TABLE IF NOT EXISTS source_watermarks (
+            source VARCHAR,
+            table_name VARCHAR,
+            time_updated_ms BIGINT,
+            PRIMARY KEY (source, table_name)
+        )"""
+    )
+
+
 MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     (1, _v1_file_index),
     (2, _v2_file_index_status),
     (3, _v3_data_and_logs),
+    (4, _v4_source_watermarks),
 )
 
 

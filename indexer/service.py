@@ -6,6 +6,7 @@ Never exposes connections or threads: callers get frozen snapshots and ActionRes
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -30,6 +31,7 @@ from indexer.reconciler import Reconciler, ReconcileReport
 from indexer.rollout import Choice, Indexer, RolloutState, choose_version, make_indexer
 from indexer.schema import migrate, open_database
 from indexer.snapshot import ActionResult, Comparison, IndexerSnapshot, ReconcileSummary
+from indexer.sqlite_source import ENV_DB, V1_NOTE, discover_databases, make_sources
 from indexer.status import file_status_counts
 from indexer.storage import classify, resolve_storage_root
 
@@ -79,6 +81,13 @@ class IndexerService:
     def start(self) -> None:
         self.conn = open_database(self.db_path)
         migrate(self.conn)
+        # OpenCode >= 1.2's SQLite store(s): $OPENCODE_DB or opencode*.db beside the storage
+        # folder. Only v2 reads them (make_indexer drops them for v1).
+        databases = discover_databases(self.root, None, self._env)
+        self.sources = make_sources(databases, self.root, index=self.conn.cursor)
+        for source in self.sources:
+            there = "" if source.db_path.exists() else ", not there yet"
+            log.info("OpenCode SQLite store %s (keys %s…%s)", source.db_path, source.prefix, there)
         self.choice = choose_version(self._cli_choice, self.state, self._env)
         log.info("starting %s (%s)", self.choice.version, self.choice.reason)
         self.current = self._build(self.choice.version)
@@ -104,7 +113,12 @@ class IndexerService:
 
     def _build(self, version: str) -> Indexer:
         return make_indexer(
-            version, self.root, conn=self.conn, watch=self._watch, on_batch=self._on_batch
+            version,
+            self.root,
+            conn=self.conn,
+            watch=self._watch,
+            on_batch=self._on_batch,
+            sources=getattr(self, "sources", ()),
         )
 
     def _on_batch(self, result: BatchResult) -> None:
@@ -178,6 +192,8 @@ class IndexerService:
         from dataclasses import replace
 
         note = "v1 has no reconciler: its catches are always 0"
+        if getattr(self, "sources", ()):
+            note += f"; {V1_NOTE}: v1's figures leave its rows out"
         return replace(result, v1=replace(result.v1, note=note))
 
     def _rate(self, now: float, over_s: float) -> float:
@@ -302,22 +318,54 @@ def open_service(
     demo: bool,
     env: Mapping[str, str] | None = None,
     demo_rate_files_per_s: float = 60.0,
+    opencode_db: Path | None = None,
 ) -> IndexerService:
-    """Build and start the engine; in demo mode, on a temporary root removed at stop()."""
+    """Build and start the engine; in demo mode, on a temporary root removed at stop().
+
+    opencode_db (--opencode-db) names OpenCode's SQLite store, else $OPENCODE_DB, else the
+    opencode*.db beside the storage folder. The demo writes both: JSON files under the root,
+    and OpenCode 1.2's opencode.db beside it.
+    """
+    if opencode_db is not None:
+        env = {**(os.environ if env is None else env), ENV_DB: str(opencode_db)}
     if demo:
+        from indexer.simulate import SqliteSimulator
+
         tmp = Path(tempfile.mkdtemp(prefix="ocindex-demo-"))
         root = tmp / "storage"
         root.mkdir()
+        demo_env = {k: v for k, v in (os.environ if env is None else env).items() if k != ENV_DB}
         service = IndexerService(
-            root, db_path or tmp / "index.duckdb", cli_choice=indexer or "v2", env=env, demo=True
+            root,
+            db_path or tmp / "index.duckdb",
+            cli_choice=indexer or "v2",
+            env=demo_env,
+            demo=True,
         )
         service._cleanup.append(tmp)
+        store = SqliteSimulator(root, seed=2)  # tmp/opencode.db, found by start()
         try:
             service.start()
         except BaseException:
+            store.close()
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         service.start_demo_writer(demo_rate_files_per_s)
+        json_writer = service._demo_thread
+
+        def both_writers() -> None:
+            # One thread stop() joins: the SQLite writer, then the JSON one, then close.
+            try:
+                store.run(demo_rate_files_per_s, 365 * 86400.0, service._demo_stop)
+            finally:
+                if json_writer is not None:
+                    json_writer.join()
+                store.close()
+
+        service._demo_thread = threading.Thread(
+            target=both_writers, name="ocindex-demo-sqlite", daemon=True
+        )
+        service._demo_thread.start()
         return service
     root, _ = resolve_storage_root(storage_root, env)
     service = IndexerService(root, db_path or default_db_path(env), cli_choice=indexer, env=env)

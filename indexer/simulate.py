@@ -1,11 +1,14 @@
-"""Writes realistic OpenCode activity under a storage root, for the demo, tests and benchmarks.
-Never imports the indexing pipeline or touches a database; it only writes files, like OpenCode."""
+"""Writes realistic OpenCode activity under a storage root, for the demo, tests and benchmarks:
+JSON files as OpenCode ≤ 1.1 wrote them, or (SqliteSimulator) OpenCode 1.2's SQLite store beside
+the root. Never imports the indexing pipeline or touches the index database; it only writes what
+OpenCode writes."""
 
 from __future__ import annotations
 
 import difflib
 import os
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -641,3 +644,299 @@ class OpenCodeSimulator:
             elif todo["status"] == "pending":
                 todo["status"] = "in_progress"
                 break
+
+
+# ---- OpenCode 1.2's SQLite store -------------------------------------------------------------
+
+# The tables OpenCode 1.2 creates (drizzle, `session.sql.ts`; research/opencode_data.md §6).
+OPENCODE_SQLITE_SCHEMA = (
+    """CREATE TABLE `project` (`id` text PRIMARY KEY, `worktree` text NOT NULL, `vcs` text,
+    `name` text, `icon_url` text, `icon_color` text, `time_created` integer NOT NULL,
+    `time_updated` integer NOT NULL, `time_initialized` integer, `sandboxes` text NOT NULL,
+    `commands` text, `icon_url_override` text)""",
+    """CREATE TABLE `session` (`id` text PRIMARY KEY, `project_id` text NOT NULL,
+    `parent_id` text, `slug` text NOT NULL, `directory` text NOT NULL, `title` text NOT NULL,
+    `version` text NOT NULL, `share_url` text, `summary_additions` integer,
+    `summary_deletions` integer, `summary_files` integer, `summary_diffs` text, `revert` text,
+    `permission` text, `time_created` integer NOT NULL, `time_updated` integer NOT NULL,
+    `time_compacting` integer, `time_archived` integer, `workspace_id` text, `path` text,
+    `agent` text, `model` text, `cost` real DEFAULT 0 NOT NULL,
+    `tokens_input` integer DEFAULT 0 NOT NULL, `tokens_output` integer DEFAULT 0 NOT NULL,
+    `tokens_reasoning` integer DEFAULT 0 NOT NULL, `tokens_cache_read` integer DEFAULT 0 NOT NULL,
+    `tokens_cache_write` integer DEFAULT 0 NOT NULL,
+    CONSTRAINT `fk_session_project_id_project_id_fk` FOREIGN KEY (`project_id`)
+        REFERENCES `project`(`id`) ON DELETE CASCADE)""",
+    "CREATE INDEX `session_project_idx` ON `session` (`project_id`)",
+    "CREATE INDEX `session_parent_idx` ON `session` (`parent_id`)",
+    "CREATE INDEX `session_workspace_idx` ON `session` (`workspace_id`)",
+    """CREATE TABLE `message` (`id` text PRIMARY KEY, `session_id` text NOT NULL,
+    `time_created` integer NOT NULL, `time_updated` integer NOT NULL, `data` text NOT NULL,
+    CONSTRAINT `fk_message_session_id_session_id_fk` FOREIGN KEY (`session_id`)
+        REFERENCES `session`(`id`) ON DELETE CASCADE)""",
+    "CREATE INDEX `message_session_time_created_id_idx` ON `message` "
+    "(`session_id`,`time_created`,`id`)",
+    """CREATE TABLE `part` (`id` text PRIMARY KEY, `message_id` text NOT NULL,
+    `session_id` text NOT NULL, `time_created` integer NOT NULL, `time_updated` integer NOT NULL,
+    `data` text NOT NULL,
+    CONSTRAINT `fk_part_message_id_message_id_fk` FOREIGN KEY (`message_id`)
+        REFERENCES `message`(`id`) ON DELETE CASCADE)""",
+    "CREATE INDEX `part_session_idx` ON `part` (`session_id`)",
+    "CREATE INDEX `part_message_id_id_idx` ON `part` (`message_id`,`id`)",
+    """CREATE TABLE `todo` (`session_id` text NOT NULL, `content` text NOT NULL,
+    `status` text NOT NULL, `priority` text NOT NULL, `position` integer NOT NULL,
+    `time_created` integer NOT NULL, `time_updated` integer NOT NULL,
+    CONSTRAINT `todo_pk` PRIMARY KEY(`session_id`, `position`),
+    CONSTRAINT `fk_todo_session_id_session_id_fk` FOREIGN KEY (`session_id`)
+        REFERENCES `session`(`id`) ON DELETE CASCADE)""",
+    "CREATE INDEX `todo_session_idx` ON `todo` (`session_id`)",
+    """CREATE TABLE `permission` (`project_id` text PRIMARY KEY, `time_created` integer NOT NULL,
+    `time_updated` integer NOT NULL, `data` text NOT NULL,
+    CONSTRAINT `fk_permission_project_id_project_id_fk` FOREIGN KEY (`project_id`)
+        REFERENCES `project`(`id`) ON DELETE CASCADE)""",
+    """CREATE TABLE `session_share` (`session_id` text PRIMARY KEY, `id` text NOT NULL,
+    `secret` text NOT NULL, `url` text NOT NULL, `time_created` integer NOT NULL,
+    `time_updated` integer NOT NULL,
+    CONSTRAINT `fk_session_share_session_id_session_id_fk` FOREIGN KEY (`session_id`)
+        REFERENCES `session`(`id`) ON DELETE CASCADE)""",
+    """CREATE TABLE `__drizzle_migrations` (id INTEGER PRIMARY KEY AUTOINCREMENT,
+    hash text NOT NULL, created_at numeric)""",
+)
+
+_SESSION_COLUMNS = ("project_id", "parent_id", "slug", "directory", "title", "version",
+                    "share_url", "summary_additions", "summary_deletions", "summary_files",
+                    "time_created", "time_updated")  # fmt: skip
+
+
+def create_opencode_db(path: Path) -> sqlite3.Connection:
+    """Open (creating it with OpenCode 1.2's schema if needed) a database the way OpenCode
+    opens its own: WAL, synchronous=NORMAL, foreign keys on. The caller owns the connection."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'session'").fetchone():
+        db.execute("BEGIN IMMEDIATE")
+        for statement in OPENCODE_SQLITE_SCHEMA:
+            db.execute(statement)
+        db.execute("INSERT INTO __drizzle_migrations (hash, created_at) VALUES ('sim', 0)")
+        db.execute("COMMIT")
+    return db
+
+
+class SqliteSimulator(OpenCodeSimulator):
+    """Plays the same sessions as OpenCodeSimulator into OpenCode 1.2's SQLite store, written
+    the way OpenCode writes it: one transaction per update, upserts keyed by id (parts and
+    messages updated in place, time_updated bumped each time), the todo list replaced in one
+    transaction, finished sessions now and then deleted with their cascade (foreign keys on),
+    and a passive WAL checkpoint every `checkpoint_every` writes. session_diff files stay JSON
+    under the storage root. time_created/time_updated come from the simulator's clock, so the
+    same seed writes the same rows.
+
+    on_write(key) gets `<table>/<id>` for a row, `session_diff/<id>.json` for a file.
+    """
+
+    def __init__(self, root: Path, seed: int = 0, db_path: Path | None = None,
+                 delete_share: float = 0.2, checkpoint_every: int = 200,
+                 clock_start_ms: int = 1_767_225_600_000) -> None:  # fmt: skip
+        super().__init__(root, seed=seed, faults=False, clock_start_ms=clock_start_ms)
+        self.db_path = Path(db_path) if db_path else Path(root).parent / "opencode.db"
+        self._drng = random.Random(f"deletes:{seed}")  # deletions do not disturb content
+        self._delete_share = delete_share
+        self._checkpoint_every = max(1, checkpoint_every)
+        self._rows: dict[str, bytes] = {}  # "<table>/<id>" -> the record as OpenCode holds it
+        self._by_session: dict[str, set[str]] = {}
+        self._parents: dict[str, str | None] = {}
+        self._next_settled = 0
+        self._db: sqlite3.Connection | None = create_opencode_db(self.db_path)
+        self.deleted_sessions: list[str] = []
+        self.checkpoints = 0
+        self.last_time_updated = 0
+        """time_updated of the latest row write (the benchmark matches commits against it)."""
+
+    def close(self) -> None:
+        """Close the connection (SQLite then checkpoints and removes the -wal, as OpenCode's
+        exit does)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> SqliteSimulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def expected_rows(self) -> dict[str, bytes]:
+        """`<table>/<id>` -> the JSON of every row that should exist now (a todo key holds the
+        session's whole list), so tests can compare the index with the truth."""
+        with self._lock:
+            return dict(self._rows)
+
+    # ---- writing ------------------------------------------------------------------------------
+
+    def _write(self, rel: str, data: bytes) -> None:
+        top, _, rest = rel.partition("/")
+        if top == "session_diff":
+            super()._write(rel, data)
+        else:
+            key, record = self._upsert(top, rest, orjson.loads(data))
+            self._tally.writes += 1
+            with self._lock:
+                if key in self._rows:
+                    self._tally.rewrites += 1
+                else:
+                    self._tally.created += 1
+                if record is None:
+                    self._rows.pop(key, None)
+                else:
+                    self._rows[key] = record
+            if self._on_write is not None:
+                self._on_write(key)
+        if self._tally.writes % self._checkpoint_every == 0:
+            self._checkpoint()
+        self._delete_finished()
+
+    def _checkpoint(self) -> None:
+        assert self._db is not None
+        self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        self.checkpoints += 1
+
+    def _upsert(self, top: str, rest: str, doc: Any) -> tuple[str, bytes | None]:
+        """Write one record in one transaction; return its row key and what it now holds."""
+        db = self._db
+        assert db is not None, "the simulator is closed"
+        now = self._now
+        self.last_time_updated = now
+        name = rest.rpartition("/")[2].removesuffix(".json")
+        if top == "project":
+            t = doc.get("time", {})
+            sandboxes = orjson.dumps(doc.get("sandboxes", [])).decode()
+            db.execute(
+                "INSERT INTO project (id, worktree, vcs, name, time_created, time_updated, "
+                "time_initialized, sandboxes) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET worktree = excluded.worktree, vcs = excluded.vcs, "
+                "name = excluded.name, time_updated = excluded.time_updated, "
+                "time_initialized = excluded.time_initialized, sandboxes = excluded.sandboxes",
+                [doc["id"], doc.get("worktree", "/"), doc.get("vcs"), doc.get("name"),
+                 t.get("created", now), now, t.get("initialized"), sandboxes],
+            )  # fmt: skip
+            doc["time"] = {**t, "updated": now}
+            return f"project/{doc['id']}", _dump(doc)
+        if top == "session":
+            sid = doc["id"]
+            doc["time"] = {**doc.get("time", {}), "updated": now}  # Session.update stamps it
+            summary = doc.get("summary") or {}
+            values = (doc["projectID"], doc.get("parentID"), doc.get("slug", ""),
+                      doc.get("directory", ""), doc.get("title", ""), doc.get("version", ""),
+                      (doc.get("share") or {}).get("url"), summary.get("additions"),
+                      summary.get("deletions"), summary.get("files"),
+                      doc["time"].get("created", now), now)  # fmt: skip
+            updates = ", ".join(
+                f"{c} = excluded.{c}" for c in _SESSION_COLUMNS if c != "time_created"
+            )
+            db.execute(
+                f"INSERT INTO session (id, {', '.join(_SESSION_COLUMNS)}) "
+                f"VALUES (?{', ?' * len(_SESSION_COLUMNS)}) "
+                f"ON CONFLICT (id) DO UPDATE SET {updates}",
+                [sid, *values],
+            )
+            self._parents.setdefault(sid, doc.get("parentID"))
+            return f"session/{sid}", _dump(doc)
+        if top == "todo":
+            sid = name
+            db.execute("BEGIN IMMEDIATE")  # Todo.update: delete and insert, one transaction
+            try:
+                db.execute("DELETE FROM todo WHERE session_id = ?", [sid])
+                db.executemany(
+                    "INSERT INTO todo (session_id, content, status, priority, position, "
+                    "time_created, time_updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            sid,
+                            t.get("content", ""),
+                            t.get("status", ""),
+                            t.get("priority", ""),
+                            i,
+                            now,
+                            now,
+                        )
+                        for i, t in enumerate(doc)
+                    ],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._by_session.setdefault(sid, set()).add(f"todo/{sid}")
+            return f"todo/{sid}", (_dump(doc) if doc else None)
+        # message/<ses>/<msg>.json and part/<msg>/<prt>.json: the JSON without its ids in `data`
+        rid, sid = doc["id"], doc["sessionID"]
+        data = orjson.dumps(
+            {k: v for k, v in doc.items() if k not in ("id", "sessionID", "messageID")}
+        )
+        created = (doc.get("time") or {}).get("created", now) if top == "message" else now
+        if top == "message":
+            db.execute(
+                "INSERT INTO message (id, session_id, time_created, time_updated, data) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "time_updated = excluded.time_updated, data = excluded.data",
+                [rid, sid, created, now, data.decode()],
+            )
+        else:
+            db.execute(
+                "INSERT INTO part (id, message_id, session_id, time_created, time_updated, data) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "time_updated = excluded.time_updated, data = excluded.data",
+                [rid, doc["messageID"], sid, created, now, data.decode()],
+            )
+        key = f"{top}/{rid}"
+        self._by_session.setdefault(sid, set()).add(key)
+        return key, _dump(doc)
+
+    def _delete_finished(self) -> None:
+        """Now and then (seeded), delete a finished top-level session as OpenCode's
+        Session.remove does: its children too, everything else by cascade."""
+        while self._next_settled < len(self._settled):
+            rel = self._settled[self._next_settled]
+            self._next_settled += 1
+            top, _, rest = rel.partition("/")
+            if top != "session" or rest.count("/") != 1:
+                continue
+            sid = rest.rpartition("/")[2].removesuffix(".json")
+            if self._parents.get(sid, "") is None and self._drng.random() < self._delete_share:
+                self.delete_session(sid)
+
+    def delete_session(self, sid: str) -> list[str]:
+        """Delete a session and its child sessions; messages, parts and todos go by cascade.
+        Its session_diff file is removed too. Returns the deleted session ids."""
+        db = self._db
+        assert db is not None, "the simulator is closed"
+        doomed, frontier = [sid], [sid]
+        while frontier:
+            children = [c for c, p in self._parents.items() if p in frontier]
+            doomed += children
+            frontier = children
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            marks = ", ".join("?" * len(doomed))
+            db.execute(f"DELETE FROM session WHERE id IN ({marks})", doomed)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        for gone in doomed:
+            self._parents.pop(gone, None)
+            with self._lock:
+                self._rows.pop(f"session/{gone}", None)
+                for key in self._by_session.pop(gone, set()):
+                    self._rows.pop(key, None)
+                diff = f"session_diff/{gone}.json"
+                had_diff = self._files.pop(diff, None) is not None
+            if had_diff:
+                os.remove(os.path.join(self._root, diff))
+            self.deleted_sessions.append(gone)
+            self._tally.deleted.append(f"session/{gone}")
+            if self._on_write is not None:
+                self._on_write(f"session/{gone}")
+        return doomed

@@ -7,6 +7,7 @@ batch, track (file_index), reconcile and show in the dashboard exactly like file
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -53,6 +54,14 @@ class ChangeSource(Protocol):
     def describe(self) -> dict[str, object]:
         """Status for `ocindex status` and the dashboard."""
         ...
+
+
+_SOURCE_PATH = re.compile(r"^[a-z]+:")
+
+
+def is_source_path(path: str) -> bool:
+    """True for a record of a source (e.g. 'sqlite:…'), as opposed to a file under the root."""
+    return _SOURCE_PATH.match(path) is not None
 
 
 def owner_of(path: str, sources: Sequence[ChangeSource]) -> ChangeSource | None:

@@ -571,6 +571,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
             db_path=db_path,
             indexer=args.indexer,
             demo=demo,
+            opencode_db=getattr(args, "opencode_db", None),
         )
     except (DatabaseError, ConfigError, OSError, ValueError) as exc:
         return _error(fmt.one_line(str(exc)) or type(exc).__name__)

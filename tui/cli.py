@@ -23,6 +23,11 @@ def _add_tui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--db", type=Path, help="ocindex DuckDB file (default under $XDG_DATA_HOME/ocindex/)"
     )
     p.add_argument("--indexer", choices=("v1", "v2"), help="force an indexer")
+    p.add_argument(
+        "--opencode-db",
+        type=Path,
+        help="OpenCode's SQLite store (default: found beside the storage)",
+    )
     p.add_argument("--demo", action="store_true", help="run on simulated live activity")
     p.set_defaults(func=cmd_tui)
 

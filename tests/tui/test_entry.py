@@ -60,7 +60,13 @@ def ran(monkeypatch: pytest.MonkeyPatch) -> list[OcindexApp]:
 
 
 def args(**overrides: Any) -> argparse.Namespace:
-    values: dict[str, Any] = {"storage": None, "db": None, "indexer": None, "demo": False}
+    values: dict[str, Any] = {
+        "storage": None,
+        "db": None,
+        "indexer": None,
+        "demo": False,
+        "opencode_db": None,
+    }
     values.update(overrides)
     return argparse.Namespace(**values)
 
@@ -68,7 +74,7 @@ def args(**overrides: Any) -> argparse.Namespace:
 def test_no_storage_anywhere_means_demo(service: FakeService, ran: list[OcindexApp]) -> None:
     assert run_dashboard(args()) == 0
     assert service.opened == [
-        {"storage_root": None, "db_path": None, "indexer": None, "demo": True}
+        {"storage_root": None, "db_path": None, "indexer": None, "demo": True, "opencode_db": None}
     ]
     assert len(ran) == 1 and ran[0].facade is service.facade
     assert service.facade.stopped
@@ -86,6 +92,7 @@ def test_existing_default_storage_is_indexed(
             "db_path": tmp_path / "data" / "ocindex" / "index.duckdb",
             "indexer": "v1",
             "demo": False,
+            "opencode_db": None,
         }
     ]
 
@@ -101,6 +108,7 @@ def test_an_explicit_storage_is_never_replaced_by_the_demo(
         "db_path": db,
         "indexer": None,
         "demo": False,
+        "opencode_db": None,
     }
 
 
