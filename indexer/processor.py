@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ from indexer.records import (
     too_large,
 )
 from indexer.rows import delete_owned, write_parsed
+from indexer.schema import sql_strings
 from indexer.source import ChangeSource, owner_of
 from indexer.storage import FileKey, FileKind
 from indexer.tracker import FileStamp, FileStatus, FileTracker, TrackedFile, TrackEntry
@@ -95,6 +97,7 @@ def read_file(
 ) -> FileRead:
     """Stat, read, stat again and parse one file, and decide its status. Never raises OSError."""
     path = os.path.join(root, key.rel_path)
+    stamp: FileStamp | None = None
     try:
         before = os.stat(path)
         stamp = FileStamp(before.st_mtime_ns, before.st_size)
@@ -114,7 +117,8 @@ def read_file(
         # Unreadable now (permissions, I/O): an error with its reason, retried by the reconciler.
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         kind = "unreadable" if exc.errno in (errno.EACCES, errno.EPERM) else "io_error"
-        return FileRead(key, FileStatus.ERROR, message=f"{kind}: {reason}")
+        # Keep the stamp when stat worked: the reconciler then sees no change, only a retry.
+        return FileRead(key, FileStatus.ERROR, stamp, message=f"{kind}: {reason}")
     stamp = FileStamp(after.st_mtime_ns, after.st_size)
     if (before.st_mtime_ns, before.st_size) != (after.st_mtime_ns, after.st_size) or len(
         data
@@ -155,6 +159,7 @@ def apply_reads(
     reads: Sequence[FileRead],
     prior: dict[str, TrackedFile],
     trust_prior: bool = True,
+    overlap: bool = False,
 ) -> list[FileRead]:
     """Write the data rows and tracking rows for these reads; return the ones that were kept.
 
@@ -162,33 +167,166 @@ def apply_reads(
     and its rows removed. With trust_prior, only files indexed before get their old rows
     deleted (a new file's rows are plain inserts, several times cheaper); a caller whose insert
     then hits a key another path owns retries with trust_prior=False.
+
+    With overlap (a second source is configured), two paths may hold the same record: the
+    JSON-to-SQLite migration copied the files. Then the newer copy (larger mtime_ns) writes the
+    rows; an older one is tracked as indexed without touching them. See _resolve_twins.
     """
     kept = [r for r in reads if r.status is not FileStatus.DELETED or r.key.rel_path in prior]
-    owns_rows = {path for path, before in prior.items() if before.status is FileStatus.INDEXED}
+    # A pending file was indexed before it was caught mid-write: its old rows are still there.
+    owns_rows = {
+        path
+        for path, before in prior.items()
+        if before.status in (FileStatus.INDEXED, FileStatus.PENDING)
+    }
+    twins = _resolve_twins(conn, kept, prior) if overlap else None
 
     def may_own_rows(read: FileRead) -> bool:
         return not trust_prior or read.key.rel_path in owns_rows
 
-    changed = [
-        r for r in kept if r.parsed is not None and not _unchanged(r, prior.get(r.key.rel_path))
-    ]
+    def writes(read: FileRead) -> bool:
+        if twins is not None and read.key.rel_path in twins.shadowed:
+            return False
+        if twins is not None and read.key.rel_path in twins.winners:
+            return True  # its twin's rows may be the ones in place: rewrite even if unchanged
+        return not _unchanged(read, prior.get(read.key.rel_path))
+
+    changed = [r for r in kept if r.parsed is not None and writes(r)]
     parsed = [r.parsed for r in changed if r.parsed is not None]
     replace = {
         (p.table.name, p.owner_id) for r, p in zip(changed, parsed, strict=True) if may_own_rows(r)
-    }
+    } | (twins.replace if twins is not None else set())
     write_parsed(conn, parsed, replace)
     gone: dict[FileKind, list[str]] = {}
     for r in kept:
         # A file that no longer parses keeps no stale rows: its old data is wrong now.
         stale = r.status in (FileStatus.DELETED, FileStatus.ERROR) and may_own_rows(r)
+        if twins is not None and r.key.rel_path in twins.keep_rows:
+            stale = False  # the rows in place are a newer twin's, not this file's
         if stale and r.key.kind in TABLES:
             gone.setdefault(r.key.kind, []).append(r.key.record_id)
-    for kind, owners in gone.items():
+    for kind, owners in _not_held_elsewhere(conn, gone, changed, kept).items():
         delete_owned(conn, TABLES[kind], owners)
+    if twins is not None and twins.reread:
+        # The newest copy is gone: the next one down is read again (the reconciler retries
+        # pending rows), in this transaction so a crash cannot lose the request.
+        conn.execute(
+            "UPDATE file_index SET status = 'pending', indexed_at = to_timestamp(0), "
+            "error_message = 're-read: a newer copy of this record is gone' "
+            f"WHERE file_path IN {sql_strings(sorted(twins.reread))}"
+        )
     tracker.record(
         [TrackEntry(r.key, r.status, r.stamp, r.content_hash, r.message) for r in kept], prior
     )
     return kept
+
+
+def _not_held_elsewhere(
+    conn: duckdb.DuckDBPyConnection,
+    gone: dict[FileKind, list[str]],
+    written: Sequence[FileRead],
+    reads: Sequence[FileRead],
+) -> dict[FileKind, list[str]]:
+    """Drop the records another path still holds (a moved file or folder): their rows stay."""
+    if not gone:
+        return gone
+    held = {(str(r.key.kind), r.key.record_id) for r in written}
+    leaving = [r.key.rel_path for r in reads if r.status in (FileStatus.DELETED, FileStatus.ERROR)]
+    ids = sorted({i for owners in gone.values() for i in owners})
+    held.update(
+        (str(kind), str(record_id))
+        for kind, record_id in conn.execute(
+            "SELECT DISTINCT file_type, record_id FROM file_index "
+            f"WHERE status IN ('indexed', 'pending') AND record_id IN {sql_strings(ids)} "
+            f"AND file_path NOT IN {sql_strings(leaving)}"
+        ).fetchall()
+    )
+    kept = {k: [i for i in v if (str(k), i) not in held] for k, v in gone.items()}
+    return {k: v for k, v in kept.items() if v}
+
+
+@dataclass(frozen=True, slots=True)
+class _Twins:
+    """What the copies of the same record (same kind and id, different paths) decide."""
+
+    winners: frozenset[str]
+    """Reads whose rows must be written: the newest copy, outranking every indexed twin."""
+    shadowed: frozenset[str]
+    """Reads an indexed twin outranks: tracked as indexed, their rows left alone."""
+    replace: frozenset[tuple[str, str]]
+    """(table, owner id) whose rows a winner replaces although they belong to a twin."""
+    keep_rows: frozenset[str]
+    """Deleted or unparsable reads whose record's rows are a twin's: not deleted."""
+    reread: frozenset[str]
+    """Older twins to read again because the newest copy was deleted or broke."""
+
+
+_SOURCE_PATH = re.compile(r"^[a-z]+:")
+
+
+def _rank(mtime_ns: int | None, path: str) -> tuple[int, bool, str]:
+    # Newer wins; on a tie, the source row (the live store) over a file; then the path.
+    return (-1 if mtime_ns is None else mtime_ns, bool(_SOURCE_PATH.match(path)), path)
+
+
+def _read_rank(read: FileRead) -> tuple[int, bool, str]:
+    return _rank(read.stamp.mtime_ns if read.stamp else None, read.key.rel_path)
+
+
+def _resolve_twins(
+    conn: duckdb.DuckDBPyConnection, kept: Sequence[FileRead], prior: dict[str, TrackedFile]
+) -> _Twins:
+    """Compare each record of the batch with its other copies: the batch's own and those
+    file_index holds as indexed (ONE query for the whole batch)."""
+    groups: dict[tuple[str, str], list[FileRead]] = {}
+    for r in kept:
+        if r.key.kind in TABLES and r.key.record_id:
+            groups.setdefault((str(r.key.kind), r.key.record_id), []).append(r)
+    outside: dict[tuple[str, str], list[tuple[int, bool, str]]] = {}
+    if groups:
+        in_batch = {r.key.rel_path for r in kept}
+        rows = conn.execute(
+            "SELECT file_path, file_type, record_id, mtime_ns FROM file_index "
+            "WHERE status = 'indexed' AND record_id IN "
+            f"{sql_strings(sorted({rid for _, rid in groups}))}"
+        ).fetchall()
+        for path, kind, rid, mtime_ns in rows:
+            if (str(kind), str(rid)) in groups and path not in in_batch:
+                outside.setdefault((str(kind), str(rid)), []).append(_rank(mtime_ns, str(path)))
+    winners: set[str] = set()
+    shadowed: set[str] = set()
+    replace: set[tuple[str, str]] = set()
+    keep_rows: set[str] = set()
+    reread: set[str] = set()
+    for (kind, rid), reads in groups.items():
+        others = outside.get((kind, rid), [])
+        live = [r for r in reads if r.status is FileStatus.INDEXED and r.parsed is not None]
+        stale = [r for r in reads if r.status in (FileStatus.DELETED, FileStatus.ERROR)]
+        if not others and len(live) + len(stale) <= 1:
+            continue  # one copy only: the usual rules
+        best_other = max(others) if others else None
+        best = max(live, key=_read_rank, default=None)
+        if best is not None and (best_other is None or _read_rank(best) > best_other):
+            winners.add(best.key.rel_path)
+            shadowed.update(r.key.rel_path for r in live if r is not best)
+            keep_rows.update(r.key.rel_path for r in stale)  # the winner's write replaces
+            replace.add((TABLES[FileKind(kind)].name, rid))
+            continue
+        shadowed.update(r.key.rel_path for r in live)
+        for r in stale:
+            before = prior.get(r.key.rel_path)
+            was = before.stamp.mtime_ns if before and before.stamp else None
+            if best_other is not None and best_other > _rank(was, r.key.rel_path):
+                keep_rows.add(r.key.rel_path)  # it never wrote the rows in place
+            elif best_other is not None:
+                reread.add(best_other[2])  # it did: delete them and read the next copy
+    return _Twins(
+        frozenset(winners),
+        frozenset(shadowed),
+        frozenset(replace),
+        frozenset(keep_rows),
+        frozenset(reread),
+    )
 
 
 def _unchanged(read: FileRead, before: TrackedFile | None) -> bool:
@@ -310,7 +448,9 @@ class BatchProcessor:
         """Commit one batch; its processing time is its read time plus its commit time."""
         self.conn.execute("BEGIN TRANSACTION")
         try:
-            kept = apply_reads(self.conn, self.tracker, reads, prior, trust_prior)
+            # Twins exist only with a second source: then one extra query per batch.
+            twins = {"overlap": True} if self.sources else {}
+            kept = apply_reads(self.conn, self.tracker, reads, prior, trust_prior, **twins)
             for source in self.sources:
                 mine = [r for r in kept if r.key.rel_path.startswith(source.prefix)]
                 if mine:

@@ -36,6 +36,7 @@ from indexer.records import ParsedFile, content_hash, parse
 from indexer.scan import walk_files
 from indexer.schema import migrate, open_database
 from indexer.snapshot import PendingFile, ReconcileSummary
+from indexer.source import is_source_path
 from indexer.storage import FileKey, FileKind, classify
 from indexer.tracker import FileStamp, FileStatus, FileTracker, TrackedFile
 from indexer.watcher import StorageWatcher
@@ -192,7 +193,8 @@ class HybridIndexer(IndexerReads):
             self._draining = self._halt = self._closed = False
             now = time.monotonic()
             for entry in handed:
-                self._put(entry.key, Trigger.HANDOVER, now, entry.first_seen, entry.event_at)
+                if not is_source_path(entry.key.rel_path):  # v1 reads the JSON files only
+                    self._put(entry.key, Trigger.HANDOVER, now, entry.first_seen, entry.event_at)
             self._busy = True
         if self.config.watch:
             self.watcher = StorageWatcher(self.root, self.submit, self._events_lost)
@@ -265,7 +267,8 @@ class HybridIndexer(IndexerReads):
             if self._closed:
                 return
             for key in keys:
-                self._put(key, trigger, due)
+                if not is_source_path(key.rel_path):  # v1 reads the JSON files only
+                    self._put(key, trigger, due)
             self._cond.notify_all()
 
     def _put(
@@ -347,7 +350,10 @@ class HybridIndexer(IndexerReads):
         gone = [
             key
             for path, (status, *_) in tracked.items()
-            if status != "deleted" and path not in seen and path not in waiting
+            if status != "deleted"
+            and path not in seen
+            and path not in waiting
+            and not is_source_path(path)  # another source's records: not ours to judge
             for key in [classify(path)]
             if key is not None
         ]
@@ -620,7 +626,10 @@ class HybridIndexer(IndexerReads):
             self._last_commit = committed_at
             self._recent.appendleft(result)
         if self._on_batch is not None:
-            self._on_batch(result)
+            try:
+                self._on_batch(result)
+            except Exception:  # a listener's bug must not stop the writer
+                log.exception("on_batch listener failed")
         return result
 
     def _checkpoint(self) -> None:

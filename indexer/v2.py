@@ -264,7 +264,10 @@ class UnifiedIndexerV2(IndexerReads):
                     if outcome.status is FileStatus.ERROR:
                         log.warning("error: %s: %s", outcome.key.rel_path, outcome.message)
                 if self._on_batch is not None:
-                    self._on_batch(result)
+                    try:
+                        self._on_batch(result)
+                    except Exception:  # a listener's bug must not stop the writer
+                        log.exception("on_batch listener failed")
                 self._write_logs()
         finally:
             self._writer_done.set()

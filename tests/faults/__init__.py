@@ -1,0 +1,1 @@
+"""Fault-injection tests: each file injects one fault and ends with the census."""
