@@ -179,8 +179,19 @@ class IndexerService:
             reconciles=reconciles,
             errors=tuple(cur.error_files(100)),
             alert=check_alert(active, self.thresholds),
-            message=self.message,
+            message=self.message or self._sources_line(cur.version),
         )
+
+    def _sources_line(self, version: str) -> str:
+        """One line on the second source, for the header; empty when there is none."""
+        if not self.sources:
+            return ""
+        parts = []
+        for source in self.sources:
+            info = source.describe()
+            state = "not read by v1" if version == "v1" else str(info.get("state", "?"))
+            parts.append(f"{info.get('name', source.prefix)} ({state})")
+        return "sources: JSON files + " + ", ".join(parts)
 
     def compare(self, window_s: float = 300.0) -> Comparison:
         assert self.conn is not None

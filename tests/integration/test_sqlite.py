@@ -472,8 +472,10 @@ def test_the_service_finds_the_store_and_switching_to_v1_and_back_keeps_its_rows
         assert service.current is not None and service.current.wait_idle(20, settle_s=0.3)
         note = service.compare().v1.note
         assert "SQLite" in note and "v1" in note
+        assert "opencode.db (ok)" in service.snapshot().message
         assert service.switch_to("v1").ok
         assert service.current.wait_idle(20, settle_s=0.3)
+        assert "opencode.db (not read by v1)" in service.snapshot().message
         assert service.conn is not None
         cursor = service.conn.cursor()
         # v1 reads the JSON files only: it leaves the store's tracking rows alone.
