@@ -14,6 +14,7 @@ import itertools
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -113,6 +114,7 @@ class FileBatchAccumulator:
         self._batches_sent = 0
         self._files_sent = 0
         self._coalesced = 0
+        self._queued: Counter[str] = Counter()  # paths in sealed batches not yet taken
         self._thread = threading.Thread(target=self._seal_loop, name="ocindex-sealer", daemon=True)
         self._thread.start()
 
@@ -162,9 +164,15 @@ class FileBatchAccumulator:
     def get_batch(self, timeout_s: float | None = None) -> Batch | None:
         """Return the next sealed batch in order, or None when none came within timeout_s."""
         try:
-            return self._queue.get(timeout=timeout_s)
+            batch = self._queue.get(timeout=timeout_s)
         except queue.Empty:
             return None
+        with self._lock:
+            for entry in batch.entries:
+                self._queued[entry.key.rel_path] -= 1
+                if not self._queued[entry.key.rel_path]:
+                    del self._queued[entry.key.rel_path]
+        return batch
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -223,9 +231,10 @@ class FileBatchAccumulator:
             ]
 
     def pending_paths(self) -> set[str]:
-        """Return every path waiting in the open batch or for a retry."""
+        """Return every path waiting in the open batch, in a sealed batch, or for a retry."""
         with self._lock:
-            return set(self._pending) | {key.rel_path for _, _, key, _ in self._delayed}
+            delayed = {key.rel_path for _, _, key, _ in self._delayed}
+            return set(self._pending) | set(self._queued) | delayed
 
     # --- the sealer thread -----------------------------------------------------------------
 
@@ -239,6 +248,8 @@ class FileBatchAccumulator:
                         return  # without flush_on_stop, drain_pending() hands the rest over
                     self._lock.wait(self._wait_s(window_s))
                     batch = self._next_batch(window_s)
+            with self._lock:
+                self._queued.update(e.key.rel_path for e in batch.entries)
             # Outside the lock: a full queue blocks only the sealer; add() keeps coalescing.
             self._queue.put(batch)
             with self._lock:

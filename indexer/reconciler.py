@@ -175,7 +175,9 @@ class Reconciler:
                     continue
                 found[what].append(path)
                 keys.append(key)
-                if what != "retry" and path not in in_flight and (mtime_ns or 0) < fresh_after_ns:
+                # At start no event could have brought anything: those findings are no catches.
+                missed = trigger is not Trigger.STARTUP and path not in in_flight
+                if what != "retry" and missed and (mtime_ns or 0) < fresh_after_ns:
                     catches += 1
             self._submit(keys, trigger)
             report = ReconcileReport(

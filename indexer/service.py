@@ -13,6 +13,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -68,6 +69,7 @@ class IndexerService:
         self.conn: duckdb.DuckDBPyConnection | None = None
         self.current: Indexer | None = None
         self._action_lock = threading.RLock()
+        self._read_lock = threading.Lock()  # readers vs the close in stop()
         self._commits: deque[tuple[float, int]] = deque(maxlen=20_000)
         self._commits_lock = threading.Lock()
         self._extra_reconciles: deque[ReconcileSummary] = deque(maxlen=10)
@@ -100,16 +102,20 @@ class IndexerService:
             self._demo_stop.set()
             if self._demo_thread is not None:
                 self._demo_thread.join(10)
-            if self.current is not None:
-                self.current.stop(flush=True, close=False)
-                self.current = None
-            if self.conn is not None:
-                self.conn.close()
-                self.conn = None
-            if self.exporter is not None:
-                self.exporter.close()
-            for path in self._cleanup:
-                shutil.rmtree(path, ignore_errors=True)
+            try:
+                if self.current is not None:
+                    self.current.stop(flush=True, close=False)
+                    self.current = None
+            finally:
+                # A snapshot still reading (the dashboard's poller) finishes before the close.
+                with self._read_lock:
+                    conn, self.conn = self.conn, None
+                    if conn is not None:
+                        conn.close()
+                if self.exporter is not None:
+                    self.exporter.close()
+                for path in self._cleanup:
+                    shutil.rmtree(path, ignore_errors=True)
 
     def _build(self, version: str) -> Indexer:
         return make_indexer(
@@ -147,6 +153,10 @@ class IndexerService:
         return self.current.version if self.current is not None else "-"
 
     def snapshot(self) -> IndexerSnapshot:
+        with self._read_lock:
+            return self._snapshot()
+
+    def _snapshot(self) -> IndexerSnapshot:
         cur = self.current
         conn = self.conn
         if cur is None or conn is None:
@@ -194,13 +204,14 @@ class IndexerService:
         return "sources: JSON files + " + ", ".join(parts)
 
     def compare(self, window_s: float = 300.0) -> Comparison:
-        assert self.conn is not None
-        cursor = self.conn.cursor()
-        try:
-            result = compare(cursor, window_s)
-        finally:
-            cursor.close()
-        from dataclasses import replace
+        with self._read_lock:
+            if self.conn is None:
+                raise RuntimeError("the service is not running")
+            cursor = self.conn.cursor()
+            try:
+                result = compare(cursor, window_s)
+            finally:
+                cursor.close()
 
         note = "v1 has no reconciler: its catches are always 0"
         if getattr(self, "sources", ()):

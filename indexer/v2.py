@@ -110,6 +110,7 @@ class UnifiedIndexerV2(IndexerReads):
         self._recent: deque[BatchResult] = deque(maxlen=500)
         self._lock = threading.Lock()
         self._next_scan_id = 1
+        self._sealed: set[str] = set()  # paths read or being committed, for the reconciler
         self.batches = 0
         self.files_processed = 0
         self.db_errors = 0
@@ -145,7 +146,7 @@ class UnifiedIndexerV2(IndexerReads):
             self.root,
             conn.cursor,
             self.accumulator.add_many,
-            self.accumulator.pending_paths,
+            self._in_flight,
             self.config.reconciler,
             on_report=self._logs.append,
             sources=self.sources,
@@ -213,12 +214,21 @@ class UnifiedIndexerV2(IndexerReads):
         while not self.fatal:
             batch = acc.get_batch(timeout_s=0.1)
             if batch is not None:
+                with self._lock:
+                    self._sealed.update(e.key.rel_path for e in batch.entries)
                 self._put_read(processor.read(batch))
             elif (
                 self._draining.is_set() and not acc.is_sealing() and not acc.get_stats().queue_depth
             ):
                 self._put_read(None)  # everything sealed has been read: tell the writer
                 return
+
+    def _in_flight(self) -> set[str]:
+        """Paths submitted but not yet committed: pending, retrying, or in a sealed batch."""
+        assert self.accumulator is not None
+        with self._lock:
+            sealed = set(self._sealed)
+        return self.accumulator.pending_paths() | sealed
 
     def _put_read(self, item: ReadBatch | None) -> None:
         while not self.fatal:
@@ -257,6 +267,7 @@ class UnifiedIndexerV2(IndexerReads):
                 for key, delay in result.retries:
                     acc.add_later(key, delay)
                 with self._lock:
+                    self._sealed.difference_update(e.key.rel_path for e in read.entries)
                     self.batches += 1
                     self.files_processed += result.files
                     self._recent.appendleft(result)
@@ -275,6 +286,7 @@ class UnifiedIndexerV2(IndexerReads):
     def _batch_failed(self, entries: tuple[PendingEntry, ...], exc: duckdb.Error) -> None:
         text = str(exc).splitlines()[0]
         with self._lock:
+            self._sealed.difference_update(e.key.rel_path for e in entries)
             self.db_errors += 1
             self.files_processed += len(entries)
         if "invalidated" in text.lower():

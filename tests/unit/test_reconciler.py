@@ -153,3 +153,23 @@ def test_request_scan_wakes_the_loop(
         assert wait_until(lambda: rec.get_stats()["scans_completed"] == 1, 5)
     finally:
         rec.stop()
+
+
+def test_catches_count_only_what_events_should_have_brought(
+    storage_root: Path, index_db: duckdb.DuckDBPyConnection, acc: FileBatchAccumulator
+) -> None:
+    from indexer.accumulator import Trigger
+
+    populate(storage_root, 20)
+    for path in storage_root.rglob("*.json"):
+        os.utime(path, (time.time() - 60, time.time() - 60))  # older than the catch grace
+    rec = Reconciler(storage_root, index_db.cursor, acc.add_many, acc.pending_paths)
+    assert rec.scan_now(Trigger.STARTUP).catches == 0  # nothing could have sent events then
+    # The same 20 are now pending in the accumulator: in flight, so no catch either.
+    assert rec.scan_now().catches == 0
+    other = FileBatchAccumulator(AccumulatorConfig(window_ms=60_000))
+    try:
+        missed = Reconciler(storage_root, index_db.cursor, other.add_many, set)
+        assert missed.scan_now().catches == 20
+    finally:
+        other.stop(timeout_s=1)
