@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest --cov=indexer --cov-report=term:skip-covered $(PYTEST_ARGS)
+	$(BIN)/pytest --cov=indexer --cov-report=term:skip-covered --cov-fail-under=90 $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/ocindex bench --quick
