@@ -205,7 +205,9 @@ def apply_reads(
             stale = False  # the rows in place are a newer twin's, not this file's
         if stale and r.key.kind in TABLES:
             gone.setdefault(r.key.kind, []).append(r.key.record_id)
-    for kind, owners in _not_held_elsewhere(conn, gone, changed, kept).items():
+    if twins is None:  # with twins, _resolve_twins already decided whose rows go
+        gone = _not_held_elsewhere(conn, gone, changed, kept)
+    for kind, owners in gone.items():
         delete_owned(conn, TABLES[kind], owners)
     if twins is not None and twins.reread:
         # The newest copy is gone: the next one down is read again (the reconciler retries
