@@ -22,7 +22,7 @@ from typing import Any
 from indexer.config import ConfigError, default_db_path
 from indexer.metrics import compare
 from indexer.rollout import Choice, RolloutState, choose_version, make_indexer
-from indexer.schema import DatabaseError, migrate, open_database
+from indexer.schema import DatabaseError, get_meta, migrate, open_database, set_meta
 from indexer.sqlite_source import (
     ENV_DB,
     V1_NOTE,
@@ -178,6 +178,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     conn = open_database(db)
     try:
         migrate(conn)
+        set_meta(conn, "storage_root", str(root))
         sources = _sqlite_sources(args, root, conn.cursor)
         indexer = make_indexer(
             choice.version, root, conn=conn, watch=False, bulk=True, sources=sources
@@ -420,8 +421,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise Fatal(f"no database at {db}; run `ocindex index --db {db}` first")
     choice = _choose(None, db)
     conn = open_database(db, read_only=True)
-    root, _ = resolve_storage_root(args.storage)
     try:
+        indexed_root = get_meta(conn, "storage_root") if "meta" in existing_tables(conn) else None
+        # The root this database was built from, unless --storage names another.
+        root = args.storage or (Path(indexed_root) if indexed_root else resolve_storage_root()[0])
         status = collect_status(conn)
         versions = compare(conn, args.window) if "batch_log" in existing_tables(conn) else None
         sources = sources_status(conn, discover_databases(root, args.opencode_db), root)
@@ -494,6 +497,9 @@ def run_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("ocindex: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `ocindex status | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -30,7 +30,7 @@ from indexer.metrics import (
 from indexer.processor import BatchResult
 from indexer.reconciler import Reconciler, ReconcileReport
 from indexer.rollout import Choice, Indexer, RolloutState, choose_version, make_indexer
-from indexer.schema import migrate, open_database
+from indexer.schema import migrate, open_database, set_meta
 from indexer.snapshot import ActionResult, Comparison, IndexerSnapshot, ReconcileSummary
 from indexer.sqlite_source import ENV_DB, V1_NOTE, discover_databases, make_sources
 from indexer.status import file_status_counts
@@ -83,6 +83,7 @@ class IndexerService:
     def start(self) -> None:
         self.conn = open_database(self.db_path)
         migrate(self.conn)
+        set_meta(self.conn, "storage_root", str(self.root))
         # OpenCode >= 1.2's SQLite store(s): $OPENCODE_DB or opencode*.db beside the storage
         # folder. Only v2 reads them (make_indexer drops them for v1).
         databases = discover_databases(self.root, None, self._env)
