@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from indexer.snapshot import PendingFile
+from indexer.snapshot import PendingFile, newest_pending
 from indexer.storage import FileKey
 
 
@@ -223,12 +223,7 @@ class FileBatchAccumulator:
     def pending_files(self, limit: int = 100) -> list[PendingFile]:
         """Return what waits in the open batch, newest first."""
         with self._lock:
-            now = self._monotonic()
-            newest = sorted(self._pending.values(), key=lambda e: e.first_seen, reverse=True)
-            return [
-                PendingFile(e.key.rel_path, str(e.key.kind), now - e.first_seen, str(e.trigger))
-                for e in newest[:limit]
-            ]
+            return newest_pending(self._pending.values(), self._monotonic(), limit)
 
     def pending_paths(self) -> set[str]:
         """Return every path waiting in the open batch, in a sealed batch, or for a retry."""

@@ -4,8 +4,11 @@ Never holds a connection or a thread: these values cross threads as they are.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from indexer.storage import FileKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +18,24 @@ class PendingFile:
     age_s: float
     """Seconds since the file first joined the open batch."""
     trigger: str
+
+
+class _Waiting(Protocol):
+    @property
+    def key(self) -> FileKey: ...
+    @property
+    def first_seen(self) -> float: ...
+    @property
+    def trigger(self) -> object: ...
+
+
+def newest_pending(waiting: Iterable[_Waiting], now: float, limit: int) -> list[PendingFile]:
+    """What waits, newest first, as the pending pane lists it (now: the monotonic clock)."""
+    newest = sorted(waiting, key=lambda w: w.first_seen, reverse=True)[:limit]
+    return [
+        PendingFile(w.key.rel_path, str(w.key.kind), now - w.first_seen, str(w.trigger))
+        for w in newest
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from indexer.processor import BatchResult, FileRead, ProcessorConfig, apply_read
 from indexer.records import ParsedFile, content_hash, parse
 from indexer.scan import walk_files
 from indexer.schema import migrate, open_database
-from indexer.snapshot import PendingFile, ReconcileSummary
+from indexer.snapshot import PendingFile, ReconcileSummary, newest_pending
 from indexer.source import is_source_path
 from indexer.storage import FileKey, FileKind, classify
 from indexer.tracker import FileStamp, FileStatus, FileTracker, TrackedFile
@@ -711,12 +711,7 @@ class HybridIndexer(IndexerReads):
     def pending_files(self, limit: int = 100) -> list[PendingFile]:
         """The debounce map, newest first."""
         with self._cond:
-            now = time.monotonic()
-            newest = sorted(self._waiting.values(), key=lambda w: w.first_seen, reverse=True)
-            return [
-                PendingFile(w.key.rel_path, str(w.key.kind), now - w.first_seen, str(w.trigger))
-                for w in newest[:limit]
-            ]
+            return newest_pending(self._waiting.values(), time.monotonic(), limit)
 
     def reconciler_findings(self, limit: int = 10) -> list[ReconcileSummary]:
         return []  # v1 has no reconciler: that is what v2 adds
