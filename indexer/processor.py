@@ -24,9 +24,7 @@ from indexer.accumulator import Batch, PendingEntry
 from indexer.records import (
     DEFAULT_MAX_FILE_BYTES,
     TABLES,
-    FailureReason,
     ParsedFile,
-    ParseFailure,
     content_hash,
     parse,
     too_large,
@@ -135,18 +133,13 @@ def read_file(
     if isinstance(result, ParsedFile):
         return FileRead(key, FileStatus.INDEXED, stamp, digest, result)
     age_s = wall() - after.st_mtime_ns / 1e9
-    if age_s < config.settle_s and _may_heal(result):
+    if age_s < config.settle_s and result.reason.may_be_unsettled:
         # Not settled yet: OpenCode rewrites files in place, so a reader sees partial bytes.
         delay = max(_backoff(config, prior_attempts), config.settle_s - age_s + 0.05)
         return FileRead(
             key, FileStatus.PENDING, stamp, digest, message=result.describe(), retry_in_s=delay
         )
     return FileRead(key, FileStatus.ERROR, stamp, digest, message=result.describe())
-
-
-def _may_heal(failure: ParseFailure) -> bool:
-    # A write cut mid-character reads as invalid UTF-8; only a size limit never heals by itself.
-    return failure.reason is not FailureReason.TOO_LARGE
 
 
 def _backoff(config: ProcessorConfig, attempts: int) -> float:

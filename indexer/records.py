@@ -177,8 +177,9 @@ class FailureReason(enum.StrEnum):
 
     @property
     def may_be_unsettled(self) -> bool:
-        """Empty and truncated files are what a reader sees mid-write; the rest never heal."""
-        return self in (FailureReason.EMPTY, FailureReason.INVALID_JSON)
+        """True when a reader could see this mid-write: a write cut mid-character even reads as
+        invalid UTF-8, so only a size limit never heals by itself."""
+        return self is not FailureReason.TOO_LARGE
 
 
 @dataclass(frozen=True, slots=True)
