@@ -28,10 +28,9 @@ from indexer.metrics import (
     version_metrics,
 )
 from indexer.processor import BatchResult
-from indexer.reconciler import Reconciler, ReconcileReport
 from indexer.rollout import Choice, Indexer, RolloutState, choose_version, make_indexer
 from indexer.schema import migrate, open_database, set_meta
-from indexer.snapshot import ActionResult, Comparison, IndexerSnapshot, ReconcileSummary
+from indexer.snapshot import ActionResult, Comparison, IndexerSnapshot
 from indexer.sqlite_source import ENV_DB, V1_NOTE, discover_databases, make_sources
 from indexer.status import file_status_counts
 from indexer.storage import classify, resolve_storage_root
@@ -72,7 +71,6 @@ class IndexerService:
         self._read_lock = threading.Lock()  # readers vs the close in stop()
         self._commits: deque[tuple[float, int]] = deque(maxlen=20_000)
         self._commits_lock = threading.Lock()
-        self._extra_reconciles: deque[ReconcileSummary] = deque(maxlen=10)
         self._cleanup: list[Path] = []
         self._demo_stop = threading.Event()
         self._demo_thread: threading.Thread | None = None
@@ -170,7 +168,7 @@ class IndexerService:
             active = version_metrics(cursor, cur.version, self.thresholds.window_s, now)
         finally:
             cursor.close()
-        reconciles = tuple(cur.reconciler_findings(10)) or tuple(self._extra_reconciles)
+        reconciles = tuple(cur.reconciler_findings(10))
         rollout = self.choice.rollout_percent if self.choice else 0
         return IndexerSnapshot(
             taken_at=now,
@@ -248,9 +246,7 @@ class IndexerService:
             cur = self.current
             if cur is None:
                 return ActionResult("rescan", False, "not running")
-            if cur.version == "v1":
-                report = self._reconcile_for(cur)
-                return ActionResult("rescan", True, f"rescan found {report.findings} files")
+            # v2 reconciles; v1 re-runs its bulk phase over what changed: each its own way.
             found = getattr(cur.rescan(), "findings", 0)
             return ActionResult("rescan", True, f"rescan found {found} files")
 
@@ -279,9 +275,7 @@ class IndexerService:
                 [old.version, version, reason or "manual"],
             )
             new = self._build(version)
-            new.start(handover=leftover)
-            if version == "v1":
-                self._reconcile_for(new)  # v2 reconciles in start(); v1 has no reconciler
+            new.start(handover=leftover)  # both catch up at start: v2 reconciles, v1 bulk-loads
             self.current = new
             self.state.save(active_version=version)
             ms = (time.monotonic() - t0) * 1000
@@ -319,18 +313,6 @@ class IndexerService:
                 switched = self.switch_to(self.choice.version, f"rollout {percent}%")
                 message += f"; {switched.message}"
             return ActionResult("rollout", True, message)
-
-    def _reconcile_for(self, indexer: Indexer) -> ReconcileReport:
-        """A one-off reconcile feeding an indexer that has no reconciler of its own (v1)."""
-        assert self.conn is not None
-
-        def in_flight() -> set[str]:
-            return {p.rel_path for p in indexer.pending_files(1_000_000)}
-
-        reconciler = Reconciler(self.root, self.conn.cursor, indexer.submit, in_flight)
-        report = reconciler.scan_now(Trigger.RECONCILER)
-        self._extra_reconciles.appendleft(report.summary(len(self._extra_reconciles) + 1))
-        return report
 
 
 def open_service(
