@@ -18,8 +18,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from indexer.kinds import FileKey
 from indexer.snapshot import PendingFile, newest_pending
-from indexer.storage import FileKey
 
 
 class Trigger(enum.StrEnum):

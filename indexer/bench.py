@@ -23,13 +23,13 @@ from typing import Any
 import duckdb
 
 from indexer.accumulator import Batch, PendingEntry, SealReason, Trigger
+from indexer.kinds import classify
 from indexer.processor import BatchProcessor
 from indexer.reconciler import Reconciler
 from indexer.rollout import make_indexer
 from indexer.scan import scan_tree, walk_files
 from indexer.schema import migrate, open_database
 from indexer.simulate import OpenCodeSimulator
-from indexer.storage import classify
 from indexer.tracker import FileTracker
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -21,19 +20,25 @@ from pathlib import Path
 import duckdb
 
 from indexer.accumulator import Batch, PendingEntry
-from indexer.records import (
-    DEFAULT_MAX_FILE_BYTES,
-    TABLES,
+from indexer.kinds import TABLES, FileKey, FileKind, is_source_path
+from indexer.outcome import (
+    Failure,
+    FailureReason,
+    FileRead,
+    FileStamp,
+    FileStatus,
+    Found,
     ParsedFile,
-    content_hash,
-    parse,
-    too_large,
+    RetryPolicy,
+    Situation,
+    decide,
+    with_backoff,
 )
+from indexer.records import DEFAULT_MAX_FILE_BYTES, content_hash, parse, too_large
 from indexer.rows import delete_owned, write_parsed
 from indexer.schema import sql_strings
 from indexer.source import ChangeSource, owner_of
-from indexer.storage import FileKey, FileKind
-from indexer.tracker import FileStamp, FileStatus, FileTracker, TrackedFile, TrackEntry
+from indexer.tracker import FileTracker, TrackedFile, TrackEntry
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +51,9 @@ class ProcessorConfig:
     retry_base_s: float = 0.25
     retry_max_s: float = 5.0
 
-
-@dataclass(frozen=True, slots=True)
-class FileRead:
-    """What reading one file found: parsed rows, a failure, or that it vanished."""
-
-    key: FileKey
-    status: FileStatus
-    stamp: FileStamp | None = None
-    content_hash: str | None = None
-    parsed: ParsedFile | None = None
-    message: str | None = None
-    retry_in_s: float | None = None
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(self.retry_base_s, self.retry_max_s, self.settle_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,55 +91,66 @@ def read_file(
 ) -> FileRead:
     """Stat, read, stat again and parse one file, and decide its status. Never raises OSError."""
     path = os.path.join(root, key.rel_path)
+    situation = Situation(config.retry, prior_attempts)
     stamp: FileStamp | None = None
     try:
         before = os.stat(path)
         stamp = FileStamp(before.st_mtime_ns, before.st_size)
         if key.kind is FileKind.SKIPPED:
-            return FileRead(key, FileStatus.SKIPPED, stamp)
+            return _decided(key, Found.NOT_A_RECORD, situation, stamp)
         if before.st_size > config.max_file_bytes:
             failure = too_large(before.st_size, config.max_file_bytes)
-            return FileRead(key, FileStatus.ERROR, stamp, message=failure.describe())
+            return _failed(key, failure, situation, stamp)
         with open(path, "rb") as fh:
             data = fh.read(config.max_file_bytes + 1)
         after = os.stat(path)
-    except FileNotFoundError:
-        return FileRead(key, FileStatus.DELETED)
-    except NotADirectoryError:
-        return FileRead(key, FileStatus.DELETED)
+    except (FileNotFoundError, NotADirectoryError):
+        return _decided(key, Found.GONE, situation)
     except OSError as exc:
-        # Unreadable now (permissions, I/O): an error with its reason, retried by the reconciler.
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        kind = "unreadable" if exc.errno in (errno.EACCES, errno.EPERM) else "io_error"
         # Keep the stamp when stat worked: the reconciler then sees no change, only a retry.
-        return FileRead(key, FileStatus.ERROR, stamp, message=f"{kind}: {reason}")
+        return _failed(key, disk_failure(exc), situation, stamp)
     stamp = FileStamp(after.st_mtime_ns, after.st_size)
     if (before.st_mtime_ns, before.st_size) != (after.st_mtime_ns, after.st_size) or len(
         data
     ) != after.st_size:
-        return FileRead(
-            key,
-            FileStatus.PENDING,
-            stamp,
-            message="changed while being read",
-            retry_in_s=_backoff(config, prior_attempts),
-        )
+        read = _decided(key, Found.CHANGED_WHILE_READ, situation, stamp)
+        return replace(read, message="changed while being read")
     digest = content_hash(data)
     result = parse(key, data, config.max_file_bytes)
     if isinstance(result, ParsedFile):
-        return FileRead(key, FileStatus.INDEXED, stamp, digest, result)
+        return _decided(key, Found.PARSED, situation, stamp, digest, result)
     age_s = wall() - after.st_mtime_ns / 1e9
-    if age_s < config.settle_s and result.reason.may_be_unsettled:
-        # Not settled yet: OpenCode rewrites files in place, so a reader sees partial bytes.
-        delay = max(_backoff(config, prior_attempts), config.settle_s - age_s + 0.05)
-        return FileRead(
-            key, FileStatus.PENDING, stamp, digest, message=result.describe(), retry_in_s=delay
-        )
-    return FileRead(key, FileStatus.ERROR, stamp, digest, message=result.describe())
+    return _failed(key, result, replace(situation, age_s=age_s), stamp, digest)
 
 
-def _backoff(config: ProcessorConfig, attempts: int) -> float:
-    return float(min(config.retry_base_s * (2 ** min(attempts, 16)), config.retry_max_s))
+def disk_failure(exc: OSError) -> Failure:
+    """Why the disk refused a read: permissions, or any other I/O error."""
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    denied = exc.errno in (errno.EACCES, errno.EPERM)
+    return Failure(FailureReason.UNREADABLE if denied else FailureReason.IO_ERROR, reason)
+
+
+def _decided(
+    key: FileKey,
+    found: Found,
+    situation: Situation,
+    stamp: FileStamp | None = None,
+    digest: str | None = None,
+    parsed: ParsedFile | None = None,
+) -> FileRead:
+    status, retry_in_s = decide(found, situation)
+    return FileRead(key, status, stamp, digest, parsed, retry_in_s=retry_in_s)
+
+
+def _failed(
+    key: FileKey,
+    failure: Failure,
+    situation: Situation,
+    stamp: FileStamp | None,
+    digest: str | None = None,
+) -> FileRead:
+    status, retry_in_s = decide(Found.FAILED, replace(situation, reason=failure.reason))
+    return FileRead(key, status, stamp, digest, message=failure.describe(), retry_in_s=retry_in_s)
 
 
 def apply_reads(
@@ -256,12 +263,9 @@ class _Twins:
     """Older twins to read again because the newest copy was deleted or broke."""
 
 
-_SOURCE_PATH = re.compile(r"^[a-z]+:")
-
-
 def _rank(mtime_ns: int | None, path: str) -> tuple[int, bool, str]:
     # Newer wins; on a tie, the source row (the live store) over a file; then the path.
-    return (-1 if mtime_ns is None else mtime_ns, bool(_SOURCE_PATH.match(path)), path)
+    return (-1 if mtime_ns is None else mtime_ns, is_source_path(path), path)
 
 
 def _read_rank(read: FileRead) -> tuple[int, bool, str]:
@@ -395,7 +399,10 @@ class BatchProcessor:
         """Write one read batch: data rows, file_index rows and its batch_log row, one transaction."""
         started = self._monotonic()
         prior = self.tracker.lookup(e.key.rel_path for e in read.entries)
-        reads = [self._with_backoff(r, prior.get(r.key.rel_path)) for r in read.reads]
+        reads = [
+            with_backoff(r, _attempts(prior.get(r.key.rel_path)), self.config.retry)
+            for r in read.reads
+        ]
         try:
             kept, committed_at, processing_ms = self._transaction(read, reads, prior, started, True)
         except duckdb.ConstraintException:
@@ -425,12 +432,6 @@ class BatchProcessor:
             event_latency_ms=_latencies(read.entries, committed_at),
             reads=tuple(reads),
         )
-
-    def _with_backoff(self, read: FileRead, before: TrackedFile | None) -> FileRead:
-        if read.retry_in_s is None or before is None or not before.attempts:
-            return read
-        delay = max(read.retry_in_s, _backoff(self.config, before.attempts))
-        return replace(read, retry_in_s=delay)
 
     def _transaction(
         self,
@@ -478,6 +479,10 @@ class BatchProcessor:
             self.conn.execute("ROLLBACK")
             raise
         return kept, committed_at, processing_ms
+
+
+def _attempts(before: TrackedFile | None) -> int:
+    return before.attempts if before is not None else 0
 
 
 def _latencies(entries: Sequence[PendingEntry], committed_at: float) -> tuple[float, ...]:

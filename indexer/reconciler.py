@@ -19,10 +19,11 @@ import duckdb
 import pyarrow as pa
 
 from indexer.accumulator import Trigger
+from indexer.kinds import SOURCE_PREFIX_PATTERN, FileKey, classify
+from indexer.outcome import needs_retry_sql
 from indexer.scan import walk_files
 from indexer.snapshot import ReconcileSummary
 from indexer.source import ChangeSource, owner_of
-from indexer.storage import FileKey, classify
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +83,11 @@ WHERE f.status != 'deleted' AND NOT EXISTS (SELECT 1 FROM disk d WHERE d.path = 
   AND ({judged})
 UNION ALL
 SELECT f.file_path, 'retry', NULL FROM file_index f JOIN disk d ON d.path = f.file_path
-WHERE f.mtime_ns = d.mtime_ns AND f.size = least(d.size, 2147483647) AND (
-      (f.status = 'pending' AND f.indexed_at < to_timestamp(?))
-   OR (f.status = 'error'
-       AND (f.error_message LIKE 'unreadable:%' OR f.error_message LIKE 'io_error:%')))
+WHERE f.mtime_ns = d.mtime_ns AND f.size = least(d.size, 2147483647) AND {retry}
 """
+
+
+_RETRY = needs_retry_sql("f", pending_before="f.indexed_at < to_timestamp(?)")
 
 
 class Reconciler:
@@ -147,7 +148,7 @@ class Reconciler:
             )
             # Rows are judged gone only in namespaces seen whole now: the files, and each
             # source that answered (a busy database is not a deleted one).
-            judged = ["NOT regexp_matches(f.file_path, '^[a-z]+:')"]
+            judged = [f"NOT regexp_matches(f.file_path, '{SOURCE_PREFIX_PATTERN}')"]
             for source in self._sources:
                 stamps = source.stamps()
                 if stamps is not None:
@@ -159,7 +160,7 @@ class Reconciler:
             cursor = self._cursor_factory()
             try:
                 cursor.register("_disk", disk)
-                sql = _DIFF_SQL.format(judged=" OR ".join(judged))
+                sql = _DIFF_SQL.format(judged=" OR ".join(judged), retry=_RETRY)
                 rows = cursor.execute(sql, [started_wall - retry_after_s]).fetchall()
             finally:
                 cursor.close()

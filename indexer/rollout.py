@@ -20,10 +20,10 @@ from typing import Any, Protocol
 import duckdb
 
 from indexer.accumulator import PendingEntry
+from indexer.kinds import FileKey
 from indexer.processor import BatchResult
 from indexer.snapshot import BatchSummary, ErrorFile, PendingFile, ReconcileSummary
 from indexer.source import ChangeSource
-from indexer.storage import FileKey
 
 ENV_ENABLED = "UNIFIED_INDEXER_V2_ENABLED"
 ENV_ROLLOUT = "UNIFIED_INDEXER_V2_ROLLOUT"

@@ -9,7 +9,8 @@ from collections.abc import Collection, Iterable, Sequence
 import duckdb
 import pyarrow as pa
 
-from indexer.records import ParsedFile, Table
+from indexer.kinds import Table
+from indexer.outcome import ParsedFile
 from indexer.schema import sql_strings
 
 _ARROW_TYPES = {

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.storage import FileKey, classify, is_ignored
-from indexer.tracker import FileStamp
+from indexer.kinds import FileKey, classify
+from indexer.outcome import FileStamp
+from indexer.storage import is_ignored
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from indexer.records import TABLES, Table
+from indexer.kinds import TABLES, Table
 
 SCHEMA_VERSION = 4
 

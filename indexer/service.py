@@ -20,6 +20,7 @@ import duckdb
 
 from indexer.accumulator import Trigger
 from indexer.config import default_db_path
+from indexer.kinds import classify
 from indexer.metrics import (
     AlertThresholds,
     PrometheusExporter,
@@ -33,7 +34,7 @@ from indexer.schema import migrate, open_database, set_meta
 from indexer.snapshot import ActionResult, Comparison, IndexerSnapshot
 from indexer.sqlite_source import ENV_DB, V1_NOTE, discover_databases, make_sources
 from indexer.status import file_status_counts
-from indexer.storage import classify, resolve_storage_root
+from indexer.storage import resolve_storage_root
 
 log = logging.getLogger(__name__)
 

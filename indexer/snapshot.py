@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from indexer.storage import FileKey
+from indexer.kinds import FileKey
 
 
 @dataclass(frozen=True, slots=True)

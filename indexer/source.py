@@ -7,18 +7,17 @@ batch, track (file_index), reconcile and show in the dashboard exactly like file
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import duckdb
 import pyarrow as pa
 
-from indexer.storage import FileKey
+from indexer.kinds import FileKey
 
 if TYPE_CHECKING:
     from indexer.accumulator import Trigger
-    from indexer.processor import FileRead
+    from indexer.outcome import FileRead
 
 Submit = Callable[[list[FileKey], "Trigger"], None]
 
@@ -54,14 +53,6 @@ class ChangeSource(Protocol):
     def describe(self) -> dict[str, object]:
         """Status for `ocindex status` and the dashboard."""
         ...
-
-
-_SOURCE_PATH = re.compile(r"^[a-z]+:")
-
-
-def is_source_path(path: str) -> bool:
-    """True for a record of a source (e.g. 'sqlite:…'), as opposed to a file under the root."""
-    return _SOURCE_PATH.match(path) is not None
 
 
 def owner_of(path: str, sources: Sequence[ChangeSource]) -> ChangeSource | None:

@@ -32,7 +32,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,51 +51,38 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from indexer.accumulator import Trigger
-from indexer.processor import FileRead
-from indexer.records import DEFAULT_MAX_FILE_BYTES, ParsedFile, content_hash, parse, too_large
+from indexer.kinds import (
+    SOURCE_PREFIX_PATTERN,
+    STORE_1X,
+    FileKey,
+    SqliteShape,
+    SqliteTable,
+    is_source_path,
+    sqlite_tables,
+)
+from indexer.outcome import (
+    Failure,
+    FileRead,
+    FileStamp,
+    FileStatus,
+    Found,
+    ParsedFile,
+    RetryPolicy,
+    Situation,
+    decide,
+)
+from indexer.rebuild import data_record
+from indexer.records import DEFAULT_MAX_FILE_BYTES, content_hash, parse, too_large
 from indexer.source import Submit
-from indexer.storage import FileKey, FileKind
-from indexer.tracker import FileStamp, FileStatus
 
 log = logging.getLogger(__name__)
 
 ENV_DB = "OPENCODE_DB"
 
-TABLE_KINDS: dict[str, FileKind] = {
-    "project": FileKind.PROJECT,
-    "session": FileKind.SESSION,
-    "message": FileKind.MESSAGE,
-    "part": FileKind.PART,
-    "todo": FileKind.TODO,
-}
-REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "project": ("id", "worktree", "time_created", "time_updated"),
-    "session": ("id", "project_id", "title", "time_created", "time_updated"),
-    "message": ("id", "session_id", "time_created", "time_updated", "data"),
-    "part": ("id", "message_id", "session_id", "time_created", "time_updated", "data"),
-    "todo": ("session_id", "content", "status", "priority", "position", "time_updated"),
-}
-_OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
-    "project": ("vcs", "name", "icon_url", "icon_color", "time_initialized", "sandboxes"),
-    "session": (
-        "parent_id",
-        "slug",
-        "directory",
-        "version",
-        "share_url",
-        "workspace_id",
-        "summary_additions",
-        "summary_deletions",
-        "summary_files",
-        "time_compacting",
-        "time_archived",
-    ),
-}
+TABLES_1X = sqlite_tables(STORE_1X)
+"""OpenCode 1.2's tables this source reads: name → (kind, mapping)."""
 SUCCESSOR_TABLES = ("session_v2", "session_message")
 """Tables of OpenCode 2's store: a database holding them is not the schema this code knows."""
-_TAILED = ("message", "part")
-"""Tables updated in place at a high rate: the fast path scans only their newest rows."""
-_SOURCE_PATH = re.compile(r"^[a-z]+:")
 
 
 class SourceState(enum.StrEnum):
@@ -204,76 +191,6 @@ def make_sources(
 # --- rebuilding records the way OpenCode does ------------------------------------------------
 
 
-def _loads(text: object) -> Any:
-    if not isinstance(text, str | bytes):
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-
-
-def _put(doc: dict[str, Any], key: str, value: object) -> None:
-    if value is not None:
-        doc[key] = value
-
-
-def project_record(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A project row as OpenCode's Project.fromRow gives it (undefined fields left out)."""
-    doc: dict[str, Any] = {"id": row["id"], "worktree": row["worktree"]}
-    _put(doc, "vcs", row.get("vcs") or None)
-    _put(doc, "name", row.get("name"))
-    icon = {k: v for k, v in (("url", row.get("icon_url")), ("color", row.get("icon_color"))) if v}
-    if icon:
-        doc["icon"] = icon
-    time_: dict[str, Any] = {"created": row["time_created"], "updated": row["time_updated"]}
-    _put(time_, "initialized", row.get("time_initialized"))
-    doc["time"] = time_
-    sandboxes = _loads(row.get("sandboxes"))
-    if isinstance(sandboxes, list):
-        doc["sandboxes"] = sandboxes
-    return doc
-
-
-def session_record(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A session row as OpenCode's Session.fromRow gives it (summary diffs are not read)."""
-    doc: dict[str, Any] = {"id": row["id"]}
-    _put(doc, "slug", row.get("slug"))
-    doc["projectID"] = row["project_id"]
-    _put(doc, "workspaceID", row.get("workspace_id"))
-    _put(doc, "directory", row.get("directory"))
-    _put(doc, "parentID", row.get("parent_id"))
-    doc["title"] = row["title"]
-    _put(doc, "version", row.get("version"))
-    counts = [row.get(f"summary_{k}") for k in ("additions", "deletions", "files")]
-    if any(c is not None for c in counts):
-        doc["summary"] = {
-            k: c or 0 for k, c in zip(("additions", "deletions", "files"), counts, strict=True)
-        }
-    if row.get("share_url"):
-        doc["share"] = {"url": row["share_url"]}
-    time_: dict[str, Any] = {"created": row["time_created"], "updated": row["time_updated"]}
-    _put(time_, "compacting", row.get("time_compacting"))
-    _put(time_, "archived", row.get("time_archived"))
-    doc["time"] = time_
-    return doc
-
-
-def todo_record(items: Iterable[tuple[Any, Any, Any]]) -> list[dict[str, Any]]:
-    """A session's todo rows, in position order, as the array OpenCode's Todo.get returns."""
-    return [{"content": c, "status": s, "priority": p} for c, s, p in items]
-
-
-def data_record(data: object, ids: Mapping[str, str]) -> bytes | None:
-    """`{...JSON.parse(data), id, sessionID[, messageID]}` as bytes; None when data is not a
-    JSON object (then the raw text is parsed, to say exactly why)."""
-    doc = _loads(data)
-    if not isinstance(doc, dict):
-        return None
-    doc.update(ids)
-    return orjson.dumps(doc)
-
-
 # --- the source ------------------------------------------------------------------------------
 
 
@@ -320,10 +237,11 @@ class SqliteSource:
         self.db_path = Path(db_path).expanduser()
         self.storage_root = storage_root
         self.prefix = prefix or source_prefix(self.db_path)
-        if not _SOURCE_PATH.match(self.prefix) or "'" in self.prefix:
+        if not is_source_path(self.prefix) or "'" in self.prefix:
             raise ValueError(f"a source prefix must start with [a-z]+: ({self.prefix!r})")
         self.name = self.prefix.rstrip(":")
         self.config = config or SqliteSourceConfig()
+        self._situation = Situation(RetryPolicy(self.config.retry_base_s, self.config.retry_max_s))
         self._index = index
         self._monotonic = monotonic
         self._local = threading.local()
@@ -362,10 +280,10 @@ class SqliteSource:
         if not path.startswith(self.prefix):
             return None
         table, sep, record_id = path[len(self.prefix) :].partition("/")
-        kind = TABLE_KINDS.get(table)
-        if not sep or kind is None or not record_id or "/" in record_id:
+        mapped = TABLES_1X.get(table)
+        if not sep or mapped is None or not record_id or "/" in record_id:
             return None
-        return FileKey(path, kind, record_id)
+        return FileKey(path, mapped[0], record_id)
 
     def stamps(self) -> pa.Table | None:
         """(path, mtime_ns = time_updated ms * 1e6, size) of every row; None while unavailable."""
@@ -376,7 +294,7 @@ class SqliteSource:
             sizes: list[int] = []
             counts: dict[str, int] = {}
             maxes: dict[str, int] = {}
-            for table in TABLE_KINDS:
+            for table in TABLES_1X:
                 rows = self._stamp_rows(table, schema)
                 counts[table] = len(rows)
                 for path, updated_ms, size in rows:
@@ -411,7 +329,7 @@ class SqliteSource:
         for given in keys:
             key = self.key_for(given.rel_path)
             if key is None:
-                out.append(FileRead(given, FileStatus.SKIPPED, message="not a row of this source"))
+                out.append(self._decided(given, Found.NOT_A_RECORD, "not a row of this source"))
                 continue
             by_table.setdefault(key.rel_path[len(self.prefix) :].split("/", 1)[0], []).append(key)
         for table, table_keys in by_table.items():
@@ -505,8 +423,9 @@ class SqliteSource:
         try:
             self._usable_schema()
             counts = {}
-            for table in TABLE_KINDS:  # a todo key is a session's whole list
-                what = "DISTINCT session_id" if table == "todo" else "*"
+            for table, (_, mapping) in TABLES_1X.items():  # a todo key is a session's whole list
+                grouped = mapping.shape is SqliteShape.GROUPED
+                what = "DISTINCT session_id" if grouped else "*"
                 counts[table] = int(self._query(f"SELECT count({what}) FROM {table}")[0][0])
         except _Unavailable as exc:
             self._set_state(exc.state, exc.message)
@@ -588,7 +507,7 @@ class SqliteSource:
             str(r[0]) for r in self._query("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
         columns: dict[str, tuple[str, ...]] = {}
-        for table in TABLE_KINDS:
+        for table in TABLES_1X:
             if table in tables:
                 columns[table] = tuple(
                     str(r[1]) for r in self._query(f"PRAGMA table_info({table})")
@@ -604,15 +523,15 @@ class SqliteSource:
         successors = [t for t in SUCCESSOR_TABLES if t in tables]
         if successors:
             found.append(f"tables {', '.join(successors)} (OpenCode 2's layout)")
-        missing_tables = [t for t in TABLE_KINDS if t not in tables]
+        missing_tables = [t for t in TABLES_1X if t not in tables]
         if missing_tables:
             found.append(f"no table {', '.join(missing_tables)}")
         for table, have in columns.items():
-            lacking = [c for c in REQUIRED_COLUMNS[table] if c not in have]
+            lacking = [c for c in TABLES_1X[table][1].required if c not in have]
             if lacking:
                 found.append(f"{table} without column {', '.join(lacking)}")
         if found:
-            others = sorted(tables - set(TABLE_KINDS) - set(SUCCESSOR_TABLES))
+            others = sorted(tables - set(TABLES_1X) - set(SUCCESSOR_TABLES))
             shown = f"; other tables: {', '.join(others[:8])}" if others else ""
             return _Schema(
                 version,
@@ -640,30 +559,31 @@ class SqliteSource:
     ) -> list[FileRead]:
         # Busy is retried soon; an unknown schema or a missing file waits for the reconciler,
         # which retries pending rows once the database answers again.
-        retry = self.config.retry_base_s * 4 if state is SourceState.BUSY else None
-        text = f"database {state}: {message}"
-        return [FileRead(k, FileStatus.PENDING, message=text, retry_in_s=retry) for k in keys]
+        found = Found.STORE_BUSY if state is SourceState.BUSY else Found.STORE_UNAVAILABLE
+        return [self._decided(k, found, f"database {state}: {message}") for k in keys]
 
     # --- reading rows ------------------------------------------------------------------------
 
     def _columns(self, table: str, schema: _Schema) -> list[str]:
         have = schema.columns[table]
-        wanted = REQUIRED_COLUMNS[table] + _OPTIONAL_COLUMNS.get(table, ())
+        mapping = TABLES_1X[table][1]
+        wanted = mapping.required + mapping.optional
         return [c for c in dict.fromkeys(wanted) if c in have]
 
     def _stamp_rows(self, table: str, schema: _Schema) -> list[tuple[str, int, int]]:
         """(path, time_updated ms, size) of every row of one table, in rowid chunks."""
         prefix = f"{self.prefix}{table}/"
-        if table in ("message", "part"):
+        mapping = TABLES_1X[table][1]
+        if mapping.shape is SqliteShape.DATA:
             rows = self._chunked(
                 f"SELECT rowid, id, time_updated, length(CAST(data AS BLOB)) FROM {table}"
             )
             return [(prefix + r[1], int(r[2] or 0), int(r[3] or 0)) for r in rows]
-        if table == "todo":
-            groups = self._todo_groups(self._chunked(_TODO_SELECT))
+        if mapping.shape is SqliteShape.GROUPED:
+            groups = self._groups(mapping, self._chunked(_group_select(table)))
             return [(prefix + sid, ms, len(data)) for sid, (ms, data) in groups.items()]
         cols = self._columns(table, schema)
-        build = project_record if table == "project" else session_record
+        build = _rebuild(mapping)
         out = []
         for r in self._chunked(f"SELECT rowid, {', '.join(cols)} FROM {table}"):
             record = dict(zip(cols, r[1:], strict=True))
@@ -685,7 +605,9 @@ class SqliteSource:
                 return out
             after = int(rows[-1][0])
 
-    def _todo_groups(self, rows: Iterable[tuple[Any, ...]]) -> dict[str, tuple[int, bytes]]:
+    def _groups(
+        self, mapping: SqliteTable, rows: Iterable[tuple[Any, ...]]
+    ) -> dict[str, tuple[int, bytes]]:
         """session id -> (max time_updated, the rebuilt array's bytes)."""
         by_session: dict[str, list[tuple[Any, ...]]] = {}
         for r in rows:
@@ -693,30 +615,32 @@ class SqliteSource:
         out: dict[str, tuple[int, bytes]] = {}
         for sid, items in by_session.items():
             items.sort(key=lambda r: int(r[2]))
-            data = orjson.dumps(todo_record((r[3], r[4], r[5]) for r in items))
+            assert mapping.rebuild_group is not None
+            data = orjson.dumps(mapping.rebuild_group((r[3], r[4], r[5]) for r in items))
             out[sid] = (max(int(r[6] or 0) for r in items), data)
         return out
 
     def _read_table(self, table: str, keys: Sequence[FileKey], schema: _Schema) -> list[FileRead]:
         ids = list(dict.fromkeys(k.record_id for k in keys))
+        mapping = TABLES_1X[table][1]
         found: dict[str, FileRead] = {}
         key_of = {k.record_id: k for k in keys}
         step = self.config.chunk_ids
         for i in range(0, len(ids), step):
             chunk = ids[i : i + step]
             marks = ", ".join("?" * len(chunk))
-            if table in ("message", "part"):
-                found.update(self._read_data_rows(table, chunk, marks, key_of))
-            elif table == "todo":
-                rows = self._query(f"{_TODO_SELECT} WHERE session_id IN ({marks})", chunk)
-                for sid, (ms, data) in self._todo_groups(rows).items():
+            if mapping.shape is SqliteShape.DATA:
+                found.update(self._read_data_rows(mapping, chunk, marks, key_of))
+            elif mapping.shape is SqliteShape.GROUPED:
+                rows = self._query(f"{_group_select(table)} WHERE session_id IN ({marks})", chunk)
+                for sid, (ms, data) in self._groups(mapping, rows).items():
                     found[sid] = self._parsed(key_of[sid], ms, len(data), data)
             else:
                 cols = self._columns(table, schema)
                 rows = self._query(
                     f"SELECT {', '.join(cols)} FROM {table} WHERE id IN ({marks})", chunk
                 )
-                build = project_record if table == "project" else session_record
+                build = _rebuild(mapping)
                 for r in rows:
                     record = dict(zip(cols, r, strict=True))
                     data = orjson.dumps(build(record))
@@ -724,43 +648,53 @@ class SqliteSource:
                     found[rid] = self._parsed(
                         key_of[rid], int(record["time_updated"] or 0), len(data), data
                     )
-        return [found.get(k.record_id) or FileRead(k, FileStatus.DELETED) for k in keys]
+        return [found.get(k.record_id) or self._decided(k, Found.GONE) for k in keys]
 
     def _read_data_rows(
-        self, table: str, chunk: list[str], marks: str, key_of: Mapping[str, FileKey]
+        self, mapping: SqliteTable, chunk: list[str], marks: str, key_of: Mapping[str, FileKey]
     ) -> dict[str, FileRead]:
-        parent = ", message_id" if table == "part" else ", ''"
+        id_columns = ", ".join(column for _, column in mapping.ids)
         rows = self._query(
-            f"SELECT id, session_id{parent}, time_updated, length(CAST(data AS BLOB)), "
+            f"SELECT {id_columns}, time_updated, length(CAST(data AS BLOB)), "
             f"CASE WHEN length(CAST(data AS BLOB)) > ? THEN NULL ELSE data END "
-            f"FROM {table} WHERE id IN ({marks})",
+            f"FROM {mapping.table} WHERE id IN ({marks})",
             [self.config.max_record_bytes, *chunk],
         )
         out: dict[str, FileRead] = {}
-        for rid, sid, mid, updated, size, data in rows:
-            key = key_of[str(rid)]
+        for *id_values, updated, size, data in rows:
+            ids = dict(zip((name for name, _ in mapping.ids), id_values, strict=True))
+            rid = str(ids["id"])
+            key = key_of[rid]
             ms, size = int(updated or 0), int(size or 0)
             if data is None:
                 failure = too_large(size, self.config.max_record_bytes)
-                stamp = FileStamp(ms * 1_000_000, size)
-                out[str(rid)] = FileRead(key, FileStatus.ERROR, stamp, message=failure.describe())
+                out[rid] = self._failed(key, FileStamp(ms * 1_000_000, size), failure)
                 continue
-            ids = {"id": rid, "sessionID": sid}
-            if table == "part":
-                ids["messageID"] = mid
             rebuilt = data_record(data, ids)
             if rebuilt is None:  # parse the stored text itself, to say why it is no object
                 rebuilt = data if isinstance(data, bytes) else str(data).encode("utf-8", "replace")
-            out[str(rid)] = self._parsed(key, ms, size, rebuilt)
+            out[rid] = self._parsed(key, ms, size, rebuilt)
         return out
 
     def _parsed(self, key: FileKey, updated_ms: int, size: int, data: bytes) -> FileRead:
         stamp = FileStamp(updated_ms * 1_000_000, size)
         result = parse(key, data, self.config.max_record_bytes)
         if isinstance(result, ParsedFile):
-            return FileRead(key, FileStatus.INDEXED, stamp, content_hash(data), result)
-        # A committed row never heals by itself: unlike a file mid-write, this is an error.
-        return FileRead(key, FileStatus.ERROR, stamp, content_hash(data), message=result.describe())
+            status, _ = decide(Found.PARSED, self._situation)
+            return FileRead(key, status, stamp, content_hash(data), result)
+        return self._failed(key, stamp, result, content_hash(data))
+
+    def _failed(
+        self, key: FileKey, stamp: FileStamp, failure: Failure, digest: str | None = None
+    ) -> FileRead:
+        # A committed row never heals by itself (no age): unlike a file mid-write, an error.
+        situation = replace(self._situation, reason=failure.reason)
+        status, retry = decide(Found.FAILED, situation)
+        return FileRead(key, status, stamp, digest, message=failure.describe(), retry_in_s=retry)
+
+    def _decided(self, key: FileKey, found: Found, message: str | None = None) -> FileRead:
+        status, retry = decide(found, self._situation)
+        return FileRead(key, status, message=message, retry_in_s=retry)
 
     # --- the fast path -----------------------------------------------------------------------
 
@@ -847,9 +781,9 @@ class SqliteSource:
             self._prime()  # first poll, or the file was replaced (deleted and recreated)
         keys: list[FileKey] = []
         now = self._monotonic()
-        for table, kind in TABLE_KINDS.items():
+        for table, (kind, mapping) in TABLES_1X.items():
             low = self._cursor.get(table, 0) - self.config.overlap_ms
-            if table in _TAILED:
+            if mapping.shape is SqliteShape.DATA:
                 self._advance_floor(table, now)
                 rows = self._query(
                     f"SELECT id, time_updated, length(CAST(data AS BLOB)) FROM {table} "
@@ -857,7 +791,7 @@ class SqliteSource:
                     [self._floor[table], low],
                 )
             else:
-                rows = self._query(_FAST_SQL[table], [low])
+                rows = self._query(_changed_select(mapping), [low])
             seen = self._seen.setdefault(table, {})
             top = self._cursor.get(table, 0)
             for rid, updated, size in rows:
@@ -884,16 +818,15 @@ class SqliteSource:
         or the newest row the last full scan saw (the startup reconcile submitted the rest)."""
         with self._lock:
             known = {
-                t: max(self._committed.get(t, -1), self._stamped_max.get(t, -1))
-                for t in TABLE_KINDS
+                t: max(self._committed.get(t, -1), self._stamped_max.get(t, -1)) for t in TABLES_1X
             }
         self._seen.clear()
         now = self._monotonic()
-        for table in _TAILED:
+        for table in _tailed():
             top = int(self._query(f"SELECT coalesce(max(rowid), 0) FROM {table}")[0][0])
             self._floor[table] = max(0, top - self.config.tail_rows)
             self._rowid_log[table] = deque([(now, top)])
-        for table in TABLE_KINDS:
+        for table in TABLES_1X:
             # Nothing known: start from 0, i.e. submit the tail once (bounded by tail_rows).
             self._cursor[table] = max(known[table], 0)
         self._primed, self._primed_inode = True, self._local.inode
@@ -919,16 +852,33 @@ class SqliteSource:
         self._floor[table] = max(floor, top - self.config.tail_rows)
 
 
-_TODO_SELECT = (
-    "SELECT rowid, session_id, position, content, status, priority, time_updated FROM todo"
-)
-_FAST_SQL = {
-    "project": "SELECT id, time_updated, 0 FROM project WHERE time_updated >= ?",
-    "session": "SELECT id, time_updated, length(CAST(title AS BLOB)) FROM session "
-    "WHERE time_updated >= ?",
-    "todo": "SELECT session_id, max(time_updated), count(*) FROM todo GROUP BY session_id "
-    "HAVING max(time_updated) >= ?",
-}
+def _tailed() -> list[str]:
+    """Tables updated in place at a high rate: the fast path scans only their newest rows."""
+    return [t for t, (_, m) in TABLES_1X.items() if m.shape is SqliteShape.DATA]
+
+
+def _rebuild(mapping: SqliteTable) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    assert mapping.rebuild is not None, f"{mapping.table} has no rebuilder"
+    return mapping.rebuild
+
+
+def _group_select(table: str) -> str:
+    return (
+        f"SELECT rowid, session_id, position, content, status, priority, time_updated FROM {table}"
+    )
+
+
+def _changed_select(mapping: SqliteTable) -> str:
+    """The fast path's query for rows (or groups) whose time_updated reached a cursor."""
+    if mapping.shape is SqliteShape.GROUPED:
+        return (
+            f"SELECT session_id, max(time_updated), count(*) FROM {mapping.table} "
+            "GROUP BY session_id HAVING max(time_updated) >= ?"
+        )
+    return (
+        f"SELECT id, time_updated, {mapping.change_size_sql} FROM {mapping.table} "
+        "WHERE time_updated >= ?"
+    )
 
 
 def _classify(exc: sqlite3.Error) -> tuple[SourceState, str]:
@@ -950,7 +900,7 @@ def indexed_by_source(conn: duckdb.DuckDBPyConnection) -> dict[str, dict[str, in
     """file_index rows by namespace ('json' for files, else the source prefix) and status."""
     try:
         rows = conn.execute(
-            "SELECT CASE WHEN regexp_matches(file_path, '^[a-z]+:') "
+            f"SELECT CASE WHEN regexp_matches(file_path, '{SOURCE_PREFIX_PATTERN}') "
             "THEN regexp_extract(file_path, '^([a-z]+:.*:)[a-z_]+/', 1) ELSE 'json' END AS ns, "
             "coalesce(status, 'indexed'), count(*) FROM file_index GROUP BY ALL ORDER BY ALL"
         ).fetchall()

@@ -8,9 +8,9 @@ from typing import Any
 
 import duckdb
 
-from indexer.records import TABLES
+from indexer.kinds import TABLES
+from indexer.outcome import FileStatus
 from indexer.schema import schema_version
-from indexer.tracker import FileStatus
 
 
 def existing_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:

@@ -1,60 +1,12 @@
-"""OpenCode's storage layout: where the root is, and what kind of record a path holds.
-Never opens a file: the kind and the ids come from the path relative to the root alone.
-
-Layout (DESIGN §1), plus the pre-0.6 layout that OpenCode's own migration still reads:
-
-    project/<projectID>.json                    session/info/<sessionID>.json          (legacy)
-    session/<projectID>/<sessionID>.json        session/message/<sessionID>/<id>.json  (legacy)
-    message/<sessionID>/<messageID>.json        session/part/<sessionID>/<msg>/<id>.json (legacy)
-    part/<messageID>/<partID>.json
-    todo/<sessionID>.json
-    session_diff/<sessionID>.json
+"""Where OpenCode's storage root is, and which paths under it are never records: dotfiles, temp
+files, the quarantine folder. Never opens a file; what kind a path holds is `indexer.kinds`'s.
 """
 
 from __future__ import annotations
 
-import enum
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-
-
-class FileKind(enum.StrEnum):
-    PROJECT = "project"
-    SESSION = "session"
-    MESSAGE = "message"
-    PART = "part"
-    TODO = "todo"
-    SESSION_DIFF = "session_diff"
-    SKIPPED = "skipped"
-
-    @property
-    def is_array(self) -> bool:
-        """Todo and session_diff files hold a JSON array; every other kind holds an object."""
-        return self in (FileKind.TODO, FileKind.SESSION_DIFF)
-
-
-INDEXED_KINDS: tuple[FileKind, ...] = tuple(k for k in FileKind if k is not FileKind.SKIPPED)
-
-
-@dataclass(frozen=True, slots=True)
-class FileKey:
-    """One file under the storage root: its POSIX path relative to the root, kind and ids."""
-
-    rel_path: str
-    kind: FileKind
-    record_id: str = ""
-    """The id the file is about: project, session, message or part id; the session id for
-    todo and session_diff files."""
-    parent_id: str = ""
-    """The id of the folder it sits in: project id for sessions, session id for messages,
-    message id for parts. Empty where the layout has none."""
-
-    @property
-    def is_indexed_kind(self) -> bool:
-        return self.kind is not FileKind.SKIPPED
-
 
 _IGNORED_TOP = frozenset({"quarantine"})
 
@@ -65,45 +17,6 @@ def is_ignored(rel_path: str) -> bool:
     if parts[0] in _IGNORED_TOP:
         return True
     return any(p.startswith(".") for p in parts) or parts[-1].endswith(".tmp")
-
-
-def classify(rel_path: str) -> FileKey | None:
-    """Return the key of a path relative to the root, or None when the path is ignored.
-
-    Anything that is not one of OpenCode's record files is a key of kind SKIPPED.
-    """
-    rel_path = rel_path.replace(os.sep, "/").strip("/")
-    if not rel_path or is_ignored(rel_path):
-        return None
-    parts = rel_path.split("/")
-    name = parts[-1]
-    if not name.endswith(".json") or len(name) <= len(".json"):
-        return FileKey(rel_path, FileKind.SKIPPED)
-    stem = name[: -len(".json")]
-    top, depth = parts[0], len(parts)
-    kind: FileKind | None = None
-    parent = ""
-    if top == "project" and depth == 2:
-        kind = FileKind.PROJECT
-    elif top == "session" and depth == 3 and parts[1] == "info":
-        kind = FileKind.SESSION  # legacy layout: no project folder
-    elif top == "session" and depth == 3:
-        kind, parent = FileKind.SESSION, parts[1]
-    elif top == "session" and depth == 4 and parts[1] == "message":
-        kind, parent = FileKind.MESSAGE, parts[2]
-    elif top == "session" and depth == 5 and parts[1] == "part":
-        kind, parent = FileKind.PART, parts[3]
-    elif top == "message" and depth == 3:
-        kind, parent = FileKind.MESSAGE, parts[1]
-    elif top == "part" and depth == 3:
-        kind, parent = FileKind.PART, parts[1]
-    elif top == "todo" and depth == 2:
-        kind = FileKind.TODO
-    elif top == "session_diff" and depth == 2:
-        kind = FileKind.SESSION_DIFF
-    if kind is None:
-        return FileKey(rel_path, FileKind.SKIPPED)
-    return FileKey(rel_path, kind, stem, parent)
 
 
 def relative_path(root: Path, abs_path: str | os.PathLike[str]) -> str | None:

@@ -4,7 +4,6 @@ Never opens a transaction of its own: callers run these inside their batch's tra
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -12,24 +11,9 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
+from indexer.kinds import FileKey
+from indexer.outcome import FileStamp, FileStatus, next_attempts
 from indexer.schema import sql_strings
-from indexer.storage import FileKey
-
-
-class FileStatus(enum.StrEnum):
-    INDEXED = "indexed"
-    ERROR = "error"
-    PENDING = "pending"
-    DELETED = "deleted"
-    SKIPPED = "skipped"
-
-
-@dataclass(frozen=True, slots=True)
-class FileStamp:
-    """What the reconciler compares with !=: a rewrite changes one or the other."""
-
-    mtime_ns: int
-    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +55,6 @@ _COLUMNS = (
     ("first_attempt_at", pa.timestamp("us")),
 )
 _SCHEMA = pa.schema(list(_COLUMNS))
-_RETRYING = (FileStatus.PENDING, FileStatus.ERROR)
 
 
 class FileTracker:
@@ -114,8 +97,9 @@ class FileTracker:
         columns: dict[str, list[object]] = {name: [] for name, _ in _COLUMNS}
         for path, entry in latest.items():
             before = prior.get(path)
-            retrying = entry.status in _RETRYING
-            attempts = (before.attempts if before and before.status in _RETRYING else 0) + 1
+            attempts = next_attempts(
+                before.status if before else None, before.attempts if before else 0, entry.status
+            )
             stamp = entry.stamp or (before.stamp if before else None)
             values = {
                 "file_path": path,
@@ -129,9 +113,9 @@ class FileTracker:
                 "mtime_ns": stamp.mtime_ns if stamp else None,
                 "content_hash": entry.content_hash
                 or (before.content_hash if before and entry.status is FileStatus.DELETED else None),
-                "attempts": attempts if retrying else 0,
+                "attempts": attempts,
                 "indexer_version": self.indexer_version,
-                "first_attempt_at": now_us if retrying and attempts == 1 else None,
+                "first_attempt_at": now_us if attempts == 1 else None,
             }
             for name, value in values.items():
                 columns[name].append(value)

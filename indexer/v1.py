@@ -31,20 +31,19 @@ import duckdb
 
 from indexer.accumulator import PendingEntry, Trigger
 from indexer.facade import IDLE_CHECKPOINT_AFTER_S, IndexerReads
-from indexer.processor import BatchResult, FileRead, ProcessorConfig, apply_reads, read_file
-from indexer.records import ParsedFile, content_hash, parse
+from indexer.kinds import FileKey, FileKind, classify, is_source_path
+from indexer.outcome import FileRead, FileStamp, FileStatus, ParsedFile, needs_retry
+from indexer.processor import BatchResult, ProcessorConfig, apply_reads, read_file
+from indexer.records import content_hash, parse
 from indexer.scan import walk_files
 from indexer.schema import migrate, open_database
 from indexer.snapshot import PendingFile, ReconcileSummary, newest_pending
-from indexer.source import is_source_path
-from indexer.storage import FileKey, FileKind, classify
-from indexer.tracker import FileStamp, FileStatus, FileTracker, TrackedFile
+from indexer.tracker import FileTracker, TrackedFile
 from indexer.watcher import StorageWatcher
 
 log = logging.getLogger(__name__)
 
 _MAX_INT32 = 2**31 - 1
-_RETRIED_ERRORS = ("unreadable:", "io_error:")  # errors of the disk, not of the bytes
 
 
 @dataclass(frozen=True)
@@ -720,12 +719,11 @@ class HybridIndexer(IndexerReads):
 def _needs_read(
     status: str, mtime_ns: object, size: object, message: object, disk_mtime_ns: int, disk_size: int
 ) -> bool:
-    """True when the disk disagrees with the row (compared with !=) or the row awaits a retry."""
+    """True when the disk disagrees with the row (compared with !=) or the row awaits a retry;
+    v1 retries every pending row at once, since no retry survives a bulk pass."""
     if status == "deleted" or mtime_ns != disk_mtime_ns or size != min(disk_size, _MAX_INT32):
         return True
-    if status == "pending":
-        return True  # never settled: no retry survived the restart
-    return status == "error" and str(message or "").startswith(_RETRIED_ERRORS)
+    return needs_retry(status, None if message is None else str(message))
 
 
 def _from_blob(

@@ -28,14 +28,14 @@ from indexer.accumulator import (
 )
 from indexer.config import env_number
 from indexer.facade import IDLE_CHECKPOINT_AFTER_S, IndexerReads
+from indexer.kinds import FileKey
+from indexer.outcome import FileStatus
 from indexer.processor import BatchProcessor, BatchResult, ProcessorConfig, ReadBatch
 from indexer.reconciler import Reconciler, ReconcilerConfig, ReconcileReport
 from indexer.records import DEFAULT_MAX_FILE_BYTES
 from indexer.schema import migrate, open_database
 from indexer.snapshot import PendingFile, ReconcileSummary
 from indexer.source import ChangeSource
-from indexer.storage import FileKey
-from indexer.tracker import FileStatus
 from indexer.watcher import StorageWatcher
 
 log = logging.getLogger(__name__)

@@ -28,8 +28,9 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from indexer.accumulator import Trigger
+from indexer.kinds import FileKey, classify
 from indexer.scan import list_files
-from indexer.storage import FileKey, classify, relative_path
+from indexer.storage import relative_path
 
 log = logging.getLogger(__name__)
 

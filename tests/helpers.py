@@ -8,8 +8,9 @@ from pathlib import Path
 
 import duckdb
 
-from indexer.records import TABLES, ParsedFile, content_hash, parse
-from indexer.storage import FileKey, classify
+from indexer.kinds import TABLES, FileKey, classify
+from indexer.outcome import ParsedFile
+from indexer.records import content_hash, parse
 
 
 def key_of(rel: str) -> FileKey:

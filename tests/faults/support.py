@@ -17,10 +17,10 @@ from pathlib import Path
 
 import duckdb
 
+from indexer.kinds import TABLES
+from indexer.outcome import FileStatus
 from indexer.processor import BatchResult
-from indexer.records import TABLES
 from indexer.schema import open_database
-from indexer.tracker import FileStatus
 from indexer.v2 import UnifiedIndexerV2, V2Config
 from tests.helpers import census, key_of, wait_until
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import orjson
 
+from indexer.outcome import FileStatus
 from indexer.processor import ProcessorConfig
 from indexer.reconciler import ReconcilerConfig
-from indexer.tracker import FileStatus
 from indexer.v2 import V2Config
 from tests.faults.support import (
     Outcomes,

@@ -16,10 +16,10 @@ import pytest
 
 import tests.helpers
 from indexer.accumulator import AccumulatorConfig
+from indexer.outcome import FileStatus
 from indexer.processor import ProcessorConfig
 from indexer.reconciler import ReconcilerConfig
 from indexer.records import parse
-from indexer.tracker import FileStatus
 from indexer.v2 import V2Config
 from tests.faults.support import (
     Outcomes,

@@ -17,9 +17,9 @@ import pytest
 
 from indexer import processor
 from indexer.accumulator import AccumulatorConfig
+from indexer.outcome import FileStatus
 from indexer.processor import ProcessorConfig
 from indexer.reconciler import ReconcilerConfig
-from indexer.tracker import FileStatus
 from indexer.v2 import V2Config
 from tests.faults.support import (
     Outcomes,

@@ -16,8 +16,8 @@ import orjson
 import pytest
 
 from indexer import processor
+from indexer.outcome import FileStatus
 from indexer.reconciler import ReconcilerConfig
-from indexer.tracker import FileStatus
 from indexer.v2 import V2Config
 from tests.faults.support import Outcomes, census_of, poll, row, running_v2, settle, write_now
 from tests.helpers import hash_of

@@ -13,10 +13,10 @@ from pathlib import Path
 import orjson
 
 from indexer.accumulator import AccumulatorConfig, Batch, PendingEntry, SealReason, Trigger
+from indexer.outcome import FileStatus
 from indexer.processor import BatchProcessor, ProcessorConfig
 from indexer.reconciler import ReconcilerConfig
 from indexer.schema import migrate, open_database
-from indexer.tracker import FileStatus
 from indexer.v2 import V2Config
 from tests.faults.support import Outcomes, census_of, poll, row, running_v2, settle, write_now
 from tests.helpers import census, hash_of, key_of

@@ -12,11 +12,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from indexer.kinds import TABLES, classify
 from indexer.processor import ProcessorConfig
-from indexer.records import TABLES
 from indexer.schema import open_database
 from indexer.simulate import OpenCodeSimulator
-from indexer.storage import classify
 from indexer.v1 import HybridIndexer, V1Config
 from indexer.v2 import UnifiedIndexerV2, V2Config
 from tests.conftest import CORPUS, corpus_roots

@@ -25,13 +25,14 @@ import orjson
 import pytest
 
 from indexer.cli import main as cli_main
+from indexer.kinds import TABLES, FileKind, classify
+from indexer.outcome import ParsedFile
 from indexer.reconciler import ReconcilerConfig
-from indexer.records import TABLES, ParsedFile, parse
+from indexer.records import parse
 from indexer.schema import open_database
 from indexer.service import IndexerService
 from indexer.simulate import OpenCodeSimulator, SqliteSimulator
 from indexer.sqlite_source import V1_NOTE, SqliteSource, make_sources
-from indexer.storage import FileKind, classify
 from indexer.v2 import UnifiedIndexerV2, V2Config
 from tests.helpers import census, wait_until
 

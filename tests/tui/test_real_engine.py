@@ -20,13 +20,13 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
+from indexer.kinds import classify
 from indexer.metrics import AlertThresholds
 from indexer.rollout import RolloutState
 from indexer.schema import open_database
 from indexer.service import IndexerService
 from indexer.simulate import OpenCodeSimulator
 from indexer.snapshot import IndexerSnapshot
-from indexer.storage import classify
 from tests.helpers import census, wait_until
 from tui.app import OcindexApp
 from tui.panes.base import RowsTable

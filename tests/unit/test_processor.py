@@ -9,8 +9,9 @@ import orjson
 import pytest
 
 from indexer.accumulator import Batch, PendingEntry, SealReason, Trigger
+from indexer.outcome import FileStatus
 from indexer.processor import BatchProcessor, ProcessorConfig
-from indexer.tracker import FileStatus, FileTracker
+from indexer.tracker import FileTracker
 from tests.helpers import hash_of, key_of, write
 
 

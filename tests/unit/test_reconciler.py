@@ -9,9 +9,10 @@ import orjson
 import pytest
 
 from indexer.accumulator import AccumulatorConfig, FileBatchAccumulator
+from indexer.outcome import FileStamp
 from indexer.reconciler import Reconciler, ReconcilerConfig
 from indexer.scan import scan_tree
-from indexer.tracker import FileStamp, FileTracker
+from indexer.tracker import FileTracker
 from tests.helpers import key_of, write
 
 

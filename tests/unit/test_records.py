@@ -5,16 +5,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from indexer.records import (
-    TABLES,
-    FailureReason,
-    ParsedFile,
-    ParseFailure,
-    content_hash,
-    parse,
-)
+from indexer.kinds import TABLES, FileKey, FileKind, classify
+from indexer.outcome import Failure, FailureReason, ParsedFile
+from indexer.records import content_hash, parse
 from indexer.scan import scan_tree
-from indexer.storage import FileKey, FileKind, classify
 from tests.conftest import CORPUS, corpus_roots
 
 ANSH = CORPUS / "Anshgrag__amazon-tools-dashboard" / "storage"
@@ -23,13 +17,13 @@ NOAH_LEGACY = CORPUS / "theoneand33__.local-opencode" / "project" / "global" / "
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")
 
 
-def parse_path(root: Path, rel: str) -> ParsedFile | ParseFailure:
+def parse_path(root: Path, rel: str) -> ParsedFile | Failure:
     key = classify(rel)
     assert key is not None
     return parse(key, (root / rel).read_bytes())
 
 
-def row_of(result: ParsedFile | ParseFailure, index: int = 0) -> dict[str, object]:
+def row_of(result: ParsedFile | Failure, index: int = 0) -> dict[str, object]:
     assert isinstance(result, ParsedFile), result
     return dict(zip(result.table.column_names, result.rows[index], strict=True))
 
@@ -170,21 +164,21 @@ def test_every_failure_class_on_a_real_file(
     path = tmp_path / "f.json"
     path.write_bytes(broken)
     result = parse(_key(kind), path.read_bytes())
-    assert isinstance(result, ParseFailure)
+    assert isinstance(result, Failure)
     assert result.reason is reason
     assert result.message
 
 
 def test_invalid_json_reports_parser_position() -> None:
     result = parse(_key(FileKind.MESSAGE), b'{"id": "msg_1", "role": ')
-    assert isinstance(result, ParseFailure) and result.reason is FailureReason.INVALID_JSON
+    assert isinstance(result, Failure) and result.reason is FailureReason.INVALID_JSON
     assert "byte" in result.message and "line 1" in result.message
 
 
 def test_too_large_uses_configurable_limit() -> None:
     data = orjson.dumps({"id": "prt_1", "type": "text", "text": "x" * 5000})
     result = parse(_key(FileKind.PART), data, max_file_bytes=1000)
-    assert isinstance(result, ParseFailure) and result.reason is FailureReason.TOO_LARGE
+    assert isinstance(result, Failure) and result.reason is FailureReason.TOO_LARGE
     assert isinstance(parse(_key(FileKind.PART), data), ParsedFile)
 
 

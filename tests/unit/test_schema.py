@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from indexer.records import TABLES
+from indexer.kinds import TABLES
 from indexer.schema import (
     SCHEMA_VERSION,
     migrate,

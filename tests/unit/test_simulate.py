@@ -13,8 +13,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from indexer.kinds import FileKind, classify
 from indexer.simulate import OpenCodeSimulator, SimulationReport
-from indexer.storage import FileKind, classify
 
 ID_RE = re.compile(r"^(ses|msg|prt)_[0-9a-f]{12}[0-9A-Za-z]{14}$")
 PROJECT_ID_RE = re.compile(r"^(global|[0-9a-f]{40})$")

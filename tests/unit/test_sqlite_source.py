@@ -18,8 +18,10 @@ import pytest
 
 from indexer import processor as processor_module
 from indexer.accumulator import Batch, PendingEntry, SealReason, Trigger
-from indexer.processor import BatchProcessor, FileRead, ProcessorConfig
-from indexer.records import TABLES, ParsedFile, parse
+from indexer.kinds import TABLES, FileKey, FileKind
+from indexer.outcome import FileRead, FileStatus, ParsedFile
+from indexer.processor import BatchProcessor, ProcessorConfig
+from indexer.records import parse
 from indexer.simulate import SqliteSimulator, create_opencode_db
 from indexer.sqlite_source import (
     SourceState,
@@ -29,8 +31,6 @@ from indexer.sqlite_source import (
     make_sources,
     source_prefix,
 )
-from indexer.storage import FileKey, FileKind
-from indexer.tracker import FileStatus
 from tests.helpers import key_of, wait_until, write
 
 SES = "ses_4891e7a39ffevhRzlPRxXhew1j"

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from indexer.storage import FileKind, classify, relative_path, resolve_storage_root
+from indexer.kinds import FileKind, classify
+from indexer.storage import relative_path, resolve_storage_root
 
 
 @pytest.mark.parametrize(

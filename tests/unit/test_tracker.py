@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import duckdb
 
+from indexer.kinds import FileKey, classify
+from indexer.outcome import FileStamp, FileStatus
 from indexer.status import file_status_counts
-from indexer.storage import FileKey, classify
-from indexer.tracker import FileStamp, FileStatus, FileTracker
+from indexer.tracker import FileTracker
 
 
 def key(n: int) -> FileKey:

@@ -1,0 +1,206 @@
+"""One row builder per record kind: an OpenCode JSON document becomes a row in its table's
+column order. Never touches the database or the filesystem, and never raises on a field.
+
+Every field but the discriminators is optional across OpenCode versions, so every read is
+defensive: a wrong type becomes NULL rather than an error. Ids come from the path (the key),
+never from the file, as OpenCode's own migration does. Long strings are capped, never stored
+whole. The column order each builder follows is its table's, in `indexer.kinds`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+MAX_STRING_CHARS = 2000
+PREVIEW_CHARS = 280
+
+Row = tuple[Any, ...]
+
+
+# --- defensive field readers: a wrong type reads as None -----------------------------------
+
+
+def _obj(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: object, cap: int = MAX_STRING_CHARS) -> str | None:
+    if not isinstance(value, str):
+        return None
+    return value if len(value) <= cap else value[:cap]
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value == value and abs(value) < 2**62:
+        return int(value)
+    return None
+
+
+def _float(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _ms(value: object) -> int | None:
+    """Epoch milliseconds as OpenCode writes them; anything else is None."""
+    ms = _int(value)
+    return ms if ms is not None and 0 <= ms < 10**14 else None
+
+
+def _len(value: object) -> int | None:
+    return len(value) if isinstance(value, str) else None
+
+
+def _tokens(doc: Mapping[str, Any]) -> tuple[int | None, ...]:
+    tokens = _obj(doc.get("tokens"))
+    cache = _obj(tokens.get("cache"))
+    return (
+        _int(tokens.get("input")),
+        _int(tokens.get("output")),
+        _int(tokens.get("reasoning")),
+        _int(cache.get("read")),
+        _int(cache.get("write")),
+    )
+
+
+# --- one row builder per kind --------------------------------------------------------------
+
+
+def project_row(record_id: str, parent_id: str, doc: Mapping[str, Any]) -> Row:
+    time = _obj(doc.get("time"))
+    return (
+        record_id,
+        _str(doc.get("worktree")),
+        _str(doc.get("vcs")),
+        _str(doc.get("name")),
+        _ms(time.get("created")),
+        _ms(time.get("updated")),
+        _ms(time.get("initialized")),
+    )
+
+
+def session_row(record_id: str, parent_id: str, doc: Mapping[str, Any]) -> Row:
+    time = _obj(doc.get("time"))
+    summary = _obj(doc.get("summary"))
+    return (
+        record_id,
+        parent_id or _str(doc.get("projectID")),
+        _str(doc.get("parentID")),
+        _str(doc.get("slug")),
+        _str(doc.get("title")),
+        _str(doc.get("directory")),
+        _str(doc.get("version")),
+        _str(_obj(doc.get("share")).get("url")),
+        _ms(time.get("created")),
+        _ms(time.get("updated")),
+        _ms(time.get("compacting")),
+        _ms(time.get("archived")),
+        _int(summary.get("additions")),
+        _int(summary.get("deletions")),
+        _int(summary.get("files")),
+    )
+
+
+def message_row(record_id: str, parent_id: str, doc: Mapping[str, Any]) -> Row:
+    time = _obj(doc.get("time"))
+    model = _obj(doc.get("model"))  # user messages nest the model; assistants keep it flat
+    error = _obj(doc.get("error"))
+    tokens = _obj(doc.get("tokens"))
+    return (
+        record_id,
+        parent_id or _str(doc.get("sessionID")),
+        _str(doc.get("role")),
+        _str(doc.get("parentID")),
+        _str(doc.get("agent")),
+        _str(doc.get("mode")),
+        _str(doc.get("providerID")) or _str(model.get("providerID")),
+        _str(doc.get("modelID")) or _str(model.get("modelID")),
+        *_tokens(doc),
+        _int(tokens.get("total")),
+        _float(doc.get("cost")),
+        _str(doc.get("finish")),
+        _str(error.get("name")),
+        _str(_obj(error.get("data")).get("message")),
+        doc.get("summary") is True,
+        _ms(time.get("created")),
+        _ms(time.get("completed")),
+    )
+
+
+def part_row(record_id: str, parent_id: str, doc: Mapping[str, Any]) -> Row:
+    kind = _str(doc.get("type"))
+    state = _obj(doc.get("state"))
+    # Tools keep their times under state.time; every other part under time.
+    time = _obj(state.get("time")) if kind == "tool" else _obj(doc.get("time"))
+    text = doc.get("text")
+    if kind == "tool" and state.get("status") == "error":
+        text = state.get("error")
+    elif kind == "tool":
+        text = state.get("output")
+    step = kind == "step-finish"
+    tokens = _tokens(doc) if step else (None,) * 5
+    return (
+        record_id,
+        parent_id or _str(doc.get("messageID")),
+        _str(doc.get("sessionID")),
+        kind,
+        _str(doc.get("tool")),
+        _str(state.get("status")),
+        _str(doc.get("callID")),
+        _str(state.get("title")),
+        _ms(time.get("start")),
+        _ms(time.get("end")),
+        _str(doc.get("reason")),
+        *tokens,
+        _float(doc.get("cost")) if step else None,
+        _str(doc.get("mime")),
+        _str(doc.get("filename")),
+        _len(text),
+        _str(text, PREVIEW_CHARS),
+    )
+
+
+def todo_rows(
+    record_id: str, parent_id: str, items: Sequence[Mapping[str, Any]]
+) -> tuple[Row, ...]:
+    return tuple(
+        (
+            record_id,
+            position,
+            _str(item.get("id")),
+            _str(item.get("content")),
+            _str(item.get("status")),
+            _str(item.get("priority")),
+        )
+        for position, item in enumerate(items)
+    )
+
+
+def session_diff_rows(
+    record_id: str, parent_id: str, items: Sequence[Mapping[str, Any]]
+) -> tuple[Row, ...]:
+    by_file: dict[str, Row] = {}
+    for position, item in enumerate(items):
+        file = _str(item.get("file"))
+        if file is None:
+            continue
+        # One row per file: a file listed twice keeps its last entry.
+        by_file.pop(file, None)
+        by_file[file] = (
+            record_id,
+            file,
+            position,
+            _str(item.get("status")),
+            _int(item.get("additions")),
+            _int(item.get("deletions")),
+            _len(item.get("before")),
+            _len(item.get("after")),
+            _len(item.get("patch")),
+        )
+    return tuple(by_file.values())

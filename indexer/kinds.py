@@ -1,0 +1,424 @@
+"""THE table of record kinds: for each, where OpenCode keeps it as JSON, its DuckDB table and row
+builder, and how each SQLite store generation holds it. Never does I/O: everything else derives
+from KINDS (classify, TABLES, the schema's data tables, the SQLite mappings).
+
+Adding a kind is one `KindSpec` entry here, its row builder in `indexer.builders` (and, if a
+SQLite store holds it, its rebuilder in `indexer.rebuild`), plus a test; see
+docs/architecture/indexer-v2.md, "Adding a record kind".
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from indexer import builders, rebuild
+from indexer.storage import is_ignored
+
+Row = builders.Row
+
+
+class FileKind(enum.StrEnum):
+    PROJECT = "project"
+    SESSION = "session"
+    MESSAGE = "message"
+    PART = "part"
+    TODO = "todo"
+    SESSION_DIFF = "session_diff"
+    SKIPPED = "skipped"
+
+    @property
+    def is_array(self) -> bool:
+        """Todo and session_diff files hold a JSON array; every other kind holds an object."""
+        return self in _ARRAY_KINDS
+
+
+@dataclass(frozen=True, slots=True)
+class FileKey:
+    """One file under the storage root (or one record of a source): its POSIX path relative to
+    the root, kind and ids."""
+
+    rel_path: str
+    kind: FileKind
+    record_id: str = ""
+    """The id the file is about: project, session, message or part id; the session id for
+    todo and session_diff files."""
+    parent_id: str = ""
+    """The id of the folder it sits in: project id for sessions, session id for messages,
+    message id for parts. Empty where the layout has none."""
+
+    @property
+    def is_indexed_kind(self) -> bool:
+        return self.kind is not FileKind.SKIPPED
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A data table: its columns in row order, its primary key, and the column that says
+    which file owns a row (deleting or rewriting a file replaces every row it owns)."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    primary_key: tuple[str, ...]
+    owner_column: str
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c for c, _ in self.columns)
+
+
+class SqliteShape(enum.StrEnum):
+    COLUMNS = "columns"
+    """One row per record; its columns are rebuilt into OpenCode's JSON document."""
+    DATA = "data"
+    """One row per record; a `data` JSON column plus id columns. Updated in place at a high
+    rate, so the fast path scans only the newest rows."""
+    GROUPED = "grouped"
+    """Many rows per record (a session's todo list), keyed by `session_id`."""
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteTable:
+    """How one generation of OpenCode's SQLite store holds a kind."""
+
+    generation: str
+    table: str
+    shape: SqliteShape
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    rebuild: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    """COLUMNS: the row (column name → value) as OpenCode's JSON document."""
+    ids: tuple[tuple[str, str], ...] = ()
+    """DATA: (JSON key, column) pairs merged into the `data` document, as OpenCode does."""
+    change_size_sql: str = "0"
+    """COLUMNS: a cheap size proxy the fast path compares between polls."""
+    rebuild_group: Callable[[Iterable[tuple[Any, Any, Any]]], list[dict[str, Any]]] | None = None
+    """GROUPED: a session's (content, status, priority) rows, in position order, as the array
+    OpenCode returns."""
+
+
+ObjectBuilder = Callable[[str, str, Mapping[str, Any]], Row]
+ArrayBuilder = Callable[[str, str, Sequence[Mapping[str, Any]]], tuple[Row, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class KindSpec:
+    """One record kind, whole."""
+
+    kind: FileKind
+    layouts: tuple[str, ...]
+    """JSON paths under the storage root: literal segments, `{parent}` (the parent id), `{_}`
+    (any folder) and a final `{id}.json`. Where two match, the one with more literal segments
+    wins."""
+    table: Table
+    build_object: ObjectBuilder | None = None
+    build_array: ArrayBuilder | None = None
+    """Exactly one builder: array kinds build many rows from the document's items."""
+    sqlite: tuple[SqliteTable, ...] = ()
+
+    @property
+    def is_array(self) -> bool:
+        return self.build_array is not None
+
+
+_TOKENS = (
+    ("tokens_input", "BIGINT"),
+    ("tokens_output", "BIGINT"),
+    ("tokens_reasoning", "BIGINT"),
+    ("tokens_cache_read", "BIGINT"),
+    ("tokens_cache_write", "BIGINT"),
+)
+
+STORE_1X = "1.x"
+"""OpenCode 1.2+'s store: project, session, message, part and todo tables."""
+
+KINDS: tuple[KindSpec, ...] = (
+    KindSpec(
+        FileKind.PROJECT,
+        ("project/{id}.json",),
+        Table(
+            "projects",
+            (
+                ("id", "VARCHAR"),
+                ("worktree", "VARCHAR"),
+                ("vcs", "VARCHAR"),
+                ("name", "VARCHAR"),
+                ("time_created", "TIMESTAMP"),
+                ("time_updated", "TIMESTAMP"),
+                ("time_initialized", "TIMESTAMP"),
+            ),
+            ("id",),
+            "id",
+        ),
+        build_object=builders.project_row,
+        sqlite=(
+            SqliteTable(
+                STORE_1X,
+                "project",
+                SqliteShape.COLUMNS,
+                required=("id", "worktree", "time_created", "time_updated"),
+                optional=("vcs", "name", "icon_url", "icon_color", "time_initialized", "sandboxes"),
+                rebuild=rebuild.project_record,
+            ),
+        ),
+    ),
+    KindSpec(
+        FileKind.SESSION,
+        ("session/info/{id}.json", "session/{parent}/{id}.json"),
+        Table(
+            "sessions",
+            (
+                ("id", "VARCHAR"),
+                ("project_id", "VARCHAR"),
+                ("parent_id", "VARCHAR"),
+                ("slug", "VARCHAR"),
+                ("title", "VARCHAR"),
+                ("directory", "VARCHAR"),
+                ("version", "VARCHAR"),
+                ("share_url", "VARCHAR"),
+                ("time_created", "TIMESTAMP"),
+                ("time_updated", "TIMESTAMP"),
+                ("time_compacting", "TIMESTAMP"),
+                ("time_archived", "TIMESTAMP"),
+                ("summary_additions", "BIGINT"),
+                ("summary_deletions", "BIGINT"),
+                ("summary_files", "BIGINT"),
+            ),
+            ("id",),
+            "id",
+        ),
+        build_object=builders.session_row,
+        sqlite=(
+            SqliteTable(
+                STORE_1X,
+                "session",
+                SqliteShape.COLUMNS,
+                required=("id", "project_id", "title", "time_created", "time_updated"),
+                optional=(
+                    "parent_id",
+                    "slug",
+                    "directory",
+                    "version",
+                    "share_url",
+                    "workspace_id",
+                    "summary_additions",
+                    "summary_deletions",
+                    "summary_files",
+                    "time_compacting",
+                    "time_archived",
+                ),
+                rebuild=rebuild.session_record,
+                change_size_sql="length(CAST(title AS BLOB))",
+            ),
+        ),
+    ),
+    KindSpec(
+        FileKind.MESSAGE,
+        ("message/{parent}/{id}.json", "session/message/{parent}/{id}.json"),
+        Table(
+            "messages",
+            (
+                ("id", "VARCHAR"),
+                ("session_id", "VARCHAR"),
+                ("role", "VARCHAR"),
+                ("parent_id", "VARCHAR"),
+                ("agent", "VARCHAR"),
+                ("mode", "VARCHAR"),
+                ("provider_id", "VARCHAR"),
+                ("model_id", "VARCHAR"),
+                *_TOKENS,
+                ("tokens_total", "BIGINT"),
+                ("cost", "DOUBLE"),
+                ("finish", "VARCHAR"),
+                ("error_name", "VARCHAR"),
+                ("error_message", "VARCHAR"),
+                ("is_summary", "BOOLEAN"),
+                ("time_created", "TIMESTAMP"),
+                ("time_completed", "TIMESTAMP"),
+            ),
+            ("id",),
+            "id",
+        ),
+        build_object=builders.message_row,
+        sqlite=(
+            SqliteTable(
+                STORE_1X,
+                "message",
+                SqliteShape.DATA,
+                required=("id", "session_id", "time_created", "time_updated", "data"),
+                ids=(("id", "id"), ("sessionID", "session_id")),
+            ),
+        ),
+    ),
+    KindSpec(
+        FileKind.PART,
+        ("part/{parent}/{id}.json", "session/part/{_}/{parent}/{id}.json"),
+        Table(
+            "parts",
+            (
+                ("id", "VARCHAR"),
+                ("message_id", "VARCHAR"),
+                ("session_id", "VARCHAR"),
+                ("type", "VARCHAR"),
+                ("tool", "VARCHAR"),
+                ("tool_status", "VARCHAR"),
+                ("call_id", "VARCHAR"),
+                ("title", "VARCHAR"),
+                ("time_start", "TIMESTAMP"),
+                ("time_end", "TIMESTAMP"),
+                ("step_reason", "VARCHAR"),
+                *_TOKENS,
+                ("cost", "DOUBLE"),
+                ("mime", "VARCHAR"),
+                ("filename", "VARCHAR"),
+                ("text_chars", "BIGINT"),
+                ("text_preview", "VARCHAR"),
+            ),
+            ("id",),
+            "id",
+        ),
+        build_object=builders.part_row,
+        sqlite=(
+            SqliteTable(
+                STORE_1X,
+                "part",
+                SqliteShape.DATA,
+                required=("id", "message_id", "session_id", "time_created", "time_updated", "data"),
+                ids=(("id", "id"), ("sessionID", "session_id"), ("messageID", "message_id")),
+            ),
+        ),
+    ),
+    KindSpec(
+        FileKind.TODO,
+        ("todo/{id}.json",),
+        Table(
+            "todos",
+            (
+                ("session_id", "VARCHAR"),
+                ("position", "INTEGER"),
+                ("todo_id", "VARCHAR"),
+                ("content", "VARCHAR"),
+                ("status", "VARCHAR"),
+                ("priority", "VARCHAR"),
+            ),
+            ("session_id", "position"),
+            "session_id",
+        ),
+        build_array=builders.todo_rows,
+        sqlite=(
+            SqliteTable(
+                STORE_1X,
+                "todo",
+                SqliteShape.GROUPED,
+                required=(
+                    "session_id",
+                    "content",
+                    "status",
+                    "priority",
+                    "position",
+                    "time_updated",
+                ),
+                rebuild_group=rebuild.todo_record,
+            ),
+        ),
+    ),
+    KindSpec(
+        FileKind.SESSION_DIFF,
+        ("session_diff/{id}.json",),
+        Table(
+            "session_diffs",
+            (
+                ("session_id", "VARCHAR"),
+                ("file", "VARCHAR"),
+                ("position", "INTEGER"),
+                ("status", "VARCHAR"),
+                ("additions", "BIGINT"),
+                ("deletions", "BIGINT"),
+                ("before_chars", "BIGINT"),
+                ("after_chars", "BIGINT"),
+                ("patch_chars", "BIGINT"),
+            ),
+            ("session_id", "file"),
+            "session_id",
+        ),
+        build_array=builders.session_diff_rows,
+    ),
+)
+
+SPECS: dict[FileKind, KindSpec] = {spec.kind: spec for spec in KINDS}
+TABLES: dict[FileKind, Table] = {spec.kind: spec.table for spec in KINDS}
+INDEXED_KINDS: tuple[FileKind, ...] = tuple(SPECS)
+_ARRAY_KINDS = frozenset(spec.kind for spec in KINDS if spec.is_array)
+
+
+def sqlite_tables(generation: str) -> dict[str, tuple[FileKind, SqliteTable]]:
+    """SQLite table name → (kind, mapping) for one store generation, in KINDS order."""
+    return {
+        t.table: (spec.kind, t) for spec in KINDS for t in spec.sqlite if t.generation == generation
+    }
+
+
+# --- keys of other sources -------------------------------------------------------------------
+
+SOURCE_PREFIX_PATTERN = "^[a-z]+:"
+"""A record of a source other than the JSON tree has a path in its own namespace, such as
+`sqlite:opencode.db:part/<id>`; a file under the root never does. Regex and SQL share it."""
+_SOURCE_PREFIX = re.compile(SOURCE_PREFIX_PATTERN)
+
+
+def is_source_path(path: str) -> bool:
+    """True for a record of a source (e.g. 'sqlite:…'), as opposed to a file under the root."""
+    return _SOURCE_PREFIX.match(path) is not None
+
+
+# --- classify: the layouts compiled into one lookup by (top folder, depth) --------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    kind: FileKind
+    literals: tuple[tuple[int, str], ...]
+    parent_at: int | None
+
+
+def _compile(specs: Sequence[KindSpec]) -> dict[tuple[str, int], tuple[_Layout, ...]]:
+    found: dict[tuple[str, int], list[_Layout]] = {}
+    for spec in specs:
+        for layout in spec.layouts:
+            parts = layout.split("/")
+            if parts[-1] != "{id}.json" or parts[0].startswith("{"):
+                raise ValueError(
+                    f"layout {layout!r} must start with a folder and end in {{id}}.json"
+                )
+            literals = tuple((i, p) for i, p in enumerate(parts[1:-1], 1) if not p.startswith("{"))
+            parent = parts.index("{parent}") if "{parent}" in parts else None
+            found.setdefault((parts[0], len(parts)), []).append(
+                _Layout(spec.kind, literals, parent)
+            )
+    return {k: tuple(sorted(v, key=lambda lay: -len(lay.literals))) for k, v in found.items()}
+
+
+_LAYOUTS = _compile(KINDS)
+
+
+def classify(rel_path: str) -> FileKey | None:
+    """Return the key of a path relative to the root, or None when the path is ignored.
+
+    Anything that is not one of OpenCode's record files is a key of kind SKIPPED.
+    """
+    rel_path = rel_path.replace(os.sep, "/").strip("/")
+    if not rel_path or is_ignored(rel_path):
+        return None
+    parts = rel_path.split("/")
+    name = parts[-1]
+    if not name.endswith(".json") or len(name) <= len(".json"):
+        return FileKey(rel_path, FileKind.SKIPPED)
+    for layout in _LAYOUTS.get((parts[0], len(parts)), ()):
+        if all(parts[i] == text for i, text in layout.literals):
+            parent = parts[layout.parent_at] if layout.parent_at is not None else ""
+            return FileKey(rel_path, layout.kind, name[: -len(".json")], parent)
+    return FileKey(rel_path, FileKind.SKIPPED)
