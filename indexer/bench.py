@@ -22,15 +22,17 @@ from typing import Any
 
 import duckdb
 
-from indexer.accumulator import Batch, PendingEntry, SealReason, Trigger
 from indexer.kinds import classify
-from indexer.processor import BatchProcessor
-from indexer.reconciler import Reconciler
+from indexer.pipeline.accumulator import Batch, PendingEntry, SealReason, Trigger
+from indexer.pipeline.processor import BatchProcessor
+from indexer.pipeline.reconciler import Reconciler
+from indexer.pipeline.writer import IndexWriter
 from indexer.rollout import make_indexer
 from indexer.scan import scan_tree, walk_files
-from indexer.schema import migrate, open_database
 from indexer.simulate import OpenCodeSimulator
-from indexer.tracker import FileTracker
+from indexer.store.database import open_database
+from indexer.store.schema import migrate
+from indexer.store.tracking import FileTracker
 
 
 def default_bench_dir() -> Path:
@@ -115,19 +117,21 @@ def _realtime_once(
     shutil.rmtree(work, ignore_errors=True)  # small trees only: the cost is in big ones
     root = work / "storage"
     root.mkdir(parents=True)
-    conn = _fresh_db(work / "index.duckdb")
-    indexer = make_indexer(version, root, conn=conn)
+    writer = IndexWriter(_fresh_db(work / "index.duckdb"))
+    writer.start()
+    indexer = make_indexer(version, root, writer=writer)
     indexer.start()
     # OpenCode is another process: so is the writer here, or it would share our GIL.
     t0 = time.perf_counter()
     command = [sys.executable, "-m", "indexer", "simulate", "--root", str(root)]
     command += ["--seed", str(seed), "--rate", str(rate), "--duration", str(write_s)]
-    writer = subprocess.run(command, capture_output=True, text=True, check=True)
+    simulated = subprocess.run(command, capture_output=True, text=True, check=True)
     write_done = time.perf_counter()
-    writes = int(json.loads(writer.stdout)["writes"])
+    writes = int(json.loads(simulated.stdout)["writes"])
     caught_up = indexer.wait_idle(timeout_s=catch_up_s, settle_s=0.25)
     t_end = time.perf_counter()
     indexer.stop(flush=caught_up, close=False)
+    conn = writer.cursor()
     row = conn.execute(
         "SELECT coalesce(sum(files), 0), epoch(max(committed_at)) - epoch(min(started_at)) "
         "FROM batch_log WHERE indexer_version = ?",
@@ -143,7 +147,7 @@ def _realtime_once(
     indexed_row = conn.execute(
         "SELECT count(*) FROM file_index WHERE status = 'indexed'"
     ).fetchone()
-    conn.close()
+    writer.close()
     files_done = int(row[0]) if row else 0
     span = float(row[1]) if row and row[1] else (t_end - t0)
     log(
@@ -198,15 +202,16 @@ def bench_bulk(base: Path, files: int, log: Callable[[str], None]) -> dict[str, 
     """Catch-up of N existing files with `ocindex index` (v2), next to read_json_auto."""
     root = _tree(base, f"bulk-{files}", max(10, files // 100 + 5), 202, log)
     paths = [str(root / rel) for rel, _, _ in walk_files(root)][:files]
-    conn = _fresh_db(base / "bulk.duckdb")
-    indexer = make_indexer("v2", root, conn=conn, watch=False, bulk=True)
+    writer = IndexWriter(_fresh_db(base / "bulk.duckdb"))
+    writer.start()
+    indexer = make_indexer("v2", root, writer=writer, watch=False, bulk=True)
     t0 = time.perf_counter()
     indexer.start()
     indexer.wait_idle(timeout_s=600)
     seconds = time.perf_counter() - t0
     indexer.stop(close=False)
-    total = conn.execute("SELECT count(*) FROM file_index").fetchone()
-    conn.close()
+    total = writer.run(lambda conn: conn.execute("SELECT count(*) FROM file_index").fetchone())
+    writer.close()
     n_indexed = int(total[0]) if total else 0
     ref = duckdb.connect()
     ref.execute("SET preserve_insertion_order = false")

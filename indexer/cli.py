@@ -16,14 +16,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from indexer.config import ConfigError, default_db_path
 from indexer.metrics import compare
+from indexer.pipeline.writer import IndexWriter
 from indexer.rollout import Choice, RolloutState, choose_version, make_indexer
-from indexer.schema import DatabaseError, get_meta, migrate, open_database, set_meta
-from indexer.sqlite_source import (
+from indexer.sources.sqlite import (
     ENV_DB,
     V1_NOTE,
     SqliteSource,
@@ -34,6 +35,9 @@ from indexer.sqlite_source import (
 )
 from indexer.status import collect_status, existing_tables, file_status_counts
 from indexer.storage import resolve_storage_root
+from indexer.store.database import DatabaseError, open_database
+from indexer.store.logs import append_switch
+from indexer.store.schema import get_meta, set_meta
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -175,13 +179,12 @@ def _add_index(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def cmd_index(args: argparse.Namespace) -> int:
     root, db = _storage(args), _db(args)
     choice = _choose(args.indexer, db)
-    conn = open_database(db)
+    writer = IndexWriter.open(db)
     try:
-        migrate(conn)
-        set_meta(conn, "storage_root", str(root))
-        sources = _sqlite_sources(args, root, conn.cursor)
+        writer.run(partial(set_meta, key="storage_root", value=str(root)))
+        sources = _sqlite_sources(args, root, writer.cursor)
         indexer = make_indexer(
-            choice.version, root, conn=conn, watch=False, bulk=True, sources=sources
+            choice.version, root, writer=writer, watch=False, bulk=True, sources=sources
         )
         t0 = time.monotonic()
         indexer.start()
@@ -193,9 +196,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         indexer.stop(flush=True, close=False)
         seconds = time.monotonic() - t0
         progress.done()
-        counts = file_status_counts(conn)
+        counts = writer.run(file_status_counts, writes=False)
     finally:
-        conn.close()
+        writer.close()
     seen = sum(counts.values()) - counts["deleted"]
     summary = {
         "indexer": choice.version,
@@ -323,14 +326,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         raise Fatal(f"no database at {db}")
     state = RolloutState(db)
     previous = state.load().get("active_version", "unknown")
-    conn = open_database(db)  # a running engine holds the lock: stop it, or press b in it
+    writer = IndexWriter.open(db)  # a running engine holds the lock: stop it, or press b in it
     try:
-        migrate(conn)
-        conn.execute(
-            "INSERT INTO switch_log VALUES (current_timestamp, ?, 'v1', ?)", [previous, args.reason]
-        )
+        writer.run(lambda conn: append_switch(conn, previous, "v1", args.reason))
     finally:
-        conn.close()
+        writer.close()
     state.save(
         rollout_percent=0,
         rolled_back_at=time.time(),

@@ -10,17 +10,15 @@ from collections import deque
 
 import duckdb
 
-from indexer.processor import BatchResult
+from indexer.outcome import BatchResult
+from indexer.pipeline.writer import IndexWriter
 from indexer.snapshot import BatchSummary, ErrorFile
-
-IDLE_CHECKPOINT_AFTER_S = 2.0
-"""The writer checkpoints once it has committed nothing for this long."""
 
 
 class IndexerReads:
-    """Mixed into both indexers; they provide conn, _lock, _recent and is_idle()."""
+    """Mixed into both indexers; they provide writer, _lock, _recent and is_idle()."""
 
-    conn: duckdb.DuckDBPyConnection | None
+    writer: IndexWriter | None
     _lock: threading.Lock | threading.Condition
     _recent: deque[BatchResult]
 
@@ -41,10 +39,16 @@ class IndexerReads:
             recent = list(self._recent)[:limit]
         return [summarize(r) for r in recent]
 
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of the index for the calling thread's reads; the caller closes it."""
+        if self.writer is None or self.writer.is_closed:
+            raise RuntimeError("the indexer is not running")
+        return self.writer.cursor()
+
     def error_files(self, limit: int = 100) -> list[ErrorFile]:
-        if self.conn is None:
+        if self.writer is None or self.writer.is_closed:
             return []
-        return error_files(self.conn.cursor(), limit)
+        return error_files(self.writer.cursor(), limit)
 
 
 def summarize(result: BatchResult) -> BatchSummary:

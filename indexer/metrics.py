@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from indexer.processor import BatchResult
+from indexer.outcome import BatchResult
 from indexer.snapshot import Alert, Comparison, Percentiles, VersionMetrics
 
 LATENCY_SAMPLES = 200

@@ -9,8 +9,9 @@ v1 share `needs_retry` (and its SQL twin) for rows that wait for a retry.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from indexer.kinds import FileKey, Table
@@ -92,6 +93,68 @@ class FileRead:
     parsed: ParsedFile | None = None
     message: str | None = None
     retry_in_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """One committed batch, handed to metrics and the dashboard after the commit."""
+
+    batch_id: int
+    indexer_version: str
+    trigger: str
+    files: int
+    indexed: int
+    errors: int
+    pending: int
+    deleted: int
+    skipped: int
+    dropped: int
+    by_kind: dict[str, int]
+    queue_wait_ms: float
+    processing_ms: float
+    committed_at: float
+    event_latency_ms: tuple[float, ...]
+    reads: tuple[FileRead, ...] = field(repr=False)
+
+    @property
+    def retries(self) -> list[tuple[FileKey, float]]:
+        return [(r.key, r.retry_in_s) for r in self.reads if r.retry_in_s is not None]
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        batch_id: int,
+        indexer_version: str,
+        trigger: str,
+        reads: Sequence[FileRead],
+        kept: Sequence[FileRead],
+        queue_wait_ms: float,
+        processing_ms: float,
+        committed_at: float,
+        event_at: Sequence[float],
+    ) -> BatchResult:
+        """The result of reading `reads`, of which `kept` were written (a vanished file that was
+        never tracked is dropped)."""
+        counts = Counter(r.status for r in kept)
+        return cls(
+            batch_id=batch_id,
+            indexer_version=indexer_version,
+            trigger=trigger,
+            files=len(reads),
+            indexed=counts[FileStatus.INDEXED],
+            errors=counts[FileStatus.ERROR],
+            pending=counts[FileStatus.PENDING],
+            deleted=counts[FileStatus.DELETED],
+            skipped=counts[FileStatus.SKIPPED],
+            dropped=len(reads) - len(kept),
+            by_kind=dict(Counter(str(r.key.kind) for r in reads)),
+            queue_wait_ms=queue_wait_ms,
+            processing_ms=processing_ms,
+            committed_at=committed_at,
+            event_latency_ms=tuple(max(0.0, (committed_at - t) * 1000) for t in event_at),
+            reads=tuple(reads),
+        )
 
 
 # --- the one decision ------------------------------------------------------------------------

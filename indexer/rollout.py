@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import duckdb
-
-from indexer.accumulator import PendingEntry
 from indexer.kinds import FileKey
-from indexer.processor import BatchResult
+from indexer.outcome import BatchResult
+from indexer.pipeline.accumulator import PendingEntry
+from indexer.pipeline.writer import IndexWriter
 from indexer.snapshot import BatchSummary, ErrorFile, PendingFile, ReconcileSummary
-from indexer.source import ChangeSource
+from indexer.sources.base import ChangeSource
 
 ENV_ENABLED = "UNIFIED_INDEXER_V2_ENABLED"
 ENV_ROLLOUT = "UNIFIED_INDEXER_V2_ROLLOUT"
@@ -58,29 +57,29 @@ def make_indexer(
     root: Path,
     *,
     db_path: Path | None = None,
-    conn: duckdb.DuckDBPyConnection | None = None,
+    writer: IndexWriter | None = None,
     watch: bool = True,
     on_batch: Callable[[BatchResult], None] | None = None,
     sources: Sequence[ChangeSource] = (),
     bulk: bool = False,
 ) -> Indexer:
-    """Build (not start) the named indexer on a database path or an open connection.
+    """Build (not start) the named indexer on a database path or a running writer.
 
     Only v2 reads the extra sources (OpenCode's SQLite store); v1 indexes the JSON tree alone.
     With bulk (a one-shot catch-up), v2 grows batches up to BULK_BATCH_FILES while a backlog
     exists, unless OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG says otherwise.
     """
-    from indexer.v2 import UnifiedIndexerV2, V2Config
+    from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
 
     if version == "v1":
-        from indexer.v1 import HybridIndexer, V1Config
+        from indexer.legacy.v1 import HybridIndexer, V1Config
 
         # Both indexers classify files with the same processor settings: parity depends on it.
         processor = V2Config.from_env().processor
         return HybridIndexer(  # type: ignore[return-value]
             root,
             db_path=db_path,
-            conn=conn,
+            writer=writer,
             config=V1Config(watch=watch, processor=processor),
             on_batch=on_batch,
         )
@@ -88,7 +87,7 @@ def make_indexer(
         return UnifiedIndexerV2(  # type: ignore[return-value]
             root,
             db_path=db_path,
-            conn=conn,
+            writer=writer,
             config=V2Config.from_env(
                 {BACKLOG_ENV: str(BULK_BATCH_FILES), **os.environ} if bulk else None, watch=watch
             ),

@@ -14,11 +14,11 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import duckdb
 
-from indexer.accumulator import Trigger
 from indexer.config import default_db_path
 from indexer.kinds import classify
 from indexer.metrics import (
@@ -28,13 +28,16 @@ from indexer.metrics import (
     compare,
     version_metrics,
 )
-from indexer.processor import BatchResult
+from indexer.outcome import BatchResult
+from indexer.pipeline.accumulator import Trigger
+from indexer.pipeline.writer import IndexWriter
 from indexer.rollout import Choice, Indexer, RolloutState, choose_version, make_indexer
-from indexer.schema import migrate, open_database, set_meta
 from indexer.snapshot import ActionResult, Comparison, IndexerSnapshot
-from indexer.sqlite_source import ENV_DB, V1_NOTE, discover_databases, make_sources
+from indexer.sources.sqlite import ENV_DB, V1_NOTE, discover_databases, make_sources
 from indexer.status import file_status_counts
 from indexer.storage import resolve_storage_root
+from indexer.store.logs import append_switch
+from indexer.store.schema import set_meta
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ class IndexerService:
         self.exporter = exporter
         self.state = RolloutState(db_path)
         self.choice: Choice | None = None
-        self.conn: duckdb.DuckDBPyConnection | None = None
+        self._writer: IndexWriter | None = None
         self.current: Indexer | None = None
         self._action_lock = threading.RLock()
         self._read_lock = threading.Lock()  # readers vs the close in stop()
@@ -80,13 +83,12 @@ class IndexerService:
     # --- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.conn = open_database(self.db_path)
-        migrate(self.conn)
-        set_meta(self.conn, "storage_root", str(self.root))
+        self._writer = writer = IndexWriter.open(self.db_path)
+        writer.run(partial(set_meta, key="storage_root", value=str(self.root)))
         # OpenCode >= 1.2's SQLite store(s): $OPENCODE_DB or opencode*.db beside the storage
         # folder. Only v2 reads them (make_indexer drops them for v1).
         databases = discover_databases(self.root, None, self._env)
-        self.sources = make_sources(databases, self.root, index=self.conn.cursor)
+        self.sources = make_sources(databases, self.root, index=writer.cursor)
         for source in self.sources:
             there = "" if source.db_path.exists() else ", not there yet"
             log.info("OpenCode SQLite store %s (keys %s…%s)", source.db_path, source.prefix, there)
@@ -109,9 +111,9 @@ class IndexerService:
             finally:
                 # A snapshot still reading (the dashboard's poller) finishes before the close.
                 with self._read_lock:
-                    conn, self.conn = self.conn, None
-                    if conn is not None:
-                        conn.close()
+                    writer, self._writer = self._writer, None
+                    if writer is not None:
+                        writer.close()
                 if self.exporter is not None:
                     self.exporter.close()
                 for path in self._cleanup:
@@ -121,7 +123,7 @@ class IndexerService:
         return make_indexer(
             version,
             self.root,
-            conn=self.conn,
+            writer=self._writer,
             watch=self._watch,
             on_batch=self._on_batch,
             sources=getattr(self, "sources", ()),
@@ -149,6 +151,16 @@ class IndexerService:
     # --- reads --------------------------------------------------------------------------------
 
     @property
+    def is_running(self) -> bool:
+        return self._writer is not None
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of the index for the calling thread's reads; the caller closes it."""
+        if self._writer is None:
+            raise RuntimeError("the service is not running")
+        return self._writer.cursor()
+
+    @property
     def active(self) -> str:
         return self.current.version if self.current is not None else "-"
 
@@ -158,12 +170,12 @@ class IndexerService:
 
     def _snapshot(self) -> IndexerSnapshot:
         cur = self.current
-        conn = self.conn
-        if cur is None or conn is None:
+        writer = self._writer
+        if cur is None or writer is None:
             raise RuntimeError("the service is not running")
         now = time.time()
         stats = cur.stats()
-        cursor = conn.cursor()
+        cursor = writer.cursor()
         try:
             totals = file_status_counts(cursor)
             active = version_metrics(cursor, cur.version, self.thresholds.window_s, now)
@@ -205,9 +217,9 @@ class IndexerService:
 
     def compare(self, window_s: float = 300.0) -> Comparison:
         with self._read_lock:
-            if self.conn is None:
+            if self._writer is None:
                 raise RuntimeError("the service is not running")
-            cursor = self.conn.cursor()
+            cursor = self._writer.cursor()
             try:
                 result = compare(cursor, window_s)
             finally:
@@ -265,16 +277,14 @@ class IndexerService:
             return ActionResult("switch", False, f"unknown indexer {version!r}")
         with self._action_lock:
             old = self.current
-            if old is None or self.conn is None:
+            if old is None or self._writer is None:
                 return ActionResult("switch", False, "not running")
             if old.version == version:
                 return ActionResult("switch", True, f"already on {version}")
             t0 = time.monotonic()
             leftover = old.stop(flush=False, close=False)
-            self.conn.execute(
-                "INSERT INTO switch_log VALUES (current_timestamp, ?, ?, ?)",
-                [old.version, version, reason or "manual"],
-            )
+            why = reason or "manual"
+            self._writer.run(lambda conn: append_switch(conn, old.version, version, why))
             new = self._build(version)
             new.start(handover=leftover)  # both catch up at start: v2 reconciles, v1 bulk-loads
             self.current = new

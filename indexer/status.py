@@ -10,7 +10,7 @@ import duckdb
 
 from indexer.kinds import TABLES
 from indexer.outcome import FileStatus
-from indexer.schema import schema_version
+from indexer.store.schema import schema_version
 
 
 def existing_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:

@@ -6,7 +6,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from indexer.schema import migrate, open_database
+from indexer.store.database import open_database
+from indexer.store.schema import migrate
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "real"
 

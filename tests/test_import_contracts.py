@@ -13,7 +13,9 @@ FORBIDDEN_IN_CORE = ("textual", "textual_plotext", "plotext", "tui")
 
 def _modules() -> list[str]:
     return sorted(
-        f"indexer.{m.name}" for m in pkgutil.iter_modules(indexer.__path__) if m.name != "__main__"
+        m.name
+        for m in pkgutil.walk_packages(indexer.__path__, "indexer.")
+        if not m.name.endswith("__main__")
     )
 
 

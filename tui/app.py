@@ -30,9 +30,9 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from indexer.config import ConfigError, default_db_path
-from indexer.schema import DatabaseError
 from indexer.snapshot import ActionResult, IndexerFacade, IndexerSnapshot
 from indexer.storage import resolve_storage_root
+from indexer.store.database import DatabaseError
 from tui import format as fmt
 from tui.messages import (
     ActionFinished,

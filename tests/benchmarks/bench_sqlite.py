@@ -28,11 +28,10 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from indexer.outcome import FileStatus  # noqa: E402
-from indexer.processor import BatchResult  # noqa: E402
+from indexer.outcome import BatchResult, FileStatus  # noqa: E402
+from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config  # noqa: E402
 from indexer.simulate import SqliteSimulator  # noqa: E402
-from indexer.sqlite_source import make_sources  # noqa: E402
-from indexer.v2 import UnifiedIndexerV2, V2Config  # noqa: E402
+from indexer.sources.sqlite import make_sources  # noqa: E402
 
 WRITER = """
 import json, sys, time

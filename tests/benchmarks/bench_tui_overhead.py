@@ -34,8 +34,8 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from indexer.schema import open_database  # noqa: E402
 from indexer.service import IndexerService  # noqa: E402
+from indexer.store.database import open_database  # noqa: E402
 from tui.app import OcindexApp  # noqa: E402
 
 CLAIM_PCT = 10.0

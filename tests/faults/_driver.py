@@ -21,7 +21,7 @@ from typing import Any
 def _hang_in_tx(batch: int, marker: str) -> None:
     """From the batch-th commit on, write its rows, then hang inside the open transaction after
     naming its files in `marker`: the test kills the process there."""
-    from indexer import processor
+    from indexer.pipeline import processor
 
     original = processor.apply_reads
     calls = [0]
@@ -55,9 +55,9 @@ def _reply(message: dict[str, Any]) -> None:
 
 
 def run_v2(spec: dict[str, Any]) -> int:
-    from indexer.processor import ProcessorConfig
-    from indexer.reconciler import ReconcilerConfig
-    from indexer.v2 import UnifiedIndexerV2, V2Config
+    from indexer.pipeline.processor import ProcessorConfig
+    from indexer.pipeline.reconciler import ReconcilerConfig
+    from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
 
     config = V2Config(
         processor=ProcessorConfig(settle_s=float(spec.get("settle_s", 0.3))),
@@ -76,8 +76,8 @@ def run_v2(spec: dict[str, Any]) -> int:
         if cmd["cmd"] == "idle":
             _reply({"ok": v2.wait_idle(float(cmd.get("timeout_s", 60)), 0.3)})
         elif cmd["cmd"] == "wait_status":
-            assert v2.conn is not None and v2.reconciler is not None
-            cursor = v2.conn.cursor()
+            assert v2.reconciler is not None
+            cursor = v2.cursor()
             deadline = time.monotonic() + float(cmd.get("timeout_s", 30))
             found = None
             while True:
@@ -105,7 +105,7 @@ class _KillAt:
 
     def execute(self, sql: str, *args: Any) -> Any:
         text = " ".join(sql.split()).upper()
-        version = str(args[0][0]) if args and args[0] else ""
+        version = str(args[0][-1]) if args and args[0] else ""
         if self._at == "checkpoint" and text == "CHECKPOINT":
             os.kill(os.getpid(), signal.SIGKILL)  # every migration committed, none checkpointed
         inside = self._at.startswith("meta:") and text.startswith("INSERT INTO META")
@@ -115,7 +115,8 @@ class _KillAt:
 
 
 def run_migrate(spec: dict[str, Any]) -> int:
-    from indexer.schema import migrate, open_database
+    from indexer.store.database import open_database
+    from indexer.store.schema import migrate
 
     conn = open_database(Path(spec["db"]))
     kill_at = str(spec.get("kill_at", "after"))

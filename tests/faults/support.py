@@ -18,10 +18,9 @@ from pathlib import Path
 import duckdb
 
 from indexer.kinds import TABLES
-from indexer.outcome import FileStatus
-from indexer.processor import BatchResult
-from indexer.schema import open_database
-from indexer.v2 import UnifiedIndexerV2, V2Config
+from indexer.outcome import BatchResult, FileStatus
+from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
+from indexer.store.database import open_database
 from tests.helpers import census, key_of, wait_until
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from indexer.processor import ProcessorConfig
-from indexer.reconciler import ReconcilerConfig
+from indexer.pipeline.processor import ProcessorConfig
+from indexer.pipeline.reconciler import ReconcilerConfig
+from indexer.pipeline.v2 import V2Config
 from indexer.simulate import OpenCodeSimulator
-from indexer.v2 import V2Config
 from tests.faults.support import census_of, poll, running_v2, settle
 
 

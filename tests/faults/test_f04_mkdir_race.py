@@ -13,9 +13,9 @@ from pathlib import Path
 
 import orjson
 
-from indexer.processor import ProcessorConfig
-from indexer.reconciler import ReconcilerConfig
-from indexer.v2 import V2Config
+from indexer.pipeline.processor import ProcessorConfig
+from indexer.pipeline.reconciler import ReconcilerConfig
+from indexer.pipeline.v2 import V2Config
 from tests.faults.support import census_of, running_v2, scalar, settle
 from tests.helpers import wait_until
 
@@ -46,8 +46,7 @@ def test_mkdir_p_then_write_is_seen_by_events_alone(root: Path, db: Path) -> Non
             path = root / rel
             os.makedirs(path.parent)  # new folders every time, at once followed by the write
             path.write_bytes(data)
-        assert v2.conn is not None
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         indexed = "SELECT count(*) FROM file_index WHERE status = 'indexed'"
         wait_until(lambda: scalar(cursor, indexed) == ROUNDS, 60, 0.1)
         cursor.close()

@@ -13,9 +13,9 @@ from pathlib import Path
 import orjson
 
 from indexer.outcome import FileStatus
-from indexer.processor import ProcessorConfig
-from indexer.reconciler import ReconcilerConfig
-from indexer.v2 import V2Config
+from indexer.pipeline.processor import ProcessorConfig
+from indexer.pipeline.reconciler import ReconcilerConfig
+from indexer.pipeline.v2 import V2Config
 from tests.faults.support import (
     Outcomes,
     census_of,
@@ -65,8 +65,7 @@ def test_prefixes_completed_later_are_pending_then_indexed_never_error(
     with running_v2(root, db, CONFIG, outcomes) as v2:
         for rel, data in FILES.items():
             write_now(root / rel, prefix(rel, data))
-        assert v2.conn is not None
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         poll(lambda: all(status_of(cursor, r) == "pending" for r in FILES), 20, "all pending")
         for rel, data in FILES.items():
             write_now(root / rel, data)
@@ -90,8 +89,7 @@ def test_a_prefix_left_pending_at_stop_is_completed_offline_then_indexed_at_rest
     rel, data = "part/msg_1/prt_1.json", FILES["part/msg_1/prt_1.json"]
     with running_v2(root, db, CONFIG) as v2:
         write_now(root / rel, prefix(rel, data))
-        assert v2.conn is not None
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         poll(lambda: status_of(cursor, rel) == "pending", 20, "pending")
         cursor.close()
     write_now(root / rel, data)  # completed while nothing runs
@@ -110,8 +108,7 @@ def test_an_indexed_array_file_caught_torn_then_completed_keeps_no_stale_rows(
     after = orjson.dumps([{"file": "c.py", "additions": 3}])
     with running_v2(root, db, CONFIG) as v2:
         write_now(root / rel, before)
-        assert v2.conn is not None
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         poll(lambda: row(cursor, rel) == ("indexed", None, hash_of(before)), 20, "indexed")
         write_now(root / rel, after[:10])  # OpenCode rewrites in place: a reader sees a prefix
         poll(lambda: status_of(cursor, rel) == "pending", 20, "pending")

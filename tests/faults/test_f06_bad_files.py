@@ -15,12 +15,12 @@ import orjson
 import pytest
 
 import tests.helpers
-from indexer.accumulator import AccumulatorConfig
 from indexer.outcome import FileStatus
-from indexer.processor import ProcessorConfig
-from indexer.reconciler import ReconcilerConfig
+from indexer.pipeline.accumulator import AccumulatorConfig
+from indexer.pipeline.processor import ProcessorConfig
+from indexer.pipeline.reconciler import ReconcilerConfig
+from indexer.pipeline.v2 import V2Config
 from indexer.records import parse
-from indexer.v2 import V2Config
 from tests.faults.support import (
     Outcomes,
     backdate,
@@ -115,8 +115,7 @@ def test_bad_files_arriving_live_are_pending_until_settled_then_error(
             if i % 10 == 0:
                 rel, (data, _) = list(BAD.items())[i // 10]
                 write_now(root / rel, data)
-        assert v2.conn is not None
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         poll(lambda: all(status_of(cursor, r) == "error" for r in BAD), 30, "every bad file error")
         cursor.close()
         settle(v2)
@@ -135,8 +134,7 @@ def test_a_fixed_file_gets_its_rows_and_a_file_that_turns_bad_settled_loses_them
     write_now(root / turns_bad, good(0)[1])
     write_now(root / fixed, BAD[fixed][0])
     with running_v2(root, db, config(settle_s=0.0)) as v2:  # no settle window: no 'pending'
-        assert v2.conn is not None
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         poll(lambda: status_of(cursor, turns_bad) == "indexed", 20, "indexed")
         poll(lambda: status_of(cursor, fixed) == "error", 20, "error")
         write_now(root / turns_bad, b'{"id": "ses_000", "title": ')
@@ -156,8 +154,7 @@ def test_a_good_file_that_turns_bad_through_pending_loses_its_rows(
     rel = "session/global/ses_000.json"
     write_now(root / rel, good(0)[1])
     with running_v2(root, db, config(settle_s=0.3)) as v2:
-        assert v2.conn is not None
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         poll(lambda: status_of(cursor, rel) == "indexed", 20, "indexed")
         write_now(root / rel, b'{"id": "ses_000", "title": ')  # fresh: 'pending' first
         poll(lambda: status_of(cursor, rel) == "error", 20, "error after settling")

@@ -15,12 +15,12 @@ from typing import Any
 import orjson
 import pytest
 
-from indexer import processor
-from indexer.accumulator import AccumulatorConfig
 from indexer.outcome import FileStatus
-from indexer.processor import ProcessorConfig
-from indexer.reconciler import ReconcilerConfig
-from indexer.v2 import V2Config
+from indexer.pipeline import processor
+from indexer.pipeline.accumulator import AccumulatorConfig
+from indexer.pipeline.processor import ProcessorConfig
+from indexer.pipeline.reconciler import ReconcilerConfig
+from indexer.pipeline.v2 import V2Config
 from tests.faults.support import (
     Outcomes,
     census_of,
@@ -55,14 +55,14 @@ def test_deleted_while_its_key_waits_in_the_open_batch(root: Path, db: Path) -> 
     outcomes = Outcomes()
     with running_v2(root, db, slow_batches(), outcomes) as v2:
         settle(v2)
-        assert v2.conn is not None and v2.accumulator is not None
+        assert v2.cursor() is not None and v2.accumulator is not None
         acc = v2.accumulator
         write_now(root / NEW, part("prt_new", "never read"))
         write_now(root / OLD, part("prt_old", "rewritten, then gone"))
         poll(lambda: {NEW, OLD} <= acc.pending_paths(), 10, "both keys in the open batch")
         os.remove(root / NEW)
         os.remove(root / OLD)
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         poll(lambda: status_of(cursor, OLD) == "deleted", 20, "the indexed file marked deleted")
         assert row(cursor, NEW) is None, "a file never indexed left a row"
         assert owned_rows(cursor, OLD) == 0
@@ -94,8 +94,7 @@ def test_deleted_between_the_stat_and_the_open(
         monkeypatch.setattr(processor, "open", open_after_delete, raising=False)
         write_now(root / NEW, part("prt_new", "gone before it is read"))
         write_now(root / OLD, part("prt_old", "rewritten, gone before it is read"))
-        assert v2.conn is not None
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         poll(lambda: len(vanished) == 2, 20, "the reader to open both files")
         poll(lambda: status_of(cursor, OLD) == "deleted", 20, "the indexed file marked deleted")
         assert row(cursor, NEW) is None
@@ -114,8 +113,7 @@ def test_an_indexed_file_caught_torn_then_deleted_leaves_no_rows(root: Path, db:
     with running_v2(root, db, config) as v2:
         settle(v2)
         write_now(root / OLD, data[:12])  # a reader catches the rewrite half done: pending
-        assert v2.conn is not None
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         poll(lambda: status_of(cursor, OLD) == "pending", 20, "pending")
         os.remove(root / OLD)  # the session is deleted before the rewrite completes
         poll(lambda: status_of(cursor, OLD) == "deleted", 20, "deleted")

@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 import pytest
 
-from indexer import processor
 from indexer.outcome import FileStatus
-from indexer.reconciler import ReconcilerConfig
-from indexer.v2 import V2Config
+from indexer.pipeline import processor
+from indexer.pipeline.reconciler import ReconcilerConfig
+from indexer.pipeline.v2 import V2Config
 from tests.faults.support import Outcomes, census_of, poll, row, running_v2, settle, write_now
 from tests.helpers import hash_of
 
@@ -37,8 +37,7 @@ def test_a_file_rewritten_in_a_tight_loop_ends_with_its_final_bytes(root: Path, 
     config = V2Config(reconciler=ReconcilerConfig(interval_s=3600))
     with running_v2(root, db, config, outcomes) as v2:
         write_now(root / REL, version(0))
-        assert v2.conn is not None
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         poll(lambda: row(cursor, REL) == ("indexed", None, hash_of(version(0))), 20, "indexed")
 
         def rewrite() -> None:
@@ -120,8 +119,7 @@ def test_a_rewrite_between_read_and_second_stat_is_pending_then_the_final_bytes(
         hook.armed = True
         write_now(root / REL, middle)  # its event makes the reader open the file
         assert hook.fired.wait(20), "the reader never opened the file"
-        assert v2.conn is not None
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         poll(lambda: row(cursor, REL) == ("indexed", None, hash_of(last)), 20, "the final bytes")
         cursor.close()
         settle(v2)

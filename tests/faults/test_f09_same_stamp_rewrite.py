@@ -18,8 +18,8 @@ from pathlib import Path
 
 import orjson
 
-from indexer.reconciler import ReconcilerConfig
-from indexer.v2 import V2Config
+from indexer.pipeline.reconciler import ReconcilerConfig
+from indexer.pipeline.v2 import V2Config
 from tests.faults.support import census_of, poll, reading, row, running_v2, settle, write_now
 from tests.helpers import hash_of
 
@@ -45,8 +45,7 @@ def test_with_the_watcher_running_the_event_catches_a_same_stamp_rewrite(
     with running_v2(root, db, CONFIG) as v2:
         settle(v2)
         rewrite_keeping_the_stamp(root / REL)
-        assert v2.conn is not None
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         poll(lambda: row(cursor, REL) == ("indexed", None, hash_of(AFTER)), 20, "the new hash")
         cursor.close()
         settle(v2)

@@ -14,10 +14,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from indexer.processor import ProcessorConfig
-from indexer.reconciler import ReconcilerConfig
+from indexer.pipeline.processor import ProcessorConfig
+from indexer.pipeline.reconciler import ReconcilerConfig
+from indexer.pipeline.v2 import V2Config
 from indexer.simulate import OpenCodeSimulator
-from indexer.v2 import V2Config
 from tests.faults.support import (
     backdate,
     census_of,

@@ -26,10 +26,10 @@ from typing import Any
 import orjson
 import pytest
 
-from indexer import processor
-from indexer.processor import ProcessorConfig
-from indexer.reconciler import ReconcilerConfig, ReconcileReport
-from indexer.v2 import V2Config
+from indexer.pipeline import processor
+from indexer.pipeline.processor import ProcessorConfig
+from indexer.pipeline.reconciler import ReconcilerConfig, ReconcileReport
+from indexer.pipeline.v2 import V2Config
 from tests.faults.support import (
     census_of,
     driver,
@@ -138,9 +138,9 @@ def test_injected_eacces_is_unreadable_error_then_recovered_by_the_reconciler(
     )
     with running_v2(root, db, config) as v2:
         settle(v2)
-        assert v2.conn is not None and v2.reconciler is not None
+        assert v2.reconciler is not None
         reconciler = v2.reconciler
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         assert owned_rows(cursor, old) == 1
         denied.update({new, old})
         write_now(root / new, part("prt_new"))
@@ -179,9 +179,9 @@ def test_an_unreadable_file_is_a_retry_for_the_reconciler_not_a_catch_every_scan
         processor=ProcessorConfig(settle_s=0.3), reconciler=ReconcilerConfig(interval_s=0.2)
     )
     with running_v2(root, db, config) as v2:
-        assert v2.conn is not None and v2.reconciler is not None
+        assert v2.reconciler is not None
         reconciler = v2.reconciler
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         poll(lambda: status_of(cursor, rel) == "error", 10, "error")
         since = time.time()
 

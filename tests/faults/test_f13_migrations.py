@@ -15,11 +15,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from indexer.processor import ProcessorConfig
-from indexer.reconciler import ReconcilerConfig
-from indexer.schema import SCHEMA_VERSION, migrate, open_database, schema_version
+from indexer.pipeline.processor import ProcessorConfig
+from indexer.pipeline.reconciler import ReconcilerConfig
+from indexer.pipeline.v2 import V2Config
 from indexer.simulate import OpenCodeSimulator
-from indexer.v2 import V2Config
+from indexer.store.database import open_database
+from indexer.store.schema import SCHEMA_VERSION, migrate, schema_version
 from tests.faults.support import census_of, driver, reading, running_v2, settle, spawned, write_now
 from tests.helpers import census
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import orjson
 
-from indexer.accumulator import AccumulatorConfig, Batch, PendingEntry, SealReason, Trigger
 from indexer.outcome import FileStatus
-from indexer.processor import BatchProcessor, ProcessorConfig
-from indexer.reconciler import ReconcilerConfig
-from indexer.schema import migrate, open_database
-from indexer.v2 import V2Config
+from indexer.pipeline.accumulator import AccumulatorConfig, Batch, PendingEntry, SealReason, Trigger
+from indexer.pipeline.processor import BatchProcessor, ProcessorConfig
+from indexer.pipeline.reconciler import ReconcilerConfig
+from indexer.pipeline.v2 import V2Config
+from indexer.store.database import open_database
+from indexer.store.schema import migrate
 from tests.faults.support import Outcomes, census_of, poll, row, running_v2, settle, write_now
 from tests.helpers import census, hash_of, key_of
 
@@ -54,8 +55,7 @@ def test_three_writes_inside_one_window_make_one_read_of_the_newest(root: Path, 
         for n in (1, 2, 3):  # three changes, microseconds apart, in one 1 s window
             write_now(root / PART, part_v(n))
             write_now(root / TODO, todo_v(n))
-        assert v2.conn is not None
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         poll(
             lambda: (
                 row(cursor, PART) == ("indexed", None, hash_of(part_v(3)))

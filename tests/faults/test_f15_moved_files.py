@@ -15,9 +15,9 @@ from pathlib import Path
 
 import orjson
 
-from indexer.processor import ProcessorConfig
-from indexer.reconciler import ReconcilerConfig
-from indexer.v2 import V2Config
+from indexer.pipeline.processor import ProcessorConfig
+from indexer.pipeline.reconciler import ReconcilerConfig
+from indexer.pipeline.v2 import V2Config
 from tests.faults.support import (
     census_of,
     owned_rows,
@@ -50,8 +50,7 @@ def test_an_atomic_tmp_then_rename_writer_never_gets_its_tmp_file_indexed(
             tmp = root / f"{rel}.tmp"
             write_now(tmp, message(Path(rel).stem))
             os.replace(tmp, root / rel)
-        assert v2.conn is not None
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         poll(lambda: all(status_of(cursor, r) == "indexed" for r in rels), 20, "all indexed")
         tmp_rows = cursor.execute("SELECT count(*) FROM file_index WHERE file_path LIKE '%.tmp'")
         assert tmp_rows.fetchone() == (0,)
@@ -67,8 +66,7 @@ def test_a_file_moved_to_another_folder_while_watched_keeps_its_rows(root: Path,
     with running_v2(root, db, config()) as v2:
         settle(v2)
         os.rename(root / old, root / new)  # one FileMovedEvent: both paths in one batch
-        assert v2.conn is not None
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         poll(lambda: status_of(cursor, new) == "indexed", 20, "the new path indexed")
         poll(lambda: status_of(cursor, old) in (None, "deleted"), 20, "the old path gone")
         assert owned_rows(cursor, new) == 1
@@ -91,8 +89,7 @@ def test_a_folder_renamed_while_watched_keeps_its_rows(root: Path, db: Path) -> 
             20,
             "a reconcile after the move, then idle",
         )
-        assert v2.conn is not None
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         assert row(cursor, "message/ses_A/msg_0.json") is not None
         assert status_of(cursor, "message/ses_A/msg_0.json") == "deleted"
         assert status_of(cursor, "message/ses_B/msg_0.json") == "indexed"

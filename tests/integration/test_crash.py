@@ -10,8 +10,8 @@ import sys
 import threading
 from pathlib import Path
 
-from indexer.schema import open_database
 from indexer.simulate import OpenCodeSimulator
+from indexer.store.database import open_database
 from tests.helpers import census, wait_until
 
 

@@ -13,11 +13,11 @@ import duckdb
 import pytest
 
 from indexer.kinds import TABLES, classify
-from indexer.processor import ProcessorConfig
-from indexer.schema import open_database
+from indexer.legacy.v1 import HybridIndexer, V1Config
+from indexer.pipeline.processor import ProcessorConfig
+from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
 from indexer.simulate import OpenCodeSimulator
-from indexer.v1 import HybridIndexer, V1Config
-from indexer.v2 import UnifiedIndexerV2, V2Config
+from indexer.store.database import open_database
 from tests.conftest import CORPUS, corpus_roots
 
 # Freshly written faulty files must be 'error' at once for both, not 'pending' for a while.

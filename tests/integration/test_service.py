@@ -12,9 +12,9 @@ from pathlib import Path
 
 import orjson
 
-from indexer.schema import open_database
 from indexer.service import IndexerService
 from indexer.simulate import OpenCodeSimulator
+from indexer.store.database import open_database
 from tests.helpers import census, wait_until, write
 
 

@@ -27,13 +27,13 @@ import pytest
 from indexer.cli import main as cli_main
 from indexer.kinds import TABLES, FileKind, classify
 from indexer.outcome import ParsedFile
-from indexer.reconciler import ReconcilerConfig
+from indexer.pipeline.reconciler import ReconcilerConfig
+from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
 from indexer.records import parse
-from indexer.schema import open_database
 from indexer.service import IndexerService
 from indexer.simulate import OpenCodeSimulator, SqliteSimulator
-from indexer.sqlite_source import V1_NOTE, SqliteSource, make_sources
-from indexer.v2 import UnifiedIndexerV2, V2Config
+from indexer.sources.sqlite import V1_NOTE, SqliteSource, make_sources
+from indexer.store.database import open_database
 from tests.helpers import census, wait_until
 
 SQLITE_TABLES = {k: TABLES[k] for k in (FileKind.PROJECT, FileKind.SESSION, FileKind.MESSAGE,
@@ -100,8 +100,7 @@ def test_live_writes_end_in_duckdb_with_final_content_and_a_deleted_session_goes
         assert report.writes > 2000 and sim.deleted_sessions
         assert v2.wait_idle(30, settle_s=0.5)
         prefix = v2.sources[0].prefix
-        assert v2.conn is not None
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         # The fast path alone brought every insert and update: only deletions are left.
         gone = set(indexed(cursor)["sessions"]) - truth(sim.db_path, prefix)["sessions"]
         assert {row[0] for row in gone} <= set(sim.deleted_sessions)
@@ -145,8 +144,7 @@ def test_a_run_leaves_the_database_file_byte_identical(tmp_path: Path) -> None:
     v2.start()
     try:
         assert v2.wait_idle(20, settle_s=0.3)
-        assert v2.conn is not None
-        rows = v2.conn.cursor().execute("SELECT count(*) FROM parts").fetchone()
+        rows = v2.cursor().execute("SELECT count(*) FROM parts").fetchone()
         assert rows is not None and rows[0] > 100
         assert v2.rescan() is not None and v2.wait_idle(20, settle_s=0.2)
     finally:
@@ -238,8 +236,7 @@ def test_a_folder_with_json_files_and_a_store_holding_the_same_records_keeps_the
     v2.start()
     try:
         assert v2.wait_idle(20, settle_s=0.3)
-        assert v2.conn is not None
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
 
         def agents() -> dict[str, str]:
             return dict(cursor.execute("SELECT id, agent FROM messages").fetchall())
@@ -477,8 +474,7 @@ def test_the_service_finds_the_store_and_switching_to_v1_and_back_keeps_its_rows
         assert service.switch_to("v1").ok
         assert service.current.wait_idle(20, settle_s=0.3)
         assert "opencode.db (not read by v1)" in service.snapshot().message
-        assert service.conn is not None
-        cursor = service.conn.cursor()
+        cursor = service.cursor()
         # v1 reads the JSON files only: it leaves the store's tracking rows alone.
         untouched = cursor.execute(
             "SELECT count(*) FROM file_index WHERE file_path LIKE 'sqlite:%' AND status != 'indexed'"

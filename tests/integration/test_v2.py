@@ -10,12 +10,12 @@ import duckdb
 import orjson
 import pytest
 
-from indexer.accumulator import AccumulatorConfig
-from indexer.processor import ProcessorConfig
-from indexer.reconciler import ReconcilerConfig
-from indexer.schema import open_database
+from indexer.pipeline.accumulator import AccumulatorConfig
+from indexer.pipeline.processor import ProcessorConfig
+from indexer.pipeline.reconciler import ReconcilerConfig
+from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
 from indexer.simulate import OpenCodeSimulator
-from indexer.v2 import UnifiedIndexerV2, V2Config
+from indexer.store.database import open_database
 from tests.helpers import census, wait_until, write
 
 
@@ -38,8 +38,7 @@ def test_a_created_file_is_detected_batched_and_indexed(storage_root: Path, db_p
             "session/global/ses_1.json",
             orjson.dumps({"id": "ses_1", "title": "hello"}),
         )
-        assert v2.conn is not None
-        cursor = v2.conn.cursor()
+        cursor = v2.cursor()
         assert wait_until(
             lambda: count(cursor, "SELECT count(*) FROM sessions WHERE title = 'hello'") == 1, 10
         )
@@ -120,8 +119,7 @@ def test_a_file_written_halfway_then_completed_is_never_error(
         {"id": "prt_1", "type": "text", "text": "done " * 200}, option=orjson.OPT_INDENT_2
     )
     path = write(storage_root, rel, full[: len(full) // 3])
-    assert v2.conn is not None
-    cursor = v2.conn.cursor()
+    cursor = v2.cursor()
     statuses: list[str] = []
 
     def status() -> str | None:
@@ -156,8 +154,7 @@ def test_dead_observer_is_restarted_and_triggers_a_reconcile(
         )
         assert wait_until(lambda: v2.reconciler.get_stats()["scans_completed"] > scans, 10)  # type: ignore[union-attr,operator]
         assert wait_until(lambda: v2.is_idle(0.1), 10)
-        assert v2.conn is not None
-        assert count(v2.conn.cursor(), "SELECT count(*) FROM sessions") == 1
+        assert count(v2.cursor(), "SELECT count(*) FROM sessions") == 1
     finally:
         v2.stop()
 

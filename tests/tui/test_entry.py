@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from indexer.schema import DatabaseError
+from indexer.store.database import DatabaseError
 from tests.tui.fakes import FakeFacade
 from tui import app as app_module
 from tui.app import OcindexApp, run_dashboard, stop_service
@@ -181,7 +181,7 @@ def test_log_lines_wait_until_the_dashboard_is_closed(
     during: list[str] = []
 
     def run(self: OcindexApp, **kwargs: Any) -> None:
-        log = logging.getLogger("indexer.v1")
+        log = logging.getLogger("indexer.legacy.v1")
         for i in range(25):
             log.warning("error: file %d", i)
         log.info("not kept")
@@ -192,5 +192,5 @@ def test_log_lines_wait_until_the_dashboard_is_closed(
     assert during == [""]  # nothing was written over the dashboard
     err = capsys.readouterr().err.splitlines()
     assert err[0] == "ocindex: 5 earlier log lines were not shown"
-    assert err[1:] == [f"WARNING indexer.v1: error: file {i}" for i in range(5, 25)]
+    assert err[1:] == [f"WARNING indexer.legacy.v1: error: file {i}" for i in range(5, 25)]
     assert root.handlers == [handler]

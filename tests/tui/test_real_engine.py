@@ -23,10 +23,10 @@ from textual.widgets import Static
 from indexer.kinds import classify
 from indexer.metrics import AlertThresholds
 from indexer.rollout import RolloutState
-from indexer.schema import open_database
 from indexer.service import IndexerService
 from indexer.simulate import OpenCodeSimulator
 from indexer.snapshot import IndexerSnapshot
+from indexer.store.database import open_database
 from tests.helpers import census, wait_until
 from tui.app import OcindexApp
 from tui.panes.base import RowsTable
@@ -70,8 +70,7 @@ def disk_files(root: Path) -> set[str]:
 
 def db_paths(service: IndexerService, status: str | None = None) -> set[str]:
     """file_index paths (optionally of one status), read through the engine's own connection."""
-    assert service.conn is not None
-    cursor = service.conn.cursor()
+    cursor = service.cursor()
     try:
         if status is None:
             rows = cursor.execute("SELECT file_path FROM file_index").fetchall()
@@ -433,7 +432,7 @@ def test_stop_while_a_snapshot_is_in_flight_does_not_raise(
         finally:
             done.set()
             poller.join(10)
-            if service.conn is not None:
+            if service.is_running:
                 service.stop()  # the poller is gone now: this close succeeds
         if raised:
             break

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from indexer.accumulator import (
+from indexer.pipeline.accumulator import (
     AccumulatorConfig,
     Batch,
     FileBatchAccumulator,

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from indexer.config import ConfigError, default_db_path
-from indexer.v2 import V2Config
+from indexer.pipeline.v2 import V2Config
 
 
 def test_tunables_come_from_the_environment() -> None:

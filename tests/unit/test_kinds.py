@@ -23,7 +23,7 @@ from indexer.kinds import (
 )
 from indexer.outcome import ParsedFile
 from indexer.records import parse
-from indexer.schema import migrate
+from indexer.store.schema import migrate
 
 REAL = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "real"
 

@@ -8,10 +8,10 @@ import duckdb
 import orjson
 import pytest
 
-from indexer.accumulator import Batch, PendingEntry, SealReason, Trigger
 from indexer.outcome import FileStatus
-from indexer.processor import BatchProcessor, ProcessorConfig
-from indexer.tracker import FileTracker
+from indexer.pipeline.accumulator import Batch, PendingEntry, SealReason, Trigger
+from indexer.pipeline.processor import BatchProcessor, ProcessorConfig
+from indexer.store.tracking import FileTracker
 from tests.helpers import hash_of, key_of, write
 
 

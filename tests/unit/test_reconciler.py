@@ -8,11 +8,11 @@ import duckdb
 import orjson
 import pytest
 
-from indexer.accumulator import AccumulatorConfig, FileBatchAccumulator
 from indexer.outcome import FileStamp
-from indexer.reconciler import Reconciler, ReconcilerConfig
+from indexer.pipeline.accumulator import AccumulatorConfig, FileBatchAccumulator
+from indexer.pipeline.reconciler import Reconciler, ReconcilerConfig
 from indexer.scan import scan_tree
-from indexer.tracker import FileTracker
+from indexer.store.tracking import FileTracker
 from tests.helpers import key_of, write
 
 
@@ -159,7 +159,7 @@ def test_request_scan_wakes_the_loop(
 def test_catches_count_only_what_events_should_have_brought(
     storage_root: Path, index_db: duckdb.DuckDBPyConnection, acc: FileBatchAccumulator
 ) -> None:
-    from indexer.accumulator import Trigger
+    from indexer.pipeline.accumulator import Trigger
 
     populate(storage_root, 20)
     for path in storage_root.rglob("*.json"):

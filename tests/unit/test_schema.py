@@ -8,12 +8,8 @@ from pathlib import Path
 import duckdb
 
 from indexer.kinds import TABLES
-from indexer.schema import (
-    SCHEMA_VERSION,
-    migrate,
-    open_database,
-    schema_version,
-)
+from indexer.store.database import open_database
+from indexer.store.schema import SCHEMA_VERSION, migrate, schema_version
 
 
 def _legacy_database(path: Path) -> None:
@@ -77,7 +73,7 @@ def test_second_process_gets_a_clear_refusal(db_path: Path) -> None:
     try:
         script = textwrap.dedent(
             f"""
-            from indexer.schema import DatabaseLocked, open_database
+            from indexer.store.database import DatabaseLocked, open_database
             try:
                 open_database({str(db_path)!r})
             except DatabaseLocked as exc:

@@ -16,14 +16,14 @@ import duckdb
 import orjson
 import pytest
 
-from indexer import processor as processor_module
-from indexer.accumulator import Batch, PendingEntry, SealReason, Trigger
 from indexer.kinds import TABLES, FileKey, FileKind
 from indexer.outcome import FileRead, FileStatus, ParsedFile
-from indexer.processor import BatchProcessor, ProcessorConfig
+from indexer.pipeline import processor as processor_module
+from indexer.pipeline.accumulator import Batch, PendingEntry, SealReason, Trigger
+from indexer.pipeline.processor import BatchProcessor, ProcessorConfig
 from indexer.records import parse
 from indexer.simulate import SqliteSimulator, create_opencode_db
-from indexer.sqlite_source import (
+from indexer.sources.sqlite import (
     SourceState,
     SqliteSource,
     SqliteSourceConfig,
@@ -258,7 +258,7 @@ def test_opencode_2s_tables_are_named_once_and_the_database_skipped(
     conn.commit()
     conn.close()
     src = SqliteSource(path)
-    with caplog.at_level(logging.INFO, logger="indexer.sqlite_source"):
+    with caplog.at_level(logging.INFO, logger="indexer.sources.sqlite"):
         for _ in range(3):
             assert src.stamps() is None
             assert src.read([FileKey(f"{src.prefix}part/p", FileKind.PART, "p")])[0].status is (

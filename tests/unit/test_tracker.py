@@ -5,7 +5,7 @@ import duckdb
 from indexer.kinds import FileKey, classify
 from indexer.outcome import FileStamp, FileStatus
 from indexer.status import file_status_counts
-from indexer.tracker import FileTracker
+from indexer.store.tracking import FileTracker
 
 
 def key(n: int) -> FileKey:

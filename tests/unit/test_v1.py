@@ -12,13 +12,13 @@ import duckdb
 import orjson
 import pytest
 
-from indexer.accumulator import Trigger
-from indexer.processor import ProcessorConfig
+from indexer.legacy.v1 import HybridIndexer, V1Config
+from indexer.pipeline.accumulator import Trigger
+from indexer.pipeline.processor import ProcessorConfig
+from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
 from indexer.records import content_hash
-from indexer.schema import open_database
 from indexer.simulate import OpenCodeSimulator
-from indexer.v1 import HybridIndexer, V1Config
-from indexer.v2 import UnifiedIndexerV2, V2Config
+from indexer.store.database import open_database
 from tests.helpers import census, key_of, wait_until, write
 
 FAST = V1Config(watch=False, debounce_ms=20)
@@ -42,8 +42,7 @@ def indexed_at(conn: duckdb.DuckDBPyConnection) -> dict[str, object]:
 
 
 def status_of(ix: HybridIndexer, rel: str) -> str | None:
-    assert ix.conn is not None
-    found = rows(ix.conn, "SELECT status FROM file_index WHERE file_path = ?", rel)
+    found = rows(ix.cursor(), "SELECT status FROM file_index WHERE file_path = ?", rel)
     return str(found[0][0]) if found else None
 
 
@@ -67,10 +66,9 @@ def test_the_bulk_phase_indexes_an_existing_tree_with_v1_rows_and_disk_hashes(
     storage_root: Path, tree: dict[str, bytes], v1: HybridIndexer
 ) -> None:
     v1.start()
-    assert v1.conn is not None
-    assert census(v1.conn, storage_root) == []
+    assert census(v1.cursor(), storage_root) == []
     tracked = rows(
-        v1.conn, "SELECT file_path, status, indexer_version, content_hash FROM file_index"
+        v1.cursor(), "SELECT file_path, status, indexer_version, content_hash FROM file_index"
     )
     assert len(tracked) == len(tree) > 100
     for path, status, version, digest in tracked:
@@ -81,7 +79,7 @@ def test_the_bulk_phase_indexes_an_existing_tree_with_v1_rows_and_disk_hashes(
     assert bulk["read"] == len(tree) and bulk["fallback"] == 0 and bulk["to_realtime"] == 0
     # A bulk chunk is one batch_log row: many files, trigger startup.
     logged = rows(
-        v1.conn, "SELECT indexer_version, trigger, sum(files) FROM batch_log GROUP BY ALL"
+        v1.cursor(), "SELECT indexer_version, trigger, sum(files) FROM batch_log GROUP BY ALL"
     )
     assert logged == [("v1", "startup", len(tree))]
 
@@ -96,9 +94,8 @@ def test_a_file_created_after_start_is_indexed_by_the_realtime_path(
         write(storage_root, rel, data)
         assert wait_until(lambda: status_of(ix, rel) == "indexed", timeout_s=10)
         assert ix.wait_idle(5)  # its batch_log row follows the file_index row
-        assert ix.conn is not None
         logged = rows(
-            ix.conn,
+            ix.cursor(),
             "SELECT indexer_version, files, indexed, trigger, len(event_latency_ms), "
             "event_latency_ms[1] FROM batch_log WHERE trigger = 'watcher'",
         )
@@ -131,8 +128,7 @@ def test_a_corrupt_file_is_an_error_with_a_reason_and_the_others_land(
         ix.submit([key_of(also_bad)])
         assert ix.wait_idle(10)
         assert status_of(ix, also_bad) == "error"
-        assert ix.conn is not None
-        assert census(ix.conn, storage_root) == []
+        assert census(ix.cursor(), storage_root) == []
     finally:
         ix.stop()
 
@@ -177,8 +173,9 @@ def test_stop_without_flush_hands_back_what_was_pending(storage_root: Path, db_p
     v2.start(handover=leftover)
     try:
         assert v2.wait_idle(10)
-        assert v2.conn is not None
-        assert rows(v2.conn, "SELECT count(*) FROM file_index WHERE status = 'indexed'") == [(3,)]
+        assert rows(v2.cursor(), "SELECT count(*) FROM file_index WHERE status = 'indexed'") == [
+            (3,)
+        ]
     finally:
         v2.stop()
 
@@ -199,9 +196,8 @@ def test_handed_over_entries_are_processed_by_the_realtime_path(
     ix.start(handover=leftover)
     try:
         assert ix.wait_idle(10)
-        assert ix.conn is not None
-        assert rows(ix.conn, "SELECT text_preview FROM parts") == [("changed",)]
-        assert rows(ix.conn, "SELECT trigger FROM batch_log WHERE indexer_version = 'v1'") == [
+        assert rows(ix.cursor(), "SELECT text_preview FROM parts") == [("changed",)]
+        assert rows(ix.cursor(), "SELECT trigger FROM batch_log WHERE indexer_version = 'v1'") == [
             ("handover",)
         ]
     finally:
@@ -219,9 +215,8 @@ def test_batch_log_gets_one_row_per_realtime_file(
         keys.append(key_of(rel))
     v1.submit(keys, Trigger.MANUAL)
     assert v1.wait_idle(10)
-    assert v1.conn is not None
     logged = rows(
-        v1.conn,
+        v1.cursor(),
         "SELECT indexer_version, files, indexed, len(event_latency_ms), queue_wait_ms >= 0, "
         "processing_ms > 0 FROM batch_log WHERE trigger = 'manual'",
     )
@@ -254,13 +249,12 @@ def test_a_restart_does_not_reread_unchanged_files(
         assert isinstance(bulk, dict)
         assert (bulk["read"], bulk["deleted"], bulk["to_realtime"]) == (1, 1, 0)
         assert second.stats()["bulk_files_read"] == 1
-        assert second.conn is not None
-        after = indexed_at(second.conn)
+        after = indexed_at(second.cursor())
         untouched = set(before) - {changed, gone}
         assert {p: after[p] for p in untouched} == {p: before[p] for p in untouched}
         assert after[changed] != before[changed]
         assert status_of(second, gone) == "deleted"
-        assert census(second.conn, storage_root) == []
+        assert census(second.cursor(), storage_root) == []
     finally:
         second.stop()
 

@@ -16,8 +16,8 @@ import pyarrow as pa
 from indexer.kinds import FileKey
 
 if TYPE_CHECKING:
-    from indexer.accumulator import Trigger
     from indexer.outcome import FileRead
+    from indexer.pipeline.accumulator import Trigger
 
 Submit = Callable[[list[FileKey], "Trigger"], None]
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from indexer.kinds import Table
 from indexer.outcome import ParsedFile
-from indexer.schema import sql_strings
+from indexer.store.database import sql_strings
 
 _ARROW_TYPES = {
     "VARCHAR": pa.string(),

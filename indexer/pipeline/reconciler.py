@@ -18,12 +18,12 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from indexer.accumulator import Trigger
 from indexer.kinds import SOURCE_PREFIX_PATTERN, FileKey, classify
 from indexer.outcome import needs_retry_sql
+from indexer.pipeline.accumulator import Trigger
 from indexer.scan import walk_files
 from indexer.snapshot import ReconcileSummary
-from indexer.source import ChangeSource, owner_of
+from indexer.sources.base import ChangeSource, owner_of
 
 log = logging.getLogger(__name__)
 

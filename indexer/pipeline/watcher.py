@@ -27,8 +27,8 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
-from indexer.accumulator import Trigger
 from indexer.kinds import FileKey, classify
+from indexer.pipeline.accumulator import Trigger
 from indexer.scan import list_files
 from indexer.storage import relative_path
 

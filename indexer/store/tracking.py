@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from indexer.kinds import FileKey
 from indexer.outcome import FileStamp, FileStatus, next_attempts
-from indexer.schema import sql_strings
+from indexer.store.database import sql_strings
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
-"""The DuckDB file: opening it with our settings, its DDL, and ordered idempotent migrations.
-Never keeps a connection of its own: callers own what open_database returns.
+"""The index's DDL and its ordered, idempotent migrations, each applied with its version record
+in one transaction. Never keeps a connection of its own; the writer runs migrate().
 
 Migrations add columns without non-constant defaults and checkpoint afterwards, because DDL
 left in the WAL is the part of DuckDB's crash recovery most often reported broken.
@@ -7,59 +7,16 @@ left in the WAL is the part of DuckDB's crash recovery most often reported broke
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable
-from pathlib import Path
+from collections.abc import Callable
 
 import duckdb
 
 from indexer.kinds import TABLES, Table
+from indexer.store.database import DatabaseError, transaction
 
 SCHEMA_VERSION = 4
 
 FILE_STATUSES = ("indexed", "error", "pending", "deleted", "skipped")
-
-
-class DatabaseError(Exception):
-    """The database cannot be opened or used; the message is one line for the user."""
-
-
-class DatabaseLocked(DatabaseError):
-    """Another process holds the database file."""
-
-
-_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
-
-
-def open_database(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) the database file with the settings the writer relies on.
-
-    Raises DatabaseLocked, naming the holder, when another process has the file open.
-    """
-    path = Path(path)
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    config: dict[str, str | bool | int | float | list[str]] = {
-        # Automatic checkpoints inside commits cost 300-600 ms; we checkpoint when idle instead.
-        "checkpoint_threshold": "1GB",
-        # Insertion order on bulk loads blew past 6 GB in measurements (DESIGN §4).
-        "preserve_insertion_order": "false",
-        "memory_limit": "2GB",
-        "threads": "2",
-    }
-    try:
-        return duckdb.connect(str(path), read_only=read_only, config=config)
-    except duckdb.IOException as exc:
-        text = str(exc)
-        holder = _LOCK_HOLDER.search(text)
-        if holder or "Could not set lock" in text:
-            who = f"process {holder['pid']} ({holder['exe']})" if holder else "another process"
-            raise DatabaseLocked(
-                f"database {path} is in use by {who}; stop that process or pass another --db"
-            ) from None
-        raise DatabaseError(f"cannot open database {path}: {text.splitlines()[0]}") from None
-    except duckdb.Error as exc:
-        raise DatabaseError(f"cannot open database {path}: {str(exc).splitlines()[0]}") from None
 
 
 def _ddl(table: Table) -> str:
@@ -206,30 +163,12 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> int:
     for version, step in MIGRATIONS:
         if version <= current:
             continue
-        conn.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(conn):
             step(conn)
-            conn.execute(
-                "INSERT INTO meta VALUES ('schema_version', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [str(version)],
-            )
-            conn.execute("COMMIT")
-        except duckdb.Error:
-            conn.execute("ROLLBACK")
-            raise
+            set_meta(conn, "schema_version", str(version))
         current = version
     conn.execute("CHECKPOINT")
     return current
-
-
-def sql_strings(values: Iterable[str]) -> str:
-    """Return a parenthesised SQL list of string literals, quotes escaped.
-
-    DuckDB probes the primary-key index for a literal IN list, three times faster than for a
-    list parameter at our batch sizes; every value is escaped, so this is not an injection.
-    """
-    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
 
 
 def get_meta(conn: duckdb.DuckDBPyConnection, key: str) -> str | None:

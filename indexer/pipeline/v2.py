@@ -9,36 +9,41 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import duckdb
 
-from indexer.accumulator import (
+from indexer.config import env_number
+from indexer.facade import IndexerReads
+from indexer.kinds import FileKey
+from indexer.outcome import BatchResult, FileStatus
+from indexer.pipeline.accumulator import (
     AccumulatorConfig,
     FileBatchAccumulator,
     PendingEntry,
     Trigger,
 )
-from indexer.config import env_number
-from indexer.facade import IDLE_CHECKPOINT_AFTER_S, IndexerReads
-from indexer.kinds import FileKey
-from indexer.outcome import FileStatus
-from indexer.processor import BatchProcessor, BatchResult, ProcessorConfig, ReadBatch
-from indexer.reconciler import Reconciler, ReconcilerConfig, ReconcileReport
+from indexer.pipeline.processor import BatchProcessor, ProcessorConfig, ReadBatch
+from indexer.pipeline.reconciler import Reconciler, ReconcilerConfig, ReconcileReport
+from indexer.pipeline.watcher import StorageWatcher
+from indexer.pipeline.writer import IndexWriter, WriterFailed
 from indexer.records import DEFAULT_MAX_FILE_BYTES
-from indexer.schema import migrate, open_database
 from indexer.snapshot import PendingFile, ReconcileSummary
-from indexer.source import ChangeSource
-from indexer.watcher import StorageWatcher
+from indexer.sources.base import ChangeSource
+from indexer.store.logs import append_reconcile, next_scan_id
 
 log = logging.getLogger(__name__)
+
+_READ_AHEAD = 2
+"""Batches read and parsed ahead of the writer: one committing, one waiting."""
 
 
 @dataclass(frozen=True)
@@ -83,17 +88,17 @@ class UnifiedIndexerV2(IndexerReads):
         self,
         root: Path,
         db_path: Path | None = None,
-        conn: duckdb.DuckDBPyConnection | None = None,
+        writer: IndexWriter | None = None,
         config: V2Config | None = None,
         on_batch: Callable[[BatchResult], None] | None = None,
         sources: Sequence[ChangeSource] = (),
     ) -> None:
-        if conn is None and db_path is None:
-            raise ValueError("give db_path or an open conn")
+        if writer is None and db_path is None:
+            raise ValueError("give db_path or a writer")
         self.root = root
         self.db_path = db_path
-        self.conn = conn
-        self._owns_conn = conn is None
+        self.writer = writer
+        self._owns_writer = writer is None
         self.config = config or V2Config()
         self._on_batch = on_batch
         self.sources = tuple(sources)
@@ -101,12 +106,10 @@ class UnifiedIndexerV2(IndexerReads):
         self.reconciler: Reconciler | None = None
         self.watcher: StorageWatcher | None = None
         self._processor: BatchProcessor | None = None
-        self._writer: threading.Thread | None = None
         self._reader: threading.Thread | None = None
-        self._read_ahead: queue.Queue[ReadBatch | None] = queue.Queue(maxsize=2)
-        self._writer_done = threading.Event()
+        self._commits: deque[Future[None]] = deque()
         self._draining = threading.Event()
-        self._logs: deque[ReconcileReport] = deque()
+        self._reports: deque[tuple[int, ReconcileReport]] = deque(maxlen=20)
         self._recent: deque[BatchResult] = deque(maxlen=500)
         self._lock = threading.Lock()
         self._next_scan_id = 1
@@ -114,41 +117,37 @@ class UnifiedIndexerV2(IndexerReads):
         self.batches = 0
         self.files_processed = 0
         self.db_errors = 0
-        self.fatal: str | None = None
         self.running = False
+
+    @property
+    def fatal(self) -> str | None:
+        return self.writer.fatal if self.writer is not None else None
 
     # --- lifecycle --------------------------------------------------------------------------
 
     def start(self, handover: Iterable[PendingEntry] = ()) -> None:
         """Open and migrate the database if needed, run a full reconcile, then watch."""
-        if self.conn is None:
+        if self.writer is None:
             assert self.db_path is not None
-            self.conn = open_database(self.db_path)
-            migrate(self.conn)
-        conn = self.conn
-        row = conn.execute("SELECT coalesce(max(scan_id), 0) FROM reconcile_log").fetchone()
-        self._next_scan_id = (int(row[0]) if row else 0) + 1
+            self.writer = IndexWriter.open(self.db_path)
+        writer = self.writer
+        self._next_scan_id = writer.run(next_scan_id, writes=False)
         self.accumulator = FileBatchAccumulator(self.config.accumulator)
-        self._processor = BatchProcessor(
-            conn, self.root, self.version, self.config.processor, sources=self.sources
-        )
-        self._writer_done.clear()
+        self._processor = writer.run(self._new_processor, writes=False)
         self._draining.clear()
-        self._read_ahead = queue.Queue(maxsize=2)
+        self._commits.clear()
         self._reader = threading.Thread(target=self._read_loop, name="ocindex-reader", daemon=True)
-        self._writer = threading.Thread(target=self._write_loop, name="ocindex-writer", daemon=True)
         self._reader.start()
-        self._writer.start()
         handed = list(handover)
         for entry in handed:
             self.accumulator.add(entry.key, Trigger.HANDOVER)
         self.reconciler = Reconciler(
             self.root,
-            conn.cursor,
+            writer.cursor,
             self.accumulator.add_many,
             self._in_flight,
             self.config.reconciler,
-            on_report=self._logs.append,
+            on_report=self._log_report,
             sources=self.sources,
         )
         self.reconciler.scan_now(Trigger.STARTUP)
@@ -165,6 +164,11 @@ class UnifiedIndexerV2(IndexerReads):
             self.watcher.start()
         self.running = True
         log.info("v2 started on %s (%d handed over)", self.root, len(handed))
+
+    def _new_processor(self, conn: duckdb.DuckDBPyConnection) -> BatchProcessor:
+        return BatchProcessor(
+            conn, self.root, self.version, self.config.processor, sources=self.sources
+        )
 
     def stop_intake(self) -> None:
         """Stop the watcher, the sources and the reconciler loop; the writer keeps committing."""
@@ -189,23 +193,24 @@ class UnifiedIndexerV2(IndexerReads):
                 leftover = acc.drain_pending()
             acc.stop()
         self._draining.set()
-        if self._writer is not None:
-            self._writer.join(60)
+        if self._reader is not None:
+            self._reader.join(60)
+        self._wait_commits(0)
         if acc is not None and not flush:
             leftover += acc.drain_pending()  # retries scheduled by the last batches
         self.running = False
-        if self.conn is not None:
-            self._write_logs()
-            try:
-                self.conn.execute("CHECKPOINT")
-            except duckdb.Error as exc:
-                log.warning("checkpoint at stop failed: %s", exc)
-            if close and self._owns_conn:
-                self.conn.close()
-                self.conn = None
+        if self.writer is not None:
+            if close and self._owns_writer:
+                self.writer.close()
+                self.writer = None
+            elif self.fatal is None:
+                try:
+                    self.writer.run(_checkpoint)
+                except duckdb.Error as exc:
+                    log.warning("checkpoint at stop failed: %s", exc)
         return leftover
 
-    # --- the writer thread -----------------------------------------------------------------
+    # --- reading ahead, committing through the writer --------------------------------------
 
     def _read_loop(self) -> None:
         """Read and parse batch N+1 while the writer commits batch N; order is kept."""
@@ -216,11 +221,22 @@ class UnifiedIndexerV2(IndexerReads):
             if batch is not None:
                 with self._lock:
                     self._sealed.update(e.key.rel_path for e in batch.entries)
-                self._put_read(processor.read(batch))
+                read = processor.read(batch)
+                self._wait_commits(_READ_AHEAD - 1)
+                assert self.writer is not None
+                self._commits.append(self.writer.submit(partial(self._commit, read)))
             elif (
                 self._draining.is_set() and not acc.is_sealing() and not acc.get_stats().queue_depth
             ):
-                self._put_read(None)  # everything sealed has been read: tell the writer
+                return  # everything sealed has been read and handed to the writer
+
+    def _wait_commits(self, keep: int) -> None:
+        """Wait until at most `keep` commits are queued at the writer."""
+        while len(self._commits) > keep:
+            future = self._commits.popleft()
+            try:
+                future.result()
+            except WriterFailed:
                 return
 
     def _in_flight(self) -> set[str]:
@@ -230,101 +246,52 @@ class UnifiedIndexerV2(IndexerReads):
             sealed = set(self._sealed)
         return self.accumulator.pending_paths() | sealed
 
-    def _put_read(self, item: ReadBatch | None) -> None:
-        while not self.fatal:
-            try:
-                self._read_ahead.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def _write_loop(self) -> None:
+    def _commit(self, read: ReadBatch, conn: duckdb.DuckDBPyConnection) -> None:
+        """A writer job: commit one read batch, then schedule retries and tell the listeners."""
         assert self.accumulator is not None and self._processor is not None
-        acc, processor = self.accumulator, self._processor
-        last_commit = time.monotonic()
-        dirty = False
         try:
-            while True:
-                try:
-                    read = self._read_ahead.get(timeout=0.1)
-                except queue.Empty:
-                    self._write_logs()
-                    if dirty and time.monotonic() - last_commit > IDLE_CHECKPOINT_AFTER_S:
-                        self._checkpoint()
-                        dirty = False
-                    continue
-                if read is None:
-                    return
-                try:
-                    result = processor.commit(read)
-                except duckdb.Error as exc:
-                    self._batch_failed(read.entries, exc)
-                    if self.fatal:
-                        return
-                    continue
-                dirty = True
-                last_commit = time.monotonic()
-                for key, delay in result.retries:
-                    acc.add_later(key, delay)
-                with self._lock:
-                    self._sealed.difference_update(e.key.rel_path for e in read.entries)
-                    self.batches += 1
-                    self.files_processed += result.files
-                    self._recent.appendleft(result)
-                for outcome in result.reads:
-                    if outcome.status is FileStatus.ERROR:
-                        log.warning("error: %s: %s", outcome.key.rel_path, outcome.message)
-                if self._on_batch is not None:
-                    try:
-                        self._on_batch(result)
-                    except Exception:  # a listener's bug must not stop the writer
-                        log.exception("on_batch listener failed")
-                self._write_logs()
-        finally:
-            self._writer_done.set()
+            result = self._processor.commit(read)
+        except duckdb.Error as exc:
+            self._batch_failed(read.entries, exc)
+            return
+        for key, delay in result.retries:
+            self.accumulator.add_later(key, delay)
+        with self._lock:
+            self._sealed.difference_update(e.key.rel_path for e in read.entries)
+            self.batches += 1
+            self.files_processed += result.files
+            self._recent.appendleft(result)
+        for outcome in result.reads:
+            if outcome.status is FileStatus.ERROR:
+                log.warning("error: %s: %s", outcome.key.rel_path, outcome.message)
+        if self._on_batch is not None:
+            try:
+                self._on_batch(result)
+            except Exception:  # a listener's bug must not stop the writer
+                log.exception("on_batch listener failed")
 
     def _batch_failed(self, entries: tuple[PendingEntry, ...], exc: duckdb.Error) -> None:
-        text = str(exc).splitlines()[0]
         with self._lock:
             self._sealed.difference_update(e.key.rel_path for e in entries)
             self.db_errors += 1
             self.files_processed += len(entries)
-        if "invalidated" in text.lower():
-            self.fatal = f"the database needs a restart: {text}"
-            log.error("writer stopped: %s", self.fatal)
-            return
-        log.error("batch not committed, retrying its files: %s", text)
-        assert self.accumulator is not None
+        assert self.writer is not None and self.accumulator is not None
+        if self.writer.check_invalidated(exc):
+            return  # the writer said why, once; every later job fails with WriterFailed
+        log.error("batch not committed, retrying its files: %s", str(exc).splitlines()[0])
         for entry in entries:
             self.accumulator.add_later(entry.key, 1.0, entry.trigger)
 
-    def _write_logs(self) -> None:
-        conn = self.conn
-        while self._logs and conn is not None:
-            report = self._logs.popleft()
-            conn.execute(
-                "INSERT INTO reconcile_log VALUES (?, ?, to_timestamp(?), ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    self._next_scan_id,
-                    self.version,
-                    report.started_at,
-                    report.duration_ms,
-                    report.files_seen,
-                    len(report.new),
-                    len(report.modified),
-                    len(report.deleted),
-                    len(report.retried),
-                    report.catches,
-                ],
-            )
-            self._next_scan_id += 1
-
-    def _checkpoint(self) -> None:
-        assert self.conn is not None
-        try:
-            self.conn.execute("CHECKPOINT")
-        except duckdb.Error as exc:
-            log.debug("idle checkpoint skipped: %s", exc)
+    def _log_report(self, report: ReconcileReport) -> None:
+        """Number a finished scan and have the writer append its reconcile_log row."""
+        with self._lock:
+            scan_id, self._next_scan_id = self._next_scan_id, self._next_scan_id + 1
+            self._reports.appendleft((scan_id, report))
+        if self.writer is None:
+            return
+        counts = (len(report.new), len(report.modified), len(report.deleted), len(report.retried))
+        row = (scan_id, self.version, report.started_at, report.duration_ms, report.files_seen)
+        self.writer.submit(lambda conn: append_reconcile(conn, *row, counts, report.catches))
 
     # --- intake helpers ----------------------------------------------------------------------
 
@@ -398,8 +365,10 @@ class UnifiedIndexerV2(IndexerReads):
         return self.accumulator.pending_files(limit) if self.accumulator else []
 
     def reconciler_findings(self, limit: int = 10) -> list[ReconcileSummary]:
-        if self.reconciler is None:
-            return []
-        reports = list(self.reconciler.recent)[:limit]
-        first = self._next_scan_id + len(self._logs) - 1
-        return [r.summary(first - i) for i, r in enumerate(reports)]
+        with self._lock:
+            reports = list(self._reports)[:limit]
+        return [report.summary(scan_id) for scan_id, report in reports]
+
+
+def _checkpoint(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute("CHECKPOINT")

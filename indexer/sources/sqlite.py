@@ -50,7 +50,6 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
-from indexer.accumulator import Trigger
 from indexer.kinds import (
     SOURCE_PREFIX_PATTERN,
     STORE_1X,
@@ -71,9 +70,11 @@ from indexer.outcome import (
     Situation,
     decide,
 )
+from indexer.pipeline.accumulator import Trigger
 from indexer.rebuild import data_record
 from indexer.records import DEFAULT_MAX_FILE_BYTES, content_hash, parse, too_large
-from indexer.source import Submit
+from indexer.sources.base import Submit
+from indexer.store.logs import raise_watermarks, read_watermarks
 
 log = logging.getLogger(__name__)
 
@@ -358,14 +359,7 @@ class SqliteSource:
                 maxes[table] = ms
         if not maxes:
             return
-        params = [v for table, ms in sorted(maxes.items()) for v in (self.prefix, table, ms)]
-        conn.execute(  # one statement (executemany costs a round trip per row)
-            "INSERT INTO source_watermarks VALUES "
-            + ", ".join(["(?, ?, ?)"] * len(maxes))
-            + " ON CONFLICT (source, table_name) DO UPDATE SET time_updated_ms = "
-            "greatest(source_watermarks.time_updated_ms, excluded.time_updated_ms)",
-            params,
-        )
+        raise_watermarks(conn, self.prefix, maxes)
         with self._lock:
             for table, ms in maxes.items():
                 self._committed[table] = max(self._committed.get(table, ms), ms)
@@ -704,18 +698,15 @@ class SqliteSource:
         try:
             cursor = self._index()
             try:
-                rows = cursor.execute(
-                    "SELECT table_name, time_updated_ms FROM source_watermarks WHERE source = ?",
-                    [self.prefix],
-                ).fetchall()
+                rows = read_watermarks(cursor, self.prefix)
             finally:
                 cursor.close()
         except duckdb.Error as exc:
             log.debug("%s: no watermarks read: %s", self.name, exc)
             return
         with self._lock:
-            for table, ms in rows:
-                self._committed[str(table)] = max(self._committed.get(str(table), 0), int(ms))
+            for table, ms in rows.items():
+                self._committed[table] = max(self._committed.get(table, 0), ms)
 
     def _start_observer(self) -> None:
         folder = self.db_path.absolute().parent

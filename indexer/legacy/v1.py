@@ -25,21 +25,23 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import duckdb
 
-from indexer.accumulator import PendingEntry, Trigger
-from indexer.facade import IDLE_CHECKPOINT_AFTER_S, IndexerReads
+from indexer.facade import IndexerReads
 from indexer.kinds import FileKey, FileKind, classify, is_source_path
-from indexer.outcome import FileRead, FileStamp, FileStatus, ParsedFile, needs_retry
-from indexer.processor import BatchResult, ProcessorConfig, apply_reads, read_file
+from indexer.outcome import BatchResult, FileRead, FileStamp, FileStatus, ParsedFile, needs_retry
+from indexer.pipeline.accumulator import PendingEntry, Trigger
+from indexer.pipeline.processor import ProcessorConfig, apply_reads, read_file
+from indexer.pipeline.watcher import StorageWatcher
+from indexer.pipeline.writer import IndexWriter, WriterFailed
 from indexer.records import content_hash, parse
 from indexer.scan import walk_files
-from indexer.schema import migrate, open_database
 from indexer.snapshot import PendingFile, ReconcileSummary, newest_pending
-from indexer.tracker import FileTracker, TrackedFile
-from indexer.watcher import StorageWatcher
+from indexer.store.logs import append_batch, next_batch_id
+from indexer.store.tracking import FileTracker, TrackedFile
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +117,7 @@ class _BulkRequest:
     error: BaseException | None = None
 
 
-class _Checkpoint:
-    """The worker's idle job: checkpoint the WAL."""
-
-
-_CHECKPOINT = _Checkpoint()
-_Job = _Waiting | _BulkRequest | _Checkpoint
+_Job = _Waiting | _BulkRequest
 
 
 class HybridIndexer(IndexerReads):
@@ -132,22 +129,20 @@ class HybridIndexer(IndexerReads):
         self,
         root: Path,
         db_path: Path | None = None,
-        conn: duckdb.DuckDBPyConnection | None = None,
+        writer: IndexWriter | None = None,
         config: V1Config | None = None,
         on_batch: Callable[[BatchResult], None] | None = None,
     ) -> None:
-        if conn is None and db_path is None:
-            raise ValueError("give db_path or an open conn")
+        if writer is None and db_path is None:
+            raise ValueError("give db_path or a writer")
         self.root = root
         self.db_path = db_path
-        self.conn = conn
-        self._owns_conn = conn is None
+        self.writer = writer
+        self._owns_writer = writer is None
         self.config = config or V1Config()
         self._on_batch = on_batch
         self.watcher: StorageWatcher | None = None
-        self._tracker: FileTracker | None = None
         self._worker: threading.Thread | None = None
-        self._write_lock = threading.RLock()  # held by whichever thread writes: one at a time
         self._cond = threading.Condition()
         self._lock = self._cond  # IndexerReads guards _recent with it
         self._waiting: dict[str, _Waiting] = {}
@@ -168,8 +163,13 @@ class HybridIndexer(IndexerReads):
         self.bulk_files_read = 0
         self.events_lost = 0
         self.db_errors = 0
-        self.fatal: str | None = None
+        self._fatal: str | None = None
         self.running = False
+
+    @property
+    def fatal(self) -> str | None:
+        writer = self.writer
+        return self._fatal or (writer.fatal if writer is not None else None)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -179,14 +179,11 @@ class HybridIndexer(IndexerReads):
         The watcher starts before the bulk scan, so nothing written meanwhile is missed: its
         events wait in the debounce map until the worker starts.
         """
-        if self.conn is None:
+        if self.writer is None:
             assert self.db_path is not None
-            self.conn = open_database(self.db_path)
-            migrate(self.conn)
-        conn = self.conn
-        self._tracker = FileTracker(conn, self.version)
-        row = conn.execute("SELECT coalesce(max(batch_id), 0) FROM batch_log").fetchone()
-        self._next_batch_id = (int(row[0]) if row else 0) + 1
+            self.writer = IndexWriter.open(self.db_path)
+        writer = self.writer
+        self._next_batch_id = writer.run(next_batch_id, writes=False)
         handed = list(handover)
         with self._cond:
             self._draining = self._halt = self._closed = False
@@ -199,9 +196,8 @@ class HybridIndexer(IndexerReads):
             self.watcher = StorageWatcher(self.root, self.submit, self._events_lost)
             self.watcher.start()
         try:
-            with self._write_lock:
-                self._run_bulk(Trigger.STARTUP)
-                self._checkpoint()
+            writer.run(partial(self._run_bulk, trigger=Trigger.STARTUP))
+            writer.run(_checkpoint)
         except BaseException:
             self.stop_intake()
             raise
@@ -248,12 +244,15 @@ class HybridIndexer(IndexerReads):
         for request in requests:
             request.done.set()  # nobody will run it now; rescan() sees no report
         self.running = False
-        if self.conn is not None:
-            with self._write_lock:
-                self._checkpoint()
-                if close and self._owns_conn:
-                    self.conn.close()
-                    self.conn = None
+        if self.writer is not None:
+            if close and self._owns_writer:
+                self.writer.close()
+                self.writer = None
+            elif self.fatal is None:
+                try:
+                    self.writer.run(_checkpoint)
+                except duckdb.Error as exc:
+                    log.debug("v1 checkpoint skipped: %s", exc)
         return leftover
 
     # --- intake -----------------------------------------------------------------------------
@@ -313,15 +312,14 @@ class HybridIndexer(IndexerReads):
 
     # --- the bulk phase ---------------------------------------------------------------------
 
-    def _run_bulk(self, trigger: Trigger) -> BulkReport:
-        """Index every changed file older than now with DuckDB reads; the caller holds the lock."""
-        assert self.conn is not None
+    def _run_bulk(self, conn: duckdb.DuckDBPyConnection, trigger: Trigger) -> BulkReport:
+        """Index every changed file older than now with DuckDB reads: a job of the writer."""
         started_wall = time.time()
         t0_ns = time.time_ns()
         t0 = time.perf_counter()
         tracked = {
             str(path): (str(status), mtime_ns, size, message)
-            for path, status, mtime_ns, size, message in self.conn.execute(
+            for path, status, mtime_ns, size, message in conn.execute(
                 "SELECT file_path, status, mtime_ns, size, error_message FROM file_index"
             ).fetchall()
         }
@@ -360,9 +358,9 @@ class HybridIndexer(IndexerReads):
         totals: Counter[str] = Counter()
         chunk = max(1, self.config.bulk_chunk_files)
         for i in range(0, len(bulk), chunk):
-            totals.update(self._bulk_chunk(bulk[i : i + chunk], [], trigger))
+            totals.update(self._bulk_chunk(conn, bulk[i : i + chunk], [], trigger))
         for i in range(0, len(gone), chunk):
-            totals.update(self._bulk_chunk([], gone[i : i + chunk], trigger))
+            totals.update(self._bulk_chunk(conn, [], gone[i : i + chunk], trigger))
         report = BulkReport(
             trigger=str(trigger),
             started_at=started_wall,
@@ -396,19 +394,23 @@ class HybridIndexer(IndexerReads):
         return report
 
     def _bulk_chunk(
-        self, files: Sequence[tuple[FileKey, FileStamp]], gone: Sequence[FileKey], trigger: Trigger
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        files: Sequence[tuple[FileKey, FileStamp]],
+        gone: Sequence[FileKey],
+        trigger: Trigger,
     ) -> Counter[str]:
         """Read, parse and write one chunk with autocommitted statements; return its counts."""
-        assert self.conn is not None and self._tracker is not None
+        tracker = FileTracker(conn, self.version)
         started = time.monotonic()
         cfg = self.config.processor
-        prior = self._tracker.lookup([k.rel_path for k, _ in files] + [k.rel_path for k in gone])
+        prior = tracker.lookup([k.rel_path for k, _ in files] + [k.rel_path for k in gone])
         wanted = [
             os.path.join(self.root, k.rel_path)
             for k, s in files
             if k.kind is not FileKind.SKIPPED and s.size <= cfg.max_file_bytes
         ]
-        blobs = self._read_blobs(wanted)
+        blobs = _read_blobs(conn, wanted)
         reads: list[FileRead] = []
         counts: Counter[str] = Counter()
         for key, stamp in files:
@@ -423,58 +425,40 @@ class HybridIndexer(IndexerReads):
                 read = read_file(self.root, key, cfg, _attempts(prior.get(key.rel_path)))
             reads.append(read)
         reads.extend(FileRead(key, FileStatus.DELETED) for key in gone)
-        kept = apply_reads(self.conn, self._tracker, reads, prior)
+        kept = apply_reads(conn, tracker, reads, prior)
         counts.update(str(r.status) for r in kept)
-        self._commit_log(str(trigger), reads, kept, started, 0.0, ())
+        self._commit_log(conn, str(trigger), reads, kept, started, 0.0, ())
         for read in reads:
             if read.retry_in_s is not None:
                 self._retry_later(read.key, read.retry_in_s)
         return counts
 
-    def _read_blobs(self, paths: list[str]) -> dict[str, tuple[bytes, int]]:
-        """Return path -> (bytes, mtime in µs) as DuckDB read them; missing files are absent."""
-        if not paths:
-            return {}
-        assert self.conn is not None
-        try:
-            rows = self.conn.execute(
-                "SELECT filename, content, epoch_us(last_modified) FROM read_blob(?)", [paths]
-            ).fetchall()
-        except duckdb.Error as exc:
-            # One unreadable file fails the whole call: read this chunk file by file instead.
-            log.warning("v1 bulk: read_blob failed, reading one by one: %s", _first_line(exc))
-            return {}
-        return {str(name): (bytes(data), int(mtime_us)) for name, data, mtime_us in rows}
-
     # --- the worker thread ------------------------------------------------------------------
 
     def _work_loop(self) -> None:
-        dirty = False
-        last_write = time.monotonic()
+        """Take due files and rescan requests one at a time; the writer runs each (and
+        checkpoints when idle)."""
+        assert self.writer is not None
+        writer = self.writer
         try:
             while True:
-                job = self._take_job(dirty, last_write)
+                job = self._take_job()
                 if job is None:
                     return
-                with self._write_lock:
-                    if isinstance(job, _Checkpoint):
-                        self._checkpoint()
-                        dirty = False
-                        continue
-                    if isinstance(job, _BulkRequest):
-                        self._run_request(job)
-                    else:
-                        self._process_one(job)
-                dirty = True
-                last_write = time.monotonic()
+                if isinstance(job, _BulkRequest):
+                    self._run_request(job)
+                else:
+                    writer.run(partial(self._process_one, waiting=job))
+        except WriterFailed:
+            return  # the writer said why
         except Exception as exc:  # a bug, not a file's fault: record it and stop writing
             log.exception("v1 worker stopped")
-            self.fatal = f"the v1 worker stopped: {_first_line(exc)}"
+            self._fatal = f"the v1 worker stopped: {_first_line(exc)}"
         finally:
             with self._cond:
                 self._busy = False
 
-    def _take_job(self, dirty: bool, last_write: float) -> _Job | None:
+    def _take_job(self) -> _Job | None:
         """Block until there is a job; None tells the worker to end."""
         with self._cond:
             self._busy = False
@@ -491,15 +475,9 @@ class HybridIndexer(IndexerReads):
                     return waiting
                 if self._draining:
                     return None
-                checkpoint_at = last_write + IDLE_CHECKPOINT_AFTER_S
-                if dirty and now >= checkpoint_at:
-                    self._busy = True
-                    return _CHECKPOINT
                 timeout = 0.5
                 if self._heap:
                     timeout = min(timeout, self._heap[0][0] - now)
-                if dirty:
-                    timeout = min(timeout, checkpoint_at - now)
                 self._cond.wait(max(timeout, 0.001))
 
     def _pop_due(self, now: float, everything: bool) -> _Waiting | None:
@@ -518,7 +496,8 @@ class HybridIndexer(IndexerReads):
 
     def _run_request(self, request: _BulkRequest) -> None:
         try:
-            request.report = self._run_bulk(request.trigger)
+            assert self.writer is not None
+            request.report = self.writer.run(partial(self._run_bulk, trigger=request.trigger))
         except duckdb.Error as exc:
             with self._cond:
                 self.db_errors += 1
@@ -527,20 +506,26 @@ class HybridIndexer(IndexerReads):
         finally:
             request.done.set()
 
-    def _process_one(self, waiting: _Waiting) -> None:
+    def _process_one(self, conn: duckdb.DuckDBPyConnection, waiting: _Waiting) -> None:
         """The legacy per-file path: read, look up, then a few autocommitted statements."""
-        assert self.conn is not None and self._tracker is not None
+        tracker = FileTracker(conn, self.version)
         key = waiting.key
         started = time.monotonic()
         queue_wait_ms = max(0.0, started - waiting.due) * 1000
         try:
-            prior = self._tracker.lookup([key.rel_path])
+            prior = tracker.lookup([key.rel_path])
             read = read_file(
                 self.root, key, self.config.processor, _attempts(prior.get(key.rel_path))
             )
-            kept = apply_reads(self.conn, self._tracker, [read], prior)
+            kept = apply_reads(conn, tracker, [read], prior)
             self._commit_log(
-                str(waiting.trigger), [read], kept, started, queue_wait_ms, (waiting.event_at,)
+                conn,
+                str(waiting.trigger),
+                [read],
+                kept,
+                started,
+                queue_wait_ms,
+                (waiting.event_at,),
             )
         except duckdb.Error as exc:
             self._file_failed(waiting, exc)
@@ -556,9 +541,8 @@ class HybridIndexer(IndexerReads):
         text = _first_line(exc)
         with self._cond:
             self.db_errors += 1
-        if "invalidated" in text.lower():
-            self.fatal = f"the database needs a restart: {text}"
-            log.error("v1 worker stopped: %s", self.fatal)
+        assert self.writer is not None
+        if self.writer.check_invalidated(exc):
             return
         log.error("v1: %s not written, retrying: %s", waiting.key.rel_path, text)
         if not self._draining:
@@ -566,6 +550,7 @@ class HybridIndexer(IndexerReads):
 
     def _commit_log(
         self,
+        conn: duckdb.DuckDBPyConnection,
         trigger: str,
         reads: Sequence[FileRead],
         kept: Sequence[FileRead],
@@ -574,55 +559,23 @@ class HybridIndexer(IndexerReads):
         event_at: Sequence[float],
     ) -> BatchResult:
         """Append the batch_log row (autocommitted) and publish the result."""
-        assert self.conn is not None
-        counts = Counter(r.status for r in kept)
-        processing_ms = (time.monotonic() - started) * 1000
-        committed_at = time.time()
-        latencies = tuple(max(0.0, (committed_at - t) * 1000) for t in event_at)
-        batch_id = self._next_batch_id
-        self.conn.execute(
-            "INSERT INTO batch_log VALUES (?, ?, ?, to_timestamp(?), to_timestamp(?), "
-            "?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                batch_id,
-                self.version,
-                trigger,
-                committed_at - processing_ms / 1000,
-                committed_at,
-                len(reads),
-                counts[FileStatus.INDEXED],
-                counts[FileStatus.ERROR],
-                counts[FileStatus.PENDING],
-                counts[FileStatus.DELETED],
-                counts[FileStatus.SKIPPED],
-                queue_wait_ms,
-                processing_ms,
-                list(latencies),
-            ],
-        )
-        self._next_batch_id += 1
-        result = BatchResult(
-            batch_id=batch_id,
+        result = BatchResult.of(
+            batch_id=self._next_batch_id,
             indexer_version=self.version,
             trigger=trigger,
-            files=len(reads),
-            indexed=counts[FileStatus.INDEXED],
-            errors=counts[FileStatus.ERROR],
-            pending=counts[FileStatus.PENDING],
-            deleted=counts[FileStatus.DELETED],
-            skipped=counts[FileStatus.SKIPPED],
-            dropped=len(reads) - len(kept),
-            by_kind=dict(Counter(str(r.key.kind) for r in reads)),
+            reads=reads,
+            kept=kept,
             queue_wait_ms=queue_wait_ms,
-            processing_ms=processing_ms,
-            committed_at=committed_at,
-            event_latency_ms=latencies,
-            reads=tuple(reads),
+            processing_ms=(time.monotonic() - started) * 1000,
+            committed_at=time.time(),
+            event_at=event_at,
         )
+        append_batch(conn, result)
+        self._next_batch_id += 1
         with self._cond:
             self.batches += 1
             self.files_processed += len(reads)
-            self._last_commit = committed_at
+            self._last_commit = result.committed_at
             self._recent.appendleft(result)
         if self._on_batch is not None:
             try:
@@ -630,14 +583,6 @@ class HybridIndexer(IndexerReads):
             except Exception:  # a listener's bug must not stop the writer
                 log.exception("on_batch listener failed")
         return result
-
-    def _checkpoint(self) -> None:
-        if self.conn is None:
-            return
-        try:
-            self.conn.execute("CHECKPOINT")
-        except duckdb.Error as exc:
-            log.debug("v1 checkpoint skipped: %s", exc)
 
     # --- facade ------------------------------------------------------------------------------
 
@@ -669,10 +614,9 @@ class HybridIndexer(IndexerReads):
                 raise request.error
             if request.done.is_set():
                 return request.report
-        with self._write_lock:
-            if self.conn is None or self._tracker is None or self._closed:
-                return None  # not started, or stopped: a stopped indexer writes nothing
-            return self._run_bulk(Trigger.MANUAL)
+        if self.writer is None or self.writer.is_closed or self._closed:
+            return None  # not started, or stopped: a stopped indexer writes nothing
+        return self.writer.run(partial(self._run_bulk, trigger=Trigger.MANUAL))
 
     def is_idle(self, settle_s: float = 0.0) -> bool:
         with self._cond:
@@ -746,3 +690,22 @@ def _attempts(before: TrackedFile | None) -> int:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _read_blobs(conn: duckdb.DuckDBPyConnection, paths: list[str]) -> dict[str, tuple[bytes, int]]:
+    """Return path -> (bytes, mtime in µs) as DuckDB read them; missing files are absent."""
+    if not paths:
+        return {}
+    try:
+        rows = conn.execute(
+            "SELECT filename, content, epoch_us(last_modified) FROM read_blob(?)", [paths]
+        ).fetchall()
+    except duckdb.Error as exc:
+        # One unreadable file fails the whole call: read this chunk file by file instead.
+        log.warning("v1 bulk: read_blob failed, reading one by one: %s", _first_line(exc))
+        return {}
+    return {str(name): (bytes(data), int(mtime_us)) for name, data, mtime_us in rows}
+
+
+def _checkpoint(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute("CHECKPOINT")

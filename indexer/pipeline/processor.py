@@ -12,16 +12,15 @@ import errno
 import logging
 import os
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
 
-from indexer.accumulator import Batch, PendingEntry
 from indexer.kinds import TABLES, FileKey, FileKind, is_source_path
 from indexer.outcome import (
+    BatchResult,
     Failure,
     FailureReason,
     FileRead,
@@ -34,11 +33,13 @@ from indexer.outcome import (
     decide,
     with_backoff,
 )
+from indexer.pipeline.accumulator import Batch, PendingEntry
 from indexer.records import DEFAULT_MAX_FILE_BYTES, content_hash, parse, too_large
-from indexer.rows import delete_owned, write_parsed
-from indexer.schema import sql_strings
-from indexer.source import ChangeSource, owner_of
-from indexer.tracker import FileTracker, TrackedFile, TrackEntry
+from indexer.sources.base import ChangeSource, owner_of
+from indexer.store.database import sql_strings, transaction
+from indexer.store.logs import append_batch, next_batch_id
+from indexer.store.rows import delete_owned, write_parsed
+from indexer.store.tracking import FileTracker, TrackedFile, TrackEntry
 
 log = logging.getLogger(__name__)
 
@@ -54,32 +55,6 @@ class ProcessorConfig:
     @property
     def retry(self) -> RetryPolicy:
         return RetryPolicy(self.retry_base_s, self.retry_max_s, self.settle_s)
-
-
-@dataclass(frozen=True, slots=True)
-class BatchResult:
-    """One committed batch, handed to metrics and the dashboard after the commit."""
-
-    batch_id: int
-    indexer_version: str
-    trigger: str
-    files: int
-    indexed: int
-    errors: int
-    pending: int
-    deleted: int
-    skipped: int
-    dropped: int
-    by_kind: dict[str, int]
-    queue_wait_ms: float
-    processing_ms: float
-    committed_at: float
-    event_latency_ms: tuple[float, ...]
-    reads: tuple[FileRead, ...] = field(repr=False)
-
-    @property
-    def retries(self) -> list[tuple[FileKey, float]]:
-        return [(r.key, r.retry_in_s) for r in self.reads if r.retry_in_s is not None]
 
 
 def read_file(
@@ -369,8 +344,7 @@ class BatchProcessor:
         self.tracker = FileTracker(conn, indexer_version, wall)
         self._monotonic = monotonic
         self._wall = wall
-        row = conn.execute("SELECT coalesce(max(batch_id), 0) FROM batch_log").fetchone()
-        self._next_id = int(row[0]) + 1 if row else 1
+        self._next_id = next_batch_id(conn)
 
     def process(self, batch: Batch) -> BatchResult:
         """Read, parse and commit one batch in a single transaction; raise on database errors."""
@@ -399,39 +373,15 @@ class BatchProcessor:
         """Write one read batch: data rows, file_index rows and its batch_log row, one transaction."""
         started = self._monotonic()
         prior = self.tracker.lookup(e.key.rel_path for e in read.entries)
-        reads = [
-            with_backoff(r, _attempts(prior.get(r.key.rel_path)), self.config.retry)
-            for r in read.reads
-        ]
+        policy = self.config.retry
+        reads = [with_backoff(r, _attempts(prior.get(r.key.rel_path)), policy) for r in read.reads]
         try:
-            kept, committed_at, processing_ms = self._transaction(read, reads, prior, started, True)
+            result = self._transaction(read, reads, prior, started, True)
         except duckdb.ConstraintException:
             # Another path owns one of these ids: replace by key for this batch.
-            kept, committed_at, processing_ms = self._transaction(
-                read, reads, prior, started, False
-            )
-        queue_wait_ms = (started - read.batch.sealed_at) * 1000 - read.read_ms
-        batch_id = self._next_id
+            result = self._transaction(read, reads, prior, started, False)
         self._next_id += 1
-        counts = Counter(r.status for r in kept)
-        return BatchResult(
-            batch_id=batch_id,
-            indexer_version=self.version,
-            trigger=str(read.batch.reason),
-            files=len(read.entries),
-            indexed=counts[FileStatus.INDEXED],
-            errors=counts[FileStatus.ERROR],
-            pending=counts[FileStatus.PENDING],
-            deleted=counts[FileStatus.DELETED],
-            skipped=counts[FileStatus.SKIPPED],
-            dropped=len(reads) - len(kept),
-            by_kind=dict(Counter(str(e.key.kind) for e in read.entries)),
-            queue_wait_ms=queue_wait_ms,
-            processing_ms=processing_ms,
-            committed_at=committed_at,
-            event_latency_ms=_latencies(read.entries, committed_at),
-            reads=tuple(reads),
-        )
+        return result
 
     def _transaction(
         self,
@@ -440,10 +390,9 @@ class BatchProcessor:
         prior: dict[str, TrackedFile],
         started: float,
         trust_prior: bool,
-    ) -> tuple[list[FileRead], float, float]:
+    ) -> BatchResult:
         """Commit one batch; its processing time is its read time plus its commit time."""
-        self.conn.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(self.conn):
             # Twins exist only with a second source: then one extra query per batch.
             twins = {"overlap": True} if self.sources else {}
             kept = apply_reads(self.conn, self.tracker, reads, prior, trust_prior, **twins)
@@ -451,42 +400,24 @@ class BatchProcessor:
                 mine = [r for r in kept if r.key.rel_path.startswith(source.prefix)]
                 if mine:
                     source.write_progress(self.conn, mine)
-            counts = Counter(r.status for r in kept)
-            committed_at = self._wall()
             processing_ms = read.read_ms + (self._monotonic() - started) * 1000
-            self.conn.execute(
-                "INSERT INTO batch_log VALUES (?, ?, ?, to_timestamp(?), to_timestamp(?), "
-                "?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    self._next_id,
-                    self.version,
-                    str(read.batch.reason),
-                    committed_at - processing_ms / 1000,
-                    committed_at,
-                    len(read.entries),
-                    counts[FileStatus.INDEXED],
-                    counts[FileStatus.ERROR],
-                    counts[FileStatus.PENDING],
-                    counts[FileStatus.DELETED],
-                    counts[FileStatus.SKIPPED],
-                    (started - read.batch.sealed_at) * 1000 - read.read_ms,
-                    processing_ms,
-                    list(_latencies(read.entries, committed_at)),
-                ],
+            result = BatchResult.of(
+                batch_id=self._next_id,
+                indexer_version=self.version,
+                trigger=str(read.batch.reason),
+                reads=reads,
+                kept=kept,
+                queue_wait_ms=(started - read.batch.sealed_at) * 1000 - read.read_ms,
+                processing_ms=processing_ms,
+                committed_at=self._wall(),
+                event_at=[e.event_at for e in read.entries],
             )
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        return kept, committed_at, processing_ms
+            append_batch(self.conn, result)
+        return result
 
 
 def _attempts(before: TrackedFile | None) -> int:
     return before.attempts if before is not None else 0
-
-
-def _latencies(entries: Sequence[PendingEntry], committed_at: float) -> tuple[float, ...]:
-    return tuple(max(0.0, (committed_at - e.event_at) * 1000) for e in entries)
 
 
 def _newest_per_key(entries: Sequence[PendingEntry]) -> tuple[PendingEntry, ...]:
