@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pytest
 
 from indexer.kinds import TABLES, FileKey, classify
 from indexer.outcome import ParsedFile
+from indexer.pipeline import v2 as v2_module
+from indexer.pipeline.watcher import StorageWatcher
 from indexer.records import content_hash, parse
 
 
@@ -118,3 +123,33 @@ def _as_db_row(columns: tuple[tuple[str, str], ...], row: tuple[object, ...]) ->
 
 def hash_of(data: bytes) -> str:
     return content_hash(data)
+
+
+class DroppingWatcher(StorageWatcher):
+    """A watcher that loses every event of a share of the paths (chosen by a hash of the path),
+    as a lossy inotify would: the fault F3 injects."""
+
+    ratio = 0.5
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dropped = 0
+
+    def _submit_keys(self, keys: list[FileKey]) -> None:
+        kept = [k for k in keys if zlib.crc32(k.rel_path.encode()) % 1000 >= self.ratio * 1000]
+        with self._lock:
+            self.dropped += len(keys) - len(kept)
+        super()._submit_keys(kept)
+
+
+def drop_half_the_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every v2 started from now on watch with a DroppingWatcher."""
+    monkeypatch.setattr(v2_module, "StorageWatcher", DroppingWatcher)
+
+
+def kill_observer(watcher: StorageWatcher) -> None:
+    """Stop the watcher's observer as if its thread had died; its health check must notice."""
+    observer = watcher._observer
+    if observer is not None:
+        observer.stop()
+        observer.join(5)

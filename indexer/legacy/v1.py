@@ -34,7 +34,8 @@ from indexer.facade import IndexerReads
 from indexer.kinds import FileKey, FileKind, classify, is_source_path
 from indexer.outcome import BatchResult, FileRead, FileStamp, FileStatus, ParsedFile, needs_retry
 from indexer.pipeline.accumulator import PendingEntry, Trigger
-from indexer.pipeline.processor import ProcessorConfig, apply_reads, read_file
+from indexer.pipeline.apply import apply_reads
+from indexer.pipeline.reader import ProcessorConfig, read_file
 from indexer.pipeline.watcher import StorageWatcher
 from indexer.pipeline.writer import IndexWriter, WriterFailed
 from indexer.records import content_hash, parse

@@ -11,7 +11,6 @@ import logging
 import os
 import threading
 import time
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
@@ -31,7 +30,8 @@ from indexer.pipeline.accumulator import (
     PendingEntry,
     Trigger,
 )
-from indexer.pipeline.processor import BatchProcessor, ProcessorConfig, ReadBatch
+from indexer.pipeline.processor import BatchProcessor, ReadBatch
+from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import Reconciler, ReconcilerConfig, ReconcileReport
 from indexer.pipeline.watcher import StorageWatcher
 from indexer.pipeline.writer import IndexWriter, WriterFailed
@@ -52,8 +52,6 @@ class V2Config:
     processor: ProcessorConfig = field(default_factory=ProcessorConfig)
     reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
     watch: bool = True
-    drop_event_ratio: float = 0.0
-    """Fault injection for tests: drop every event of this share of paths (chosen by hash)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, watch: bool = True) -> V2Config:
@@ -159,7 +157,6 @@ class UnifiedIndexerV2(IndexerReads):
                 self.root,
                 self.accumulator.add_many,
                 self._events_lost,
-                drop_event=self._drop_filter(),
             )
             self.watcher.start()
         self.running = True
@@ -299,12 +296,6 @@ class UnifiedIndexerV2(IndexerReads):
         log.warning("events may have been lost (%s): reconciling now", why)
         if self.reconciler is not None:
             self.reconciler.request_scan()
-
-    def _drop_filter(self) -> Callable[[str], bool] | None:
-        ratio = self.config.drop_event_ratio
-        if ratio <= 0:
-            return None
-        return lambda path: zlib.crc32(path.encode()) % 1000 < ratio * 1000
 
     # --- facade ------------------------------------------------------------------------------
 

@@ -65,15 +65,12 @@ class StorageWatcher(FileSystemEventHandler):
         root: Path,
         submit: Callable[[list[FileKey], Trigger], None],
         on_events_lost: Callable[[str], None],
-        drop_event: Callable[[str], bool] | None = None,
-        # drop_event is fault injection for tests: it loses every event of the paths it selects.
         health_interval_s: float = 1.0,
     ) -> None:
         super().__init__()
         self.root = root
         self._submit = submit
         self._on_events_lost = on_events_lost
-        self._drop_event = drop_event
         self._health_interval_s = health_interval_s
         self._observer: Observer | None = None  # type: ignore[valid-type]
         self._stop = threading.Event()
@@ -81,7 +78,6 @@ class StorageWatcher(FileSystemEventHandler):
         self._spotter = _OverflowSpotter(self._overflowed)
         self._lock = threading.Lock()
         self.events = 0
-        self.dropped = 0
         self.overflows = 0
         self.restarts = 0
 
@@ -110,12 +106,6 @@ class StorageWatcher(FileSystemEventHandler):
 
     def is_alive(self) -> bool:
         return self._observer is not None and self._observer.is_alive()
-
-    def kill_observer_for_test(self) -> None:
-        """Stop the observer as if it had died; the health thread must notice and restart it."""
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(5)
 
     def _new_observer(self) -> Observer:  # type: ignore[valid-type]
         observer = Observer()
@@ -163,7 +153,7 @@ class StorageWatcher(FileSystemEventHandler):
             key = classify(rel) if rel else None
             if key is not None:
                 keys.append(key)
-        self._submit_kept(keys)
+        self._submit_keys(keys)
 
     def _submit_folder(self, folder: Path) -> None:
         prefix = relative_path(self.root, folder)
@@ -174,14 +164,9 @@ class StorageWatcher(FileSystemEventHandler):
             key = classify(f"{prefix}/{rel}")
             if key is not None:
                 keys.append(key)
-        self._submit_kept(keys)
+        self._submit_keys(keys)
 
-    def _submit_kept(self, keys: list[FileKey]) -> None:
-        if self._drop_event is not None:
-            kept = [k for k in keys if not self._drop_event(k.rel_path)]
-            with self._lock:
-                self.dropped += len(keys) - len(kept)
-            keys = kept
+    def _submit_keys(self, keys: list[FileKey]) -> None:
         if keys:
             self._submit(keys, Trigger.WATCHER)
 
@@ -189,7 +174,6 @@ class StorageWatcher(FileSystemEventHandler):
         with self._lock:
             return {
                 "events": self.events,
-                "dropped": self.dropped,
                 "overflows": self.overflows,
                 "restarts": self.restarts,
             }

@@ -141,6 +141,16 @@ class FileTracker:
     def mark_deleted(self, keys: Sequence[FileKey]) -> None:
         self.record([TrackEntry(k, FileStatus.DELETED) for k in keys])
 
+    def mark_for_reread(self, rel_paths: Sequence[str], why: str) -> None:
+        """Mark tracked rows pending so the reconciler's retry reads them again, in the caller's
+        transaction (so a crash cannot lose the request)."""
+        if rel_paths:
+            self.conn.execute(
+                "UPDATE file_index SET status = 'pending', indexed_at = to_timestamp(0), "
+                f"error_message = ? WHERE file_path IN {sql_strings(rel_paths)}",
+                [f"re-read: {why}"],
+            )
+
     def needs_indexing(self, files: Sequence[tuple[FileKey, FileStamp]]) -> list[FileKey]:
         """Return the keys whose stamp differs from file_index (compared with !=) or are unknown."""
         prior = self.lookup(k.rel_path for k, _ in files)

@@ -55,7 +55,7 @@ def _reply(message: dict[str, Any]) -> None:
 
 
 def run_v2(spec: dict[str, Any]) -> int:
-    from indexer.pipeline.processor import ProcessorConfig
+    from indexer.pipeline.reader import ProcessorConfig
     from indexer.pipeline.reconciler import ReconcilerConfig
     from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
 

@@ -10,16 +10,21 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from indexer.pipeline.processor import ProcessorConfig
+import pytest
+
+from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import ReconcilerConfig
 from indexer.pipeline.v2 import V2Config
 from indexer.simulate import OpenCodeSimulator
 from tests.faults.support import census_of, poll, running_v2, settle
+from tests.helpers import DroppingWatcher, drop_half_the_events
 
 
-def test_half_the_events_dropped_the_reconciler_catches_every_change(root: Path, db: Path) -> None:
+def test_half_the_events_dropped_the_reconciler_catches_every_change(
+    root: Path, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drop_half_the_events(monkeypatch)
     config = V2Config(
-        drop_event_ratio=0.5,
         processor=ProcessorConfig(settle_s=0.3),
         reconciler=ReconcilerConfig(interval_s=0.5),
     )
@@ -42,7 +47,8 @@ def test_half_the_events_dropped_the_reconciler_catches_every_change(root: Path,
             return last_scan is not None and last_scan > last_change and v2.is_idle(0.3)
 
         poll(caught_up, 60, "a reconcile after the last change, then idle")
-        dropped = v2.watcher.get_stats()["dropped"]
+        assert isinstance(v2.watcher, DroppingWatcher)
+        dropped = v2.watcher.dropped
         stats = reconciler.get_stats()
         deletions_caught = sum(len(r.deleted) for r in reconciler.recent)
     assert census_of(db, root) == []

@@ -17,7 +17,7 @@ import pytest
 import tests.helpers
 from indexer.outcome import FileStatus
 from indexer.pipeline.accumulator import AccumulatorConfig
-from indexer.pipeline.processor import ProcessorConfig
+from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import ReconcilerConfig
 from indexer.pipeline.v2 import V2Config
 from indexer.records import parse

@@ -16,9 +16,9 @@ import orjson
 import pytest
 
 from indexer.outcome import FileStatus
-from indexer.pipeline import processor
+from indexer.pipeline import reader
 from indexer.pipeline.accumulator import AccumulatorConfig
-from indexer.pipeline.processor import ProcessorConfig
+from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import ReconcilerConfig
 from indexer.pipeline.v2 import V2Config
 from tests.faults.support import (
@@ -91,7 +91,7 @@ def test_deleted_between_the_stat_and_the_open(
     config = V2Config(reconciler=ReconcilerConfig(interval_s=3600))
     with running_v2(root, db, config, outcomes) as v2:
         settle(v2)
-        monkeypatch.setattr(processor, "open", open_after_delete, raising=False)
+        monkeypatch.setattr(reader, "open", open_after_delete, raising=False)
         write_now(root / NEW, part("prt_new", "gone before it is read"))
         write_now(root / OLD, part("prt_old", "rewritten, gone before it is read"))
         cursor = v2.cursor()

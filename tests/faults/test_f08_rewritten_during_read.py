@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from indexer.outcome import FileStatus
-from indexer.pipeline import processor
+from indexer.pipeline import reader
 from indexer.pipeline.reconciler import ReconcilerConfig
 from indexer.pipeline.v2 import V2Config
 from tests.faults.support import Outcomes, census_of, poll, row, running_v2, settle, write_now
@@ -110,7 +110,7 @@ def test_a_rewrite_between_read_and_second_stat_is_pending_then_the_final_bytes(
     assert (len(last) == len(middle)) is same_size
     write_now(root / REL, first)
     hook = RewriteAfterRead(root / REL, last)
-    monkeypatch.setattr(processor, "open", hook, raising=False)
+    monkeypatch.setattr(reader, "open", hook, raising=False)
     outcomes = Outcomes()
     with running_v2(
         root, db, V2Config(reconciler=ReconcilerConfig(interval_s=3600)), outcomes

@@ -26,8 +26,8 @@ from typing import Any
 import orjson
 import pytest
 
-from indexer.pipeline import processor
-from indexer.pipeline.processor import ProcessorConfig
+from indexer.pipeline import reader
+from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import ReconcilerConfig, ReconcileReport
 from indexer.pipeline.v2 import V2Config
 from tests.faults.support import (
@@ -132,7 +132,7 @@ def test_injected_eacces_is_unreadable_error_then_recovered_by_the_reconciler(
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
         return builtins.open(path, *args, **kwargs)
 
-    monkeypatch.setattr(processor, "open", guarded_open, raising=False)
+    monkeypatch.setattr(reader, "open", guarded_open, raising=False)
     config = V2Config(
         processor=ProcessorConfig(settle_s=0.3), reconciler=ReconcilerConfig(interval_s=0.3)
     )
@@ -174,7 +174,7 @@ def test_an_unreadable_file_is_a_retry_for_the_reconciler_not_a_catch_every_scan
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
         return builtins.open(path, *args, **kwargs)
 
-    monkeypatch.setattr(processor, "open", denied_open, raising=False)
+    monkeypatch.setattr(reader, "open", denied_open, raising=False)
     config = V2Config(
         processor=ProcessorConfig(settle_s=0.3), reconciler=ReconcilerConfig(interval_s=0.2)
     )

@@ -14,7 +14,8 @@ import orjson
 
 from indexer.outcome import FileStatus
 from indexer.pipeline.accumulator import AccumulatorConfig, Batch, PendingEntry, SealReason, Trigger
-from indexer.pipeline.processor import BatchProcessor, ProcessorConfig
+from indexer.pipeline.processor import BatchProcessor
+from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import ReconcilerConfig
 from indexer.pipeline.v2 import V2Config
 from indexer.store.database import open_database

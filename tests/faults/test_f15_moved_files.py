@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from indexer.pipeline.processor import ProcessorConfig
+from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import ReconcilerConfig
 from indexer.pipeline.v2 import V2Config
 from tests.faults.support import (

@@ -11,12 +11,19 @@ import orjson
 import pytest
 
 from indexer.pipeline.accumulator import AccumulatorConfig
-from indexer.pipeline.processor import ProcessorConfig
+from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import ReconcilerConfig
 from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
 from indexer.simulate import OpenCodeSimulator
 from indexer.store.database import open_database
-from tests.helpers import census, wait_until, write
+from tests.helpers import (
+    DroppingWatcher,
+    census,
+    drop_half_the_events,
+    kill_observer,
+    wait_until,
+    write,
+)
 
 
 def count(db: Path | duckdb.DuckDBPyConnection, sql: str) -> int:
@@ -90,14 +97,22 @@ def test_ten_thousand_files_with_rewrites_end_exactly_once_and_current(
 
 
 def test_with_half_the_events_dropped_the_reconciler_finds_every_file(
-    storage_root: Path, db_path: Path
+    storage_root: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = V2Config(drop_event_ratio=0.5, reconciler=ReconcilerConfig(interval_s=0.5))
+    drop_half_the_events(monkeypatch)
+    config = V2Config(reconciler=ReconcilerConfig(interval_s=0.5))
     v2 = UnifiedIndexerV2(storage_root, db_path, config=config)
     v2.start()
     OpenCodeSimulator(storage_root, seed=5).write_sessions(10)
     assert v2.watcher is not None
-    assert wait_until(lambda: v2.watcher is not None and v2.watcher.get_stats()["dropped"] > 0, 5)
+    assert wait_until(
+        lambda: (
+            v2.watcher is not None
+            and isinstance(v2.watcher, DroppingWatcher)
+            and v2.watcher.dropped > 0
+        ),
+        5,
+    )
     assert wait_until(lambda: v2.is_idle(settle_s=1.0), 20)
     assert v2.reconciler is not None
     assert v2.reconciler.get_stats()["files_found_missing"] > 100  # type: ignore[operator]
@@ -147,7 +162,7 @@ def test_dead_observer_is_restarted_and_triggers_a_reconcile(
     try:
         assert v2.watcher is not None and v2.reconciler is not None
         scans = v2.reconciler.get_stats()["scans_completed"]
-        v2.watcher.kill_observer_for_test()
+        kill_observer(v2.watcher)
         write(storage_root, "session/global/ses_9.json", orjson.dumps({"id": "ses_9"}))
         assert wait_until(
             lambda: v2.watcher is not None and v2.watcher.get_stats()["restarts"] == 1, 10

@@ -10,7 +10,8 @@ import pytest
 
 from indexer.outcome import FileStatus
 from indexer.pipeline.accumulator import Batch, PendingEntry, SealReason, Trigger
-from indexer.pipeline.processor import BatchProcessor, ProcessorConfig
+from indexer.pipeline.processor import BatchProcessor
+from indexer.pipeline.reader import ProcessorConfig
 from indexer.store.tracking import FileTracker
 from tests.helpers import hash_of, key_of, write
 

@@ -18,9 +18,10 @@ import pytest
 
 from indexer.kinds import TABLES, FileKey, FileKind
 from indexer.outcome import FileRead, FileStatus, ParsedFile
-from indexer.pipeline import processor as processor_module
+from indexer.pipeline import apply as apply_module
 from indexer.pipeline.accumulator import Batch, PendingEntry, SealReason, Trigger
-from indexer.pipeline.processor import BatchProcessor, ProcessorConfig
+from indexer.pipeline.processor import BatchProcessor
+from indexer.pipeline.reader import ProcessorConfig
 from indexer.records import parse
 from indexer.simulate import SqliteSimulator, create_opencode_db
 from indexer.sources.sqlite import (
@@ -496,7 +497,7 @@ def test_without_sources_the_overlap_query_never_runs(
     index_db: duckdb.DuckDBPyConnection, storage_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
-    monkeypatch.setattr(processor_module, "_resolve_twins", lambda *a: calls.append(1))
+    monkeypatch.setattr(apply_module, "resolve_twins", lambda *a: calls.append(1))
     write(storage_root, f"message/{SES}/{MSG}.json", orjson.dumps({"id": MSG, "role": "user"}))
     processor = BatchProcessor(index_db, storage_root, config=ProcessorConfig(settle_s=0))
     assert processor.process(batch_of([key_of(f"message/{SES}/{MSG}.json")])).indexed == 1

@@ -14,7 +14,7 @@ import pytest
 
 from indexer.legacy.v1 import HybridIndexer, V1Config
 from indexer.pipeline.accumulator import Trigger
-from indexer.pipeline.processor import ProcessorConfig
+from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
 from indexer.records import content_hash
 from indexer.simulate import OpenCodeSimulator

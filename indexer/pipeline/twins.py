@@ -1,0 +1,98 @@
+"""The copies of one record at different paths (the JSON files OpenCode's 1.2 migration copied
+into its SQLite store, a moved file): which copy's rows stand. Never writes; the caller applies.
+
+The newest copy wins (larger mtime_ns; on a tie the live store over a file, then the path).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+
+from indexer.kinds import TABLES, FileKind, is_source_path
+from indexer.outcome import FileRead, FileStatus
+from indexer.store.database import sql_strings
+from indexer.store.tracking import TrackedFile
+
+
+@dataclass(frozen=True, slots=True)
+class Twins:
+    """What the copies of the same record (same kind and id, different paths) decide."""
+
+    winners: frozenset[str]
+    """Reads whose rows must be written: the newest copy, outranking every indexed twin."""
+    shadowed: frozenset[str]
+    """Reads an indexed twin outranks: tracked as indexed, their rows left alone."""
+    replace: frozenset[tuple[str, str]]
+    """(table, owner id) whose rows a winner replaces although they belong to a twin."""
+    keep_rows: frozenset[str]
+    """Deleted or unparsable reads whose record's rows are a twin's: not deleted."""
+    reread: frozenset[str]
+    """Older twins to read again because the newest copy was deleted or broke."""
+
+
+def _rank(mtime_ns: int | None, path: str) -> tuple[int, bool, str]:
+    # Newer wins; on a tie, the source row (the live store) over a file; then the path.
+    return (-1 if mtime_ns is None else mtime_ns, is_source_path(path), path)
+
+
+def _read_rank(read: FileRead) -> tuple[int, bool, str]:
+    return _rank(read.stamp.mtime_ns if read.stamp else None, read.key.rel_path)
+
+
+def resolve_twins(
+    conn: duckdb.DuckDBPyConnection, kept: Sequence[FileRead], prior: dict[str, TrackedFile]
+) -> Twins:
+    """Compare each record of the batch with its other copies: the batch's own and those
+    file_index holds as indexed (ONE query for the whole batch)."""
+    groups: dict[tuple[str, str], list[FileRead]] = {}
+    for r in kept:
+        if r.key.kind in TABLES and r.key.record_id:
+            groups.setdefault((str(r.key.kind), r.key.record_id), []).append(r)
+    outside: dict[tuple[str, str], list[tuple[int, bool, str]]] = {}
+    if groups:
+        in_batch = {r.key.rel_path for r in kept}
+        rows = conn.execute(
+            "SELECT file_path, file_type, record_id, mtime_ns FROM file_index "
+            "WHERE status = 'indexed' AND record_id IN "
+            f"{sql_strings(sorted({rid for _, rid in groups}))}"
+        ).fetchall()
+        for path, kind, rid, mtime_ns in rows:
+            if (str(kind), str(rid)) in groups and path not in in_batch:
+                outside.setdefault((str(kind), str(rid)), []).append(_rank(mtime_ns, str(path)))
+    winners: set[str] = set()
+    shadowed: set[str] = set()
+    replace: set[tuple[str, str]] = set()
+    keep_rows: set[str] = set()
+    reread: set[str] = set()
+    for (kind, rid), reads in groups.items():
+        others = outside.get((kind, rid), [])
+        live = [r for r in reads if r.status is FileStatus.INDEXED and r.parsed is not None]
+        stale = [r for r in reads if r.status in (FileStatus.DELETED, FileStatus.ERROR)]
+        if not others and len(live) + len(stale) <= 1:
+            continue  # one copy only: the usual rules
+        best_other = max(others) if others else None
+        best = max(live, key=_read_rank, default=None)
+        if best is not None and (best_other is None or _read_rank(best) > best_other):
+            winners.add(best.key.rel_path)
+            shadowed.update(r.key.rel_path for r in live if r is not best)
+            keep_rows.update(r.key.rel_path for r in stale)  # the winner's write replaces
+            replace.add((TABLES[FileKind(kind)].name, rid))
+            continue
+        shadowed.update(r.key.rel_path for r in live)
+        for r in stale:
+            before = prior.get(r.key.rel_path)
+            was = before.stamp.mtime_ns if before and before.stamp else None
+            if best_other is not None and best_other > _rank(was, r.key.rel_path):
+                keep_rows.add(r.key.rel_path)  # it never wrote the rows in place
+            elif best_other is not None:
+                reread.add(best_other[2])  # it did: delete them and read the next copy
+    return Twins(
+        frozenset(winners),
+        frozenset(shadowed),
+        frozenset(replace),
+        frozenset(keep_rows),
+        frozenset(reread),
+    )
