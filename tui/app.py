@@ -1,26 +1,18 @@
-"""The dashboard app: composes the panes, owns every key, polls the engine in a thread worker and
-runs actions in thread workers. The UI thread never calls the engine and never waits on it.
+"""The dashboard app: composes the panes, carries out the keys of tui/keys.py, polls the engine
+and runs actions in thread workers. The UI thread never calls the engine, never waits on it.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
-import os
-import sys
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Grid
 from textual.events import Resize
 from textual.reactive import reactive
@@ -29,18 +21,10 @@ from textual.timer import Timer
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from indexer.config import ConfigError, default_db_path
 from indexer.snapshot import ActionResult, IndexerFacade, IndexerSnapshot
-from indexer.storage import resolve_storage_root
-from indexer.store.database import DatabaseError
 from tui import format as fmt
-from tui.messages import (
-    ActionFinished,
-    ErrorChosen,
-    RetryRequested,
-    SnapshotFailed,
-    SnapshotReady,
-)
+from tui import keys
+from tui.messages import ActionFinished, ErrorChosen, RetryRequested, SnapshotFailed, SnapshotReady
 from tui.panes.base import Pane
 from tui.panes.errors import ErrorsPane, ErrorTable
 from tui.panes.findings import FindingsPane
@@ -50,7 +34,7 @@ from tui.panes.pending import PendingPane
 from tui.screens.ab import ABScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.error_detail import ErrorDetailScreen
-from tui.screens.help import HelpScreen
+from tui.screens.help import HelpScreen, help_markdown
 
 
 def assets_dir() -> Path:
@@ -61,32 +45,11 @@ def assets_dir() -> Path:
 
 ASSETS = assets_dir()
 DEFAULT_POLL_S = 0.5
-STOP_TIMEOUT_S = 20.0
-HELD_LOG_LINES = 20
-"""Warnings logged during the session that are shown once the dashboard has closed."""
 NARROW_BELOW = 100
 """Terminal columns below which the footer drops its command-palette hint."""
 SHORT_BELOW = 30
 """Terminal rows below which the header drops the storage line (unless the engine says more)."""
-MUTATIONS = frozenset({"flush", "rescan", "switch", "rollback", "rollout"})
 PANES: tuple[str, ...] = ("pending", "latency", "findings", "errors")
-
-_PANE_KEYS = Binding.Group("Pane", compact=True)
-_ROLLOUT_KEYS = Binding.Group("Rollout", compact=True)
-
-HELP_TEXT: dict[str, str] = {
-    "flush": "Commit the open batch now",
-    "rescan": "Run a full reconcile scan now",
-    "switch": "Switch the active indexer between v1 and v2 (asks first)",
-    "rollback": "Roll back to v1 at 0% rollout (asks first)",
-    "rollout(10)": "Route 10% more files to v2",
-    "rollout(-10)": "Route 10% fewer files to v2",
-    "pause": "Freeze the screen; the engine keeps indexing",
-    "resume": "Resume the live refresh",
-    "ab": "Compare v1 and v2 side by side",
-    "help": "Keys, panes and how to read the histogram",
-    "quit": "Leave the dashboard; the indexer stops cleanly",
-}
 
 
 class OcindexApp(App[int]):
@@ -98,43 +61,7 @@ class OcindexApp(App[int]):
 
     TITLE = "ocindex"
     CSS_PATH = str(ASSETS / "ocindex.tcss")
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f", "flush", "Flush", id="flush"),
-        Binding("r", "rescan", "Rescan", id="rescan"),
-        Binding("v", "switch", "Switch", id="switch"),
-        Binding("b", "rollback", "Rollback", id="rollback"),
-        Binding(
-            "plus",
-            "rollout(10)",
-            "Rollout +10%",
-            key_display="+",
-            id="rollout_up",
-            group=_ROLLOUT_KEYS,
-        ),
-        Binding(
-            "minus",
-            "rollout(-10)",
-            "Rollout -10%",
-            key_display="-",
-            id="rollout_down",
-            group=_ROLLOUT_KEYS,
-        ),
-        Binding("p", "pause", "Pause", id="pause"),
-        Binding("p", "resume", "Resume", id="resume"),
-        Binding("a", "ab", "A/B", id="ab"),
-        Binding("question_mark", "help", "Help", key_display="?", id="help"),
-        Binding("q", "quit", "Quit", id="quit"),
-        Binding("1", "focus_pane(1)", "Pending", id="focus_pending", group=_PANE_KEYS),
-        Binding("2", "focus_pane(2)", "Latency", id="focus_latency", group=_PANE_KEYS),
-        Binding("3", "focus_pane(3)", "Reconciler", id="focus_findings", group=_PANE_KEYS),
-        Binding("4", "focus_pane(4)", "Errors", id="focus_errors", group=_PANE_KEYS),
-        # Under NARROW_BELOW columns these unlisted twins take the digits, so the footer keeps
-        # its room for the action keys; each pane's border title still shows its digit.
-        Binding("1", "pane(1)", "Pending", show=False, id="focus_pending_narrow"),
-        Binding("2", "pane(2)", "Latency", show=False, id="focus_latency_narrow"),
-        Binding("3", "pane(3)", "Reconciler", show=False, id="focus_findings_narrow"),
-        Binding("4", "pane(4)", "Errors", show=False, id="focus_errors_narrow"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = keys.bindings("app")
 
     paused: reactive[bool] = reactive(False, toggle_class="-paused")
 
@@ -291,7 +218,7 @@ class OcindexApp(App[int]):
             return not self.paused
         if action == "resume":
             return self.paused
-        if action in MUTATIONS:
+        if action in keys.MUTATIONS:
             snap = self.latest
             if self.busy:
                 return None
@@ -410,11 +337,7 @@ class OcindexApp(App[int]):
         self.push_screen(ABScreen(self._facade, active, refresh))
 
     def action_help(self) -> None:
-        try:
-            text = (ASSETS / "help.md").read_text(encoding="utf-8")
-        except OSError as exc:
-            text = f"# Help\n\nThe help file could not be read: {exc}"
-        self.push_screen(HelpScreen(text))
+        self.push_screen(HelpScreen(help_markdown(ASSETS / "help.md")))
 
     def action_focus_pane(self, number: int) -> None:
         self.pane(number).focus_target().focus()
@@ -448,145 +371,18 @@ class OcindexApp(App[int]):
         yield from super().get_system_commands(screen)
         if isinstance(screen, ModalScreen):
             return
-        own = {b.id for b in type(self).BINDINGS if isinstance(b, Binding)}
-        seen: set[str] = set()
-        for _key, binding in self._bindings:
-            if binding.id not in own or binding.action in seen or binding.action not in HELP_TEXT:
-                continue
-            seen.add(binding.action)
-            if self._check_action_state(binding.action, self) is not True:
-                continue
-            key = binding.key_display or binding.key
+        for key in keys.ACTION_KEYS:
+            if self._check_action_state(key.action, self) is True:
+                title = f"{key.label} ({key.shown_key})"
+                yield SystemCommand(title, key.palette, partial(self.run_action, key.action))
+        for number, key in enumerate(keys.FOCUS_KEYS, 1):
             yield SystemCommand(
-                f"{binding.description} ({key})",
-                HELP_TEXT[binding.action],
-                partial(self.run_action, binding.action),
-            )
-        for number, name in enumerate(PANES, 1):
-            yield SystemCommand(
-                f"Focus pane {number}: {self.pane(number).TITLE} ({number})",
-                f"Move the keyboard focus to the {name} pane",
+                f"Focus pane {number}: {self.pane(number).TITLE} ({key.shown_key})",
+                key.palette,
                 partial(self.action_focus_pane, number),
             )
         table = self.main.query_one(ErrorTable)
         if table.selected_key() is not None:
-            yield SystemCommand(
-                "Error details (enter)",
-                "Show the full message of the selected error file",
-                partial(self.run_action, "select_cursor", table),
-            )
-            yield SystemCommand(
-                "Retry error file (R)",
-                "Ask the engine to index the selected error file again",
-                partial(self.run_action, "retry", table),
-            )
-
-
-# ---- entry point ----------------------------------------------------------------------------
-
-
-def _error(message: str) -> int:
-    print(f"ocindex: error: {message}", file=sys.stderr)
-    return 1
-
-
-def stop_service(facade: IndexerFacade, timeout_s: float) -> bool:
-    """Call facade.stop() in a helper thread; False when it did not return within timeout_s."""
-    failure: list[BaseException] = []
-
-    def stop() -> None:
-        try:
-            facade.stop()
-        except BaseException as exc:  # reported by the caller, never raised into the shell
-            failure.append(exc)
-
-    thread = threading.Thread(target=stop, name="ocindex-stop", daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    if thread.is_alive():
-        return False
-    if failure:
-        print(f"ocindex: warning: stopping the indexer: {failure[0]}", file=sys.stderr)
-    return True
-
-
-class _HeldLogs(logging.Handler):
-    """Keeps the last `keep` WARNING+ records while the dashboard owns the terminal."""
-
-    def __init__(self, keep: int) -> None:
-        super().__init__(logging.WARNING)
-        self.records: deque[logging.LogRecord] = deque(maxlen=keep)
-        self.total = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.total += 1
-        self.records.append(record)
-
-
-@contextmanager
-def logs_held_off_the_terminal(keep: int = HELD_LOG_LINES) -> Iterator[None]:
-    """While the dashboard draws, log lines must not be written over it: detach the root
-    handlers that write to the terminal, keep the last warnings, and replay them afterwards."""
-    root = logging.getLogger()
-    terminal = {id(s) for s in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)}
-    detached = [
-        h
-        for h in root.handlers
-        if isinstance(h, logging.StreamHandler)
-        and not isinstance(h, logging.FileHandler)
-        and id(h.stream) in terminal
-    ]
-    held = _HeldLogs(keep)
-    for handler in detached:
-        root.removeHandler(handler)
-    root.addHandler(held)
-    try:
-        yield
-    finally:
-        root.removeHandler(held)
-        for handler in detached:
-            root.addHandler(handler)
-        if held.total:
-            outputs: list[logging.Handler | None] = [*detached] or [logging.lastResort]
-            hidden = held.total - len(held.records)
-            if hidden:
-                print(f"ocindex: {hidden} earlier log lines were not shown", file=sys.stderr)
-            for record in held.records:
-                for output in outputs:
-                    if output is not None and record.levelno >= output.level:
-                        output.handle(record)
-
-
-def run_dashboard(args: argparse.Namespace) -> int:
-    """Open the engine, run the dashboard until q, stop the engine; the exit code."""
-    try:
-        storage_root, _source = resolve_storage_root(args.storage)
-        demo = bool(args.demo) or (args.storage is None and not storage_root.exists())
-        db_path = None if demo else (args.db or default_db_path())
-
-        from indexer.service import open_service
-
-        service = open_service(
-            storage_root=None if demo else storage_root,
-            db_path=db_path,
-            indexer=args.indexer,
-            demo=demo,
-            opencode_db=getattr(args, "opencode_db", None),
-        )
-    except (DatabaseError, ConfigError, OSError, ValueError) as exc:
-        return _error(fmt.one_line(str(exc)) or type(exc).__name__)
-
-    loop = asyncio.new_event_loop()
-    try:
-        # An own loop: asyncio.run() would wait for a worker thread still inside the engine.
-        with logs_held_off_the_terminal():
-            OcindexApp(service).run(loop=loop)
-    finally:
-        stopped = stop_service(service, STOP_TIMEOUT_S)
-        loop.close()
-    if not stopped:
-        _error(f"the indexer did not stop within {STOP_TIMEOUT_S:.0f}s; exiting anyway")
-        sys.stderr.flush()
-        sys.stdout.flush()
-        os._exit(1)
-    return 0
+            for key in keys.in_scope("error_table"):
+                title = f"{key.command} ({key.shown_key})"
+                yield SystemCommand(title, key.palette, partial(self.run_action, key.action, table))

@@ -33,7 +33,7 @@ def _add_tui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
-    from tui.app import run_dashboard
+    from tui.entry import run_dashboard
 
     return run_dashboard(args)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -305,6 +306,18 @@ async def settle(pilot: Pilot[Any]) -> None:
             w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in pilot.app.workers
         ):
             return
+
+
+async def until(
+    pilot: Pilot[Any], predicate: Callable[[], bool], what: str, timeout_s: float = 30.0
+) -> None:
+    """Pump the app until `predicate()` holds; fail naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await pilot.pause()
+    assert predicate(), f"timed out after {timeout_s:.0f}s waiting for: {what}"
 
 
 def post_snapshot(

@@ -15,8 +15,9 @@ import pytest
 
 from indexer.store.database import DatabaseError
 from tests.tui.fakes import FakeFacade
-from tui import app as app_module
-from tui.app import OcindexApp, run_dashboard, stop_service
+from tui import entry
+from tui.app import OcindexApp
+from tui.entry import run_dashboard, stop_service
 
 
 class FakeService:
@@ -112,13 +113,15 @@ def test_an_explicit_storage_is_never_replaced_by_the_demo(
     }
 
 
-def test_demo_flag_wins(service: FakeService, ran: list[OcindexApp], tmp_path: Path) -> None:
+def test_the_demo_flag_wins_over_a_given_storage_and_db(
+    service: FakeService, ran: list[OcindexApp], tmp_path: Path
+) -> None:
     assert run_dashboard(args(storage=tmp_path, db=tmp_path / "x.duckdb", demo=True)) == 0
     assert service.opened[0]["demo"] is True
     assert service.opened[0]["storage_root"] is None and service.opened[0]["db_path"] is None
 
 
-def test_open_errors_are_one_line(
+def test_an_error_opening_the_engine_is_reported_on_one_line(
     service: FakeService, ran: list[OcindexApp], capsys: pytest.CaptureFixture[str]
 ) -> None:
     service.error = DatabaseError("database /x/index.duckdb is in use by process 42 (python)")
@@ -152,7 +155,7 @@ def test_a_hung_stop_is_abandoned_after_the_timeout(
 
     service.facade = Hung()
     monkeypatch.setattr(OcindexApp, "run", lambda self, **kwargs: None)
-    monkeypatch.setattr(app_module, "STOP_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(entry, "STOP_TIMEOUT_S", 0.05)
     monkeypatch.setattr(os, "_exit", exits.append)
     try:
         run_dashboard(args())

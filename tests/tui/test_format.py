@@ -13,7 +13,7 @@ from tui.panes.latency import bin_counts, nice_ticks, percentiles_of
     ("n", "text"),
     [(0, "0"), (12_345, "12,345"), (1_234_567, "1.23M"), (12_345_678, "12.3M")],
 )
-def test_count(n: int, text: str) -> None:
+def test_counts_get_thousands_separators_then_millions(n: int, text: str) -> None:
     assert fmt.count(n) == text
 
 
@@ -21,16 +21,16 @@ def test_count(n: int, text: str) -> None:
     ("x", "text"),
     [(0, "0"), (0.42, "0.42"), (8.5, "8.5"), (10.0, "10"), (13.25, "13.2"), (812.4, "812")],
 )
-def test_number_small(x: float, text: str) -> None:
+def test_small_numbers_keep_at_most_three_significant_digits(x: float, text: str) -> None:
     assert fmt.number(x) == text
 
 
 @pytest.mark.parametrize(("x", "text"), [(1_234, "1.2k"), (12_650, "13k"), (3_400_000, "3.4M")])
-def test_number_large(x: float, text: str) -> None:
+def test_large_numbers_are_shortened_with_k_and_m(x: float, text: str) -> None:
     assert fmt.number(x) == text
 
 
-def test_files() -> None:
+def test_file_counts_are_pluralised() -> None:
     assert fmt.files(1) == "1 file"
     assert fmt.files(12_345) == "12,345 files"
 
@@ -40,7 +40,7 @@ def test_compact_keeps_small_counts_exact() -> None:
     assert fmt.compact(12_650) == "13k"
 
 
-def test_rates_and_latencies() -> None:
+def test_rates_latencies_and_percentiles_carry_their_units() -> None:
     assert fmt.per_second(412.5) == "412/s"
     assert fmt.ms(None) == "—"
     assert fmt.ms(0.4) == "0.4 ms"
@@ -53,7 +53,7 @@ def test_rates_and_latencies() -> None:
     ("seconds", "text"),
     [(None, "—"), (-1, "0.0s"), (3.44, "3.4s"), (12.2, "12s"), (185, "3m05s"), (7_440, "2h04m")],
 )
-def test_duration(seconds: float | None, text: str) -> None:
+def test_durations_read_in_seconds_minutes_or_hours(seconds: float | None, text: str) -> None:
     assert fmt.duration(seconds) == text
 
 
@@ -65,14 +65,14 @@ def test_ago_is_relative_to_the_snapshot_time() -> None:
     assert fmt.ago(200.0, 100.0) == "just now"  # a clock skew never shows a negative age
 
 
-def test_since() -> None:
+def test_since_counts_whole_seconds_up_to_minutes() -> None:
     assert fmt.since(99.5, 100.0) == "now"
     assert fmt.since(94.1, 100.0) == "6s"  # whole seconds, like `ago` in the header
     assert fmt.since(88.0, 100.0) == "12s"
     assert fmt.since(0.0, 185.0) == "3m05s"
 
 
-def test_ratio() -> None:
+def test_a_ratio_reads_as_a_multiplier_or_a_dash() -> None:
     assert fmt.ratio(None) == "—"
     assert fmt.ratio(4.2777) == "×4.28"
 
@@ -87,7 +87,7 @@ def test_fit_path_keeps_the_kind_folder_and_the_file_tail() -> None:
     assert fmt.fit_path(path, 0) == ""
 
 
-def test_fit_and_one_line() -> None:
+def test_fit_marks_a_cut_and_one_line_keeps_only_the_first_line() -> None:
     assert fmt.fit("invalid_json", 20) == "invalid_json"
     assert fmt.fit("wrong_top_level", 12) == "wrong_top_l…"
     assert fmt.one_line("  first\nsecond  ") == "first"

@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from indexer.snapshot import IndexerSnapshot
 from tests.tui.fakes import ALERT, ERRORS, FakeFacade, make_app, settle
+from tui import keys
 from tui.app import OcindexApp
 from tui.messages import SnapshotReady
 from tui.panes.base import RowsTable
@@ -83,7 +84,7 @@ async def test_f_flushes_and_notifies(facade: FakeFacade) -> None:
         assert app.busy == ""
 
 
-async def test_r_rescans(facade: FakeFacade) -> None:
+async def test_r_starts_a_rescan_and_notifies(facade: FakeFacade) -> None:
     app = make_app(facade)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await start(pilot)
@@ -121,6 +122,22 @@ async def test_actions_wait_for_the_one_in_flight(facade: FakeFacade) -> None:
         assert [name for name, _ in facade.actions()] == ["rescan"]
         assert app.busy == ""
         assert app.check_action("flush", ()) is True
+
+
+async def test_every_key_that_changes_the_engine_is_dimmed_while_an_action_runs(
+    facade: FakeFacade,
+) -> None:
+    facade.gate = threading.Event()
+    app = make_app(facade)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await pilot.press("r")
+        await pilot.pause()
+        dimmed = {k.id for k in keys.ACTION_KEYS if app.check_action(k.action_name, ()) is None}
+        facade.gate.set()
+        await settle(pilot)
+        assert dimmed == {k.id for k in keys.ACTION_KEYS if k.mutates}
+        assert dimmed == {"flush", "rescan", "switch", "rollback", "rollout_up", "rollout_down"}
 
 
 async def test_v_switches_after_confirmation(facade: FakeFacade) -> None:
@@ -196,7 +213,7 @@ async def test_b_is_disabled_when_already_v1_at_zero() -> None:
         assert facade.actions() == []
 
 
-async def test_alert_banner_then_b_rolls_back(facade: FakeFacade) -> None:
+async def test_the_alert_banner_names_the_figure_and_b_rolls_back(facade: FakeFacade) -> None:
     facade.alert = ALERT
     app = make_app(facade)
     async with app.run_test(size=SIZE) as pilot:
@@ -303,7 +320,7 @@ async def test_ab_view_reports_a_failed_compare(facade: FakeFacade) -> None:
         assert "compare failed: compare exploded" in figures
 
 
-async def test_question_mark_opens_help(facade: FakeFacade) -> None:
+async def test_question_mark_opens_the_help_and_closes_it(facade: FakeFacade) -> None:
     app = make_app(facade)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
@@ -392,7 +409,9 @@ async def test_q_quits(facade: FakeFacade) -> None:
     assert "stop" not in facade.names()  # run_dashboard stops the engine, not the app
 
 
-async def test_snapshots_and_resizes_under_a_pushed_screen(facade: FakeFacade) -> None:
+async def test_snapshots_and_resizes_under_a_pushed_screen_reach_the_dashboard(
+    facade: FakeFacade,
+) -> None:
     app = make_app(facade)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)

@@ -11,7 +11,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from indexer.simulate import OpenCodeSimulator
 from indexer.snapshot import IndexerSnapshot
 from indexer.store.database import open_database
 from tests.helpers import census, wait_until
+from tests.tui.fakes import until
 from tui.app import OcindexApp
 from tui.panes.base import RowsTable
 from tui.panes.header import AlertBanner, StatusHeader
@@ -43,18 +44,6 @@ pytestmark = pytest.mark.filterwarnings(
 
 
 # ---- helpers --------------------------------------------------------------------------------
-
-
-async def until(
-    pilot: Pilot[Any], predicate: Callable[[], bool], what: str, timeout_s: float = 30.0
-) -> None:
-    """Pump the app until `predicate()` holds; fail naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await pilot.pause()
-    assert predicate(), f"timed out after {timeout_s:.0f}s waiting for: {what}"
 
 
 def disk_files(root: Path) -> set[str]:
@@ -283,12 +272,12 @@ async def test_polling_at_full_write_speed_raises_no_lock_or_concurrency_error(
                 await pilot.pause()
             writer.join()
             polls_while_writing = len(polls)
-            await until(
-                pilot,
-                lambda: observe() is None and idle(service, 0.5),
-                "the engine catches up with the simulator",
-                40,
-            )
+
+            def caught_up() -> bool:
+                observe()
+                return idle(service, 0.5)
+
+            await until(pilot, caught_up, "the engine catches up with the simulator", 40)
             observe()
             stats = service.current.stats() if service.current is not None else {}
             assert failures == [], failures
@@ -423,8 +412,12 @@ def test_stop_while_a_snapshot_is_in_flight_does_not_raise(
             target=snapshots_until, args=(service, done, polls), name="test-poller", daemon=True
         )
         poller.start()
+
+        def three_polls(counts: list[int] = polls) -> bool:
+            return counts[0] >= 3
+
         try:
-            assert wait_until(lambda p=polls: p[0] >= 3, 10)
+            assert wait_until(three_polls, 10)
             try:
                 service.stop()
             except Exception as exc:

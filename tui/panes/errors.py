@@ -8,12 +8,13 @@ from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.widget import Widget
 from textual.widgets import DataTable
 
 from indexer.snapshot import ErrorFile, IndexerSnapshot
 from tui import format as fmt
+from tui import keys
 from tui.messages import ErrorChosen, RetryRequested
 from tui.panes.base import Col, Pane, Row, RowsTable
 
@@ -35,10 +36,7 @@ def columns(wide: bool) -> tuple[Col, ...]:
 
 
 class ErrorTable(RowsTable):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Details", id="error_detail"),
-        Binding("R", "retry", "Retry", key_display="R", id="retry"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = keys.bindings("error_table")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("retry", "select_cursor") and self.selected_key() is None:

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 
 from indexer.snapshot import Comparison, IndexerFacade, VersionMetrics
 from tui import format as fmt
+from tui import keys
 from tui.messages import ComparisonFailed, ComparisonReady
 from tui.panes.latency import LatencyHistogram, marks_text
 
@@ -95,11 +96,7 @@ def notes_content(c: Comparison) -> Content:
 class ABScreen(ModalScreen[None]):
     """Full-screen comparison; refreshes every `refresh_s` seconds (None: only on open)."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close", id="ab_close"),
-        Binding("a", "close_ab", "Close A/B", id="ab_toggle"),
-        Binding("q", "app.quit", "Quit", id="ab_quit"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = keys.bindings("ab")
 
     def __init__(self, facade: IndexerFacade, active: str, refresh_s: float | None) -> None:
         super().__init__(classes="ab")

@@ -8,21 +8,19 @@ from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Static
+
+from tui import keys
 
 
 class ConfirmScreen(ModalScreen[bool]):
     """Asks one question; y or the confirm button says yes, n, escape or Cancel say no."""
 
     AUTO_FOCUS = "#confirm-no"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "Yes", id="confirm_yes"),
-        Binding("n", "answer(False)", "No", id="confirm_no"),
-        Binding("escape", "cancel", "Cancel", id="confirm_cancel"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = keys.bindings("confirm")
 
     def __init__(self, title: str, body: str, confirm_label: str) -> None:
         super().__init__(classes="confirm")

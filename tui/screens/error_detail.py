@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
@@ -15,16 +15,14 @@ from textual.widgets import Footer, Static
 
 from indexer.snapshot import ErrorFile
 from tui import format as fmt
+from tui import keys
 
 
 class ErrorDetailScreen(ModalScreen[bool]):
     """Dismisses with True when the user asked for a retry, False when closed."""
 
     AUTO_FOCUS = "#detail-scroll"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close", id="detail_close"),
-        Binding("R", "retry", "Retry", key_display="R", id="detail_retry"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = keys.bindings("error_detail")
 
     def __init__(self, error: ErrorFile) -> None:
         super().__init__(classes="error-detail")
