@@ -1,0 +1,276 @@
+"""The fast path of one database: a watch on its main file and `-wal` wakes a loop that asks
+each table for rows whose `time_updated` reached its cursor and hands their keys on.
+Never reads a row's content (the reader does) and never submits to the pipeline itself.
+
+Parts and messages are updated in place, so the cursor is `time_updated`, never
+`time_created`; the cursor is re-asked with a small overlap for equal timestamps; to stay cheap
+on a large store, the tables of shape DATA are only scanned over their newest rows (by rowid).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from watchdog.events import (
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+
+from indexer.kinds import FileKey, SqliteShape, SqliteTable
+from indexer.sources.sqlite.config import SqliteSourceConfig
+from indexer.sources.sqlite.connection import (
+    TABLES_1X,
+    ReadOnlyDatabase,
+    SourceState,
+    Unavailable,
+)
+
+log = logging.getLogger(__name__)
+
+
+class _DbEvents(FileSystemEventHandler):
+    """Wakes the poller when the database's main file or its WAL changes (never the -shm,
+    which readers touch too)."""
+
+    def __init__(self, names: frozenset[str], wake: Callable[[], None]) -> None:
+        super().__init__()
+        self._names = names
+        self._wake = wake
+        self.events = 0
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        for path in (event.src_path, getattr(event, "dest_path", "")):
+            if path and os.path.basename(os.fsdecode(path)) in self._names:
+                self.events += 1
+                self._wake()
+                return
+
+
+class Poller:
+    """Finds one database's changed rows. start() and stop() from one thread; the cursors
+    belong to the poll thread (or, before start(), to the caller of poll_once())."""
+
+    def __init__(
+        self,
+        db: ReadOnlyDatabase,
+        prefix: str,
+        config: SqliteSourceConfig,
+        *,
+        known: Callable[[], Mapping[str, int]],
+        deliver: Callable[[list[FileKey]], None],
+        monotonic: Callable[[], float],
+    ) -> None:
+        """`known` gives, per table, the newest time_updated (ms) already indexed or submitted
+        (-1 for none); `deliver` gets the keys of each poll that found any."""
+        self._db = db
+        self._prefix = prefix
+        self._config = config
+        self._known = known
+        self._deliver = deliver
+        self._monotonic = monotonic
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._observer: Any = None
+        self._handler: _DbEvents | None = None
+        self._cursor: dict[str, int] = {}
+        self._seen: dict[str, dict[str, tuple[int, int]]] = {}
+        self._floor: dict[str, int] = {}
+        self._rowid_log: dict[str, deque[tuple[float, int]]] = {}
+        self._primed = False
+        self._primed_inode: int | None = None
+        self.polls = 0
+        self.failures = 0
+        self.last_poll_ms: float | None = None
+
+    @property
+    def watching(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def events(self) -> int:
+        """File events on the database seen so far."""
+        return self._handler.events if self._handler is not None else 0
+
+    def cursors(self) -> dict[str, int]:
+        return dict(self._cursor)
+
+    def start(self) -> None:
+        """Watch the database and poll on each change, and at least every poll_interval_s."""
+        self._stop.clear()
+        self._wake.clear()
+        self._primed = False
+        self._start_observer()
+        self._thread = threading.Thread(
+            target=self._run, name=f"ocindex-{self._db.name}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        observer, self._observer = self._observer, None
+        if observer is not None:
+            observer.stop()
+            observer.join(5)
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    def _start_observer(self) -> None:
+        folder = self._db.db_path.absolute().parent
+        if not folder.is_dir():
+            return  # polled on the interval until it exists
+        names = frozenset({self._db.db_path.name, self._db.db_path.name + "-wal"})
+        self._handler = _DbEvents(names, self._wake.set)
+        observer = Observer()
+        try:
+            observer.schedule(
+                self._handler,
+                os.fspath(folder),
+                recursive=False,
+                event_filter=[
+                    FileModifiedEvent,
+                    FileCreatedEvent,
+                    FileClosedEvent,
+                    FileMovedEvent,
+                    FileDeletedEvent,
+                ],
+            )
+            observer.daemon = True
+            observer.start()
+        except OSError as exc:
+            log.warning("%s: cannot watch %s (%s): polling every %.1fs", self._db.name, folder,
+                        exc, self._config.poll_interval_s)  # fmt: skip
+            return
+        self._observer = observer
+
+    def _run(self) -> None:
+        failures = 0
+        last = -1e9
+        while not self._stop.is_set():
+            gap = self._config.min_poll_gap_s - (self._monotonic() - last)
+            if gap > 0 and self._stop.wait(gap):
+                return
+            self._wake.clear()
+            last = self._monotonic()
+            try:
+                self.poll_once()
+            except (Unavailable, sqlite3.Error) as exc:
+                self._db.fail(exc)
+                failures += 1
+            else:
+                failures = 0
+            if failures:
+                self.failures += 1
+                if self._db.state is not SourceState.BUSY:
+                    self._primed = False  # replaced, recreated or migrated: start over
+                delay = self._config.retry_base_s * 2 ** min(failures, 16)
+                self._stop.wait(min(delay, self._config.retry_max_s))  # events do not cut it short
+                continue
+            self._wake.wait(self._config.poll_interval_s)
+
+    def poll_once(self) -> list[FileKey]:
+        """Ask each table for rows changed since its cursor; deliver and return their keys."""
+        started = time.perf_counter()
+        self._db.usable_schema()
+        if not self._primed or self._db.inode != self._primed_inode:
+            self._prime()  # first poll, or the file was replaced (deleted and recreated)
+        keys: list[FileKey] = []
+        now = self._monotonic()
+        for table, (kind, mapping) in TABLES_1X.items():
+            low = self._cursor.get(table, 0) - self._config.overlap_ms
+            if mapping.shape is SqliteShape.DATA:
+                self._advance_floor(table, now)
+                rows = self._db.query(
+                    f"SELECT id, time_updated, length(CAST(data AS BLOB)) FROM {table} "
+                    "WHERE rowid > ? AND time_updated >= ?",
+                    [self._floor[table], low],
+                )
+            else:
+                rows = self._db.query(_changed_select(mapping), [low])
+            seen = self._seen.setdefault(table, {})
+            top = self._cursor.get(table, 0)
+            for rid, updated, size in rows:
+                version = (int(updated or 0), int(size or 0))
+                if seen.get(rid) == version:
+                    continue  # submitted at this version already
+                seen[rid] = version
+                keys.append(FileKey(f"{self._prefix}{table}/{rid}", kind, str(rid)))
+                top = max(top, version[0])
+            self._cursor[table] = top
+            horizon = top - self._config.overlap_ms
+            for rid in [r for r, (t, _) in seen.items() if t < horizon]:
+                del seen[rid]
+        self.polls += 1
+        self.last_poll_ms = (time.perf_counter() - started) * 1000
+        self._db.set_state(SourceState.OK, "")
+        if keys:
+            self._deliver(keys)
+        return keys
+
+    def _prime(self) -> None:
+        """Start the cursors at what is already indexed or submitted: the committed watermark,
+        or the newest row the last full scan saw (the startup reconcile submitted the rest)."""
+        known = self._known()
+        self._seen.clear()
+        now = self._monotonic()
+        for table in _tailed():
+            top = int(self._db.query(f"SELECT coalesce(max(rowid), 0) FROM {table}")[0][0])
+            self._floor[table] = max(0, top - self._config.tail_rows)
+            self._rowid_log[table] = deque([(now, top)])
+        for table in TABLES_1X:
+            # Nothing known: start from 0, i.e. submit the tail once (bounded by tail_rows).
+            self._cursor[table] = max(known[table], 0)
+        self._primed, self._primed_inode = True, self._db.inode
+
+    def _advance_floor(self, table: str, now: float) -> None:
+        """Keep scanning only rows inserted within the horizon, and at most tail_rows of them."""
+        top = int(self._db.query(f"SELECT coalesce(max(rowid), 0) FROM {table}")[0][0])
+        history = self._rowid_log[table]
+        if top < history[-1][1]:
+            # The newest rows were deleted (a session removed): new rows may reuse their rowids.
+            history.clear()
+            history.append((now, top))
+            self._floor[table] = max(0, top - self._config.tail_rows)
+            return
+        if history[-1][1] != top:
+            history.append((now, top))
+        cutoff = now - self._config.tail_horizon_s
+        while len(history) >= 2 and history[1][0] <= cutoff:
+            history.popleft()
+        floor = self._floor[table]
+        if history[0][0] <= cutoff:
+            floor = max(floor, history[0][1])
+        self._floor[table] = max(floor, top - self._config.tail_rows)
+
+
+def _tailed() -> list[str]:
+    """Tables updated in place at a high rate: the fast path scans only their newest rows."""
+    return [t for t, (_, m) in TABLES_1X.items() if m.shape is SqliteShape.DATA]
+
+
+def _changed_select(mapping: SqliteTable) -> str:
+    """The fast path's query for rows (or groups) whose time_updated reached a cursor."""
+    if mapping.shape is SqliteShape.GROUPED:
+        return (
+            f"SELECT session_id, max(time_updated), count(*) FROM {mapping.table} "
+            "GROUP BY session_id HAVING max(time_updated) >= ?"
+        )
+    return (
+        f"SELECT id, time_updated, {mapping.change_size_sql} FROM {mapping.table} "
+        "WHERE time_updated >= ?"
+    )
