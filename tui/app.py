@@ -112,6 +112,10 @@ class OcindexApp(App[int]):
     def facade(self) -> IndexerFacade:
         return self._facade
 
+    def _closing_down(self) -> bool:
+        """True once the screens are being torn down (after `q`, or the process ending)."""
+        return not self.screen_stack or not self.main.is_attached
+
     @property
     def main(self) -> Screen[object]:
         """The dashboard screen, also while another screen is pushed over it (a bare
@@ -172,6 +176,8 @@ class OcindexApp(App[int]):
 
     @on(SnapshotReady)
     def _snapshot_ready(self, message: SnapshotReady) -> None:
+        if self._closing_down():
+            return  # a poll that finished while the app was quitting: nothing left to draw on
         self.latest = message.snapshot
         if self._poll_error:
             self._poll_error = ""
@@ -182,6 +188,8 @@ class OcindexApp(App[int]):
 
     @on(SnapshotFailed)
     def _snapshot_failed(self, message: SnapshotFailed) -> None:
+        if self._closing_down():
+            return
         if message.error != self._poll_error:
             self.notify(message.error, title="Snapshot failed", severity="error")
         self._poll_error = message.error
