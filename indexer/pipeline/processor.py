@@ -72,7 +72,7 @@ def read_file(
         before = os.stat(path)
         stamp = FileStamp(before.st_mtime_ns, before.st_size)
         if key.kind is FileKind.SKIPPED:
-            return _decided(key, Found.NOT_A_RECORD, situation, stamp)
+            return decided_read(key, Found.NOT_A_RECORD, situation, stamp)
         if before.st_size > config.max_file_bytes:
             failure = too_large(before.st_size, config.max_file_bytes)
             return _failed(key, failure, situation, stamp)
@@ -80,7 +80,7 @@ def read_file(
             data = fh.read(config.max_file_bytes + 1)
         after = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
-        return _decided(key, Found.GONE, situation)
+        return decided_read(key, Found.GONE, situation)
     except OSError as exc:
         # Keep the stamp when stat worked: the reconciler then sees no change, only a retry.
         return _failed(key, disk_failure(exc), situation, stamp)
@@ -88,12 +88,12 @@ def read_file(
     if (before.st_mtime_ns, before.st_size) != (after.st_mtime_ns, after.st_size) or len(
         data
     ) != after.st_size:
-        read = _decided(key, Found.CHANGED_WHILE_READ, situation, stamp)
+        read = decided_read(key, Found.CHANGED_WHILE_READ, situation, stamp)
         return replace(read, message="changed while being read")
     digest = content_hash(data)
     result = parse(key, data, config.max_file_bytes)
     if isinstance(result, ParsedFile):
-        return _decided(key, Found.PARSED, situation, stamp, digest, result)
+        return decided_read(key, Found.PARSED, situation, stamp, digest, result)
     age_s = wall() - after.st_mtime_ns / 1e9
     return _failed(key, result, replace(situation, age_s=age_s), stamp, digest)
 
@@ -105,7 +105,7 @@ def disk_failure(exc: OSError) -> Failure:
     return Failure(FailureReason.UNREADABLE if denied else FailureReason.IO_ERROR, reason)
 
 
-def _decided(
+def decided_read(
     key: FileKey,
     found: Found,
     situation: Situation,
@@ -113,6 +113,7 @@ def _decided(
     digest: str | None = None,
     parsed: ParsedFile | None = None,
 ) -> FileRead:
+    """The read of what a reader found, with the status and retry the one decision gives it."""
     status, retry_in_s = decide(found, situation)
     return FileRead(key, status, stamp, digest, parsed, retry_in_s=retry_in_s)
 
