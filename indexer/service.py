@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 from collections import deque
@@ -16,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -38,6 +38,9 @@ from indexer.status import file_status_counts
 from indexer.storage import resolve_storage_root
 from indexer.store.logs import append_switch
 from indexer.store.schema import set_meta
+
+if TYPE_CHECKING:
+    from indexer.simulate.demo import DemoWriter
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +79,7 @@ class IndexerService:
         self._commits: deque[tuple[float, int]] = deque(maxlen=20_000)
         self._commits_lock = threading.Lock()
         self._cleanup: list[Path] = []
-        self._demo_stop = threading.Event()
-        self._demo_thread: threading.Thread | None = None
+        self._demo: DemoWriter | None = None
         self.message = ""
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -101,9 +103,8 @@ class IndexerService:
     def stop(self) -> None:
         """Stop the demo writer, then the indexer with everything pending flushed; close."""
         with self._action_lock:
-            self._demo_stop.set()
-            if self._demo_thread is not None:
-                self._demo_thread.join(10)
+            if self._demo is not None:
+                self._demo.stop(timeout_s=10)
             try:
                 if self.current is not None:
                     self.current.stop(flush=True, close=False)
@@ -135,18 +136,10 @@ class IndexerService:
         if self.exporter is not None:
             self.exporter.observe(result)
 
-    def start_demo_writer(self, rate_files_per_s: float = 60.0, seed: int = 1) -> None:
-        """Write simulated OpenCode activity into the root until stop()."""
-        from indexer.simulate import OpenCodeSimulator
-
-        sim = OpenCodeSimulator(self.root, seed=seed, faults=True)
-        self._demo_thread = threading.Thread(
-            target=sim.run,
-            args=(rate_files_per_s, 365 * 86400.0, self._demo_stop),
-            name="ocindex-demo",
-            daemon=True,
-        )
-        self._demo_thread.start()
+    def start_demo_writer(self, writer: DemoWriter) -> None:
+        """Start writing simulated OpenCode activity into the root; stop() stops it first."""
+        self._demo = writer
+        writer.start()
 
     # --- reads --------------------------------------------------------------------------------
 
@@ -345,43 +338,26 @@ def open_service(
     if opencode_db is not None:
         env = {**(os.environ if env is None else env), ENV_DB: str(opencode_db)}
     if demo:
-        from indexer.simulate import SqliteSimulator
+        from indexer.simulate.demo import DemoWriter
 
-        tmp = Path(tempfile.mkdtemp(prefix="ocindex-demo-"))
-        root = tmp / "storage"
-        root.mkdir()
+        # The writer's opencode.db exists before start(), which finds it beside the root.
+        writer = DemoWriter.in_new_folder(demo_rate_files_per_s)
         demo_env = {k: v for k, v in (os.environ if env is None else env).items() if k != ENV_DB}
         service = IndexerService(
-            root,
-            db_path or tmp / "index.duckdb",
+            writer.root,
+            db_path or writer.folder / "index.duckdb",
             cli_choice=indexer or "v2",
             env=demo_env,
             demo=True,
         )
-        service._cleanup.append(tmp)
-        store = SqliteSimulator(root, seed=2)  # tmp/opencode.db, found by start()
+        service._cleanup.append(writer.folder)
         try:
             service.start()
         except BaseException:
-            store.close()
-            shutil.rmtree(tmp, ignore_errors=True)
+            writer.stop()
+            shutil.rmtree(writer.folder, ignore_errors=True)
             raise
-        service.start_demo_writer(demo_rate_files_per_s)
-        json_writer = service._demo_thread
-
-        def both_writers() -> None:
-            # One thread stop() joins: the SQLite writer, then the JSON one, then close.
-            try:
-                store.run(demo_rate_files_per_s, 365 * 86400.0, service._demo_stop)
-            finally:
-                if json_writer is not None:
-                    json_writer.join()
-                store.close()
-
-        service._demo_thread = threading.Thread(
-            target=both_writers, name="ocindex-demo-sqlite", daemon=True
-        )
-        service._demo_thread.start()
+        service.start_demo_writer(writer)
         return service
     root, _ = resolve_storage_root(storage_root, env)
     service = IndexerService(root, db_path or default_db_path(env), cli_choice=indexer, env=env)

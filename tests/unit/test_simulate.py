@@ -1,9 +1,11 @@
-"""The simulator writes OpenCode-shaped files, deterministically, with the faults it reports."""
+"""The simulator writes OpenCode-shaped files, deterministically, with the faults it reports;
+the SQLite store plays the same story, and the demo writer stops cleanly."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -14,7 +16,14 @@ import orjson
 import pytest
 
 from indexer.kinds import FileKind, classify
-from indexer.simulate import OpenCodeSimulator, SimulationReport
+from indexer.simulate import (
+    DemoWriter,
+    OpenCodeSimulator,
+    SimulationReport,
+    Simulator,
+    SqliteSimulator,
+    SqliteWriter,
+)
 
 ID_RE = re.compile(r"^(ses|msg|prt)_[0-9a-f]{12}[0-9A-Za-z]{14}$")
 PROJECT_ID_RE = re.compile(r"^(global|[0-9a-f]{40})$")
@@ -80,7 +89,7 @@ def once(tmp_path_factory: pytest.TempPathFactory) -> Once:
     return Once(tmp_path_factory.mktemp("seed7"))
 
 
-def test_once_mode_mix_is_like_opencode(once: Once) -> None:
+def test_once_mode_writes_the_mix_of_kinds_opencode_writes(once: Once) -> None:
     counts = Counter(_kind(rel) for rel in once.files)
     sessions, messages = counts[FileKind.SESSION], counts[FileKind.MESSAGE]
     assert sessions == ONCE_SESSIONS
@@ -164,7 +173,7 @@ def test_assistant_messages_carry_tokens_cost_and_some_errors(once: Once) -> Non
     assert all(m["finish"] in ("stop", "tool-calls") for m in assistants if "error" not in m)
 
 
-def test_expected_files_match_disk_and_report(once: Once) -> None:
+def test_expected_files_match_the_disk_and_the_report(once: Once) -> None:
     assert once.sim.expected_files() == once.files
     report = once.report
     assert report.files_written == len(once.files)
@@ -174,7 +183,7 @@ def test_expected_files_match_disk_and_report(once: Once) -> None:
     assert report.to_dict()["writes"] == report.writes
 
 
-def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
+def test_the_same_seed_writes_the_same_bytes_and_another_seed_other_bytes(tmp_path: Path) -> None:
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
         OpenCodeSimulator(tmp_path / name, seed=seed).write_sessions(3)
     first = digests(tmp_path / "a")
@@ -211,7 +220,7 @@ def test_faults_are_injected_reported_and_left_on_disk(tmp_path: Path) -> None:
             assert isinstance(orjson.loads(data), dict if is_array else list)
 
 
-def test_live_mode_streams_writes_and_rewrites(tmp_path: Path) -> None:
+def test_live_mode_streams_writes_and_rewrites_into_the_ledger(tmp_path: Path) -> None:
     ledger: list[str] = []
     sim = OpenCodeSimulator(tmp_path, seed=11)
     started = time.monotonic()
@@ -223,25 +232,28 @@ def test_live_mode_streams_writes_and_rewrites(tmp_path: Path) -> None:
     assert sim.expected_files() == disk_tree(tmp_path)
 
 
-def test_live_mode_holds_the_rate(tmp_path: Path) -> None:
+def test_live_mode_never_runs_ahead_of_the_rate(tmp_path: Path) -> None:
     report = OpenCodeSimulator(tmp_path, seed=12).run(rate_files_per_s=200, duration_s=0.5)
     assert 20 <= report.writes <= 200 * 0.5 + 5  # pacing never runs ahead of the rate
 
 
-def test_stop_event_ends_live_mode_promptly(tmp_path: Path) -> None:
-    stop, ledger = threading.Event(), list[str]()
+def test_live_mode_ends_promptly_when_the_stop_event_is_set(tmp_path: Path) -> None:
+    stop, twenty_written, ledger = threading.Event(), threading.Event(), list[str]()
     reports: list[SimulationReport] = []
     sim = OpenCodeSimulator(tmp_path, seed=13)
 
+    def note(rel: str) -> None:
+        ledger.append(rel)
+        if len(ledger) >= 20:
+            twenty_written.set()
+
     def live() -> None:
-        reports.append(
-            sim.run(rate_files_per_s=500, duration_s=60, stop=stop, on_write=ledger.append)
-        )
+        reports.append(sim.run(rate_files_per_s=500, duration_s=60, stop=stop, on_write=note))
 
     thread = threading.Thread(target=live)
     thread.start()
     try:
-        assert wait_until(lambda: len(ledger) >= 20)
+        assert twenty_written.wait(5)
     finally:
         stop.set()
         thread.join(timeout=2)
@@ -249,7 +261,7 @@ def test_stop_event_ends_live_mode_promptly(tmp_path: Path) -> None:
     assert reports and reports[0].seconds < 10 and reports[0].writes == len(ledger)
 
 
-def test_live_content_is_seeded(tmp_path: Path) -> None:
+def test_live_mode_writes_the_same_content_for_the_same_seed(tmp_path: Path) -> None:
     def first_writes(root: Path, count: int) -> dict[str, bytes]:
         stop, seen = threading.Event(), []
 
@@ -267,7 +279,77 @@ def test_live_content_is_seeded(tmp_path: Path) -> None:
     assert first == first_writes(tmp_path / "b", 400)
 
 
-def test_writes_stay_under_the_root(tmp_path: Path) -> None:
+def test_writes_stay_under_the_root_even_with_faults(tmp_path: Path) -> None:
     root = tmp_path / "storage"
     OpenCodeSimulator(root, seed=5, faults=True).write_sessions(1)
     assert {p.name for p in tmp_path.iterdir()} == {"storage"}
+
+
+def test_the_sqlite_simulator_plays_the_same_story_as_the_json_one(tmp_path: Path) -> None:
+    OpenCodeSimulator(tmp_path / "json", seed=3).write_sessions(2)
+    files = disk_tree(tmp_path / "json")
+    with SqliteSimulator(tmp_path / "sqlite" / "storage", seed=3, delete_share=0.0) as sim:
+        sim.write_sessions(2)
+        rows, diffs = sim.expected_rows(), sim.expected_files()
+    compared = 0
+    for rel, data in files.items():
+        key = classify(rel)
+        assert key is not None
+        if key.kind in (FileKind.MESSAGE, FileKind.PART):
+            assert rows[f"{key.kind.value}/{key.record_id}"] == data, rel
+        elif key.kind is FileKind.TODO:
+            assert rows[f"todo/{key.record_id}"] == data, rel
+        elif key.kind is FileKind.SESSION_DIFF:
+            assert diffs[rel] == data, rel
+        else:
+            continue  # project and session records carry the store's time_updated
+        compared += 1
+    assert compared > 200
+
+
+def test_faults_are_refused_for_the_sqlite_store(tmp_path: Path) -> None:
+    writer = SqliteWriter(tmp_path / "storage")
+    try:
+        with pytest.raises(ValueError, match="JSON files only"):
+            Simulator(writer, seed=1, faults=True)
+    finally:
+        writer.close()
+
+
+def demo_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("ocindex-demo")]
+
+
+def test_the_demo_writer_writes_files_and_rows_until_stopped_then_closes_its_store(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "storage"
+    root.mkdir()
+    demo = DemoWriter(root, rate_files_per_s=500)
+    store = tmp_path / "opencode.db"
+
+    def sessions_in_store() -> int:
+        db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+        try:
+            return int(db.execute("SELECT count(*) FROM session").fetchone()[0])
+        finally:
+            db.close()
+
+    demo.start()
+    try:
+        assert wait_until(lambda: any(root.glob("session/*/*.json")) and sessions_in_store() > 0)
+    finally:
+        demo.stop()
+    assert demo_threads() == []
+    assert not store.with_name("opencode.db-wal").exists()  # the last close removes the WAL
+
+
+def test_a_demo_writer_stopped_before_it_started_closes_its_store(tmp_path: Path) -> None:
+    root = tmp_path / "storage"
+    root.mkdir()
+    demo = DemoWriter(root)
+    assert (tmp_path / "opencode.db").exists()  # there before an engine starts, to be found
+    demo.stop()
+    assert demo_threads() == []
+    assert not (tmp_path / "opencode.db-wal").exists()
+    assert not any(root.iterdir())

@@ -1,0 +1,39 @@
+"""Writes realistic OpenCode activity under a storage root, for the demo, tests and benchmarks:
+JSON files as OpenCode ≤ 1.1 wrote them, or (SqliteSimulator) OpenCode 1.2's SQLite store beside
+the root. Never imports the indexing pipeline or touches the index database; it only writes what
+OpenCode writes.
+
+The story (story.py, tools.py) says what OpenCode does; a writer (json_writer.py,
+sqlite_writer.py) lands it; faults.py bends JSON writes; simulator.py composes them.
+"""
+
+from __future__ import annotations
+
+from indexer.simulate.demo import DemoWriter
+from indexer.simulate.faults import FAULT_KINDS, FaultInjector
+from indexer.simulate.json_writer import JsonWriter
+from indexer.simulate.opencode_db import OPENCODE_SQLITE_SCHEMA, create_opencode_db
+from indexer.simulate.report import Fault, SimulationReport, Tally
+from indexer.simulate.simulator import OpenCodeSimulator, Simulator, SqliteSimulator, Writer
+from indexer.simulate.sqlite_writer import SqliteWriter
+from indexer.simulate.story import SessionStory, Settled, Write
+
+__all__ = [
+    "FAULT_KINDS",
+    "OPENCODE_SQLITE_SCHEMA",
+    "DemoWriter",
+    "Fault",
+    "FaultInjector",
+    "JsonWriter",
+    "OpenCodeSimulator",
+    "SessionStory",
+    "Settled",
+    "SimulationReport",
+    "Simulator",
+    "SqliteSimulator",
+    "SqliteWriter",
+    "Tally",
+    "Write",
+    "Writer",
+    "create_opencode_db",
+]
