@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from watchdog.events import (
@@ -45,6 +46,16 @@ EVENT_TYPES: list[type[FileSystemEvent]] = [
     DirDeletedEvent,
 ]
 _WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
+
+
+@dataclass(frozen=True, slots=True)
+class WatcherStats:
+    events: int
+    dropped: int
+    """Events lost on purpose by a drop_event filter."""
+    overflows: int
+    restarts: int
+    """Observers restarted after they died."""
 
 
 class _OverflowSpotter(logging.Handler):
@@ -185,11 +196,11 @@ class StorageWatcher(FileSystemEventHandler):
         if keys:
             self._submit(keys, Trigger.WATCHER)
 
-    def get_stats(self) -> dict[str, int]:
+    def get_stats(self) -> WatcherStats:
         with self._lock:
-            return {
-                "events": self.events,
-                "dropped": self.dropped,
-                "overflows": self.overflows,
-                "restarts": self.restarts,
-            }
+            return WatcherStats(
+                events=self.events,
+                dropped=self.dropped,
+                overflows=self.overflows,
+                restarts=self.restarts,
+            )

@@ -43,8 +43,8 @@ def test_a_created_file_is_detected_batched_and_indexed(storage_root: Path, db_p
             lambda: count(cursor, "SELECT count(*) FROM sessions WHERE title = 'hello'") == 1, 10
         )
         stats = v2.stats()
-        assert stats["batches"] == 1
-        assert stats["watcher"]["events"] >= 1  # type: ignore[index]
+        assert stats.batches == 1
+        assert stats.watcher is not None and stats.watcher.events >= 1
         cursor.close()
     finally:
         v2.stop()
@@ -97,10 +97,10 @@ def test_with_half_the_events_dropped_the_reconciler_finds_every_file(
     v2.start()
     OpenCodeSimulator(storage_root, seed=5).write_sessions(10)
     assert v2.watcher is not None
-    assert wait_until(lambda: v2.watcher is not None and v2.watcher.get_stats()["dropped"] > 0, 5)
+    assert wait_until(lambda: v2.watcher is not None and v2.watcher.get_stats().dropped > 0, 5)
     assert wait_until(lambda: v2.is_idle(settle_s=1.0), 20)
     assert v2.reconciler is not None
-    assert v2.reconciler.get_stats()["files_found_missing"] > 100  # type: ignore[operator]
+    assert v2.reconciler.get_stats().files_found_missing > 100
     v2.stop()
     conn = open_database(db_path, read_only=True)
     try:
@@ -146,13 +146,14 @@ def test_dead_observer_is_restarted_and_triggers_a_reconcile(
     v2.start()
     try:
         assert v2.watcher is not None and v2.reconciler is not None
-        scans = v2.reconciler.get_stats()["scans_completed"]
+        reconciler = v2.reconciler
+        scans = reconciler.get_stats().scans_completed
         v2.watcher.kill_observer_for_test()
         write(storage_root, "session/global/ses_9.json", orjson.dumps({"id": "ses_9"}))
         assert wait_until(
-            lambda: v2.watcher is not None and v2.watcher.get_stats()["restarts"] == 1, 10
+            lambda: v2.watcher is not None and v2.watcher.get_stats().restarts == 1, 10
         )
-        assert wait_until(lambda: v2.reconciler.get_stats()["scans_completed"] > scans, 10)  # type: ignore[union-attr,operator]
+        assert wait_until(lambda: reconciler.get_stats().scans_completed > scans, 10)
         assert wait_until(lambda: v2.is_idle(0.1), 10)
         assert count(v2.cursor(), "SELECT count(*) FROM sessions") == 1
     finally:
@@ -171,11 +172,12 @@ def test_overflow_in_watchdog_log_triggers_a_reconcile(
     v2.start()
     try:
         assert v2.reconciler is not None and v2.watcher is not None
-        scans = v2.reconciler.get_stats()["scans_completed"]
+        reconciler = v2.reconciler
+        scans = reconciler.get_stats().scans_completed
         logging.getLogger("watchdog.observers.inotify_c").warning(
             "Inotify queue overflowed; filesystem events were lost"
         )
-        assert v2.watcher.get_stats()["overflows"] == 1
-        assert wait_until(lambda: v2.reconciler.get_stats()["scans_completed"] > scans, 10)  # type: ignore[union-attr,operator]
+        assert v2.watcher.get_stats().overflows == 1
+        assert wait_until(lambda: reconciler.get_stats().scans_completed > scans, 10)
     finally:
         v2.stop()
