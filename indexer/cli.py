@@ -15,25 +15,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from indexer.config import ConfigError, default_db_path
-from indexer.metrics import compare
+from indexer.facade import IndexerStats
 from indexer.pipeline.writer import IndexWriter
+from indexer.read_model import existing_tables, file_status_counts
 from indexer.rollout import Choice, RolloutState, choose_version, make_indexer
-from indexer.sources.sqlite import (
-    ENV_DB,
-    V1_NOTE,
-    SqliteSource,
-    discover_databases,
-    format_sources,
-    make_sources,
-    sources_status,
-)
-from indexer.status import collect_status, existing_tables, file_status_counts
+from indexer.sources.sqlite import ENV_DB, SqliteSource, discover_databases, make_sources
+from indexer.status import V1_NOTE, status_report
 from indexer.storage import resolve_storage_root
 from indexer.store.database import DatabaseError, open_database
 from indexer.store.logs import append_switch
@@ -231,11 +223,10 @@ class Progress:
         self.enabled = enabled
         self._shown = False
 
-    def show(self, stats: dict[str, object], elapsed_s: float) -> None:
+    def show(self, stats: IndexerStats, elapsed_s: float) -> None:
         if not self.enabled:
             return
-        done = int(stats.get("files_processed", stats.get("files_committed", 0)) or 0)  # type: ignore[call-overload]
-        pending = int(stats.get("pending_files", 0) or 0)  # type: ignore[call-overload]
+        done, pending = stats.files_processed, stats.pending_files
         rate = done / elapsed_s if elapsed_s > 0 else 0.0
         sys.stderr.write(
             f"\rindexing: {done:,} files done, {pending:,} pending, {rate:,.0f} files/s   "
@@ -291,8 +282,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     while not stop.wait(1.0):
         if exporter is not None and service.current is not None:
-            pending = int(service.current.stats().get("pending_files", 0) or 0)  # type: ignore[call-overload]
-            exporter.set_pending(service.active, pending)
+            exporter.set_pending(service.active, service.current.stats().pending_files)
     version = service.active
     service.stop()
     conn = open_database(db, read_only=True)
@@ -425,34 +415,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         indexed_root = get_meta(conn, "storage_root") if "meta" in existing_tables(conn) else None
         # The root this database was built from, unless --storage names another.
         root = args.storage or (Path(indexed_root) if indexed_root else resolve_storage_root()[0])
-        status = collect_status(conn)
-        versions = compare(conn, args.window) if "batch_log" in existing_tables(conn) else None
-        sources = sources_status(conn, discover_databases(root, args.opencode_db), root)
+        databases = discover_databases(root, args.opencode_db)
+        report = status_report(conn, db, choice, args.window, databases, root)
     finally:
         conn.close()
-    status.update(active=choice.version, why=choice.reason, rollout_percent=choice.rollout_percent)
-    status["versions"] = {
-        v.version: {
-            "files_per_s": round(v.files_per_s, 1),
-            "files": v.files,
-            "batches": v.batches,
-            "errors": v.errors,
-            "reconciler_catches": v.reconciler_catches,
-            "processing_ms": asdict(v.processing_ms),
-            "event_latency_ms": asdict(v.event_latency_ms),
-        }
-        for v in ((versions.v1, versions.v2) if versions else ())
-    }
-    status["sources"] = sources
     if args.json:
-        print(json.dumps(status, indent=2))
+        print(json.dumps(report.as_json(), indent=2))
         return 0
-    fi = status["file_index"]
-    print(f"database        {db} (schema {status['schema_version']})")
-    print(f"indexer         {choice.version}: {choice.reason}")
-    print("file_index      " + ", ".join(f"{k} {v}" for k, v in fi.items()))
-    print("tables          " + ", ".join(f"{k} {v}" for k, v in status["tables"].items()))
-    for line in format_sources(sources):
+    for line in report.lines():
         print(line)
     return 0
 

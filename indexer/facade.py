@@ -1,5 +1,5 @@
-"""What both indexers' facades share: the reads the dashboard and the CLI make of them.
-Never writes: every read goes through its own cursor, closed after use.
+"""What both indexers share of the `rollout.Indexer` protocol: the IndexerStats they report and
+the reads they inherit (IndexerReads). Never writes: every read goes through its own cursor.
 """
 
 from __future__ import annotations
@@ -7,12 +7,39 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 
 import duckdb
 
+from indexer import read_model
 from indexer.outcome import BatchResult
+from indexer.pipeline.reconciler import ReconcilerStats
+from indexer.pipeline.watcher import WatcherStats
 from indexer.pipeline.writer import IndexWriter
 from indexer.snapshot import BatchSummary, ErrorFile
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IndexerStats:
+    """One indexer's counters at one instant; each indexer extends it with its own figures."""
+
+    version: str
+    running: bool
+    batches: int
+    files_processed: int
+    """Files through a commit (or a failed one) since start."""
+    db_errors: int
+    fatal: str | None
+    """Why the indexer can no longer write; None while it can."""
+    pending_files: int
+    oldest_pending_age_s: float | None
+    queue_depth: int
+    """Files (v1) or sealed batches (v2) ready for the writer."""
+    delayed_files: int
+    """Files waiting for a retry."""
+    watcher: WatcherStats | None = None
+    reconciler: ReconcilerStats | None = None
+    """None for v1, which has no reconciler."""
 
 
 class IndexerReads:
@@ -48,7 +75,7 @@ class IndexerReads:
     def error_files(self, limit: int = 100) -> list[ErrorFile]:
         if self.writer is None or self.writer.is_closed:
             return []
-        return error_files(self.writer.cursor(), limit)
+        return read_model.error_files(self.writer.cursor(), limit)
 
 
 def summarize(result: BatchResult) -> BatchSummary:
@@ -68,27 +95,3 @@ def summarize(result: BatchResult) -> BatchSummary:
         queue_wait_ms=result.queue_wait_ms,
         event_p95_ms=p95,
     )
-
-
-def error_files(cursor: duckdb.DuckDBPyConnection, limit: int) -> list[ErrorFile]:
-    """Files in error, newest first, through a reader's own cursor (closed here)."""
-    try:
-        rows = cursor.execute(
-            "SELECT file_path, file_type, coalesce(error_message, ''), coalesce(attempts, 0), "
-            "status FROM file_index WHERE status = 'error' ORDER BY indexed_at DESC, file_path "
-            "LIMIT ?",
-            [limit],
-        ).fetchall()
-    finally:
-        cursor.close()
-    return [
-        ErrorFile(
-            rel_path=str(path),
-            kind=str(kind),
-            reason=str(message).split(":", 1)[0],
-            message=str(message),
-            attempts=int(attempts),
-            status=str(status),
-        )
-        for path, kind, message, attempts, status in rows
-    ]

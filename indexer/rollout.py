@@ -12,14 +12,17 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import duckdb
+
+from indexer.facade import IndexerStats
 from indexer.kinds import FileKey
 from indexer.outcome import BatchResult
-from indexer.pipeline.accumulator import PendingEntry
+from indexer.pipeline.accumulator import PendingEntry, Trigger
 from indexer.pipeline.writer import IndexWriter
 from indexer.snapshot import BatchSummary, ErrorFile, PendingFile, ReconcileSummary
 from indexer.sources.base import ChangeSource
@@ -31,25 +34,36 @@ BULK_BATCH_FILES = 2000
 VERSIONS = ("v1", "v2")
 
 
+class ScanReport(Protocol):
+    """What a rescan reports, whichever indexer ran it (v2 reconciles, v1 re-runs its bulk)."""
+
+    @property
+    def findings(self) -> int:
+        """Files that disagreed with file_index."""
+        ...
+
+
 class Indexer(Protocol):
-    """What both indexers offer the engine."""
+    """What an indexer offers the engine (both implement it; IndexerReads holds the shared reads).
+    start() and stop() from one controlling thread; every other member is safe from any."""
 
     version: str
     root: Path
     running: bool
 
-    def start(self, handover: list[PendingEntry] = ...) -> None: ...
+    def start(self, handover: Iterable[PendingEntry] = ()) -> None: ...
     def stop(self, flush: bool = True, close: bool = True) -> list[PendingEntry]: ...
     def flush(self) -> None: ...
-    def rescan(self) -> object: ...
-    def submit(self, keys: list[FileKey], trigger: Any = ...) -> None: ...
-    def stats(self) -> dict[str, object]: ...
+    def rescan(self) -> ScanReport | None: ...
+    def submit(self, keys: list[FileKey], trigger: Trigger = Trigger.MANUAL) -> None: ...
+    def stats(self) -> IndexerStats: ...
     def pending_files(self, limit: int = 100) -> list[PendingFile]: ...
     def recent_batches(self, limit: int = 100) -> list[BatchSummary]: ...
     def reconciler_findings(self, limit: int = 10) -> list[ReconcileSummary]: ...
     def error_files(self, limit: int = 100) -> list[ErrorFile]: ...
-    def wait_idle(self, timeout_s: float = 30.0, settle_s: float = 0.0) -> bool: ...
+    def cursor(self) -> duckdb.DuckDBPyConnection: ...
     def is_idle(self, settle_s: float = 0.0) -> bool: ...
+    def wait_idle(self, timeout_s: float = 30.0, settle_s: float = 0.0) -> bool: ...
 
 
 def make_indexer(
@@ -76,7 +90,7 @@ def make_indexer(
 
         # Both indexers classify files with the same processor settings: parity depends on it.
         processor = V2Config.from_env().processor
-        return HybridIndexer(  # type: ignore[return-value]
+        return HybridIndexer(
             root,
             db_path=db_path,
             writer=writer,
@@ -84,7 +98,7 @@ def make_indexer(
             on_batch=on_batch,
         )
     if version == "v2":
-        return UnifiedIndexerV2(  # type: ignore[return-value]
+        return UnifiedIndexerV2(
             root,
             db_path=db_path,
             writer=writer,

@@ -31,10 +31,11 @@ from indexer.metrics import (
 from indexer.outcome import BatchResult
 from indexer.pipeline.accumulator import Trigger
 from indexer.pipeline.writer import IndexWriter
+from indexer.read_model import file_status_counts
 from indexer.rollout import Choice, Indexer, RolloutState, choose_version, make_indexer
 from indexer.snapshot import ActionResult, Comparison, IndexerSnapshot
-from indexer.sources.sqlite import ENV_DB, V1_NOTE, discover_databases, make_sources
-from indexer.status import file_status_counts
+from indexer.sources.sqlite import ENV_DB, discover_databases, make_sources
+from indexer.status import V1_NOTE
 from indexer.storage import resolve_storage_root
 from indexer.store.logs import append_switch
 from indexer.store.schema import set_meta
@@ -180,14 +181,14 @@ class IndexerService:
             taken_at=now,
             active=cur.version,
             rollout_percent=rollout,
-            running=bool(stats.get("running", False)),
+            running=stats.running,
             demo=self.demo,
             storage_root=str(self.root),
             files_per_s=self._rate(now, 5.0),
             totals=totals,
-            pending_count=int(stats.get("pending_files", 0) or 0),  # type: ignore[call-overload]
-            oldest_pending_age_s=stats.get("oldest_pending_age_s"),  # type: ignore[arg-type]
-            queue_depth=int(stats.get("queue_depth", 0) or 0),  # type: ignore[call-overload]
+            pending_count=stats.pending_files,
+            oldest_pending_age_s=stats.oldest_pending_age_s,
+            queue_depth=stats.queue_depth,
             pending=tuple(cur.pending_files(50)),
             recent_batches=tuple(cur.recent_batches(200)),
             throughput=self._throughput(now),
@@ -203,9 +204,8 @@ class IndexerService:
             return ""
         parts = []
         for source in self.sources:
-            info = source.describe()
-            state = "not read by v1" if version == "v1" else str(info.get("state", "?"))
-            parts.append(f"{info.get('name', source.prefix)} ({state})")
+            state = "not read by v1" if version == "v1" else str(source.state)
+            parts.append(f"{source.name} ({state})")
         return "sources: JSON files + " + ", ".join(parts)
 
     def compare(self, window_s: float = 300.0) -> Comparison:
@@ -243,7 +243,7 @@ class IndexerService:
         cur = self.current
         if cur is None:
             return ActionResult("flush", False, "not running")
-        pending = int(cur.stats().get("pending_files", 0) or 0)  # type: ignore[call-overload]
+        pending = cur.stats().pending_files
         cur.flush()
         return ActionResult("flush", True, f"flushed {pending} pending files")
 
@@ -253,7 +253,8 @@ class IndexerService:
             if cur is None:
                 return ActionResult("rescan", False, "not running")
             # v2 reconciles; v1 re-runs its bulk phase over what changed: each its own way.
-            found = getattr(cur.rescan(), "findings", 0)
+            report = cur.rescan()
+            found = report.findings if report is not None else 0
             return ActionResult("rescan", True, f"rescan found {found} files")
 
     def retry(self, rel_path: str) -> ActionResult:

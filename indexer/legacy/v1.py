@@ -23,13 +23,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import duckdb
 
-from indexer.facade import IndexerReads
+from indexer.facade import IndexerReads, IndexerStats
 from indexer.kinds import FileKey, is_source_path
 from indexer.legacy.bulk import BulkLoader, BulkReport, BulkRequest, first_line
 from indexer.legacy.debounce import Debouncer, Waiting
@@ -58,6 +58,16 @@ class V1Config:
     """Files per DuckDB read and per group of autocommitted writes in the bulk phase."""
     db_retry_s: float = 1.0
     """A file whose statements failed is tried again after this long."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class V1Stats(IndexerStats):
+    realtime_files: int
+    """Files through the one-at-a-time path."""
+    bulk_files_read: int
+    events_lost: int
+    bulk: BulkReport | None
+    """The last run of the bulk phase."""
 
 
 class HybridIndexer(IndexerReads):
@@ -344,31 +354,29 @@ class HybridIndexer(IndexerReads):
             last = self._last_commit
         return time.time() - last >= settle_s
 
-    def stats(self) -> dict[str, object]:
+    def stats(self) -> V1Stats:
+        watcher = self.watcher
+        watched = watcher.get_stats() if watcher is not None else None
         with self._cond:
             now = time.monotonic()
             oldest = min((w.first_seen for w in self._waiting.values()), default=None)
-            out: dict[str, object] = {
-                "version": self.version,
-                "running": self.running,
-                "batches": self.batches,
-                "files_processed": self.files_processed,
-                "realtime_files": self.realtime_files,
-                "bulk_files_read": self.bulk_files_read,
-                "db_errors": self.db_errors,
-                "events_lost": self.events_lost,
-                "fatal": self.fatal,
-                "pending_files": len(self._waiting),
-                "oldest_pending_age_s": None if oldest is None else now - oldest,
-                "queue_depth": sum(1 for w in self._waiting.values() if w.due <= now),
-                "delayed_files": sum(
-                    1 for w in self._waiting.values() if w.trigger is Trigger.RETRY
-                ),
-                "bulk": None if self._last_bulk is None else asdict(self._last_bulk),
-            }
-        if self.watcher is not None:
-            out["watcher"] = self.watcher.get_stats()
-        return out
+            return V1Stats(
+                version=self.version,
+                running=self.running,
+                batches=self.batches,
+                files_processed=self.files_processed,
+                db_errors=self.db_errors,
+                fatal=self.fatal,
+                pending_files=len(self._waiting),
+                oldest_pending_age_s=None if oldest is None else now - oldest,
+                queue_depth=sum(1 for w in self._waiting.values() if w.due <= now),
+                delayed_files=sum(1 for w in self._waiting.values() if w.trigger is Trigger.RETRY),
+                watcher=watched,
+                realtime_files=self.realtime_files,
+                bulk_files_read=self.bulk_files_read,
+                events_lost=self.events_lost,
+                bulk=self._last_bulk,
+            )
 
     def pending_files(self, limit: int = 100) -> list[PendingFile]:
         """The debounce map, newest first."""

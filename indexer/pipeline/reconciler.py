@@ -62,6 +62,17 @@ class ReconcileReport:
 
 
 @dataclass(frozen=True, slots=True)
+class ReconcilerStats:
+    scans_completed: int
+    files_found_missing: int
+    """Findings summed over every scan: new, modified and deleted files."""
+    catches: int
+    last_scan_duration_ms: float | None
+    last_scan_at: float | None
+    """Epoch seconds the last scan started; None before the first."""
+
+
+@dataclass(frozen=True, slots=True)
 class ReconcilerConfig:
     interval_s: float = 30.0
     pending_retry_after_s: float = 5.0
@@ -228,15 +239,15 @@ class Reconciler:
             self._thread.join(timeout_s)
             self._thread = None
 
-    def get_stats(self) -> dict[str, float | int | None]:
+    def get_stats(self) -> ReconcilerStats:
         with self._stats_lock:
-            return {
-                "scans_completed": self.scans_completed,
-                "files_found_missing": self.files_found_missing,
-                "catches": self.catches,
-                "last_scan_duration_ms": self.last_scan_duration_ms,
-                "last_scan_at": self.last_scan_at,
-            }
+            return ReconcilerStats(
+                scans_completed=self.scans_completed,
+                files_found_missing=self.files_found_missing,
+                catches=self.catches,
+                last_scan_duration_ms=self.last_scan_duration_ms,
+                last_scan_at=self.last_scan_at,
+            )
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from indexer.config import env_number
-from indexer.facade import IndexerReads
+from indexer.facade import IndexerReads, IndexerStats
 from indexer.kinds import FileKey
 from indexer.outcome import BatchResult, FileStatus
 from indexer.pipeline.accumulator import (
@@ -75,6 +75,13 @@ class V2Config:
             ),
             watch=watch,
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class V2Stats(IndexerStats):
+    batches_sent: int
+    """Batches the accumulator sealed."""
+    files_sent: int
 
 
 class UnifiedIndexerV2(IndexerReads):
@@ -326,31 +333,28 @@ class UnifiedIndexerV2(IndexerReads):
             last = self._recent[0].committed_at if self._recent else 0.0
         return not busy and time.time() - last >= settle_s
 
-    def stats(self) -> dict[str, object]:
+    def stats(self) -> V2Stats:
         acc = self.accumulator.get_stats() if self.accumulator else None
+        reconciler, watcher = self.reconciler, self.watcher
+        reconciled = reconciler.get_stats() if reconciler is not None else None
+        watched = watcher.get_stats() if watcher is not None else None
         with self._lock:
-            out: dict[str, object] = {
-                "version": self.version,
-                "running": self.running,
-                "batches": self.batches,
-                "files_processed": self.files_processed,
-                "db_errors": self.db_errors,
-                "fatal": self.fatal,
-            }
-        if acc is not None:
-            out.update(
-                batches_sent=acc.batches_sent,
-                files_sent=acc.files_sent,
-                pending_files=acc.pending_files,
-                oldest_pending_age_s=acc.oldest_pending_age_s,
-                queue_depth=acc.queue_depth,
-                delayed_files=acc.delayed_files,
+            return V2Stats(
+                version=self.version,
+                running=self.running,
+                batches=self.batches,
+                files_processed=self.files_processed,
+                db_errors=self.db_errors,
+                fatal=self.fatal,
+                pending_files=acc.pending_files if acc else 0,
+                oldest_pending_age_s=acc.oldest_pending_age_s if acc else None,
+                queue_depth=acc.queue_depth if acc else 0,
+                delayed_files=acc.delayed_files if acc else 0,
+                watcher=watched,
+                reconciler=reconciled,
+                batches_sent=acc.batches_sent if acc else 0,
+                files_sent=acc.files_sent if acc else 0,
             )
-        if self.reconciler is not None:
-            out["reconciler"] = self.reconciler.get_stats()
-        if self.watcher is not None:
-            out["watcher"] = self.watcher.get_stats()
-        return out
 
     def pending_files(self, limit: int = 100) -> list[PendingFile]:
         return self.accumulator.pending_files(limit) if self.accumulator else []

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from watchdog.events import (
@@ -45,6 +46,14 @@ EVENT_TYPES: list[type[FileSystemEvent]] = [
     DirDeletedEvent,
 ]
 _WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
+
+
+@dataclass(frozen=True, slots=True)
+class WatcherStats:
+    events: int
+    overflows: int
+    restarts: int
+    """Observers restarted after they died."""
 
 
 class _OverflowSpotter(logging.Handler):
@@ -170,10 +179,10 @@ class StorageWatcher(FileSystemEventHandler):
         if keys:
             self._submit(keys, Trigger.WATCHER)
 
-    def get_stats(self) -> dict[str, int]:
+    def get_stats(self) -> WatcherStats:
         with self._lock:
-            return {
-                "events": self.events,
-                "overflows": self.overflows,
-                "restarts": self.restarts,
-            }
+            return WatcherStats(
+                events=self.events,
+                overflows=self.overflows,
+                restarts=self.restarts,
+            )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -162,12 +163,10 @@ class FileTracker:
         return out
 
 
-def _tracked(row: tuple[object, ...]) -> TrackedFile:
+def _tracked(row: tuple[Any, ...]) -> TrackedFile:
     path, kind, status, mtime_ns, size, content_hash, attempts, message, version = row
     stamp = (
-        FileStamp(int(mtime_ns), int(size))  # type: ignore[call-overload]
-        if mtime_ns is not None and size is not None
-        else None
+        FileStamp(int(mtime_ns), int(size)) if mtime_ns is not None and size is not None else None
     )
     return TrackedFile(
         rel_path=str(path),
@@ -175,7 +174,7 @@ def _tracked(row: tuple[object, ...]) -> TrackedFile:
         status=FileStatus(str(status or "indexed")),
         stamp=stamp,
         content_hash=None if content_hash is None else str(content_hash),
-        attempts=int(attempts or 0),  # type: ignore[call-overload]
+        attempts=int(attempts or 0),
         error_message=None if message is None else str(message),
         indexer_version=None if version is None else str(version),
     )

@@ -90,7 +90,7 @@ def run_v2(spec: dict[str, Any]) -> int:
                     break
                 time.sleep(0.02)
             cursor.close()
-            scans = v2.reconciler.get_stats()["scans_completed"]
+            scans = v2.reconciler.get_stats().scans_completed
             _reply({"ok": bool(found and found[0] == cmd["status"]), "row": found, "scans": scans})
     v2.stop()
     return 0

@@ -43,7 +43,7 @@ def test_half_the_events_dropped_the_reconciler_catches_every_change(
         reconciler = v2.reconciler
 
         def caught_up() -> bool:
-            last_scan = reconciler.get_stats()["last_scan_at"]
+            last_scan = reconciler.get_stats().last_scan_at
             return last_scan is not None and last_scan > last_change and v2.is_idle(0.3)
 
         poll(caught_up, 60, "a reconcile after the last change, then idle")
@@ -53,5 +53,5 @@ def test_half_the_events_dropped_the_reconciler_catches_every_change(
         deletions_caught = sum(len(r.deleted) for r in reconciler.recent)
     assert census_of(db, root) == []
     assert dropped > 0
-    assert stats["catches"] > 0, stats  # the reconcile found what the events lost
+    assert stats.catches > 0, stats  # the reconcile found what the events lost
     assert deletions_caught > 0, "no deletion was left to the reconcile"

@@ -62,12 +62,11 @@ def test_while_stopped_a_same_stamp_rewrite_is_invisible_to_the_restart_reconcil
     with running_v2(root, db, CONFIG) as v2:
         settle(v2)
         assert v2.reconciler is not None
-        scans = v2.reconciler.get_stats()["scans_completed"]
+        scans = v2.reconciler.get_stats().scans_completed
         poll(
             lambda: (
-                v2.reconciler is not None
-                and v2.reconciler.get_stats()["scans_completed"] >= scans + 2
-            ),  # type: ignore[operator]
+                v2.reconciler is not None and v2.reconciler.get_stats().scans_completed >= scans + 2
+            ),
             10,
             "two more periodic scans",
         )

@@ -150,8 +150,8 @@ def test_injected_eacces_is_unreadable_error_then_recovered_by_the_reconciler(
             _, message, _ = row(cursor, rel)  # type: ignore[misc]
             assert message == "unreadable: Permission denied", message
         assert owned_rows(cursor, old) == 0, "an unreadable file keeps no rows it cannot vouch for"
-        scans = reconciler.get_stats()["scans_completed"]
-        poll(lambda: reconciler.get_stats()["scans_completed"] >= scans + 2, 10, "two scans")  # type: ignore[operator]
+        scans = reconciler.get_stats().scans_completed
+        poll(lambda: reconciler.get_stats().scans_completed >= scans + 2, 10, "two scans")
         assert (row(cursor, new) or ("",))[0] == "error", "retried while denied: still error"
         denied.clear()  # the permission is back; nothing on disk changes, so no event comes
         for rel in (new, old):

@@ -85,7 +85,7 @@ def test_a_folder_renamed_while_watched_keeps_its_rows(root: Path, db: Path) -> 
         assert v2.reconciler is not None
         reconciler = v2.reconciler
         poll(
-            lambda: (reconciler.get_stats()["last_scan_at"] or 0) > moved_at and v2.is_idle(0.3),
+            lambda: (reconciler.get_stats().last_scan_at or 0) > moved_at and v2.is_idle(0.3),
             20,
             "a reconcile after the move, then idle",
         )

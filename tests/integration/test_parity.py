@@ -62,7 +62,7 @@ def index_v1_realtime(source: Path, root: Path, db: Path) -> Dump:
     keys = [classify(p.relative_to(root).as_posix()) for p in root.rglob("*") if p.is_file()]
     ix.submit([k for k in keys if k is not None])
     assert ix.wait_idle(60)
-    assert ix.stats()["realtime_files"] == len(keys)
+    assert ix.stats().realtime_files == len(keys)
     ix.stop()
     return dump(db)
 

@@ -32,7 +32,8 @@ from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
 from indexer.records import parse
 from indexer.service import IndexerService
 from indexer.simulate import OpenCodeSimulator, SqliteSimulator
-from indexer.sources.sqlite import V1_NOTE, SqliteSource, make_sources
+from indexer.sources.sqlite import SqliteSource, make_sources
+from indexer.status import V1_NOTE
 from indexer.store.database import open_database
 from tests.helpers import census, wait_until
 

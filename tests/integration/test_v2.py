@@ -50,8 +50,8 @@ def test_a_created_file_is_detected_batched_and_indexed(storage_root: Path, db_p
             lambda: count(cursor, "SELECT count(*) FROM sessions WHERE title = 'hello'") == 1, 10
         )
         stats = v2.stats()
-        assert stats["batches"] == 1
-        assert stats["watcher"]["events"] >= 1  # type: ignore[index]
+        assert stats.batches == 1
+        assert stats.watcher is not None and stats.watcher.events >= 1
         cursor.close()
     finally:
         v2.stop()
@@ -115,7 +115,7 @@ def test_with_half_the_events_dropped_the_reconciler_finds_every_file(
     )
     assert wait_until(lambda: v2.is_idle(settle_s=1.0), 20)
     assert v2.reconciler is not None
-    assert v2.reconciler.get_stats()["files_found_missing"] > 100  # type: ignore[operator]
+    assert v2.reconciler.get_stats().files_found_missing > 100
     v2.stop()
     conn = open_database(db_path, read_only=True)
     try:
@@ -161,13 +161,14 @@ def test_dead_observer_is_restarted_and_triggers_a_reconcile(
     v2.start()
     try:
         assert v2.watcher is not None and v2.reconciler is not None
-        scans = v2.reconciler.get_stats()["scans_completed"]
+        reconciler = v2.reconciler
+        scans = reconciler.get_stats().scans_completed
         kill_observer(v2.watcher)
         write(storage_root, "session/global/ses_9.json", orjson.dumps({"id": "ses_9"}))
         assert wait_until(
-            lambda: v2.watcher is not None and v2.watcher.get_stats()["restarts"] == 1, 10
+            lambda: v2.watcher is not None and v2.watcher.get_stats().restarts == 1, 10
         )
-        assert wait_until(lambda: v2.reconciler.get_stats()["scans_completed"] > scans, 10)  # type: ignore[union-attr,operator]
+        assert wait_until(lambda: reconciler.get_stats().scans_completed > scans, 10)
         assert wait_until(lambda: v2.is_idle(0.1), 10)
         assert count(v2.cursor(), "SELECT count(*) FROM sessions") == 1
     finally:
@@ -186,11 +187,12 @@ def test_overflow_in_watchdog_log_triggers_a_reconcile(
     v2.start()
     try:
         assert v2.reconciler is not None and v2.watcher is not None
-        scans = v2.reconciler.get_stats()["scans_completed"]
+        reconciler = v2.reconciler
+        scans = reconciler.get_stats().scans_completed
         logging.getLogger("watchdog.observers.inotify_c").warning(
             "Inotify queue overflowed; filesystem events were lost"
         )
-        assert v2.watcher.get_stats()["overflows"] == 1
-        assert wait_until(lambda: v2.reconciler.get_stats()["scans_completed"] > scans, 10)  # type: ignore[union-attr,operator]
+        assert v2.watcher.get_stats().overflows == 1
+        assert wait_until(lambda: reconciler.get_stats().scans_completed > scans, 10)
     finally:
         v2.stop()

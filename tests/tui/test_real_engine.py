@@ -279,14 +279,14 @@ async def test_polling_at_full_write_speed_raises_no_lock_or_concurrency_error(
 
             await until(pilot, caught_up, "the engine catches up with the simulator", 40)
             observe()
-            stats = service.current.stats() if service.current is not None else {}
+            stats = service.current.stats() if service.current is not None else None
             assert failures == [], failures
             assert header.poll_error == "" and app._poll_error == ""
             # the poller really ran alongside the writer, and its snapshots reached the screen
             assert polls_while_writing >= 10, f"only {polls_while_writing} polls while writing"
             assert len(seen) >= 3, f"only {len(seen)} distinct snapshots seen on screen"
-            assert stats.get("db_errors") == 0 and stats.get("fatal") is None, stats
-            assert int(stats.get("batches", 0)) >= 5  # type: ignore[call-overload]
+            assert stats is not None and stats.db_errors == 0 and stats.fatal is None, stats
+            assert stats.batches >= 5
     finally:
         stop.set()
         if writer.is_alive():

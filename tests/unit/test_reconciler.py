@@ -47,8 +47,8 @@ def test_thousand_on_disk_with_950_indexed_finds_50(
     assert (len(report.new), len(report.modified), len(report.deleted)) == (50, 0, 0)
     assert report.files_seen == 1000
     assert acc.get_stats().pending_files == 50
-    assert rec.get_stats()["scans_completed"] == 1
-    assert rec.get_stats()["files_found_missing"] == 50
+    assert rec.get_stats().scans_completed == 1
+    assert rec.get_stats().files_found_missing == 50
 
 
 def test_an_older_mtime_is_a_modification_not_equal_not_greater(
@@ -151,7 +151,7 @@ def test_request_scan_wakes_the_loop(
     rec.start()
     try:
         rec.request_scan()
-        assert wait_until(lambda: rec.get_stats()["scans_completed"] == 1, 5)
+        assert wait_until(lambda: rec.get_stats().scans_completed == 1, 5)
     finally:
         rec.stop()
 

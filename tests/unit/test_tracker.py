@@ -4,7 +4,7 @@ import duckdb
 
 from indexer.kinds import FileKey, classify
 from indexer.outcome import FileStamp, FileStatus
-from indexer.status import file_status_counts
+from indexer.read_model import file_status_counts
 from indexer.store.tracking import FileTracker
 
 

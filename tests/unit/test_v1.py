@@ -74,9 +74,9 @@ def test_the_bulk_phase_indexes_an_existing_tree_with_v1_rows_and_disk_hashes(
     for path, status, version, digest in tracked:
         assert (status, version) == ("indexed", "v1")
         assert digest == content_hash(tree[str(path)])
-    bulk = v1.stats()["bulk"]
-    assert isinstance(bulk, dict)
-    assert bulk["read"] == len(tree) and bulk["fallback"] == 0 and bulk["to_realtime"] == 0
+    bulk = v1.stats().bulk
+    assert bulk is not None
+    assert bulk.read == len(tree) and bulk.fallback == 0 and bulk.to_realtime == 0
     # A bulk chunk is one batch_log row: many files, trigger startup.
     logged = rows(
         v1.cursor(), "SELECT indexer_version, trigger, sum(files) FROM batch_log GROUP BY ALL"
@@ -103,7 +103,7 @@ def test_a_file_created_after_start_is_indexed_by_the_realtime_path(
         for row in logged:  # one row per processing; a late event may cause a second one
             assert row[:5] == ("v1", 1, 1, "watcher", 1)
             assert 50 <= float(row[5]) < 10_000  # the debounce is part of event→commit latency
-        assert ix.stats()["realtime_files"] == len(logged)
+        assert ix.stats().realtime_files == len(logged)
     finally:
         ix.stop()
 
@@ -120,8 +120,8 @@ def test_a_corrupt_file_is_an_error_with_a_reason_and_the_others_land(
         assert status_of(ix, bad) == "error"
         (err,) = ix.error_files()
         assert (err.rel_path, err.reason) == (bad, "invalid_json")
-        bulk = ix.stats()["bulk"]
-        assert isinstance(bulk, dict) and bulk["fallback"] == 1
+        bulk = ix.stats().bulk
+        assert bulk is not None and bulk.fallback == 1
         # The realtime path classifies the same way.
         also_bad = "message/ses_1/msg_bad.json"
         write(storage_root, also_bad, b"\xff\xfe{")
@@ -245,10 +245,10 @@ def test_a_restart_does_not_reread_unchanged_files(
     second = HybridIndexer(storage_root, db_path, config=FAST)
     second.start()
     try:
-        bulk = second.stats()["bulk"]
-        assert isinstance(bulk, dict)
-        assert (bulk["read"], bulk["deleted"], bulk["to_realtime"]) == (1, 1, 0)
-        assert second.stats()["bulk_files_read"] == 1
+        bulk = second.stats().bulk
+        assert bulk is not None
+        assert (bulk.read, bulk.deleted, bulk.to_realtime) == (1, 1, 0)
+        assert second.stats().bulk_files_read == 1
         after = indexed_at(second.cursor())
         untouched = set(before) - {changed, gone}
         assert {p: after[p] for p in untouched} == {p: before[p] for p in untouched}

@@ -25,27 +25,15 @@ from indexer.sources.sqlite.config import SqliteSourceConfig
 from indexer.sources.sqlite.connection import SUCCESSOR_TABLES, TABLES_1X, SourceState
 from indexer.sources.sqlite.discovery import ENV_DB, discover_databases, source_prefix
 from indexer.sources.sqlite.source import SqliteSource, make_sources
-from indexer.sources.sqlite.status import (
-    V1_NOTE,
-    format_sources,
-    indexed_by_source,
-    sources_status,
-    watermarks,
-)
 
 __all__ = [
     "ENV_DB",
     "SUCCESSOR_TABLES",
     "TABLES_1X",
-    "V1_NOTE",
     "SourceState",
     "SqliteSource",
     "SqliteSourceConfig",
     "discover_databases",
-    "format_sources",
-    "indexed_by_source",
     "make_sources",
     "source_prefix",
-    "sources_status",
-    "watermarks",
 ]
