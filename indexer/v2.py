@@ -129,6 +129,7 @@ class UnifiedIndexerV2(IndexerReads):
         row = conn.execute("SELECT coalesce(max(scan_id), 0) FROM reconcile_log").fetchone()
         self._next_scan_id = (int(row[0]) if row else 0) + 1
         self.accumulator = FileBatchAccumulator(self.config.accumulator)
+        self.accumulator.start()
         self._processor = BatchProcessor(
             conn, self.root, self.version, self.config.processor, sources=self.sources
         )
