@@ -399,7 +399,9 @@ def test_add_later_waits_for_its_delay(acc: FileBatchAccumulator, clock: FakeClo
     assert batch is not None and batch.entries[0].trigger is Trigger.RETRY
 
 
-def test_stats_and_pending_files_newest_first(clock: FakeClock) -> None:
+def test_stats_count_the_open_batch_and_pending_files_lists_it_newest_first(
+    clock: FakeClock,
+) -> None:
     slow = started(AccumulatorConfig(window_ms=10_000), clock)
     try:
         slow.add(keys(1)[0])
@@ -415,7 +417,7 @@ def test_stats_and_pending_files_newest_first(clock: FakeClock) -> None:
         slow.stop()
 
 
-def test_adaptive_mode_only_when_configured() -> None:
+def test_under_a_backlog_adaptive_mode_seals_past_max_files_up_to_its_own_cap() -> None:
     acc = started(
         AccumulatorConfig(
             window_ms=1, max_files=10, max_queued_batches=2, max_files_under_backlog=50

@@ -25,7 +25,13 @@ from indexer.simulate import OpenCodeSimulator, SimulationReport
 
 POC_KEYS = {"files", "batch_size", "files_per_s", "batch_p50_ms", "batch_p95_ms", "batch_max_ms"}
 RECONCILE_KEYS = {"files", "seconds", "runs"}
-BULK_KEYS = {"files", "seconds", "files_per_s", "read_json_auto_files", "read_json_auto_files_per_s"}
+BULK_KEYS = {
+    "files",
+    "seconds",
+    "files_per_s",
+    "read_json_auto_files",
+    "read_json_auto_files_per_s",
+}
 
 
 class OneSessionSimulator(OpenCodeSimulator):
