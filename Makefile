@@ -22,13 +22,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check indexer tui tests
 	$(BIN)/mypy
 
-# Tests run on every core (PYTEST_WORKERS=0 runs them in one process). Tests that must not
-# share the machine's time with each other carry an xdist_group (tests/conftest.py).
+# One pytest-xdist worker per core (PYTEST_WORKERS=0: one process). Coverage covers indexer/
+# and tui/ ([tool.coverage.run]), the commands the tests run as subprocesses included.
 PYTEST_WORKERS ?= auto
 
 test: lint
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup \
-		--cov --cov-report=term:skip-covered --cov-fail-under=90 $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --cov --cov-report=term:skip-covered --cov-fail-under=90 \
+		$(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/ocindex bench --quick
