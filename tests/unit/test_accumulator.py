@@ -112,138 +112,105 @@ def keep_open(wait_s: float, finished: bool = False) -> SealDecision:
     return SealDecision(None, 0, wait_s, finished)
 
 
-POLICY_CASES = [
-    pytest.param(
-        open_batch(), WINDOW, 0.0, keep_open(IDLE_WAIT_S), id="nothing_pending_sleeps_the_idle_wait"
-    ),
-    pytest.param(
-        open_batch(50), WINDOW, 0.05, keep_open(0.15), id="fifty_in_the_window_wait_out_the_rest"
-    ),
-    pytest.param(
-        open_batch(50),
-        WINDOW,
-        0.2,
-        seal(SealReason.WINDOW, 50),
-        id="fifty_seal_when_the_window_ends",
-    ),
-    pytest.param(
-        open_batch(150), WINDOW, 0.0, seal(SealReason.MAX_FILES, 100), id="the_cap_seals_at_once"
-    ),
-    pytest.param(
-        open_batch(99), WINDOW, 0.0, keep_open(0.2), id="one_below_the_cap_waits_for_the_window"
-    ),
-    pytest.param(
+# id: (the open batch, the config, now, the decision)
+POLICY_CASES: dict[str, tuple[OpenBatch, AccumulatorConfig, float, SealDecision]] = {
+    "nothing_pending_sleeps_the_idle_wait": (open_batch(), WINDOW, 0.0, keep_open(IDLE_WAIT_S)),
+    "fifty_in_the_window_wait_out_the_rest": (open_batch(50), WINDOW, 0.05, keep_open(0.15)),
+    "fifty_seal_when_the_window_ends": (open_batch(50), WINDOW, 0.2, seal(SealReason.WINDOW, 50)),
+    "the_cap_seals_at_once": (open_batch(150), WINDOW, 0.0, seal(SealReason.MAX_FILES, 100)),
+    "one_below_the_cap_waits_for_the_window": (open_batch(99), WINDOW, 0.0, keep_open(0.2)),
+    "a_forced_flush_seals_before_the_window": (
         open_batch(10, forced=True),
         LONG_WINDOW,
         0.0,
         seal(SealReason.FORCE, 10),
-        id="a_forced_flush_seals_before_the_window",
     ),
-    pytest.param(
+    "a_forced_flush_seals_at_most_the_cap": (
         open_batch(250, forced=True),
         WINDOW,
         0.0,
         seal(SealReason.MAX_FILES, 100),
-        id="a_forced_flush_seals_at_most_the_cap",
     ),
-    pytest.param(
+    "a_flushing_stop_seals_what_is_pending": (
         open_batch(50, stopping=True),
         WINDOW,
         0.0,
         seal(SealReason.STOP, 50),
-        id="a_flushing_stop_seals_what_is_pending",
     ),
-    pytest.param(
+    "a_forced_flush_while_stopping_is_reported_as_stop": (
         open_batch(50, forced=True, stopping=True),
         NO_FLUSH,
         0.0,
         seal(SealReason.STOP, 50),
-        id="a_forced_flush_while_stopping_is_reported_as_stop",
     ),
-    pytest.param(
+    "a_stop_without_flush_leaves_a_young_batch_for_the_handover": (
         open_batch(50, stopping=True),
         NO_FLUSH,
         0.0,
         keep_open(0.2, finished=True),
-        id="a_stop_without_flush_leaves_a_young_batch_for_the_handover",
     ),
-    pytest.param(
+    "a_stop_without_flush_still_seals_a_batch_whose_window_ended": (
         open_batch(50, stopping=True),
         NO_FLUSH,
         0.2,
         seal(SealReason.WINDOW, 50),
-        id="a_stop_without_flush_still_seals_a_batch_whose_window_ended",
     ),
-    pytest.param(
+    "a_stop_with_nothing_pending_finishes": (
         open_batch(stopping=True),
         WINDOW,
         0.0,
         keep_open(IDLE_WAIT_S, finished=True),
-        id="a_stop_with_nothing_pending_finishes",
     ),
-    pytest.param(
+    "a_retry_due_before_the_window_ends_shortens_the_wait": (
         open_batch(5, next_retry_due=0.05),
         WINDOW,
         0.0,
         keep_open(0.05),
-        id="a_retry_due_before_the_window_ends_shortens_the_wait",
     ),
-    pytest.param(
-        open_batch(next_retry_due=0.3),
-        WINDOW,
-        0.0,
-        keep_open(0.3),
-        id="a_retry_alone_sets_the_wait",
-    ),
-    pytest.param(
+    "a_retry_alone_sets_the_wait": (open_batch(next_retry_due=0.3), WINDOW, 0.0, keep_open(0.3)),
+    "a_distant_retry_waits_at_most_the_idle_wait": (
         open_batch(next_retry_due=60.0),
         WINDOW,
         0.0,
         keep_open(IDLE_WAIT_S),
-        id="a_distant_retry_waits_at_most_the_idle_wait",
     ),
-    pytest.param(
+    "an_overdue_retry_waits_the_shortest_step": (
         open_batch(next_retry_due=-1.0),
         WINDOW,
         0.0,
         keep_open(0.001),
-        id="an_overdue_retry_waits_the_shortest_step",
     ),
-    pytest.param(
+    "a_backlog_raises_the_cap_in_adaptive_mode": (
         open_batch(60, backlog=True),
         ADAPTIVE,
         0.0,
         seal(SealReason.MAX_FILES, 50),
-        id="a_backlog_raises_the_cap_in_adaptive_mode",
     ),
-    pytest.param(
+    "a_backlog_lets_a_batch_grow_past_max_files_in_adaptive_mode": (
         open_batch(30, backlog=True),
         ADAPTIVE,
         0.0,
         keep_open(0.2),
-        id="a_backlog_lets_a_batch_grow_past_max_files_in_adaptive_mode",
     ),
-    pytest.param(
+    "adaptive_mode_without_a_backlog_keeps_max_files": (
         open_batch(60),
         ADAPTIVE,
         0.0,
         seal(SealReason.MAX_FILES, 10),
-        id="adaptive_mode_without_a_backlog_keeps_max_files",
     ),
-    pytest.param(
+    "a_backlog_without_adaptive_mode_keeps_max_files": (
         open_batch(150, backlog=True),
         WINDOW,
         0.0,
         seal(SealReason.MAX_FILES, 100),
-        id="a_backlog_without_adaptive_mode_keeps_max_files",
     ),
-    pytest.param(
-        open_batch(1), NO_WINDOW, 0.0, seal(SealReason.WINDOW, 1), id="a_zero_window_seals_at_once"
-    ),
-]
+    "a_zero_window_seals_at_once": (open_batch(1), NO_WINDOW, 0.0, seal(SealReason.WINDOW, 1)),
+}
 
 
-@pytest.mark.parametrize(("batch", "config", "now", "expected"), POLICY_CASES)
+@pytest.mark.parametrize(
+    ("batch", "config", "now", "expected"), POLICY_CASES.values(), ids=POLICY_CASES.keys()
+)
 def test_the_sealing_policy_decides_from_the_open_batch_and_the_clock(
     batch: OpenBatch, config: AccumulatorConfig, now: float, expected: SealDecision
 ) -> None:
