@@ -22,8 +22,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check indexer tui tests
 	$(BIN)/mypy
 
+# One pytest-xdist worker per core (PYTEST_WORKERS=0: one process). Coverage covers indexer/
+# and tui/ ([tool.coverage.run]), the commands the tests run as subprocesses included.
+PYTEST_WORKERS ?= auto
+
 test: lint
-	$(BIN)/pytest --cov=indexer --cov-report=term:skip-covered --cov-fail-under=90 $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --cov --cov-report=term:skip-covered --cov-fail-under=90 \
+		$(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/ocindex bench --quick

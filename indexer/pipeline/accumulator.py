@@ -1,9 +1,10 @@
 """Collects change keys into batches: deduplicated, sealed by the window or the file cap, and
 handed in order to the one writer. Never touches the filesystem or the database.
 
-add() is safe from any thread. A single sealer thread owns the timing; batches leave through a
-bounded queue, so when the writer falls behind keys coalesce in the pending set and add()
-eventually waits: nothing is dropped and memory stays bounded.
+add() is safe from any thread. When to seal is decide_seal(), a pure function of the open batch
+and the clock; the sealer thread, begun by start(), applies it. Batches leave through a bounded
+queue, so when the writer falls behind keys coalesce in the pending set and add() eventually
+waits: nothing is dropped and memory stays bounded.
 """
 
 from __future__ import annotations
@@ -59,6 +60,71 @@ class AccumulatorConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenBatch:
+    """What the sealing policy sees of the open batch at one instant."""
+
+    pending_files: int
+    oldest_first_seen: float | None
+    """Monotonic time the oldest pending key arrived; None when nothing is pending."""
+    next_retry_due: float | None
+    """Monotonic time the earliest delayed retry falls due; None when none waits."""
+    backlog: bool
+    """Sealed batches wait in the queue: the writer is behind."""
+    forced: bool
+    """force_flush() asked for everything pending to be sealed."""
+    stopping: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SealDecision:
+    """Seal `files` keys for `reason` now, or (reason None) keep the batch open."""
+
+    reason: SealReason | None
+    files: int
+    """How many pending keys, oldest first, go into the batch; 0 when nothing is sealed."""
+    wait_s: float
+    """When nothing is sealed: how long the sealer may sleep before deciding again."""
+    finished: bool
+    """Stopping with nothing left to seal: the sealer ends."""
+
+
+IDLE_WAIT_S = 0.5
+"""The longest the sealer sleeps between decisions, so a missed wake-up costs little."""
+
+
+def decide_seal(batch: OpenBatch, config: AccumulatorConfig, now: float) -> SealDecision:
+    """Decide whether the open batch seals at monotonic time `now`, why, and how big.
+
+    The file cap comes first, then a forced flush (a flushing stop forces one too), then the
+    window counted from the oldest pending key. While batches wait in the queue, the cap rises
+    to max_files_under_backlog when that is set.
+    """
+    cap = config.max_files
+    if config.max_files_under_backlog and batch.backlog:
+        cap = max(cap, config.max_files_under_backlog)
+    window_s = config.window_ms / 1000.0
+    oldest = batch.oldest_first_seen if batch.pending_files else None
+    if oldest is not None:
+        reason: SealReason | None = None
+        if batch.pending_files >= cap:
+            reason = SealReason.MAX_FILES
+        elif batch.forced or (batch.stopping and config.flush_on_stop):
+            reason = SealReason.STOP if batch.stopping else SealReason.FORCE
+        elif now - oldest >= window_s:
+            reason = SealReason.WINDOW
+        if reason is not None:
+            return SealDecision(reason, min(batch.pending_files, cap), 0.0, False)
+    deadlines: list[float] = []
+    if oldest is not None:
+        deadlines.append(oldest + window_s)
+    if batch.next_retry_due is not None:
+        deadlines.append(batch.next_retry_due)
+    wait_s = min(max(min(deadlines) - now, 0.001), IDLE_WAIT_S) if deadlines else IDLE_WAIT_S
+    # Without flush_on_stop, what is still pending is handed over through drain_pending().
+    return SealDecision(None, 0, wait_s, finished=batch.stopping)
+
+
+@dataclass(frozen=True, slots=True)
 class PendingEntry:
     key: FileKey
     trigger: Trigger
@@ -92,7 +158,10 @@ class AccumulatorStats:
 
 
 class FileBatchAccumulator:
-    """Thread-safe pending set feeding one consumer through a bounded queue of batches."""
+    """Thread-safe pending set feeding one consumer through a bounded queue of batches.
+
+    Nothing is sealed until start() begins the sealer thread; stop() ends it.
+    """
 
     def __init__(
         self,
@@ -116,7 +185,6 @@ class FileBatchAccumulator:
         self._coalesced = 0
         self._queued: Counter[str] = Counter()  # paths in sealed batches not yet taken
         self._thread = threading.Thread(target=self._seal_loop, name="ocindex-sealer", daemon=True)
-        self._thread.start()
 
     # --- producers ----------------------------------------------------------------------
 
@@ -176,6 +244,10 @@ class FileBatchAccumulator:
 
     # --- lifecycle ------------------------------------------------------------------------
 
+    def start(self) -> None:
+        """Begin the sealer thread; keys added before it are sealed by the same rules."""
+        self._thread.start()
+
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop sealing; with flush_on_stop, everything pending (retries too) is sealed first.
 
@@ -184,10 +256,11 @@ class FileBatchAccumulator:
         with self._lock:
             self._stopping = True
             self._lock.notify_all()
-        self._thread.join(timeout_s)
+        if self._thread.ident is not None:  # never started: nothing to wait for
+            self._thread.join(timeout_s)
 
     def is_sealing(self) -> bool:
-        """False once stop() has sealed everything and the sealer thread has ended."""
+        """True from start() until stop() has sealed everything and the sealer has ended."""
         return self._thread.is_alive()
 
     def drain_pending(self) -> list[PendingEntry]:
@@ -234,15 +307,17 @@ class FileBatchAccumulator:
     # --- the sealer thread -----------------------------------------------------------------
 
     def _seal_loop(self) -> None:
-        window_s = self.config.window_ms / 1000.0
         while True:
             with self._lock:
-                batch = self._next_batch(window_s)
-                while batch is None:
-                    if self._stopping and not (self._pending and self.config.flush_on_stop):
-                        return  # without flush_on_stop, drain_pending() hands the rest over
-                    self._lock.wait(self._wait_s(window_s))
-                    batch = self._next_batch(window_s)
+                now = self._monotonic()
+                decision = self._decide(now)
+                while decision.reason is None:
+                    if decision.finished:
+                        return
+                    self._lock.wait(decision.wait_s)
+                    now = self._monotonic()
+                    decision = self._decide(now)
+                batch = self._seal(decision.reason, decision.files, now)
             with self._lock:
                 self._queued.update(e.key.rel_path for e in batch.entries)
             # Outside the lock: a full queue blocks only the sealer; add() keeps coalescing.
@@ -251,48 +326,37 @@ class FileBatchAccumulator:
                 self._batches_sent += 1
                 self._files_sent += len(batch)
 
-    def _next_batch(self, window_s: float) -> Batch | None:
-        now = self._monotonic()
+    def _decide(self, now: float) -> SealDecision:
+        """Move due retries (all of them on a flushing stop) into the open batch, then decide."""
         while self._delayed and self._delayed[0][0] <= now:
             _, _, key, trigger = heapq.heappop(self._delayed)
             if key.rel_path not in self._pending:
                 self._put(key, trigger)
         if self._stopping and self.config.flush_on_stop:
-            self._force = True
             for _, _, key, trigger in self._delayed:
                 if key.rel_path not in self._pending:
                     self._put(key, trigger)
             self._delayed.clear()
         if not self._pending:
             self._force = False
-            return None
-        cap = self.config.max_files
-        if self.config.max_files_under_backlog and not self._queue.empty():
-            cap = max(cap, self.config.max_files_under_backlog)
-        oldest = next(iter(self._pending.values())).first_seen
-        if len(self._pending) >= cap:
-            reason = SealReason.MAX_FILES
-        elif self._force:
-            reason = SealReason.STOP if self._stopping else SealReason.FORCE
-        elif now - oldest >= window_s:
-            reason = SealReason.WINDOW
-        else:
-            return None
-        taken = list(itertools.islice(self._pending.values(), cap))
+        state = OpenBatch(
+            pending_files=len(self._pending),
+            oldest_first_seen=next(iter(self._pending.values())).first_seen
+            if self._pending
+            else None,
+            next_retry_due=self._delayed[0][0] if self._delayed else None,
+            backlog=not self._queue.empty(),
+            forced=self._force,
+            stopping=self._stopping,
+        )
+        return decide_seal(state, self.config, now)
+
+    def _seal(self, reason: SealReason, files: int, now: float) -> Batch:
+        """Take the oldest `files` pending keys as the next batch."""
+        taken = list(itertools.islice(self._pending.values(), files))
         for entry in taken:
             del self._pending[entry.key.rel_path]
         if not self._pending:
             self._force = False
         self._lock.notify_all()  # wake add() callers waiting on backpressure
         return Batch(next(self._seq), reason, tuple(taken), now)
-
-    def _wait_s(self, window_s: float) -> float:
-        now = self._monotonic()
-        deadlines = []
-        if self._pending:
-            deadlines.append(next(iter(self._pending.values())).first_seen + window_s)
-        if self._delayed:
-            deadlines.append(self._delayed[0][0])
-        if not deadlines:
-            return 0.5
-        return min(max(min(deadlines) - now, 0.001), 0.5)

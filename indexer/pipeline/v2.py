@@ -138,6 +138,7 @@ class UnifiedIndexerV2(IndexerReads):
         writer = self.writer
         self._next_scan_id = writer.run(next_scan_id, writes=False)
         self.accumulator = FileBatchAccumulator(self.config.accumulator)
+        self.accumulator.start()
         self._processor = writer.run(self._new_processor, writes=False)
         self._draining.clear()
         self._commits.clear()

@@ -106,13 +106,15 @@ def test_kill_9_of_a_plain_run_under_live_writes_then_run_again(root: Path, db: 
     with spawned(cli("run", "--storage", root, "--db", db, "--indexer", "v2")) as run:
         run.wait_for("running v2", 60)
         live = OpenCodeSimulator(root, seed=22, faults=True)
-        writer = threading.Thread(target=live.run, args=(0, 2.0))
+        stop = threading.Event()  # the writer runs until the kill, however loaded the machine is
+        writer = threading.Thread(target=live.run, args=(0, 60.0, stop))
         writer.start()
         try:
             assert wait_until(lambda: len(list((root / "part").iterdir())) > 150, 30)
             run.signal(signal.SIGKILL)
             assert run.wait(30) == -signal.SIGKILL
         finally:
+            stop.set()
             writer.join()
     with spawned(cli("run", "--storage", root, "--db", db, "--indexer", "v2")) as again:
         again.wait_for("running v2", 60)

@@ -52,17 +52,20 @@ def test_kill_9_during_heavy_indexing_then_restart_matches_disk(tmp_path: Path) 
     proc = start_run(root, db)
     lines: list[str] = []
     read_lines(proc, lines)
+    stop = threading.Event()  # the writer runs until the kill, however loaded the machine is
     try:
         assert wait_until(lambda: any("running v2" in line for line in lines), 30), lines
         live = OpenCodeSimulator(root, seed=32)
-        writer = threading.Thread(target=live.run, args=(0, 3.0))
+        writer = threading.Thread(target=live.run, args=(0, 60.0, stop))
         writer.start()
         # Kill while the writer is still producing and batches are being committed.
         assert wait_until(lambda: len(list((root / "part").iterdir())) > 700, 20)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
+        stop.set()
         writer.join()
     finally:
+        stop.set()
         if proc.poll() is None:
             proc.kill()
             proc.wait()

@@ -16,7 +16,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -286,6 +285,13 @@ def test_a_folder_with_json_files_and_a_store_holding_the_same_records_keeps_the
 # --- unknown schema ------------------------------------------------------------------------
 
 
+def failed_polls(described: dict[str, object]) -> int:
+    """Polls that met an unusable database (an unknown schema fails every poll)."""
+    failures = described["failures"]
+    assert isinstance(failures, int)
+    return failures
+
+
 def test_an_unknown_schema_is_named_once_and_skipped_while_the_json_files_are_indexed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -302,8 +308,18 @@ def test_an_unknown_schema_is_named_once_and_skipped_while_the_json_files_are_in
         v2.start()
         try:
             assert v2.wait_idle(20, settle_s=0.5)
-            time.sleep(0.5)  # a few more reconciles and polls: still one message
-            described = v2.sources[0].describe()
+            reconciler, source = v2.reconciler, v2.sources[0]
+            assert reconciler is not None
+            scans, polls = reconciler.scans_completed, failed_polls(source.describe())
+            # A few more reconciles and polls meet the same schema: still one message.
+            assert wait_until(
+                lambda: (
+                    reconciler.scans_completed >= scans + 3
+                    and failed_polls(source.describe()) >= polls + 1
+                ),
+                20,
+            )
+            described = source.describe()
         finally:
             v2.stop()
     assert described["state"] == "unknown_schema"
@@ -322,6 +338,21 @@ def test_an_unknown_schema_is_named_once_and_skipped_while_the_json_files_are_in
 
 def ocindex(*argv: str) -> list[str]:
     return [sys.executable, "-m", "indexer", *argv]
+
+
+def stamp_of(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def changed(seen: list[tuple[int, int] | None], now: tuple[int, int] | None) -> int:
+    """Record `now` if it differs from the last stamp seen; return how many stamps were seen."""
+    if now != seen[-1]:
+        seen.append(now)
+    return len(seen)
 
 
 def test_kill_9_during_sqlite_ingestion_then_restart_loses_and_duplicates_nothing(
@@ -350,7 +381,11 @@ def test_kill_9_during_sqlite_ingestion_then_restart_loses_and_duplicates_nothin
     try:
         assert wait_until(lambda: any("running v2" in line for line in lines), 30), lines
         writer.start()
-        time.sleep(0.3)  # batches of rows are being committed while the writer writes
+        # Kill while the writer writes, once batches of rows are being committed: two more
+        # commits (each changes the index's WAL) have landed since the writer began.
+        wal = db.with_name(db.name + ".wal")
+        seen = [stamp_of(wal)]
+        assert wait_until(lambda: changed(seen, stamp_of(wal)) >= 3, 30), seen
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
     finally:

@@ -2,21 +2,50 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from indexer.pipeline.accumulator import (
+    IDLE_WAIT_S,
     AccumulatorConfig,
     Batch,
     FileBatchAccumulator,
+    OpenBatch,
+    SealDecision,
     SealReason,
     Trigger,
+    decide_seal,
 )
+from indexer.storage import FileKey
 from tests.helpers import key_of, wait_until
 
 
-def keys(n: int, start: int = 0) -> list:  # type: ignore[type-arg]
+def keys(n: int, start: int = 0) -> list[FileKey]:
     return [key_of(f"part/msg_1/prt_{i:05d}.json") for i in range(start, start + n)]
+
+
+class FakeClock:
+    """A monotonic clock that moves only when a test moves it."""
+
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def started(config: AccumulatorConfig, clock: FakeClock | None = None) -> FileBatchAccumulator:
+    acc = (
+        FileBatchAccumulator(config)
+        if clock is None
+        else FileBatchAccumulator(config, monotonic=clock)
+    )
+    acc.start()
+    return acc
 
 
 def collect(acc: FileBatchAccumulator, count: int, timeout_s: float = 5.0) -> list[Batch]:
@@ -29,35 +58,196 @@ def collect(acc: FileBatchAccumulator, count: int, timeout_s: float = 5.0) -> li
     return out
 
 
+def collect_files(acc: FileBatchAccumulator, files: int, timeout_s: float = 10.0) -> list[Batch]:
+    """Take batches until they hold `files` keys in all, or the deadline passes."""
+    out: list[Batch] = []
+    deadline = time.monotonic() + timeout_s
+    while sum(len(b) for b in out) < files and time.monotonic() < deadline:
+        batch = acc.get_batch(timeout_s=0.05)
+        if batch is not None:
+            out.append(batch)
+    return out
+
+
 @pytest.fixture
-def acc():  # type: ignore[no-untyped-def]
-    a = FileBatchAccumulator(AccumulatorConfig(window_ms=200, max_files=100))
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def acc(clock: FakeClock) -> Iterator[FileBatchAccumulator]:
+    # Quarter seconds add up exactly in binary, so the fake clock lands on each deadline.
+    a = started(AccumulatorConfig(window_ms=250, max_files=100), clock)
     yield a
     a.stop(timeout_s=2)
 
 
-def test_fifty_files_and_the_window_give_one_batch_of_fifty(acc: FileBatchAccumulator) -> None:
-    t0 = time.monotonic()
+# --- the sealing policy: a pure function of the open batch, the config and the clock -----------
+
+WINDOW = AccumulatorConfig(window_ms=200, max_files=100)
+NO_FLUSH = AccumulatorConfig(window_ms=200, max_files=100, flush_on_stop=False)
+ADAPTIVE = AccumulatorConfig(window_ms=200, max_files=10, max_files_under_backlog=50)
+LONG_WINDOW = AccumulatorConfig(window_ms=5000, max_files=100)
+NO_WINDOW = AccumulatorConfig(window_ms=0, max_files=100)
+
+
+def open_batch(
+    pending_files: int = 0,
+    oldest_first_seen: float | None = None,
+    next_retry_due: float | None = None,
+    backlog: bool = False,
+    forced: bool = False,
+    stopping: bool = False,
+) -> OpenBatch:
+    if pending_files and oldest_first_seen is None:
+        oldest_first_seen = 0.0
+    return OpenBatch(pending_files, oldest_first_seen, next_retry_due, backlog, forced, stopping)
+
+
+def seal(reason: SealReason, files: int) -> SealDecision:
+    return SealDecision(reason, files, 0.0, False)
+
+
+def keep_open(wait_s: float, finished: bool = False) -> SealDecision:
+    return SealDecision(None, 0, wait_s, finished)
+
+
+# id: (the open batch, the config, now, the decision)
+POLICY_CASES: dict[str, tuple[OpenBatch, AccumulatorConfig, float, SealDecision]] = {
+    "nothing_pending_sleeps_the_idle_wait": (open_batch(), WINDOW, 0.0, keep_open(IDLE_WAIT_S)),
+    "fifty_in_the_window_wait_out_the_rest": (open_batch(50), WINDOW, 0.05, keep_open(0.15)),
+    "fifty_seal_when_the_window_ends": (open_batch(50), WINDOW, 0.2, seal(SealReason.WINDOW, 50)),
+    "the_cap_seals_at_once": (open_batch(150), WINDOW, 0.0, seal(SealReason.MAX_FILES, 100)),
+    "one_below_the_cap_waits_for_the_window": (open_batch(99), WINDOW, 0.0, keep_open(0.2)),
+    "a_forced_flush_seals_before_the_window": (
+        open_batch(10, forced=True),
+        LONG_WINDOW,
+        0.0,
+        seal(SealReason.FORCE, 10),
+    ),
+    "a_forced_flush_seals_at_most_the_cap": (
+        open_batch(250, forced=True),
+        WINDOW,
+        0.0,
+        seal(SealReason.MAX_FILES, 100),
+    ),
+    "a_flushing_stop_seals_what_is_pending": (
+        open_batch(50, stopping=True),
+        WINDOW,
+        0.0,
+        seal(SealReason.STOP, 50),
+    ),
+    "a_forced_flush_while_stopping_is_reported_as_stop": (
+        open_batch(50, forced=True, stopping=True),
+        NO_FLUSH,
+        0.0,
+        seal(SealReason.STOP, 50),
+    ),
+    "a_stop_without_flush_leaves_a_young_batch_for_the_handover": (
+        open_batch(50, stopping=True),
+        NO_FLUSH,
+        0.0,
+        keep_open(0.2, finished=True),
+    ),
+    "a_stop_without_flush_still_seals_a_batch_whose_window_ended": (
+        open_batch(50, stopping=True),
+        NO_FLUSH,
+        0.2,
+        seal(SealReason.WINDOW, 50),
+    ),
+    "a_stop_with_nothing_pending_finishes": (
+        open_batch(stopping=True),
+        WINDOW,
+        0.0,
+        keep_open(IDLE_WAIT_S, finished=True),
+    ),
+    "a_retry_due_before_the_window_ends_shortens_the_wait": (
+        open_batch(5, next_retry_due=0.05),
+        WINDOW,
+        0.0,
+        keep_open(0.05),
+    ),
+    "a_retry_alone_sets_the_wait": (open_batch(next_retry_due=0.3), WINDOW, 0.0, keep_open(0.3)),
+    "a_distant_retry_waits_at_most_the_idle_wait": (
+        open_batch(next_retry_due=60.0),
+        WINDOW,
+        0.0,
+        keep_open(IDLE_WAIT_S),
+    ),
+    "an_overdue_retry_waits_the_shortest_step": (
+        open_batch(next_retry_due=-1.0),
+        WINDOW,
+        0.0,
+        keep_open(0.001),
+    ),
+    "a_backlog_raises_the_cap_in_adaptive_mode": (
+        open_batch(60, backlog=True),
+        ADAPTIVE,
+        0.0,
+        seal(SealReason.MAX_FILES, 50),
+    ),
+    "a_backlog_lets_a_batch_grow_past_max_files_in_adaptive_mode": (
+        open_batch(30, backlog=True),
+        ADAPTIVE,
+        0.0,
+        keep_open(0.2),
+    ),
+    "adaptive_mode_without_a_backlog_keeps_max_files": (
+        open_batch(60),
+        ADAPTIVE,
+        0.0,
+        seal(SealReason.MAX_FILES, 10),
+    ),
+    "a_backlog_without_adaptive_mode_keeps_max_files": (
+        open_batch(150, backlog=True),
+        WINDOW,
+        0.0,
+        seal(SealReason.MAX_FILES, 100),
+    ),
+    "a_zero_window_seals_at_once": (open_batch(1), NO_WINDOW, 0.0, seal(SealReason.WINDOW, 1)),
+}
+
+
+@pytest.mark.parametrize(
+    ("batch", "config", "now", "expected"), POLICY_CASES.values(), ids=POLICY_CASES.keys()
+)
+def test_the_sealing_policy_decides_from_the_open_batch_and_the_clock(
+    batch: OpenBatch, config: AccumulatorConfig, now: float, expected: SealDecision
+) -> None:
+    decision = decide_seal(batch, config, now)
+    assert (decision.reason, decision.files, decision.finished) == (
+        expected.reason,
+        expected.files,
+        expected.finished,
+    )
+    assert decision.wait_s == pytest.approx(expected.wait_s)
+
+
+# --- the accumulator with its sealer thread ------------------------------------------------------
+
+
+def test_fifty_files_and_the_window_give_one_batch_of_fifty(
+    acc: FileBatchAccumulator, clock: FakeClock
+) -> None:
     acc.add_many(keys(50))
-    batch = acc.get_batch(timeout_s=2)
-    waited = time.monotonic() - t0
+    assert acc.get_batch(timeout_s=0.3) is None  # the clock stands still: the window is open
+    clock.advance(0.25)
+    batch = acc.get_batch(timeout_s=5)
     assert batch is not None and len(batch) == 50 and batch.reason is SealReason.WINDOW
-    assert 0.15 <= waited < 1.5
     assert acc.get_stats().pending_files == 0
     assert acc.get_batch(timeout_s=0.3) is None
 
 
-def test_add_many_150_gives_100_now_and_50_after_the_window(acc: FileBatchAccumulator) -> None:
-    t0 = time.monotonic()
+def test_add_many_150_gives_100_now_and_50_after_the_window(
+    acc: FileBatchAccumulator, clock: FakeClock
+) -> None:
     acc.add_many(keys(150))
-    first = acc.get_batch(timeout_s=2)
-    t_first = time.monotonic() - t0
-    second = acc.get_batch(timeout_s=2)
-    t_second = time.monotonic() - t0
-    assert first is not None and second is not None
-    assert (len(first), first.reason) == (100, SealReason.MAX_FILES)
-    assert (len(second), second.reason) == (50, SealReason.WINDOW)
-    assert t_first < 0.15 <= t_second
+    first = acc.get_batch(timeout_s=5)  # the clock has not moved: sealed before any window
+    assert first is not None and (len(first), first.reason) == (100, SealReason.MAX_FILES)
+    assert acc.get_batch(timeout_s=0.3) is None
+    clock.advance(0.25)
+    second = acc.get_batch(timeout_s=5)
+    assert second is not None and (len(second), second.reason) == (50, SealReason.WINDOW)
     assert {e.key.rel_path for e in first.entries}.isdisjoint(
         e.key.rel_path for e in second.entries
     )
@@ -71,41 +261,44 @@ def test_no_batch_ever_exceeds_max_files(acc: FileBatchAccumulator) -> None:
     assert len({e.key.rel_path for b in batches for e in b.entries}) == 1234
 
 
-def test_force_flush_sends_now_and_cancels_the_timer() -> None:
-    acc = FileBatchAccumulator(AccumulatorConfig(window_ms=5000, max_files=100))
+def test_force_flush_sends_now_and_cancels_the_timer(clock: FakeClock) -> None:
+    acc = started(AccumulatorConfig(window_ms=5000, max_files=100), clock)
     try:
         acc.add_many(keys(10))
-        t0 = time.monotonic()
         acc.force_flush()
-        batch = acc.get_batch(timeout_s=2)
+        batch = acc.get_batch(timeout_s=5)  # the clock has not moved: the window did not end
         assert batch is not None and len(batch) == 10 and batch.reason is SealReason.FORCE
-        assert time.monotonic() - t0 < 1.0
-        assert acc.get_batch(timeout_s=0.3) is None  # nothing left for the old timer to send
+        assert acc.get_stats().pending_files == 0
+        clock.advance(5.0)
+        # The sealer looks again within its idle wait: nothing is left for the old timer.
+        assert acc.get_batch(timeout_s=IDLE_WAIT_S + 0.2) is None
     finally:
         acc.stop()
 
 
 def test_two_threads_adding_the_same_file_give_it_once() -> None:
-    acc = FileBatchAccumulator(AccumulatorConfig(window_ms=10_000))
-    same = keys(1)[0]
-    start = threading.Barrier(2)
+    acc = started(AccumulatorConfig(window_ms=10_000))
+    try:
+        same = keys(1)[0]
+        start = threading.Barrier(2)
 
-    def hammer() -> None:
-        start.wait()
-        for _ in range(500):
-            acc.add(same)
+        def hammer() -> None:
+            start.wait()
+            for _ in range(500):
+                acc.add(same)
 
-    threads = [threading.Thread(target=hammer) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    acc.force_flush()
-    batch = acc.get_batch(timeout_s=2)
-    assert batch is not None and [e.key.rel_path for e in batch.entries] == [same.rel_path]
-    assert acc.get_batch(timeout_s=0.2) is None
-    assert acc.get_stats().coalesced == 999
-    acc.stop()
+        threads = [threading.Thread(target=hammer) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        acc.force_flush()
+        batch = acc.get_batch(timeout_s=5)
+        assert batch is not None and [e.key.rel_path for e in batch.entries] == [same.rel_path]
+        assert acc.get_batch(timeout_s=0.2) is None
+        assert acc.get_stats().coalesced == 999
+    finally:
+        acc.stop()
 
 
 def test_a_key_added_twice_before_sealing_is_sent_once_with_the_newest_trigger(
@@ -115,13 +308,13 @@ def test_a_key_added_twice_before_sealing_is_sent_once_with_the_newest_trigger(
     acc.add(k, Trigger.WATCHER)
     acc.add(k, Trigger.RECONCILER)
     acc.force_flush()
-    batch = acc.get_batch(timeout_s=2)
+    batch = acc.get_batch(timeout_s=5)
     assert batch is not None and len(batch) == 1
     assert batch.entries[0].trigger is Trigger.RECONCILER
 
 
 def test_stop_flushes_everything_pending() -> None:
-    acc = FileBatchAccumulator(AccumulatorConfig(window_ms=10_000, max_files=100))
+    acc = started(AccumulatorConfig(window_ms=10_000, max_files=100))
     acc.add_many(keys(250))
     acc.add_later(keys(1, 900)[0], delay_s=60)
     got: list[Batch] = []
@@ -135,7 +328,7 @@ def test_stop_flushes_everything_pending() -> None:
 
 
 def test_batches_arrive_in_order_and_backpressure_drops_nothing() -> None:
-    acc = FileBatchAccumulator(
+    acc = started(
         AccumulatorConfig(window_ms=1, max_files=10, max_queued_batches=1, max_pending_files=50)
     )
     produced = keys(2000)
@@ -143,7 +336,7 @@ def test_batches_arrive_in_order_and_backpressure_drops_nothing() -> None:
     producer.start()
     seen: list[str] = []
     seqs: list[int] = []
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
     while len(seen) < 2000 and time.monotonic() < deadline:
         batch = acc.get_batch(timeout_s=0.05)
         if batch is None:
@@ -151,40 +344,48 @@ def test_batches_arrive_in_order_and_backpressure_drops_nothing() -> None:
         assert acc.get_stats().pending_files <= 50  # memory stays bounded
         seqs.append(batch.seq)
         seen.extend(e.key.rel_path for e in batch.entries)
-        time.sleep(0.001)  # a slow writer
+        time.sleep(0.001)  # a slow writer, so the queue fills; not synchronisation
     producer.join()
     acc.stop()
     assert sorted(seen) == sorted(k.rel_path for k in produced)
     assert seqs == sorted(seqs)
 
 
-def test_add_later_waits_for_its_delay(acc: FileBatchAccumulator) -> None:
-    t0 = time.monotonic()
-    acc.add_later(keys(1)[0], delay_s=0.3)
+def test_add_later_waits_for_its_delay(acc: FileBatchAccumulator, clock: FakeClock) -> None:
+    acc.add_later(keys(1)[0], delay_s=0.5)
     assert acc.get_stats().delayed_files == 1
-    batch = acc.get_batch(timeout_s=3)
+    clock.advance(0.25)
+    assert acc.get_batch(timeout_s=0.3) is None
+    assert acc.get_stats().delayed_files == 1  # not due yet
+    clock.advance(0.25)
+    # Due now: the retry joins the open batch, whose window starts then.
+    assert wait_until(lambda: acc.get_stats().pending_files == 1, timeout_s=5)
+    assert acc.get_stats().delayed_files == 0
+    clock.advance(0.25)
+    batch = acc.get_batch(timeout_s=5)
     assert batch is not None and batch.entries[0].trigger is Trigger.RETRY
-    assert time.monotonic() - t0 >= 0.3
 
 
-def test_stats_and_pending_files_newest_first(acc: FileBatchAccumulator) -> None:
-    slow = FileBatchAccumulator(AccumulatorConfig(window_ms=10_000))
+def test_stats_count_the_open_batch_and_pending_files_lists_it_newest_first(
+    clock: FakeClock,
+) -> None:
+    slow = started(AccumulatorConfig(window_ms=10_000), clock)
     try:
         slow.add(keys(1)[0])
-        time.sleep(0.01)  # distinct first_seen times, not synchronisation
+        clock.advance(1.0)
         slow.add(keys(1, 1)[0])
+        clock.advance(0.5)
         listed = slow.pending_files(10)
         assert [p.rel_path for p in listed] == [keys(1, 1)[0].rel_path, keys(1)[0].rel_path]
         stats = slow.get_stats()
-        assert stats.pending_files == 2 and stats.oldest_pending_age_s is not None
+        assert stats.pending_files == 2 and stats.oldest_pending_age_s == pytest.approx(1.5)
         assert stats.queue_depth == 0 and stats.batches_sent == 0
     finally:
         slow.stop()
-    assert acc.get_stats().batches_sent == 0
 
 
-def test_adaptive_mode_only_when_configured() -> None:
-    acc = FileBatchAccumulator(
+def test_under_a_backlog_adaptive_mode_seals_past_max_files_up_to_its_own_cap() -> None:
+    acc = started(
         AccumulatorConfig(
             window_ms=1, max_files=10, max_queued_batches=2, max_files_under_backlog=50
         )
@@ -192,7 +393,37 @@ def test_adaptive_mode_only_when_configured() -> None:
     try:
         acc.add_many(keys(300))
         assert wait_until(lambda: acc.get_stats().queue_depth == 2)  # a backlog exists
-        sizes = [len(b) for b in collect(acc, 100, timeout_s=2)]
+        sizes = [len(b) for b in collect_files(acc, 300)]
         assert sum(sizes) == 300 and max(sizes) > 10 and max(sizes) <= 50
     finally:
         acc.stop()
+
+
+# --- the sealer's lifecycle -----------------------------------------------------------------------
+
+
+def test_nothing_is_sealed_before_start_and_keys_added_before_it_are_kept() -> None:
+    acc = FileBatchAccumulator(AccumulatorConfig(window_ms=10_000))
+    try:
+        acc.add_many(keys(5))
+        acc.force_flush()
+        assert acc.get_batch(timeout_s=0.2) is None
+        assert not acc.is_sealing()
+        acc.start()
+        assert acc.is_sealing()
+        batch = acc.get_batch(timeout_s=5)
+        assert batch is not None and len(batch) == 5 and batch.reason is SealReason.FORCE
+    finally:
+        acc.stop()
+    assert not acc.is_sealing()
+
+
+def test_stop_without_start_returns_and_drain_pending_hands_everything_over() -> None:
+    acc = FileBatchAccumulator(AccumulatorConfig(window_ms=10_000))
+    acc.add_many(keys(3))
+    acc.add_later(keys(1, 10)[0], delay_s=60)
+    acc.stop(timeout_s=0.1)
+    assert not acc.is_sealing()
+    taken = acc.drain_pending()
+    assert [e.key.rel_path for e in taken] == [k.rel_path for k in keys(3) + keys(1, 10)]
+    assert acc.get_batch(timeout_s=0) is None

@@ -1,9 +1,17 @@
-"""`ocindex bench` on tiny inputs: every section runs and reports the documented keys."""
+"""`ocindex bench` on tiny inputs: every section runs and reports the documented keys.
+
+The default suite runs the sections that fit in a second on one-session trees; the end-to-end
+run of every section (about 11 s: the realtime section starts four indexers and four writer
+processes) carries the `bench` marker and runs with `pytest -m bench`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from indexer import bench
 from indexer.bench import (
     bench_bulk,
     bench_poc,
@@ -13,8 +21,46 @@ from indexer.bench import (
     peak_rss_mb,
     percentile,
 )
+from indexer.simulate import OpenCodeSimulator, SimulationReport
+
+POC_KEYS = {"files", "batch_size", "files_per_s", "batch_p50_ms", "batch_p95_ms", "batch_max_ms"}
+RECONCILE_KEYS = {"files", "seconds", "runs"}
+BULK_KEYS = {
+    "files",
+    "seconds",
+    "files_per_s",
+    "read_json_auto_files",
+    "read_json_auto_files_per_s",
+}
 
 
+class OneSessionSimulator(OpenCodeSimulator):
+    """Writes one session however many the bench asks for: a tree in a fraction of a second."""
+
+    def write_sessions(self, sessions: int) -> SimulationReport:
+        return super().write_sessions(min(sessions, 1))
+
+
+def test_the_poc_reconcile_and_bulk_sections_report_every_key_on_tiny_trees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bench, "OpenCodeSimulator", OneSessionSimulator)
+    lines: list[str] = []
+    poc = bench_poc(tmp_path, 20, lines.append)
+    assert set(poc) == POC_KEYS
+    assert poc["files"] == 20 and poc["files_per_s"] > 0 and poc["batch_p95_ms"] > 0
+    rec = bench_reconcile(tmp_path, 20, lines.append)
+    assert set(rec) == RECONCILE_KEYS
+    assert rec["files"] == 20 and rec["seconds"] > 0 and len(rec["runs"]) == 3
+    bulk = bench_bulk(tmp_path, 20, lines.append)
+    assert set(bulk) == BULK_KEYS
+    assert bulk["files_per_s"] > 0 and bulk["read_json_auto_files_per_s"] > 0
+    table = format_table({"poc": poc, "bulk": bulk, "reconcile": rec, "peak_rss_mb": peak_rss_mb()})
+    assert table.count("\n") == 5 and "reconcile, 20 unchanged files" in table
+    assert any("generating" in line for line in lines)
+
+
+@pytest.mark.bench
 def test_every_section_reports_its_keys(tmp_path: Path) -> None:
     lines: list[str] = []
     poc = bench_poc(tmp_path, 300, lines.append)
@@ -35,7 +81,7 @@ def test_every_section_reports_its_keys(tmp_path: Path) -> None:
     assert any("generating" in line for line in lines)
 
 
-def test_percentile() -> None:
+def test_percentile_takes_the_nearest_rank_and_is_none_without_values() -> None:
     assert percentile([], 0.5) is None
     assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
     assert percentile([float(i) for i in range(100)], 0.95) == 95.0

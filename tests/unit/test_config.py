@@ -40,7 +40,9 @@ def test_nonsense_is_a_clear_error(name: str, value: str) -> None:
         V2Config.from_env({name: value})
 
 
-def test_default_db_path(tmp_path: Path) -> None:
+def test_the_default_db_path_follows_xdg_data_home_unless_ocindex_db_names_one(
+    tmp_path: Path,
+) -> None:
     assert (
         default_db_path({"XDG_DATA_HOME": str(tmp_path)}) == tmp_path / "ocindex" / "index.duckdb"
     )

@@ -80,7 +80,7 @@ def test_empty_window_gives_zeroes(index_db: duckdb.DuckDBPyConnection) -> None:
     assert compare(index_db, 60, NOW).ratio is None
 
 
-def test_alert_on_error_rate_and_latency() -> None:
+def test_an_alert_fires_on_the_error_rate_or_p95_latency_but_not_on_few_files() -> None:
     t = AlertThresholds(error_rate=0.2, p95_ms=500, min_files=20)
     calm = VersionMetrics(
         "v2", 60, batches=10, files=100, errors=5, processing_ms=Percentiles(10, 20, 30)

@@ -63,7 +63,7 @@ def test_an_older_mtime_is_a_modification_not_equal_not_greater(
     assert report.modified == ("session/global/ses_1.json",)
 
 
-def test_finds_file_deleted_while_stopped(
+def test_the_reconciler_finds_a_file_deleted_while_stopped(
     storage_root: Path, index_db: duckdb.DuckDBPyConnection, acc: FileBatchAccumulator
 ) -> None:
     populate(storage_root, 10)

@@ -42,7 +42,7 @@ def test_every_real_corpus_file_parses_into_rows() -> None:
 
 
 @needs_corpus
-def test_real_assistant_message_fields_by_value() -> None:
+def test_a_real_assistant_message_gives_its_fields_by_value() -> None:
     row = row_of(
         parse_path(
             ANSH, "message/ses_3ee0af9f7ffeE9V7H3oKopazGS/msg_c11f50686001RbuocvSNJ82EJb.json"
@@ -61,7 +61,7 @@ def test_real_assistant_message_fields_by_value() -> None:
 
 
 @needs_corpus
-def test_real_legacy_message_cost_and_model() -> None:
+def test_a_real_legacy_message_gives_its_cost_and_model() -> None:
     row = row_of(
         parse_path(
             NOAH_LEGACY,
@@ -85,7 +85,7 @@ def test_real_user_message_reads_nested_model() -> None:
 
 
 @needs_corpus
-def test_real_tool_and_step_finish_parts() -> None:
+def test_a_real_tool_part_and_step_finish_part_give_their_fields_by_value() -> None:
     tool = row_of(
         parse_path(ANSH, "part/msg_c11f5274a001pssCOr5z4JbDSA/prt_c11f53218001CGAloncxzpyQ8U.json")
     )
@@ -154,7 +154,7 @@ def _key(kind: FileKind) -> FileKey:
         (lambda b: b.replace(b'"id"', b'"xid"', 1), FileKind.MESSAGE, FailureReason.MISSING_ID),
     ],
 )
-def test_every_failure_class_on_a_real_file(
+def test_each_way_of_breaking_a_real_file_gives_its_failure_reason(
     tmp_path: Path, mutate: object, kind: FileKind, reason: FailureReason
 ) -> None:
     real = (

@@ -21,7 +21,7 @@ def state(tmp_path: Path) -> RolloutState:
     return RolloutState(tmp_path / "index.duckdb")
 
 
-def test_flag_forced_on_and_off(state: RolloutState) -> None:
+def test_the_enabled_flag_forces_v2_on_or_off_whatever_the_rollout(state: RolloutState) -> None:
     assert choose_version(None, state, {ENV_ENABLED: "true", ENV_ROLLOUT: "0"}).version == "v2"
     assert choose_version(None, state, {ENV_ENABLED: "false", ENV_ROLLOUT: "100"}).version == "v1"
     assert ENV_ENABLED in choose_version(None, state, {ENV_ENABLED: "1"}).reason
@@ -71,7 +71,7 @@ def test_persisted_rollout_beats_the_environment(state: RolloutState) -> None:
     ("text", "percent"),
     [("0", 0), ("10", 10), ("100", 100), ("0.25", 25), ("1.0", 100), ("0.0", 0), ("50.0", 50)],
 )
-def test_parse_rollout_scales(text: str, percent: int) -> None:
+def test_parse_rollout_reads_a_percentage_or_a_fraction_of_one(text: str, percent: int) -> None:
     assert parse_rollout(text) == percent
 
 

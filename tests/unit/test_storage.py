@@ -60,7 +60,7 @@ def test_kind_never_comes_from_absolute_path_parts(tmp_path: Path) -> None:
     assert relative_path(root, tmp_path / "elsewhere.json") is None
 
 
-def test_root_resolution_order(tmp_path: Path) -> None:
+def test_the_storage_root_comes_from_the_flag_then_the_environment_then_xdg(tmp_path: Path) -> None:
     xdg = tmp_path / "xdg"
     (xdg / "opencode" / "storage").mkdir(parents=True)
     env = {"XDG_DATA_HOME": str(xdg), "OCINDEX_STORAGE": str(tmp_path / "env")}
