@@ -21,6 +21,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check indexer tui tests
 	$(BIN)/ruff format --check indexer tui tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # One pytest-xdist worker per core (PYTEST_WORKERS=0: one process). Coverage covers indexer/
 # and tui/ ([tool.coverage.run]), the commands the tests run as subprocesses included.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import indexer
 
@@ -44,3 +45,28 @@ def test_pure_pieces_do_no_io_imports() -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    """No import circle anywhere in indexer/ or tui/ (TYPE_CHECKING imports included)."""
+    import grimp
+
+    graph = grimp.build_graph("indexer", "tui")
+    circles = [
+        (importer, imported)
+        for importer in sorted(graph.modules)
+        for imported in graph.find_modules_directly_imported_by(importer)
+        if graph.find_shortest_chain(importer=imported, imported=importer)
+    ]
+    assert circles == []
+
+
+def test_no_module_is_longer_than_450_lines() -> None:
+    root = Path(indexer.__file__).resolve().parents[1]
+    long = {
+        path.relative_to(root).as_posix(): n
+        for folder in ("indexer", "tui")
+        for path in (root / folder).rglob("*.py")
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 450
+    }
+    assert long == {}
