@@ -50,6 +50,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from indexer.config import process_env
 from indexer.kinds import (
     SOURCE_PREFIX_PATTERN,
     STORE_1X,
@@ -141,7 +142,7 @@ def discover_databases(
     An explicit or $OPENCODE_DB path is returned even when it does not exist yet (the source
     then says so); a relative $OPENCODE_DB is taken inside OpenCode's data folder.
     """
-    env = os.environ if env is None else env
+    env = process_env() if env is None else env
     data_dir = Path(storage_root).expanduser().parent
     if explicit:
         return [Path(explicit).expanduser()]
