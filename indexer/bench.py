@@ -22,12 +22,12 @@ from typing import Any
 
 import duckdb
 
+from indexer.config import ENV_OPENCODE_DB, Flags, IndexerConfig, process_env, temp_dir
+from indexer.engine import Engine, assemble
 from indexer.kinds import classify
 from indexer.pipeline.accumulator import Batch, PendingEntry, SealReason, Trigger
 from indexer.pipeline.processor import BatchProcessor
 from indexer.pipeline.reconciler import Reconciler
-from indexer.pipeline.writer import IndexWriter
-from indexer.rollout import make_indexer
 from indexer.scan import scan_tree, walk_files
 from indexer.simulate import OpenCodeSimulator
 from indexer.store.database import open_database
@@ -37,9 +37,7 @@ from indexer.store.tracking import FileTracker
 
 def default_bench_dir() -> Path:
     shm = Path("/dev/shm")
-    base = (
-        shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(os.environ.get("TMPDIR", "/tmp"))
-    )
+    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else temp_dir()
     return base / "ocindex-bench"
 
 
@@ -56,6 +54,15 @@ def _fresh_db(path: Path) -> duckdb.DuckDBPyConnection:
     conn = open_database(path)
     migrate(conn)
     return conn
+
+
+def _fresh_engine(root: Path, db: Path, version: str, *, watch: bool, bulk: bool) -> Engine:
+    """One version's engine on a new database, on the JSON tree alone whatever $OPENCODE_DB says."""
+    for p in (db, db.with_name(db.name + ".wal")):
+        p.unlink(missing_ok=True)
+    env = {k: v for k, v in process_env().items() if k != ENV_OPENCODE_DB}
+    config = IndexerConfig.load(Flags(storage=root, db=db, indexer=version), env)
+    return assemble(config, watch=watch, bulk=bulk)
 
 
 def _tree(base: Path, name: str, sessions: int, seed: int, log: Callable[[str], None]) -> Path:
@@ -117,9 +124,8 @@ def _realtime_once(
     shutil.rmtree(work, ignore_errors=True)  # small trees only: the cost is in big ones
     root = work / "storage"
     root.mkdir(parents=True)
-    writer = IndexWriter(_fresh_db(work / "index.duckdb"))
-    writer.start()
-    indexer = make_indexer(version, root, writer=writer)
+    engine = _fresh_engine(root, work / "index.duckdb", version, watch=True, bulk=False)
+    writer, indexer = engine.writer, engine.indexer
     indexer.start()
     # OpenCode is another process: so is the writer here, or it would share our GIL.
     t0 = time.perf_counter()
@@ -202,9 +208,8 @@ def bench_bulk(base: Path, files: int, log: Callable[[str], None]) -> dict[str, 
     """Catch-up of N existing files with `ocindex index` (v2), next to read_json_auto."""
     root = _tree(base, f"bulk-{files}", max(10, files // 100 + 5), 202, log)
     paths = [str(root / rel) for rel, _, _ in walk_files(root)][:files]
-    writer = IndexWriter(_fresh_db(base / "bulk.duckdb"))
-    writer.start()
-    indexer = make_indexer("v2", root, writer=writer, watch=False, bulk=True)
+    engine = _fresh_engine(root, base / "bulk.duckdb", "v2", watch=False, bulk=True)
+    writer, indexer = engine.writer, engine.indexer
     t0 = time.perf_counter()
     indexer.start()
     indexer.wait_idle(timeout_s=600)

@@ -1,29 +1,93 @@
-"""Where things live by default and what the environment says: paths and tunables resolved from
-arguments, then environment variables, then defaults. Never reads storage or opens a database.
+"""The configuration: one frozen tree built once from the command line and the environment, and
+validated once. The only module that reads the process environment; never opens a database.
+
+Precedence is always: the flag, then the environment variable, then the default
+(docs/configuration.md). Every error is a one-line ConfigError naming the variable.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+ENV_STORAGE = "OCINDEX_STORAGE"
+ENV_DB = "OCINDEX_DB"
+ENV_OPENCODE_DB = "OPENCODE_DB"
+ENV_ENABLED = "UNIFIED_INDEXER_V2_ENABLED"
+ENV_ROLLOUT = "UNIFIED_INDEXER_V2_ROLLOUT"
+ENV_WINDOW_MS = "OCINDEX_WINDOW_MS"
+ENV_MAX_BATCH_FILES = "OCINDEX_MAX_BATCH_FILES"
+ENV_BACKLOG = "OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG"
+ENV_MAX_FILE_BYTES = "OCINDEX_MAX_FILE_BYTES"
+ENV_SETTLE_S = "OCINDEX_SETTLE_S"
+ENV_RECONCILE_S = "OCINDEX_RECONCILE_INTERVAL_S"
+ENV_ALERT_ERROR_RATE = "OCINDEX_ALERT_ERROR_RATE"
+ENV_ALERT_P95_MS = "OCINDEX_ALERT_P95_MS"
+ENV_ALERT_MIN_FILES = "OCINDEX_ALERT_MIN_FILES"
+
+VERSIONS = ("v1", "v2")
+MAX_FILE_BYTES = 16 * 1024 * 1024
+"""Files larger than this are `too_large` unless OCINDEX_MAX_FILE_BYTES says otherwise."""
+
+
+def process_env() -> Mapping[str, str]:
+    """The process environment; every default here that reads the environment reads this."""
+    return os.environ
+
+
+class ConfigError(ValueError):
+    """A setting holds something we cannot use; the one-line message names it."""
+
+
+# --- paths -------------------------------------------------------------------------------------
 
 
 def data_home(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
+    env = process_env() if env is None else env
     return Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
 
 
 def default_db_path(env: Mapping[str, str] | None = None) -> Path:
     """$OCINDEX_DB, else $XDG_DATA_HOME/ocindex/index.duckdb."""
-    env = os.environ if env is None else env
-    if env.get("OCINDEX_DB"):
-        return Path(env["OCINDEX_DB"]).expanduser()
+    env = process_env() if env is None else env
+    if env.get(ENV_DB):
+        return Path(env[ENV_DB]).expanduser()
     return data_home(env) / "ocindex" / "index.duckdb"
 
 
-class ConfigError(ValueError):
-    """An environment variable holds something we cannot use; the message names it."""
+def resolve_storage_root(
+    explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> tuple[Path, str]:
+    """Return the storage root and where it came from; the first source found wins.
+
+    Order: the explicit argument (--storage), $OCINDEX_STORAGE, $XDG_DATA_HOME/opencode/storage,
+    ~/.local/share/opencode/storage. An explicit or $OCINDEX_STORAGE root is returned even when it
+    does not exist yet, since the caller asked for it by name.
+    """
+    env = process_env() if env is None else env
+    if explicit:
+        return Path(explicit).expanduser(), "--storage"
+    if env.get(ENV_STORAGE):
+        return Path(env[ENV_STORAGE]).expanduser(), "$OCINDEX_STORAGE"
+    candidates: list[tuple[Path, str]] = []
+    if env.get("XDG_DATA_HOME"):
+        candidates.append((Path(env["XDG_DATA_HOME"]) / "opencode" / "storage", "$XDG_DATA_HOME"))
+    candidates.append((Path.home() / ".local" / "share" / "opencode" / "storage", "home"))
+    for path, source in candidates:
+        if path.is_dir():
+            return path, source
+    return candidates[0]
+
+
+def temp_dir(env: Mapping[str, str] | None = None) -> Path:
+    """$TMPDIR, else /tmp."""
+    env = process_env() if env is None else env
+    return Path(env.get("TMPDIR", "/tmp"))
+
+
+# --- parsing -----------------------------------------------------------------------------------
 
 
 def env_number(env: Mapping[str, str], name: str, default: float, minimum: float = 0) -> float:
@@ -38,3 +102,189 @@ def env_number(env: Mapping[str, str], name: str, default: float, minimum: float
     if value < minimum:
         raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
     return value
+
+
+def env_whole(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    """Return a whole number from the environment, or the default when unset; reject nonsense."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def parse_flag(value: str) -> bool | None:
+    """UNIFIED_INDEXER_V2_ENABLED's value: true, false, or None when empty."""
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    if text == "":
+        return None
+    raise ConfigError(f"{ENV_ENABLED}={value!r} is not true or false")
+
+
+def parse_rollout(value: str | float | int, name: str | None = None) -> int:
+    """Return a rollout as a whole percent; accepts 0-100 or, written with a point, 0.0-1.0.
+
+    `name` is the variable the value came from, for the error message.
+    """
+    text = str(value).strip()
+    what = f"{name}={text!r}" if name else f"rollout {text!r}"
+    try:
+        number = float(text)
+    except ValueError:
+        raise ConfigError(f"{what} is not a number (use 0-100 or 0.0-1.0)") from None
+    if "." in text and 0.0 <= number <= 1.0:
+        number *= 100
+    if not 0 <= number <= 100:
+        raise ConfigError(f"{what} is outside 0-100 (or 0.0-1.0)")
+    return round(number)
+
+
+# --- the tree ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Flags:
+    """What the command line said; None where a flag was not given."""
+
+    storage: Path | None = None
+    db: Path | None = None
+    indexer: str | None = None
+    opencode_db: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    storage_root: Path
+    storage_source: str
+    """Where the root came from: --storage, $OCINDEX_STORAGE, $XDG_DATA_HOME or home."""
+    db_path: Path
+    opencode_db: Path | None = None
+    """--opencode-db: OpenCode's SQLite store, named on the command line."""
+    opencode_db_env: str = ""
+    """$OPENCODE_DB as written (relative: inside OpenCode's data folder)."""
+
+    @classmethod
+    def from_env(cls, flags: Flags, env: Mapping[str, str]) -> Paths:
+        root, source = resolve_storage_root(flags.storage, env)
+        return cls(
+            storage_root=root,
+            storage_source=source,
+            db_path=Path(flags.db) if flags.db else default_db_path(env),
+            opencode_db=flags.opencode_db,
+            opencode_db_env=env.get(ENV_OPENCODE_DB, ""),
+        )
+
+    @property
+    def opencode_env(self) -> Mapping[str, str]:
+        """$OPENCODE_DB as a mapping, for SQLite store discovery."""
+        return {ENV_OPENCODE_DB: self.opencode_db_env} if self.opencode_db_env else {}
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """UNIFIED_INDEXER_V2_ENABLED and UNIFIED_INDEXER_V2_ROLLOUT, parsed; None when unset."""
+
+    enabled: bool | None = None
+    enabled_text: str = ""
+    percent: int | None = None
+    percent_text: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Rollout:
+        enabled_text = env.get(ENV_ENABLED, "")
+        percent_text = env.get(ENV_ROLLOUT, "").strip()
+        return cls(
+            enabled=parse_flag(enabled_text),
+            enabled_text=enabled_text,
+            percent=parse_rollout(percent_text, ENV_ROLLOUT) if percent_text else None,
+            percent_text=percent_text,
+        )
+
+
+@dataclass(frozen=True)
+class Tunables:
+    """The v2 pipeline's settings (docs/configuration.md, "v2 pipeline tunables")."""
+
+    window_ms: float = 200.0
+    max_batch_files: int = 100
+    max_batch_files_under_backlog: int | None = None
+    """None when unset; 0 when set to turn the adaptive mode off."""
+    max_file_bytes: int = MAX_FILE_BYTES
+    settle_s: float = 2.0
+    reconcile_interval_s: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Tunables:
+        return cls(
+            window_ms=env_number(env, ENV_WINDOW_MS, cls.window_ms),
+            max_batch_files=int(env_number(env, ENV_MAX_BATCH_FILES, cls.max_batch_files, 1)),
+            max_batch_files_under_backlog=(
+                int(env_number(env, ENV_BACKLOG, 0)) if ENV_BACKLOG in env else None
+            ),
+            max_file_bytes=int(env_number(env, ENV_MAX_FILE_BYTES, cls.max_file_bytes, 1)),
+            settle_s=env_number(env, ENV_SETTLE_S, cls.settle_s),
+            reconcile_interval_s=env_number(
+                env, ENV_RECONCILE_S, cls.reconcile_interval_s, minimum=0.1
+            ),
+        )
+
+    def for_bulk(self, files: int) -> Tunables:
+        """A one-shot catch-up grows batches to `files` under backlog unless the variable is set."""
+        if self.max_batch_files_under_backlog is not None:
+            return self
+        return replace(self, max_batch_files_under_backlog=files)
+
+
+@dataclass(frozen=True)
+class Alerts:
+    """The dashboard's anomaly thresholds (docs/configuration.md, "Anomaly alert")."""
+
+    error_rate: float = 0.2
+    p95_ms: float = 500.0
+    min_files: int = 20
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Alerts:
+        return cls(
+            error_rate=env_number(env, ENV_ALERT_ERROR_RATE, cls.error_rate),
+            p95_ms=env_number(env, ENV_ALERT_P95_MS, cls.p95_ms),
+            min_files=env_whole(env, ENV_ALERT_MIN_FILES, cls.min_files),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IndexerConfig:
+    """Everything an engine is built from."""
+
+    paths: Paths
+    indexer: str | None = None
+    """--indexer: forces a version over the flag and the rollout."""
+    rollout: Rollout = field(default_factory=Rollout)
+    tunables: Tunables = field(default_factory=Tunables)
+    alerts: Alerts = field(default_factory=Alerts)
+
+    @classmethod
+    def load(
+        cls, flags: Flags | None = None, env: Mapping[str, str] | None = None
+    ) -> IndexerConfig:
+        """Build and validate the whole tree; env defaults to the process environment."""
+        flags = Flags() if flags is None else flags
+        env = process_env() if env is None else env
+        if flags.indexer and flags.indexer not in VERSIONS:
+            raise ConfigError(f"unknown indexer {flags.indexer!r}; choose v1 or v2")
+        return cls(
+            paths=Paths.from_env(flags, env),
+            indexer=flags.indexer or None,
+            rollout=Rollout.from_env(env),
+            tunables=Tunables.from_env(env),
+            alerts=Alerts.from_env(env),
+        )

@@ -5,13 +5,13 @@ Never blocks the writer: it reads through its own cursor, and the exporter only 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import duckdb
 
+from indexer.config import Alerts, process_env
 from indexer.outcome import BatchResult
 from indexer.snapshot import Alert, Comparison, Percentiles, VersionMetrics
 
@@ -99,12 +99,8 @@ class AlertThresholds:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AlertThresholds:
-        env = os.environ if env is None else env
-        return cls(
-            error_rate=float(env.get("OCINDEX_ALERT_ERROR_RATE", cls.error_rate)),
-            p95_ms=float(env.get("OCINDEX_ALERT_P95_MS", cls.p95_ms)),
-            min_files=int(env.get("OCINDEX_ALERT_MIN_FILES", cls.min_files)),
-        )
+        alerts = Alerts.from_env(process_env() if env is None else env)
+        return cls(error_rate=alerts.error_rate, p95_ms=alerts.p95_ms, min_files=alerts.min_files)
 
 
 def check_alert(metrics: VersionMetrics, thresholds: AlertThresholds) -> Alert | None:

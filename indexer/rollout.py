@@ -19,6 +19,10 @@ from typing import Any, Protocol
 
 import duckdb
 
+from indexer.config import ENV_ENABLED as ENV_ENABLED
+from indexer.config import ENV_ROLLOUT as ENV_ROLLOUT
+from indexer.config import VERSIONS, ConfigError, Rollout, Tunables, process_env
+from indexer.config import parse_rollout as parse_rollout
 from indexer.facade import IndexerStats
 from indexer.kinds import FileKey
 from indexer.outcome import BatchResult
@@ -27,11 +31,7 @@ from indexer.pipeline.writer import IndexWriter
 from indexer.snapshot import BatchSummary, ErrorFile, PendingFile, ReconcileSummary
 from indexer.sources.base import ChangeSource
 
-ENV_ENABLED = "UNIFIED_INDEXER_V2_ENABLED"
-ENV_ROLLOUT = "UNIFIED_INDEXER_V2_ROLLOUT"
-BACKLOG_ENV = "OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG"
 BULK_BATCH_FILES = 2000
-VERSIONS = ("v1", "v2")
 
 
 class ScanReport(Protocol):
@@ -76,20 +76,23 @@ def make_indexer(
     on_batch: Callable[[BatchResult], None] | None = None,
     sources: Sequence[ChangeSource] = (),
     bulk: bool = False,
+    tunables: Tunables | None = None,
 ) -> Indexer:
     """Build (not start) the named indexer on a database path or a running writer.
 
     Only v2 reads the extra sources (OpenCode's SQLite store); v1 indexes the JSON tree alone.
     With bulk (a one-shot catch-up), v2 grows batches up to BULK_BATCH_FILES while a backlog
-    exists, unless OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG says otherwise.
+    exists, unless OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG says otherwise. Without tunables, the
+    process environment's apply.
     """
     from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
 
+    tunables = Tunables.from_env(process_env()) if tunables is None else tunables
     if version == "v1":
         from indexer.legacy.v1 import HybridIndexer, V1Config
 
         # Both indexers classify files with the same processor settings: parity depends on it.
-        processor = V2Config.from_env().processor
+        processor = V2Config.from_tunables(tunables).processor
         return HybridIndexer(
             root,
             db_path=db_path,
@@ -98,42 +101,17 @@ def make_indexer(
             on_batch=on_batch,
         )
     if version == "v2":
+        if bulk:
+            tunables = tunables.for_bulk(BULK_BATCH_FILES)
         return UnifiedIndexerV2(
             root,
             db_path=db_path,
             writer=writer,
-            config=V2Config.from_env(
-                {BACKLOG_ENV: str(BULK_BATCH_FILES), **os.environ} if bulk else None, watch=watch
-            ),
+            config=V2Config.from_tunables(tunables, watch=watch),
             on_batch=on_batch,
             sources=sources,
         )
     raise ValueError(f"unknown indexer {version!r}; choose v1 or v2")
-
-
-def parse_rollout(value: str | float | int) -> int:
-    """Return a rollout as a whole percent; accepts 0-100 or, written with a point, 0.0-1.0."""
-    text = str(value).strip()
-    try:
-        number = float(text)
-    except ValueError:
-        raise ValueError(f"rollout {text!r} is not a number (use 0-100 or 0.0-1.0)") from None
-    if "." in text and 0.0 <= number <= 1.0:
-        number *= 100
-    if not 0 <= number <= 100:
-        raise ValueError(f"rollout {text!r} is outside 0-100 (or 0.0-1.0)")
-    return round(number)
-
-
-def parse_flag(value: str) -> bool | None:
-    text = value.strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    if text == "":
-        return None
-    raise ValueError(f"{ENV_ENABLED}={value!r} is not true or false")
 
 
 def bucket_of(install_id: str) -> int:
@@ -191,25 +169,28 @@ def choose_version(
     state: RolloutState,
     env: Mapping[str, str] | None = None,
 ) -> Choice:
-    """Decide which indexer runs and say why."""
-    env = os.environ if env is None else env
+    """Decide which indexer runs and say why, from the variables in env (default: the process's)."""
+    return choose(cli_choice, state, Rollout.from_env(process_env() if env is None else env))
+
+
+def choose(cli_choice: str | None, state: RolloutState, rollout: Rollout) -> Choice:
+    """Decide which indexer runs and say why: --indexer, the flag, the persisted rollout, the
+    rollout variable, 0%."""
     install_id = state.install_id()
     persisted = state.persisted_rollout()
-    env_rollout = env.get(ENV_ROLLOUT, "").strip()
     if persisted is not None:
         percent, source = persisted, "persisted rollout"
-    elif env_rollout:
-        percent, source = parse_rollout(env_rollout), f"{ENV_ROLLOUT}={env_rollout}"
+    elif rollout.percent is not None:
+        percent, source = rollout.percent, f"{ENV_ROLLOUT}={rollout.percent_text}"
     else:
         percent, source = 0, "default rollout"
     if cli_choice:
         if cli_choice not in VERSIONS:
-            raise ValueError(f"unknown indexer {cli_choice!r}; choose v1 or v2")
+            raise ConfigError(f"unknown indexer {cli_choice!r}; choose v1 or v2")
         return Choice(cli_choice, f"--indexer {cli_choice}", percent)
-    flag = parse_flag(env.get(ENV_ENABLED, ""))
-    if flag is not None:
-        version = "v2" if flag else "v1"
-        return Choice(version, f"{ENV_ENABLED}={env[ENV_ENABLED]}", percent)
+    if rollout.enabled is not None:
+        version = "v2" if rollout.enabled else "v1"
+        return Choice(version, f"{ENV_ENABLED}={rollout.enabled_text}", percent)
     bucket = bucket_of(install_id)
     version = "v2" if bucket < percent else "v1"
     relation = "<" if version == "v2" else ">="

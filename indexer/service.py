@@ -6,20 +6,19 @@ Never exposes connections or threads: callers get frozen snapshots and ActionRes
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
 
-from indexer.config import default_db_path
+from indexer.config import Flags, IndexerConfig, Tunables, process_env
+from indexer.engine import Engine, assemble
 from indexer.kinds import classify
 from indexer.metrics import (
     AlertThresholds,
@@ -32,13 +31,11 @@ from indexer.outcome import BatchResult
 from indexer.pipeline.accumulator import Trigger
 from indexer.pipeline.writer import IndexWriter
 from indexer.read_model import file_status_counts
-from indexer.rollout import Choice, Indexer, RolloutState, choose_version, make_indexer
+from indexer.rollout import Choice, Indexer, RolloutState, choose
 from indexer.snapshot import ActionResult, Comparison, IndexerSnapshot
-from indexer.sources.sqlite import ENV_DB, discover_databases, make_sources
+from indexer.sources.sqlite import ENV_DB, SqliteSource
 from indexer.status import V1_NOTE
-from indexer.storage import resolve_storage_root
 from indexer.store.logs import append_switch
-from indexer.store.schema import set_meta
 
 if TYPE_CHECKING:
     from indexer.simulate.demo import DemoWriter
@@ -48,8 +45,22 @@ log = logging.getLogger(__name__)
 THROUGHPUT_WINDOW_S = 60
 
 
+def service_config(flags: Flags, env: Mapping[str, str] | None = None) -> IndexerConfig:
+    """The engine's configuration: env (default: the process's) gives the paths, the rollout,
+    OpenCode's store and the alert thresholds. The v2 tunables are always the process's, so a
+    caller handing in a clean env still tunes the pipeline through the real one."""
+    config = IndexerConfig.load(flags, env)
+    if env is None:
+        return config
+    return replace(config, tunables=Tunables.from_env(process_env()))
+
+
 class IndexerService:
-    """Every public method is safe from any thread; actions are serialised by one lock."""
+    """Every public method is safe from any thread; actions are serialised by one lock.
+
+    Built from a root, a database and env (see service_config), or from a configuration the
+    caller loaded (from_config; root and db_path are then the configuration's).
+    """
 
     def __init__(
         self,
@@ -62,17 +73,24 @@ class IndexerService:
         demo: bool = False,
         thresholds: AlertThresholds | None = None,
         exporter: PrometheusExporter | None = None,
+        config: IndexerConfig | None = None,
     ) -> None:
-        self.root = root
-        self.db_path = db_path
+        if config is None:
+            config = service_config(Flags(storage=root, db=db_path, indexer=cli_choice), env)
+        self.config = config
+        self.root = config.paths.storage_root
+        self.db_path = config.paths.db_path
         self.demo = demo
-        self._cli_choice = cli_choice
-        self._env = env
         self._watch = watch
-        self.thresholds = thresholds or AlertThresholds.from_env(env)
+        alerts = config.alerts
+        self.thresholds = thresholds or AlertThresholds(
+            error_rate=alerts.error_rate, p95_ms=alerts.p95_ms, min_files=alerts.min_files
+        )
         self.exporter = exporter
-        self.state = RolloutState(db_path)
+        self.state = RolloutState(self.db_path)
         self.choice: Choice | None = None
+        self.sources: Sequence[SqliteSource] = ()
+        self._engine: Engine | None = None
         self._writer: IndexWriter | None = None
         self.current: Indexer | None = None
         self._action_lock = threading.RLock()
@@ -83,21 +101,29 @@ class IndexerService:
         self._demo: DemoWriter | None = None
         self.message = ""
 
+    @classmethod
+    def from_config(
+        cls,
+        config: IndexerConfig,
+        *,
+        watch: bool = True,
+        exporter: PrometheusExporter | None = None,
+    ) -> IndexerService:
+        paths = config.paths
+        return cls(paths.storage_root, paths.db_path, watch=watch, exporter=exporter, config=config)
+
     # --- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._writer = writer = IndexWriter.open(self.db_path)
-        writer.run(partial(set_meta, key="storage_root", value=str(self.root)))
-        # OpenCode >= 1.2's SQLite store(s): $OPENCODE_DB or opencode*.db beside the storage
-        # folder. Only v2 reads them (make_indexer drops them for v1).
-        databases = discover_databases(self.root, None, self._env)
-        self.sources = make_sources(databases, self.root, index=writer.cursor)
+        engine = assemble(self.config, state=self.state, watch=self._watch, on_batch=self._on_batch)
+        self._engine, self._writer = engine, engine.writer
+        self.sources = engine.sources
         for source in self.sources:
             there = "" if source.db_path.exists() else ", not there yet"
             log.info("OpenCode SQLite store %s (keys %s…%s)", source.db_path, source.prefix, there)
-        self.choice = choose_version(self._cli_choice, self.state, self._env)
+        self.choice = engine.choice
         log.info("starting %s (%s)", self.choice.version, self.choice.reason)
-        self.current = self._build(self.choice.version)
+        self.current = engine.indexer
         self.current.start()
         self.state.save(active_version=self.choice.version)
 
@@ -113,23 +139,13 @@ class IndexerService:
             finally:
                 # A snapshot still reading (the dashboard's poller) finishes before the close.
                 with self._read_lock:
-                    writer, self._writer = self._writer, None
+                    writer, self._writer, self._engine = self._writer, None, None
                     if writer is not None:
                         writer.close()
                 if self.exporter is not None:
                     self.exporter.close()
                 for path in self._cleanup:
                     shutil.rmtree(path, ignore_errors=True)
-
-    def _build(self, version: str) -> Indexer:
-        return make_indexer(
-            version,
-            self.root,
-            writer=self._writer,
-            watch=self._watch,
-            on_batch=self._on_batch,
-            sources=getattr(self, "sources", ()),
-        )
 
     def _on_batch(self, result: BatchResult) -> None:
         with self._commits_lock:
@@ -219,7 +235,7 @@ class IndexerService:
                 cursor.close()
 
         note = "v1 has no reconciler: its catches are always 0"
-        if getattr(self, "sources", ()):
+        if self.sources:
             note += f"; {V1_NOTE}: v1's figures leave its rows out"
         return replace(result, v1=replace(result.v1, note=note))
 
@@ -270,16 +286,16 @@ class IndexerService:
         if version not in ("v1", "v2"):
             return ActionResult("switch", False, f"unknown indexer {version!r}")
         with self._action_lock:
-            old = self.current
-            if old is None or self._writer is None:
+            old, engine = self.current, self._engine
+            if old is None or engine is None:
                 return ActionResult("switch", False, "not running")
             if old.version == version:
                 return ActionResult("switch", True, f"already on {version}")
             t0 = time.monotonic()
             leftover = old.stop(flush=False, close=False)
             why = reason or "manual"
-            self._writer.run(lambda conn: append_switch(conn, old.version, version, why))
-            new = self._build(version)
+            engine.writer.run(lambda conn: append_switch(conn, old.version, version, why))
+            new = engine.build(version)
             new.start(handover=leftover)  # both catch up at start: v2 reconciles, v1 bulk-loads
             self.current = new
             self.state.save(active_version=version)
@@ -312,7 +328,7 @@ class IndexerService:
         percent = max(0, min(100, int(percent)))
         with self._action_lock:
             self.state.save(rollout_percent=percent)
-            self.choice = choose_version(None, self.state, self._env)
+            self.choice = choose(None, self.state, self.config.rollout)
             message = f"rollout {percent}%: {self.choice.reason}"
             if self.current is not None and self.current.version != self.choice.version:
                 switched = self.switch_to(self.choice.version, f"rollout {percent}%")
@@ -336,14 +352,13 @@ def open_service(
     opencode*.db beside the storage folder. The demo writes both: JSON files under the root,
     and OpenCode 1.2's opencode.db beside it.
     """
-    if opencode_db is not None:
-        env = {**(os.environ if env is None else env), ENV_DB: str(opencode_db)}
+    env = process_env() if env is None else env
     if demo:
         from indexer.simulate.demo import DemoWriter
 
         # The writer's opencode.db exists before start(), which finds it beside the root.
         writer = DemoWriter.in_new_folder(demo_rate_files_per_s)
-        demo_env = {k: v for k, v in (os.environ if env is None else env).items() if k != ENV_DB}
+        demo_env = {k: v for k, v in env.items() if k != ENV_DB}
         service = IndexerService(
             writer.root,
             db_path or writer.folder / "index.duckdb",
@@ -360,7 +375,7 @@ def open_service(
             raise
         service.start_demo_writer(writer)
         return service
-    root, _ = resolve_storage_root(storage_root, env)
-    service = IndexerService(root, db_path or default_db_path(env), cli_choice=indexer, env=env)
+    flags = Flags(storage=storage_root, db=db_path, indexer=indexer, opencode_db=opencode_db)
+    service = IndexerService.from_config(service_config(flags, env))
     service.start()
     return service

@@ -5,8 +5,10 @@ files, the quarantine folder. Never opens a file; what kind a path holds is `ind
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
+
+# Resolving the root is a default like the others, so indexer.config owns the rule.
+from indexer.config import resolve_storage_root as resolve_storage_root
 
 _IGNORED_TOP = frozenset({"quarantine"})
 
@@ -35,27 +37,3 @@ def relative_path(root: Path, abs_path: str | os.PathLike[str]) -> str | None:
 
 class StorageNotFound(Exception):
     """No OpenCode storage folder exists where we looked."""
-
-
-def resolve_storage_root(
-    explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
-) -> tuple[Path, str]:
-    """Return the storage root and where it came from; the first source found wins.
-
-    Order: the explicit argument (--storage), $OCINDEX_STORAGE, $XDG_DATA_HOME/opencode/storage,
-    ~/.local/share/opencode/storage. An explicit or $OCINDEX_STORAGE root is returned even when it
-    does not exist yet, since the caller asked for it by name.
-    """
-    env = os.environ if env is None else env
-    if explicit:
-        return Path(explicit).expanduser(), "--storage"
-    if env.get("OCINDEX_STORAGE"):
-        return Path(env["OCINDEX_STORAGE"]).expanduser(), "$OCINDEX_STORAGE"
-    candidates: list[tuple[Path, str]] = []
-    if env.get("XDG_DATA_HOME"):
-        candidates.append((Path(env["XDG_DATA_HOME"]) / "opencode" / "storage", "$XDG_DATA_HOME"))
-    candidates.append((Path.home() / ".local" / "share" / "opencode" / "storage", "home"))
-    for path, source in candidates:
-        if path.is_dir():
-            return path, source
-    return candidates[0]

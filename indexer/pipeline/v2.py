@@ -8,7 +8,6 @@ then the database is checkpointed.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from indexer.config import env_number
+from indexer.config import Tunables, process_env
 from indexer.facade import IndexerReads, IndexerStats
 from indexer.kinds import FileKey
 from indexer.outcome import BatchResult, FileStatus
@@ -35,7 +34,6 @@ from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import Reconciler, ReconcilerConfig, ReconcileReport
 from indexer.pipeline.watcher import StorageWatcher
 from indexer.pipeline.writer import IndexWriter, WriterFailed
-from indexer.records import DEFAULT_MAX_FILE_BYTES
 from indexer.snapshot import PendingFile, ReconcileSummary
 from indexer.sources.base import ChangeSource
 from indexer.store.logs import append_reconcile, next_scan_id
@@ -56,23 +54,22 @@ class V2Config:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, watch: bool = True) -> V2Config:
         """The defaults, with the tunables documented in docs/configuration.md applied."""
-        env = os.environ if env is None else env
-        backlog = int(env_number(env, "OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG", 0))
+        return cls.from_tunables(Tunables.from_env(process_env() if env is None else env), watch)
+
+    @classmethod
+    def from_tunables(cls, tunables: Tunables, watch: bool = True) -> V2Config:
+        """The accumulator's, processor's and reconciler's settings from the tunables."""
+        backlog = tunables.max_batch_files_under_backlog
         return cls(
             accumulator=AccumulatorConfig(
-                window_ms=env_number(env, "OCINDEX_WINDOW_MS", 200.0),
-                max_files=int(env_number(env, "OCINDEX_MAX_BATCH_FILES", 100, minimum=1)),
+                window_ms=tunables.window_ms,
+                max_files=tunables.max_batch_files,
                 max_files_under_backlog=backlog or None,
             ),
             processor=ProcessorConfig(
-                max_file_bytes=int(
-                    env_number(env, "OCINDEX_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES, 1)
-                ),
-                settle_s=env_number(env, "OCINDEX_SETTLE_S", 2.0),
+                max_file_bytes=tunables.max_file_bytes, settle_s=tunables.settle_s
             ),
-            reconciler=ReconcilerConfig(
-                interval_s=env_number(env, "OCINDEX_RECONCILE_INTERVAL_S", 30.0, minimum=0.1)
-            ),
+            reconciler=ReconcilerConfig(interval_s=tunables.reconcile_interval_s),
             watch=watch,
         )
 

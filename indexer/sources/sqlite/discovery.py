@@ -9,7 +9,9 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-ENV_DB = "OPENCODE_DB"
+from indexer.config import ENV_OPENCODE_DB, process_env
+
+ENV_DB = ENV_OPENCODE_DB
 
 
 def discover_databases(
@@ -21,7 +23,7 @@ def discover_databases(
     An explicit or $OPENCODE_DB path is returned even when it does not exist yet (the source
     then says so); a relative $OPENCODE_DB is taken inside OpenCode's data folder.
     """
-    env = os.environ if env is None else env
+    env = process_env() if env is None else env
     data_dir = Path(storage_root).expanduser().parent
     if explicit:
         return [Path(explicit).expanduser()]

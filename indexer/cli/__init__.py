@@ -1,0 +1,74 @@
+"""The headless commands: simulate, status, index, run, rollback, bench, one module per group.
+Never imports the TUI: `tui.cli` adds the dashboard command on top of this parser.
+
+Exit codes: 0 success, 1 fatal error (one clear line, no traceback), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from indexer.cli.bench import add_bench
+from indexer.cli.indexing import add_index, add_run
+from indexer.cli.options import Command, Fatal, Subparsers
+from indexer.cli.simulate import add_simulate
+from indexer.cli.status import add_rollback, add_status
+from indexer.config import ConfigError
+from indexer.store.database import DatabaseError
+
+__all__ = ["COMMANDS", "Fatal", "build_parser", "main", "run_command"]
+
+COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
+    add_index,
+    add_run,
+    add_status,
+    add_rollback,
+    add_simulate,
+    add_bench,
+)
+
+
+def build_parser(prog: str = "ocindex") -> tuple[argparse.ArgumentParser, Subparsers]:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Index OpenCode's storage into DuckDB, live, and show it working.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug lines to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    return parser, sub
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command, turning expected failures into one line and exit code 1."""
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    func: Command = args.func
+    try:
+        return func(args)
+    except (Fatal, DatabaseError, ConfigError) as exc:
+        print(f"ocindex: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ocindex: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `ocindex status | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, _ = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return run_command(args)

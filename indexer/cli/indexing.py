@@ -1,0 +1,161 @@
+"""`ocindex index` (catch up once and exit) and `ocindex run` (the headless daemon), both on an
+engine from indexer.engine. Never builds an engine's parts itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+
+from indexer.cli.options import Fatal, Subparsers, add_engine_options, engine_config
+from indexer.engine import assemble
+from indexer.facade import IndexerStats
+from indexer.read_model import file_status_counts
+from indexer.status import V1_NOTE
+from indexer.store.database import open_database
+
+
+def add_index(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "index",
+        help="index everything once and exit",
+        description="One-shot catch-up: scan the storage fully, index every file, wait until "
+        "nothing is pending (or --settle-timeout passes), print a summary.",
+    )
+    add_engine_options(p)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=600.0,
+        help="seconds to wait for pending files (default 600)",
+    )
+    p.set_defaults(func=cmd_index)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    engine = assemble(engine_config(args), watch=False, bulk=True)
+    indexer, writer, sources = engine.indexer, engine.writer, engine.sources
+    version = engine.choice.version
+    try:
+        t0 = time.monotonic()
+        indexer.start()
+        progress = Progress(enabled=not args.json and sys.stderr.isatty())
+        deadline = t0 + args.settle_timeout
+        while not indexer.is_idle() and time.monotonic() < deadline:
+            progress.show(indexer.stats(), time.monotonic() - t0)
+            time.sleep(0.1)
+        indexer.stop(flush=True, close=False)
+        seconds = time.monotonic() - t0
+        progress.done()
+        counts = writer.run(file_status_counts, writes=False)
+    finally:
+        writer.close()
+    seen = sum(counts.values()) - counts["deleted"]
+    summary = {
+        "indexer": version,
+        "files_seen": seen,
+        **counts,
+        "seconds": round(seconds, 3),
+        "files_per_s": round(seen / seconds, 1) if seconds > 0 else 0.0,
+    }
+    if sources:
+        summary["sources"] = [s.describe()["path"] for s in sources]
+        if version == "v1":
+            summary["note"] = V1_NOTE
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        if sources and version == "v1":
+            print(f"note: {V1_NOTE}", file=sys.stderr)
+        print(
+            f"indexed {counts['indexed']} of {seen} files with {version} in {seconds:.1f}s "
+            f"({summary['files_per_s']} files/s): {counts['error']} error, "
+            f"{counts['pending']} pending, {counts['skipped']} skipped, {counts['deleted']} deleted"
+        )
+    return 0
+
+
+class Progress:
+    """A one-line progress display on stderr, only on a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._shown = False
+
+    def show(self, stats: IndexerStats, elapsed_s: float) -> None:
+        if not self.enabled:
+            return
+        done, pending = stats.files_processed, stats.pending_files
+        rate = done / elapsed_s if elapsed_s > 0 else 0.0
+        sys.stderr.write(
+            f"\rindexing: {done:,} files done, {pending:,} pending, {rate:,.0f} files/s   "
+        )
+        sys.stderr.flush()
+        self._shown = True
+
+    def done(self) -> None:
+        if self._shown:
+            sys.stderr.write("\n")
+
+
+def add_run(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run the indexer headless until Ctrl-C",
+        description="The headless daemon: index, watch and reconcile until Ctrl-C or SIGTERM, "
+        "then flush everything pending and print one summary line.",
+    )
+    add_engine_options(p)
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from indexer.service import IndexerService
+
+    config = engine_config(args)
+    exporter = None
+    if args.metrics_port is not None:
+        from indexer.metrics import PrometheusExporter
+
+        try:
+            exporter = PrometheusExporter(args.metrics_port)
+        except OSError as exc:
+            raise Fatal(
+                f"cannot serve metrics on port {args.metrics_port}: {exc.strerror}"
+            ) from None
+    service = IndexerService.from_config(config, exporter=exporter)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    t0 = time.monotonic()
+    service.start()
+    logging.getLogger("ocindex").info(
+        "running %s on %s into %s (%s)",
+        service.active,
+        service.root,
+        service.db_path,
+        service.choice.reason if service.choice else "",
+    )
+    while not stop.wait(1.0):
+        if exporter is not None and service.current is not None:
+            exporter.set_pending(service.active, service.current.stats().pending_files)
+    version = service.active
+    service.stop()
+    conn = open_database(service.db_path, read_only=True)
+    try:
+        counts = file_status_counts(conn)
+    finally:
+        conn.close()
+    print(
+        f"ocindex run stopped after {time.monotonic() - t0:.1f}s on {version}: "
+        + ", ".join(f"{k} {v}" for k, v in counts.items()),
+        flush=True,
+    )
+    return 0

@@ -1,0 +1,65 @@
+"""What the commands share: the Fatal error, the engine's flags, the configuration they load, and
+typed reads of an indexer's stats. Never runs a command itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeAlias
+
+from indexer.config import Flags, IndexerConfig, default_db_path
+
+Command = Callable[[argparse.Namespace], int]
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+class Fatal(Exception):
+    """A fatal error whose message is one line for the user."""
+
+
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--storage", type=Path, help="OpenCode storage root (default: found as documented)"
+    )
+    p.add_argument(
+        "--db", type=Path, help="ocindex DuckDB file (default $XDG_DATA_HOME/ocindex/index.duckdb)"
+    )
+    p.add_argument("--indexer", choices=("v1", "v2"), help="force an indexer (overrides rollout)")
+    add_opencode_db(p)
+
+
+def add_opencode_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--opencode-db",
+        type=Path,
+        help="OpenCode's SQLite store (default: $OPENCODE_DB, else opencode*.db beside the "
+        "storage folder); read by v2 only",
+    )
+
+
+def flags(args: argparse.Namespace) -> Flags:
+    """The flags a command was given; the ones it does not have count as not given."""
+    return Flags(
+        storage=getattr(args, "storage", None),
+        db=getattr(args, "db", None),
+        indexer=getattr(args, "indexer", None),
+        opencode_db=getattr(args, "opencode_db", None),
+    )
+
+
+def engine_config(args: argparse.Namespace) -> IndexerConfig:
+    """The whole configuration of an engine command, on a storage root that exists."""
+    config = IndexerConfig.load(flags(args))
+    root, source = config.paths.storage_root, config.paths.storage_source
+    if not root.is_dir():
+        raise Fatal(
+            f"no OpenCode storage at {root} (from {source}); pass --storage DIR, "
+            "or write a demo tree with `ocindex simulate --root DIR`"
+        )
+    return config
+
+
+def db_path(args: argparse.Namespace) -> Path:
+    return Path(args.db) if args.db else default_db_path()

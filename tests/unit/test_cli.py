@@ -1,0 +1,160 @@
+"""The headless commands in-process: exit codes, one-line errors, and which settings each needs.
+The subprocess runs (`python -m indexer ...`) live in the integration and fault tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from indexer.cli import build_parser, main
+from indexer.cli.indexing import Progress
+from indexer.cli.options import stat_count
+from indexer.simulate import OpenCodeSimulator
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Nothing from the machine's environment reaches the commands."""
+    for name in (
+        "OCINDEX_STORAGE",
+        "OCINDEX_DB",
+        "OPENCODE_DB",
+        "UNIFIED_INDEXER_V2_ENABLED",
+        "UNIFIED_INDEXER_V2_ROLLOUT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+def error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+def test_no_command_prints_the_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "index" in capsys.readouterr().out
+
+
+def test_every_command_group_is_in_the_parser() -> None:
+    _, sub = build_parser()
+    assert set(sub.choices) == {"index", "run", "status", "rollback", "simulate", "bench"}
+
+
+def test_index_without_storage_is_one_line_naming_the_place(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nowhere"
+    assert main(["index", "--storage", str(missing), "--db", str(tmp_path / "x.duckdb")]) == 1
+    line = error_line(capsys)
+    assert line.startswith(f"ocindex: error: no OpenCode storage at {missing} (from --storage)")
+    assert not (tmp_path / "x.duckdb").exists()
+
+
+@pytest.mark.parametrize("command", ["index", "run"])
+def test_a_bad_variable_stops_an_engine_command_with_one_line_naming_it(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+) -> None:
+    monkeypatch.setenv("OCINDEX_WINDOW_MS", "soon")
+    argv = [command, "--storage", str(tmp_path), "--db", str(tmp_path / "x.duckdb")]
+    assert main(argv) == 1
+    assert error_line(capsys) == "ocindex: error: OCINDEX_WINDOW_MS='soon' is not a number"
+    assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_a_bad_rollout_variable_is_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("UNIFIED_INDEXER_V2_ENABLED", "maybe")
+    assert main(["index", "--storage", str(tmp_path), "--db", str(tmp_path / "x.duckdb")]) == 1
+    line = error_line(capsys)
+    assert line == "ocindex: error: UNIFIED_INDEXER_V2_ENABLED='maybe' is not true or false"
+
+
+def test_status_and_rollback_without_a_database_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "none.duckdb"
+    assert main(["status", "--db", str(db)]) == 1
+    assert error_line(capsys) == (
+        f"ocindex: error: no database at {db}; run `ocindex index --db {db}` first"
+    )
+    assert main(["rollback", "--db", str(db)]) == 1
+    assert error_line(capsys) == f"ocindex: error: no database at {db}"
+
+
+def test_index_then_status_and_rollback_even_with_a_bad_tunable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, db = tmp_path / "storage", tmp_path / "index.duckdb"
+    OpenCodeSimulator(root, seed=5).write_sessions(2)
+    assert (
+        main(["index", "--storage", str(root), "--db", str(db), "--indexer", "v2", "--json"]) == 0
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["indexer"] == "v2" and summary["files_seen"] == summary["indexed"] > 0
+    assert "sources" not in summary
+    # Status and rollback read no pipeline setting: a broken one must not stand in the way.
+    monkeypatch.setenv("OCINDEX_MAX_BATCH_FILES", "0")
+    assert main(["status", "--db", str(db), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["file_index"]["indexed"] == summary["indexed"]
+    assert status["active"] == "v1" and status["why"].startswith("default rollout 0%")
+    assert main(["rollback", "--db", str(db), "--reason", "test"]) == 0
+    assert (
+        capsys.readouterr().out == "rolled back: rollout 0%, the next start runs v1 (was unknown)\n"
+    )
+    monkeypatch.setenv("UNIFIED_INDEXER_V2_ROLLOUT", "100")
+    assert main(["status", "--db", str(db), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["why"].startswith("persisted rollout 0%")
+
+
+def test_index_text_summary_names_the_version_and_the_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, db = tmp_path / "storage", tmp_path / "index.duckdb"
+    OpenCodeSimulator(root, seed=6).write_sessions(1)
+    assert main(["index", "--storage", str(root), "--db", str(db), "--indexer", "v1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("indexed ") and " files with v1 in " in out
+    assert out.rstrip().endswith(" deleted") and out.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--sessions", "-1"], "--sessions and --duration must not be negative"),
+        (["--sqlite", "--faults"], "--faults applies to JSON files only"),
+    ],
+)
+def test_simulate_refuses_impossible_requests_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(["simulate", "--root", str(tmp_path / "r"), *argv]) == 1
+    assert error_line(capsys).startswith(f"ocindex: error: {message}")
+
+
+def test_stat_count_reads_the_first_number_it_finds() -> None:
+    assert stat_count({"files_processed": 7, "files_committed": 9}, "files_processed") == 7
+    assert stat_count({"files_committed": 9}, "files_processed", "files_committed") == 9
+    assert stat_count({"pending_files": None}, "pending_files") == 0
+    assert stat_count({"pending_files": 2.0}, "pending_files") == 2
+    assert stat_count({}, "pending_files") == 0
+
+
+def test_progress_writes_one_line_on_a_terminal_only(capsys: pytest.CaptureFixture[str]) -> None:
+    quiet = Progress(enabled=False)
+    quiet.show({"files_processed": 5}, 1.0)
+    quiet.done()
+    assert capsys.readouterr().err == ""
+    shown = Progress(enabled=True)
+    shown.show({"files_committed": 10, "pending_files": 3}, 2.0)
+    shown.done()
+    err = capsys.readouterr().err
+    assert err == "\rindexing: 10 files done, 3 pending, 5 files/s   \n"
