@@ -70,3 +70,10 @@ def test_no_module_is_longer_than_450_lines() -> None:
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > 450
     }
     assert long == {}
+
+
+def test_every_public_name_loads_and_is_documented() -> None:
+    api = (Path(indexer.__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    for name in indexer.__all__:
+        assert getattr(indexer, name) is not None
+        assert f"`{name}" in api, f"docs/api.md does not mention {name}"

@@ -241,7 +241,9 @@ async def test_polling_at_full_write_speed_raises_no_lock_or_concurrency_error(
     service.start()
     stop = threading.Event()
     sim = OpenCodeSimulator(storage_root, seed=22)
-    writer = threading.Thread(target=sim.run, args=(0, 4.0, stop), name="test-sim", daemon=True)
+    # The simulator writes at full speed until the dashboard has polled 10 times and the engine
+    # has committed 5 batches meanwhile (or a deadline passes): counted, not timed.
+    writer = threading.Thread(target=sim.run, args=(0, 60.0, stop), name="test-sim", daemon=True)
     failures: list[str] = []
     seen: set[float] = set()
     polls: list[float] = []  # wall time of every snapshot the dashboard took
@@ -267,8 +269,14 @@ async def test_polling_at_full_write_speed_raises_no_lock_or_concurrency_error(
                 if app._poll_error:
                     failures.append(app._poll_error)
 
+            def enough_while_writing() -> bool:
+                current = service.current
+                return len(polls) >= 10 and current is not None and current.stats().batches >= 5
+
             while writer.is_alive():
                 observe()
+                if enough_while_writing():
+                    stop.set()
                 await pilot.pause()
             writer.join()
             polls_while_writing = len(polls)

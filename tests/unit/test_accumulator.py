@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from indexer.kinds import FileKey
 from indexer.pipeline.accumulator import (
     IDLE_WAIT_S,
     AccumulatorConfig,
@@ -17,7 +18,6 @@ from indexer.pipeline.accumulator import (
     Trigger,
     decide_seal,
 )
-from indexer.storage import FileKey
 from tests.helpers import key_of, wait_until
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from indexer.cli import build_parser, main
 from indexer.cli.indexing import Progress
-from indexer.cli.options import stat_count
+from indexer.facade import IndexerStats
 from indexer.simulate import OpenCodeSimulator
 
 
@@ -140,21 +140,28 @@ def test_simulate_refuses_impossible_requests_in_one_line(
     assert error_line(capsys).startswith(f"ocindex: error: {message}")
 
 
-def test_stat_count_reads_the_first_number_it_finds() -> None:
-    assert stat_count({"files_processed": 7, "files_committed": 9}, "files_processed") == 7
-    assert stat_count({"files_committed": 9}, "files_processed", "files_committed") == 9
-    assert stat_count({"pending_files": None}, "pending_files") == 0
-    assert stat_count({"pending_files": 2.0}, "pending_files") == 2
-    assert stat_count({}, "pending_files") == 0
+def stats(files_processed: int, pending_files: int) -> IndexerStats:
+    return IndexerStats(
+        version="v2",
+        running=True,
+        batches=1,
+        files_processed=files_processed,
+        db_errors=0,
+        fatal=None,
+        pending_files=pending_files,
+        oldest_pending_age_s=None,
+        queue_depth=0,
+        delayed_files=0,
+    )
 
 
 def test_progress_writes_one_line_on_a_terminal_only(capsys: pytest.CaptureFixture[str]) -> None:
     quiet = Progress(enabled=False)
-    quiet.show({"files_processed": 5}, 1.0)
+    quiet.show(stats(5, 0), 1.0)
     quiet.done()
     assert capsys.readouterr().err == ""
     shown = Progress(enabled=True)
-    shown.show({"files_committed": 10, "pending_files": 3}, 2.0)
+    shown.show(stats(10, 3), 2.0)
     shown.done()
     err = capsys.readouterr().err
     assert err == "\rindexing: 10 files done, 3 pending, 5 files/s   \n"
