@@ -59,7 +59,34 @@ _HOME: dict[str, str] = {
     "IndexerSnapshot": "indexer.snapshot",
 }
 
-__all__ = sorted(_HOME)
+__all__ = [
+    "KINDS",
+    "TABLES",
+    "ActionResult",
+    "BatchResult",
+    "Comparison",
+    "Engine",
+    "FailureReason",
+    "FileKey",
+    "FileKind",
+    "FileRead",
+    "FileStatus",
+    "Flags",
+    "IndexWriter",
+    "Indexer",
+    "IndexerConfig",
+    "IndexerFacade",
+    "IndexerService",
+    "IndexerSnapshot",
+    "IndexerStats",
+    "OpenCodeSimulator",
+    "SqliteSimulator",
+    "assemble",
+    "classify",
+    "make_indexer",
+    "open_service",
+    "parse",
+]
 
 
 def __getattr__(name: str) -> Any:
