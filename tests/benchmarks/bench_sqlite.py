@@ -109,10 +109,20 @@ def main() -> int:
 
     log_path = base / "writes.json"
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER.format(repo=str(REPO)), str(root), str(args.rate),
-         str(args.seconds), str(args.seed), str(log_path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            WRITER.format(repo=str(REPO)),
+            str(root),
+            str(args.rate),
+            str(args.seconds),
+            str(args.seed),
+            str(log_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert writer.stdout is not None and writer.stdin is not None
     assert writer.stdout.readline().strip() == "ready"
     usage0 = resource.getrusage(resource.RUSAGE_SELF)

@@ -255,9 +255,11 @@ def pct_lower(base: float, other: float) -> float:
 
 def report(runs: list[Run], seconds: float) -> None:
     print()
-    print(f"{'run':<4}{'mode':<10}{'sim writes':>11}{'committed':>10}{'batches':>8}"
-          f"{'span s':>7}{'files/s':>9}{'drain s':>8}{'drain/s':>9}{'p50 ms':>8}"
-          f"{'p95 ms':>8}{'polls':>6}{'poll ms':>8}{'load':>6}")  # fmt: skip
+    print(
+        f"{'run':<4}{'mode':<10}{'sim writes':>11}{'committed':>10}{'batches':>8}"
+        f"{'span s':>7}{'files/s':>9}{'drain s':>8}{'drain/s':>9}{'p50 ms':>8}"
+        f"{'p95 ms':>8}{'polls':>6}{'poll ms':>8}{'load':>6}"
+    )
     for r in runs:
         name = "headless" if r.mode == "A" else "dashboard"
         flag = "" if r.caught_up else "  (did not catch up)"
@@ -282,8 +284,10 @@ def report(runs: list[Run], seconds: float) -> None:
 
     print()
     n = len(groups["A"])
-    print(f"{f'mean of {n} runs each':<26}{'files/s':>9}{'range':>14}{'drain/s':>9}"
-          f"{'range':>14}{'event p95 ms':>14}")  # fmt: skip
+    print(
+        f"{f'mean of {n} runs each':<26}{'files/s':>9}{'range':>14}{'drain/s':>9}"
+        f"{'range':>14}{'event p95 ms':>14}"
+    )
     for label, m in (("A headless", "A"), ("B dashboard (0.5 s poll)", "B")):
         print(
             f"{label:<26}{mean(rate[m]):>9,.0f}{fmt_range(rate[m]):>14}"

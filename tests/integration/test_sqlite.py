@@ -36,8 +36,10 @@ from indexer.status import V1_NOTE
 from indexer.store.database import open_database
 from tests.helpers import census, wait_until
 
-SQLITE_TABLES = {k: TABLES[k] for k in (FileKind.PROJECT, FileKind.SESSION, FileKind.MESSAGE,
-                                        FileKind.PART, FileKind.TODO)}  # fmt: skip
+SQLITE_TABLES = {
+    k: TABLES[k]
+    for k in (FileKind.PROJECT, FileKind.SESSION, FileKind.MESSAGE, FileKind.PART, FileKind.TODO)
+}
 Rows = dict[str, set[tuple[object, ...]]]
 
 
@@ -110,8 +112,12 @@ def test_live_writes_end_in_duckdb_with_final_content_and_a_deleted_session_goes
         assert v2.wait_idle(30, settle_s=0.3)
         assert differences(truth(sim.db_path, prefix), indexed(cursor)) == {}
         for sid in sim.deleted_sessions:
-            for table, column in (("sessions", "id"), ("messages", "session_id"),
-                                  ("parts", "session_id"), ("todos", "session_id")):  # fmt: skip
+            for table, column in (
+                ("sessions", "id"),
+                ("messages", "session_id"),
+                ("parts", "session_id"),
+                ("todos", "session_id"),
+            ):
                 n = cursor.execute(f"SELECT count(*) FROM {table} WHERE {column} = ?", [sid])
                 assert n.fetchone() == (0,), (table, sid)
             status = cursor.execute(
@@ -191,8 +197,9 @@ def test_the_indexer_holds_no_read_transaction_so_opencodes_checkpoints_keep_the
     alone, _, _ = max_wal_during_writes(tmp_path, "alone", None)
     with_indexer, first, second = max_wal_during_writes(tmp_path, "indexer", indexer)
     held, _, _ = max_wal_during_writes(tmp_path, "held", long_reader)
-    logging.getLogger(__name__).info("max -wal: alone %d, indexer %d, long reader %d", alone,
-                                     with_indexer, held)  # fmt: skip
+    logging.getLogger(__name__).info(
+        "max -wal: alone %d, indexer %d, long reader %d", alone, with_indexer, held
+    )
     assert held > 4 * alone  # the measure sees a reader that stops checkpoints...
     assert with_indexer <= 2 * alone + 256 * 1024  # ...and the indexer is not one
     assert second <= 2 * first + 256 * 1024  # no growth over the run

@@ -153,8 +153,13 @@ class Poller:
             observer.daemon = True
             observer.start()
         except OSError as exc:
-            log.warning("%s: cannot watch %s (%s): polling every %.1fs", self._db.name, folder,
-                        exc, self._config.poll_interval_s)  # fmt: skip
+            log.warning(
+                "%s: cannot watch %s (%s): polling every %.1fs",
+                self._db.name,
+                folder,
+                exc,
+                self._config.poll_interval_s,
+            )
             return
         self._observer = observer
 
