@@ -9,6 +9,7 @@ whole. The column order each builder follows is its table's, in `indexer.kinds`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,20 +32,29 @@ def _str(value: object, cap: int = MAX_STRING_CHARS) -> str | None:
     return value if len(value) <= cap else value[:cap]
 
 
+_BIGINT = 2**63
+"""DuckDB's BIGINT holds -2**63 .. 2**63-1: a number outside it is stored as NULL."""
+
+
 def _int(value: object) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value == value and abs(value) < 2**62:
+        return value if -_BIGINT <= value < _BIGINT else None
+    if isinstance(value, float) and math.isfinite(value) and abs(value) < 2**62:
         return int(value)
     return None
 
 
 def _float(value: object) -> float | None:
+    """A finite number as a float; NaN, infinities and integers too large for a float are None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _ms(value: object) -> int | None:

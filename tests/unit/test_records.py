@@ -9,6 +9,7 @@ from indexer.kinds import TABLES, FileKey, FileKind, classify
 from indexer.outcome import Failure, FailureReason, ParsedFile
 from indexer.records import content_hash, parse
 from indexer.scan import scan_tree
+from indexer.store.rows import to_arrow
 from tests.conftest import CORPUS, corpus_roots
 
 ANSH = CORPUS / "Anshgrag__amazon-tools-dashboard" / "storage"
@@ -216,3 +217,37 @@ def test_ids_come_from_the_path_not_the_file() -> None:
 
 def test_content_hash_changes_with_bytes() -> None:
     assert content_hash(b"a") == content_hash(b"a") != content_hash(b"b")
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        b"9223372036854775808",  # 2**63: past BIGINT, still an integer to orjson
+        b"18446744073709551615",  # 2**64 - 1
+        b"18446744073709551616",  # 2**64: a float to orjson
+        b"-9223372036854775809",
+        b"1e308",
+    ],
+)
+def test_a_number_outside_what_the_columns_hold_is_stored_as_null(hostile: bytes) -> None:
+    """A hostile number never fails its file or its batch: the field is NULL, the rest kept."""
+    key = classify("message/ses_1/msg_1.json")
+    assert key is not None
+    text = b'{"id": "msg_1", "role": "assistant", "tokens": {"input": %s, "output": 7}}' % hostile
+    result = parse(key, text)
+    assert isinstance(result, ParsedFile)
+    row = dict(zip(result.table.column_names, result.rows[0], strict=True))
+    assert row["tokens_input"] is None
+    assert row["tokens_output"] == 7 and row["role"] == "assistant"
+    assert to_arrow(result.table, result.rows).num_rows == 1  # no OverflowError
+
+
+@pytest.mark.parametrize("hostile", [b"18446744073709551615", b"1e308", b"-1e308"])
+def test_a_huge_but_finite_cost_is_kept_as_a_double(hostile: bytes) -> None:
+    key = classify("message/ses_1/msg_1.json")
+    assert key is not None
+    result = parse(key, b'{"id": "msg_1", "cost": %s}' % hostile)
+    assert isinstance(result, ParsedFile)
+    row = dict(zip(result.table.column_names, result.rows[0], strict=True))
+    assert row["cost"] == float(hostile)
+    assert to_arrow(result.table, result.rows).num_rows == 1
