@@ -2,11 +2,13 @@
 validated once. The only module that reads the process environment; never opens a database.
 
 Precedence is always: the flag, then the environment variable, then the default
-(docs/configuration.md). Every error is a one-line ConfigError naming the variable.
+(docs/configuration.md). Every error is a one-line ConfigError naming the variable and what
+it accepts (RANGES holds every numeric setting's bounds).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -26,10 +28,14 @@ ENV_RECONCILE_S = "OCINDEX_RECONCILE_INTERVAL_S"
 ENV_ALERT_ERROR_RATE = "OCINDEX_ALERT_ERROR_RATE"
 ENV_ALERT_P95_MS = "OCINDEX_ALERT_P95_MS"
 ENV_ALERT_MIN_FILES = "OCINDEX_ALERT_MIN_FILES"
+ENV_LOCK_WAIT_S = "OCINDEX_LOCK_WAIT_S"
 
 VERSIONS = ("v1", "v2")
 MAX_FILE_BYTES = 16 * 1024 * 1024
 """Files larger than this are `too_large` unless OCINDEX_MAX_FILE_BYTES says otherwise."""
+LOCK_WAIT_S = 5.0
+"""Opening a database another process holds is retried this long unless OCINDEX_LOCK_WAIT_S
+says otherwise."""
 
 
 def process_env() -> Mapping[str, str]:
@@ -90,32 +96,87 @@ def temp_dir(env: Mapping[str, str] | None = None) -> Path:
 # --- parsing -----------------------------------------------------------------------------------
 
 
-def env_number(env: Mapping[str, str], name: str, default: float, minimum: float = 0) -> float:
-    """Return a number from the environment, or the default when unset; reject nonsense."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if value < minimum:
-        raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
-    return value
+@dataclass(frozen=True, slots=True)
+class Range:
+    """The values a numeric setting accepts: finite, from low to high inclusive, whole or not."""
+
+    low: float
+    high: float
+    whole: bool = False
+
+    def __str__(self) -> str:
+        kind = "a whole number" if self.whole else "a number"
+        return f"{kind} from {_shown(self.low)} to {_shown(self.high)}"
 
 
-def env_whole(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    """Return a whole number from the environment, or the default when unset; reject nonsense."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
+def _shown(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else repr(number)
+
+
+RANGES: Mapping[str, Range] = {
+    ENV_WINDOW_MS: Range(0, 600_000),
+    ENV_MAX_BATCH_FILES: Range(1, 1_000_000, whole=True),
+    ENV_BACKLOG: Range(0, 1_000_000, whole=True),
+    ENV_MAX_FILE_BYTES: Range(1, 1 << 30, whole=True),
+    ENV_SETTLE_S: Range(0, 3_600),
+    ENV_RECONCILE_S: Range(0.1, 86_400),
+    ENV_ALERT_ERROR_RATE: Range(0, 1),
+    ENV_ALERT_P95_MS: Range(0, 3_600_000),
+    ENV_ALERT_MIN_FILES: Range(0, 1_000_000, whole=True),
+    ENV_LOCK_WAIT_S: Range(0, 300),
+    "--window": Range(1, 31_536_000),
+    "--metrics-port": Range(1, 65_535, whole=True),
+    "--settle-timeout": Range(0, 86_400),
+    "--rate": Range(0, 100_000),
+    "--duration": Range(0, 86_400),
+    "--sessions": Range(0, 100_000, whole=True),
+    "--seed": Range(0, 4_294_967_295, whole=True),
+    "--files": Range(1, 10_000_000, whole=True),
+}
+"""Every numeric setting, variable or flag, and what it accepts (docs/configuration.md)."""
+
+
+def parse_number(name: str, raw: str) -> float:
+    """`raw` as the value of the setting `name`, checked against RANGES[name]; anything else is
+    a one-line ConfigError naming the setting and what it accepts."""
+    accepted = RANGES[name]
+    what = f"{name} {raw!r}" if name.startswith("-") else f"{name}={raw!r}"
     try:
-        value = int(raw)
+        value = float(raw.strip())
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-    if value < minimum:
-        raise ConfigError(f"{name}={raw!r} must be at least {minimum}")
-    return value
+        problem = "is not a number"
+    else:
+        if not math.isfinite(value):
+            problem = "is not a finite number"
+        elif accepted.whole and not value.is_integer():
+            problem = "is not a whole number"
+        elif not accepted.low <= value <= accepted.high:
+            problem = "is out of range"
+        else:
+            return value
+    raise ConfigError(f"{what} {problem}; accepted: {accepted}")
+
+
+def parse_setting(name: str, raw: str) -> float | int:
+    """parse_number, as an int for the settings that take whole numbers."""
+    value = parse_number(name, raw)
+    return int(value) if RANGES[name].whole else value
+
+
+def env_number(env: Mapping[str, str], name: str, default: float) -> float:
+    """The variable's number, or the default when unset or empty; see parse_number."""
+    raw = env.get(name, "")
+    return parse_number(name, raw) if raw.strip() else default
+
+
+def env_whole(env: Mapping[str, str], name: str, default: int) -> int:
+    """The variable's whole number, or the default when unset or empty; see parse_number."""
+    return int(env_number(env, name, default))
+
+
+def lock_wait_s(env: Mapping[str, str] | None = None) -> float:
+    """$OCINDEX_LOCK_WAIT_S: how long opening a database held by another process is retried."""
+    return env_number(process_env() if env is None else env, ENV_LOCK_WAIT_S, LOCK_WAIT_S)
 
 
 def parse_flag(value: str) -> bool | None:
@@ -127,7 +188,9 @@ def parse_flag(value: str) -> bool | None:
         return False
     if text == "":
         return None
-    raise ConfigError(f"{ENV_ENABLED}={value!r} is not true or false")
+    raise ConfigError(
+        f"{ENV_ENABLED}={value!r} is not true or false; accepted: 1/0, true/false, yes/no, on/off"
+    )
 
 
 def parse_rollout(value: str | float | int, name: str | None = None) -> int:
@@ -137,14 +200,15 @@ def parse_rollout(value: str | float | int, name: str | None = None) -> int:
     """
     text = str(value).strip()
     what = f"{name}={text!r}" if name else f"rollout {text!r}"
+    accepted = "accepted: a percent from 0 to 100, or a share from 0.0 to 1.0 (with a point)"
     try:
         number = float(text)
     except ValueError:
-        raise ConfigError(f"{what} is not a number (use 0-100 or 0.0-1.0)") from None
+        raise ConfigError(f"{what} is not a number; {accepted}") from None
     if "." in text and 0.0 <= number <= 1.0:
         number *= 100
-    if not 0 <= number <= 100:
-        raise ConfigError(f"{what} is outside 0-100 (or 0.0-1.0)")
+    if not 0 <= number <= 100:  # also refuses nan and the infinities
+        raise ConfigError(f"{what} is out of range; {accepted}")
     return round(number)
 
 
@@ -226,15 +290,13 @@ class Tunables:
     def from_env(cls, env: Mapping[str, str]) -> Tunables:
         return cls(
             window_ms=env_number(env, ENV_WINDOW_MS, cls.window_ms),
-            max_batch_files=int(env_number(env, ENV_MAX_BATCH_FILES, cls.max_batch_files, 1)),
+            max_batch_files=env_whole(env, ENV_MAX_BATCH_FILES, cls.max_batch_files),
             max_batch_files_under_backlog=(
-                int(env_number(env, ENV_BACKLOG, 0)) if ENV_BACKLOG in env else None
+                env_whole(env, ENV_BACKLOG, 0) if ENV_BACKLOG in env else None
             ),
-            max_file_bytes=int(env_number(env, ENV_MAX_FILE_BYTES, cls.max_file_bytes, 1)),
+            max_file_bytes=env_whole(env, ENV_MAX_FILE_BYTES, cls.max_file_bytes),
             settle_s=env_number(env, ENV_SETTLE_S, cls.settle_s),
-            reconcile_interval_s=env_number(
-                env, ENV_RECONCILE_S, cls.reconcile_interval_s, minimum=0.1
-            ),
+            reconcile_interval_s=env_number(env, ENV_RECONCILE_S, cls.reconcile_interval_s),
         )
 
     def for_bulk(self, files: int) -> Tunables:
@@ -271,6 +333,9 @@ class IndexerConfig:
     rollout: Rollout = field(default_factory=Rollout)
     tunables: Tunables = field(default_factory=Tunables)
     alerts: Alerts = field(default_factory=Alerts)
+    lock_wait_s: float = LOCK_WAIT_S
+    """OCINDEX_LOCK_WAIT_S, checked here so a bad value stops a command before it opens anything
+    (open_database reads the same variable through lock_wait_s)."""
 
     @classmethod
     def load(
@@ -287,4 +352,5 @@ class IndexerConfig:
             rollout=Rollout.from_env(env),
             tunables=Tunables.from_env(env),
             alerts=Alerts.from_env(env),
+            lock_wait_s=lock_wait_s(env),
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -30,6 +31,7 @@ from indexer.pipeline.accumulator import PendingEntry, Trigger
 from indexer.pipeline.writer import IndexWriter
 from indexer.snapshot import BatchSummary, ErrorFile, PendingFile, ReconcileSummary
 from indexer.sources.base import ChangeSource
+from indexer.store.database import OWNER_ONLY, DatabaseError, keep_private, make_folder
 
 BULK_BATCH_FILES = 2000
 
@@ -132,32 +134,61 @@ class Choice:
 
 class RolloutState:
     """The install id, the persisted rollout and the last active version, in a small JSON file
-    beside the database (readable while another process holds the database)."""
+    beside the database (readable while another process holds the database), owner-only like
+    the database. A state opened with writable=False never writes (`ocindex status`)."""
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path, writable: bool = True) -> None:
         self.path = db_path.with_name(db_path.name + ".rollout.json")
+        self.writable = writable
+        if writable:
+            keep_private(self.path)  # one left open to every user by an older version
 
     def load(self) -> dict[str, Any]:
         try:
             data = json.loads(self.path.read_text())
         except (FileNotFoundError, ValueError):
             return {}
+        except OSError as exc:
+            raise DatabaseError(f"cannot read {self.path}: {exc.strerror}") from None
         return data if isinstance(data, dict) else {}
 
     def save(self, **changes: Any) -> dict[str, Any]:
+        """Merge changes into the file, atomically; a file that cannot be written is one
+        DatabaseError naming it."""
+        if not self.writable:
+            raise DatabaseError(f"{self.path} was opened read-only")
         data = self.load()
         data.update(changes, updated_at=time.time())
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(self.path.parent)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=2))
-        os.replace(tmp, self.path)  # atomic: a reader sees the old file or the new one
+        try:
+            try:
+                mode = stat.S_IMODE(self.path.stat().st_mode)
+            except FileNotFoundError:
+                mode = OWNER_ONLY
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, OWNER_ONLY)
+            with os.fdopen(fd, "w") as out:
+                os.fchmod(fd, mode)  # the mode the file had (owner-only when new)
+                out.write(json.dumps(data, indent=2))
+            os.replace(tmp, self.path)  # atomic: a reader sees the old file or the new one
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise DatabaseError(
+                f"cannot write {self.path}: {exc.strerror}; ocindex keeps it beside the "
+                "database, so that folder must be writable (or pass another --db)"
+            ) from None
         return data
 
+    def saved_install_id(self) -> str | None:
+        found = self.load().get("install_id")
+        return str(found) if found else None
+
     def install_id(self) -> str:
-        data = self.load()
-        if not data.get("install_id"):
-            data = self.save(install_id=uuid.uuid4().hex)
-        return str(data["install_id"])
+        """The install id, drawn and saved on first use."""
+        found = self.saved_install_id()
+        if found is None:
+            found = str(self.save(install_id=uuid.uuid4().hex)["install_id"])
+        return found
 
     def persisted_rollout(self) -> int | None:
         value = self.load().get("rollout_percent")
@@ -176,7 +207,7 @@ def choose_version(
 def choose(cli_choice: str | None, state: RolloutState, rollout: Rollout) -> Choice:
     """Decide which indexer runs and say why: --indexer, the flag, the persisted rollout, the
     rollout variable, 0%."""
-    install_id = state.install_id()
+    install_id = state.install_id() if state.writable else state.saved_install_id()
     persisted = state.persisted_rollout()
     if persisted is not None:
         percent, source = persisted, "persisted rollout"
@@ -191,6 +222,11 @@ def choose(cli_choice: str | None, state: RolloutState, rollout: Rollout) -> Cho
     if rollout.enabled is not None:
         version = "v2" if rollout.enabled else "v1"
         return Choice(version, f"{ENV_ENABLED}={rollout.enabled_text}", percent)
+    if install_id is None:  # read-only, and no start has drawn the install's id yet
+        version = "v2" if percent >= 100 else "v1"
+        return Choice(
+            version, f"{source} {percent}%: no install id yet (the next start draws one)", percent
+        )
     bucket = bucket_of(install_id)
     version = "v2" if bucket < percent else "v1"
     relation = "<" if version == "v2" else ">="

@@ -1,7 +1,8 @@
 """The headless commands: simulate, status, index, run, rollback, bench, one module per group.
 Never imports the TUI: `tui.cli` adds the dashboard command on top of this parser.
 
-Exit codes: 0 success, 1 fatal error (one clear line, no traceback), 2 usage error.
+Exit codes: 0 success, 1 fatal error (one clear line, no traceback), 2 usage error or a setting
+out of range (one line naming it and what it accepts).
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from indexer.cli.bench import add_bench
 from indexer.cli.indexing import add_index, add_run
-from indexer.cli.options import Command, Fatal, Subparsers
+from indexer.cli.options import Command, Fatal, Subparsers, parse_numbers
 from indexer.cli.simulate import add_simulate
 from indexer.cli.status import add_rollback, add_status
 from indexer.config import ConfigError
@@ -45,7 +47,8 @@ def build_parser(prog: str = "ocindex") -> tuple[argparse.ArgumentParser, Subpar
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Run the parsed command, turning expected failures into one line and exit code 1."""
+    """Run the parsed command, turning expected failures into one line: exit code 2 for a
+    setting out of range, 1 for anything else."""
     logging.basicConfig(
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -53,8 +56,13 @@ def run_command(args: argparse.Namespace) -> int:
     )
     func: Command = args.func
     try:
-        return func(args)
-    except (Fatal, DatabaseError, ConfigError) as exc:
+        with owner_only_files():
+            parse_numbers(args)
+            return func(args)
+    except ConfigError as exc:
+        print(f"ocindex: error: {exc}", file=sys.stderr)
+        return 2
+    except (Fatal, DatabaseError) as exc:
         print(f"ocindex: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -63,6 +71,19 @@ def run_command(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # e.g. `ocindex status | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+@contextmanager
+def owner_only_files() -> Iterator[None]:
+    """Run with the umask tightened to owner-only: the database, its WAL (which DuckDB creates
+    anew after every checkpoint) and the rollout file hold the user's prompts. Set before the
+    command starts a thread, restored when it returns."""
+    previous = os.umask(0o077)
+    os.umask(previous | 0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

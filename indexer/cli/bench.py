@@ -21,7 +21,9 @@ def add_bench(sub: Subparsers) -> None:
         "reconcile, and peak RSS. Trees are generated once under --dir and reused.",
     )
     p.add_argument(
-        "--files", type=int, default=20_000, help="files for the bulk catch-up (default 20000)"
+        "--files",
+        default=20_000,
+        help="files for the bulk catch-up, 1 to 10000000 (default 20000)",
     )
     p.add_argument(
         "--json", type=Path, dest="json_out", help="also write the figures to this JSON file"

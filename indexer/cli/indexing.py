@@ -16,8 +16,14 @@ from indexer.cli.options import Fatal, Subparsers, add_engine_options, engine_co
 from indexer.engine import assemble
 from indexer.facade import IndexerStats
 from indexer.read_model import file_status_counts
+from indexer.rollout import Indexer
+from indexer.sources.sqlite import SourceState
 from indexer.status import V1_NOTE
 from indexer.store.database import open_database
+
+UNREAD = (SourceState.BUSY, SourceState.UNREADABLE, SourceState.UNKNOWN_SCHEMA)
+"""A source in one of these states at the end was not read: `index` says so and exits 1. A
+missing store or one with no tables yet has nothing to read."""
 
 
 def add_index(sub: Subparsers) -> None:
@@ -25,31 +31,38 @@ def add_index(sub: Subparsers) -> None:
         "index",
         help="index everything once and exit",
         description="One-shot catch-up: scan the storage fully, index every file, wait until "
-        "nothing is pending (or --settle-timeout passes), print a summary.",
+        "nothing is pending (or --settle-timeout passes), print a summary. Exits 1 when a "
+        "source could not be read or files were left pending.",
     )
     add_engine_options(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument(
         "--settle-timeout",
-        type=float,
         default=600.0,
-        help="seconds to wait for pending files (default 600)",
+        help="seconds to wait for pending files, 0 to 86400 (default 600)",
     )
     p.set_defaults(func=cmd_index)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    engine = assemble(engine_config(args), watch=False, bulk=True)
+    config = engine_config(args)
+    engine = assemble(config, watch=False, bulk=True)
     indexer, writer, sources = engine.indexer, engine.writer, engine.sources
     version = engine.choice.version
+    read = sources if version == "v2" else ()  # v1 never reads OpenCode's SQLite store
     try:
         t0 = time.monotonic()
         indexer.start()
         progress = Progress(enabled=not args.json and sys.stderr.isatty())
         deadline = t0 + args.settle_timeout
-        while not indexer.is_idle() and time.monotonic() < deadline:
-            progress.show(indexer.stats(), time.monotonic() - t0)
-            time.sleep(0.1)
+        settle(indexer, deadline, progress, t0)
+        # A store busy at the end (a writer's exclusive lock, a checkpoint) is scanned again
+        # for as long as a held database is waited for.
+        retry_until = min(deadline, time.monotonic() + config.lock_wait_s)
+        while any(s.state is SourceState.BUSY for s in read) and time.monotonic() < retry_until:
+            time.sleep(0.2)
+            indexer.rescan()
+            settle(indexer, deadline, progress, t0)
         indexer.stop(flush=True, close=False)
         seconds = time.monotonic() - t0
         progress.done()
@@ -57,7 +70,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     finally:
         writer.close()
     seen = sum(counts.values()) - counts["deleted"]
-    summary = {
+    summary: dict[str, object] = {
         "indexer": version,
         "files_seen": seen,
         **counts,
@@ -68,6 +81,21 @@ def cmd_index(args: argparse.Namespace) -> int:
         summary["sources"] = [s.describe()["path"] for s in sources]
         if version == "v1":
             summary["note"] = V1_NOTE
+    unread = [s.describe() for s in read if s.state in UNREAD]
+    errors = [
+        f"could not read {d['path']} ({d['state']}: {str(d['message']).removesuffix(': retrying')})"
+        for d in unread
+    ]
+    if counts["pending"]:
+        errors.append(
+            f"{counts['pending']} file(s) left pending after --settle-timeout "
+            f"{args.settle_timeout:g}s (see `ocindex status`)"
+        )
+    if errors:
+        summary["failures"] = errors
+        summary["unread_sources"] = [
+            {k: d[k] for k in ("path", "state", "message")} for d in unread
+        ]
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -78,7 +106,17 @@ def cmd_index(args: argparse.Namespace) -> int:
             f"({summary['files_per_s']} files/s): {counts['error']} error, "
             f"{counts['pending']} pending, {counts['skipped']} skipped, {counts['deleted']} deleted"
         )
+    if errors:
+        print(f"ocindex: error: {'; '.join(errors)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def settle(indexer: Indexer, deadline: float, progress: Progress, t0: float) -> None:
+    """Wait until nothing is pending or the deadline passes, showing progress."""
+    while not indexer.is_idle() and time.monotonic() < deadline:
+        progress.show(indexer.stats(), time.monotonic() - t0)
+        time.sleep(0.1)
 
 
 class Progress:
@@ -112,7 +150,7 @@ def add_run(sub: Subparsers) -> None:
         "then flush everything pending and print one summary line.",
     )
     add_engine_options(p)
-    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    p.add_argument("--metrics-port", help="serve Prometheus metrics on 127.0.0.1:PORT (1 to 65535)")
     p.set_defaults(func=cmd_run)
 
 

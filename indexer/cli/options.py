@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeAlias
 
-from indexer.config import Flags, IndexerConfig, default_db_path
+from indexer.config import RANGES, Flags, IndexerConfig, default_db_path, parse_setting
 
 Command = Callable[[argparse.Namespace], int]
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -63,3 +63,14 @@ def engine_config(args: argparse.Namespace) -> IndexerConfig:
 
 def db_path(args: argparse.Namespace) -> Path:
     return Path(args.db) if args.db else default_db_path()
+
+
+def parse_numbers(args: argparse.Namespace) -> None:
+    """Parse each numeric flag the command was given against its range in config.RANGES, once:
+    argparse keeps them as text, so a bad value is one ConfigError line (exit 2) instead of a
+    usage dump, and nan, inf or 1e400 never reach a command."""
+    for name in RANGES:
+        dest = name.removeprefix("--").replace("-", "_")
+        value = getattr(args, dest, None)
+        if name.startswith("--") and isinstance(value, str):
+            setattr(args, dest, parse_setting(name, value))

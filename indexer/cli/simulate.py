@@ -20,19 +20,20 @@ def add_simulate(sub: Subparsers) -> None:
     )
     p.add_argument("--root", required=True, type=Path, help="storage root to write into")
     p.add_argument(
-        "--sessions", type=int, default=20, help="sessions to write with --once (default 20)"
+        "--sessions", default=20, help="sessions to write with --once, 0 to 100000 (default 20)"
     )
     p.add_argument(
-        "--seed", type=int, default=0, help="random seed: same seed, same bytes (default 0)"
+        "--seed",
+        default=0,
+        help="random seed, 0 to 4294967295: same seed, same bytes (default 0)",
     )
     p.add_argument(
         "--rate",
-        type=float,
         default=None,
-        help="live mode: file writes per second (0 = as fast as possible)",
+        help="live mode: file writes per second, 0 to 100000 (0 = as fast as possible)",
     )
     p.add_argument(
-        "--duration", type=float, default=10.0, help="live mode: seconds to run (default 10)"
+        "--duration", default=10.0, help="live mode: seconds to run, 0 to 86400 (default 10)"
     )
     p.add_argument("--once", action="store_true", help="write --sessions whole sessions and exit")
     p.add_argument(
@@ -50,8 +51,6 @@ def add_simulate(sub: Subparsers) -> None:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from indexer.simulate import OpenCodeSimulator, SqliteSimulator
 
-    if args.sessions < 0 or args.duration < 0:
-        raise Fatal("--sessions and --duration must not be negative")
     if args.sqlite and args.faults:
         raise Fatal("--faults applies to JSON files only (SQLite writes are transactions)")
     args.root.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from indexer.cli.options import Fatal, Subparsers, add_opencode_db, db_path, flags
-from indexer.config import Paths, Rollout, process_env
+from indexer.config import Paths, Rollout, lock_wait_s, process_env
 from indexer.pipeline.writer import IndexWriter
 from indexer.read_model import existing_tables
 from indexer.rollout import RolloutState, choose
@@ -37,9 +37,8 @@ def add_status(sub: Subparsers) -> None:
     add_opencode_db(p)
     p.add_argument(
         "--window",
-        type=float,
         default=3600.0,
-        help="seconds of history for the per-version figures (default 3600)",
+        help="seconds of history for the per-version figures, 1 to 31536000 (default 3600)",
     )
     p.set_defaults(func=cmd_status)
 
@@ -51,7 +50,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     db = paths.db_path
     if not db.exists():
         raise Fatal(f"no database at {db}; run `ocindex index --db {db}` first")
-    choice = choose(None, RolloutState(db), rollout)
+    lock_wait_s(env)  # a bad value stops status too, before it opens anything
+    # Status never writes: not the rollout file, not the database (a read-only folder is fine).
+    choice = choose(None, RolloutState(db, writable=False), rollout)
     conn = open_database(db, read_only=True)
     try:
         indexed_root = get_meta(conn, "storage_root") if "meta" in existing_tables(conn) else None

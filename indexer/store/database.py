@@ -5,12 +5,18 @@ and the one way to run a transaction. Never keeps a connection: callers own what
 from __future__ import annotations
 
 import logging
+import os
+import random
 import re
+import stat
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+
+from indexer.config import lock_wait_s
 
 log = logging.getLogger(__name__)
 
@@ -20,20 +26,60 @@ class DatabaseError(Exception):
 
 
 class DatabaseLocked(DatabaseError):
-    """Another process holds the database file."""
+    """Another process holds the database file; `holder` names it ("process N (exe)")."""
+
+    def __init__(self, message: str, holder: str) -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
+FIRST_RETRY_S = 0.02
+LONGEST_RETRY_S = 0.25
+"""While another process holds the file, retries start this soon and back off to this."""
+OWNER_ONLY = 0o600
 
 
-def open_database(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def open_database(
+    path: Path | str, read_only: bool = False, wait_s: float | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) the database file with the settings the writer relies on.
 
-    Raises DatabaseLocked, naming the holder, when another process has the file open.
+    While another process holds the file (even a reader that opens it for a moment), opening is
+    retried with backoff for wait_s seconds (default $OCINDEX_LOCK_WAIT_S, 5); then it raises
+    DatabaseLocked naming the holder. Opened for writing, the file is kept owner-only: a new one
+    is made 0600, an existing one anybody may read is tightened to 0600 with one log line.
     """
     path = Path(path)
+    wait_s = lock_wait_s() if wait_s is None else wait_s
     if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
+    existed = path.exists()
+    deadline = time.monotonic() + wait_s
+    step = FIRST_RETRY_S
+    while True:
+        try:
+            conn = _connect(path, read_only)
+            break
+        except DatabaseLocked as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                still = f", still after {wait_s:g}s" if wait_s > 0 else ""
+                raise DatabaseLocked(
+                    f"database {path} is in use by {exc.holder}{still}; "
+                    "stop that process or pass another --db",
+                    exc.holder,
+                ) from None
+            log.debug("database %s is in use by %s; retrying", path, exc.holder)
+            time.sleep(min(step * random.uniform(0.5, 1.5), left))  # no lockstep with a loop
+            step = min(step * 2, LONGEST_RETRY_S)
+    if not read_only:
+        keep_private(path, created=not existed)
+        keep_private(path.with_name(path.name + ".wal"))
+    return conn
+
+
+def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     config: dict[str, str | bool | int | float | list[str]] = {
         # Automatic checkpoints inside commits cost 300-600 ms; we checkpoint when idle instead.
         "checkpoint_threshold": "1GB",
@@ -49,12 +95,47 @@ def open_database(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyC
         holder = _LOCK_HOLDER.search(text)
         if holder or "Could not set lock" in text:
             who = f"process {holder['pid']} ({holder['exe']})" if holder else "another process"
-            raise DatabaseLocked(
-                f"database {path} is in use by {who}; stop that process or pass another --db"
-            ) from None
+            raise DatabaseLocked(f"database {path} is in use by {who}", who) from None
         raise DatabaseError(f"cannot open database {path}: {text.splitlines()[0]}") from None
     except duckdb.Error as exc:
         raise DatabaseError(f"cannot open database {path}: {str(exc).splitlines()[0]}") from None
+
+
+def make_folder(folder: Path) -> None:
+    """Create the database's folder if needed (owner-only, 0700); refuse one we cannot write in,
+    since DuckDB writes its WAL there and the rollout file lives beside the database."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseError(f"cannot create the folder {folder}: {exc.strerror}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DatabaseError(
+            f"the folder {folder} is read-only: ocindex writes the database's WAL and "
+            "rollout file there; make it writable or pass another --db"
+        )
+
+
+def keep_private(file: Path, created: bool = False) -> None:
+    """Make a file just created owner-only (0600); tighten an existing one open to every user
+    to owner-only, saying so once (once tightened, it is not open any more). A mode the owner
+    chose for a group (0640) is kept."""
+    try:
+        mode = stat.S_IMODE(file.stat().st_mode)
+        if created:
+            os.chmod(file, OWNER_ONLY)
+        elif mode & 0o007:
+            os.chmod(file, mode & 0o700)
+            log.warning(
+                "%s was open to every user (%04o); made it owner-only (%04o), as ocindex "
+                "keeps its files",
+                file,
+                mode,
+                mode & 0o700,
+            )
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        log.warning("cannot make %s owner-only: %s", file, exc.strerror)
 
 
 @contextmanager

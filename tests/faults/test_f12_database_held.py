@@ -1,9 +1,9 @@
 """F12: the database is held by another process when `ocindex run` or `ocindex index` starts.
 
 DuckDB lets one process open a file read-write, and refuses a writer while any other process
-(even a read-only one) has it open. The command must fail fast: exit code 1, one clear line on
-stderr naming the holder's PID, no traceback, and nothing written. Once the holder is gone the
-same command works.
+(even a read-only one) has it open. The command retries for OCINDEX_LOCK_WAIT_S (0.5 s here;
+F16 covers the wait itself), then fails: exit code 1, one clear line on stderr naming the
+holder's PID, no traceback, and nothing written. Once the holder is gone the same command works.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ HOLD = (
 @pytest.mark.parametrize("mode", ["rw", "ro"])
 @pytest.mark.parametrize("command", ["run", "index"])
 def test_a_held_database_fails_fast_with_one_line_naming_the_holder(
-    root: Path, db: Path, mode: str, command: str
+    root: Path, db: Path, mode: str, command: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("OCINDEX_LOCK_WAIT_S", "0.5")
     OpenCodeSimulator(root, seed=3).write_sessions(1)
     index_once(root, db)  # the file exists, so a read-only holder can open it
     size = db.stat().st_size

@@ -3,12 +3,15 @@ The subprocess runs (`python -m indexer ...`) live in the integration and fault 
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
 
-from indexer.cli import build_parser, main
+from indexer.cli import build_parser, main, run_command
 from indexer.cli.indexing import Progress
 from indexer.facade import IndexerStats
 from indexer.simulate import OpenCodeSimulator
@@ -63,8 +66,11 @@ def test_a_bad_variable_stops_an_engine_command_with_one_line_naming_it(
 ) -> None:
     monkeypatch.setenv("OCINDEX_WINDOW_MS", "soon")
     argv = [command, "--storage", str(tmp_path), "--db", str(tmp_path / "x.duckdb")]
-    assert main(argv) == 1
-    assert error_line(capsys) == "ocindex: error: OCINDEX_WINDOW_MS='soon' is not a number"
+    assert main(argv) == 2
+    assert error_line(capsys) == (
+        "ocindex: error: OCINDEX_WINDOW_MS='soon' is not a number; "
+        "accepted: a number from 0 to 600000"
+    )
     assert not (tmp_path / "x.duckdb").exists()
 
 
@@ -72,9 +78,12 @@ def test_a_bad_rollout_variable_is_one_line_naming_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("UNIFIED_INDEXER_V2_ENABLED", "maybe")
-    assert main(["index", "--storage", str(tmp_path), "--db", str(tmp_path / "x.duckdb")]) == 1
+    assert main(["index", "--storage", str(tmp_path), "--db", str(tmp_path / "x.duckdb")]) == 2
     line = error_line(capsys)
-    assert line == "ocindex: error: UNIFIED_INDEXER_V2_ENABLED='maybe' is not true or false"
+    assert line == (
+        "ocindex: error: UNIFIED_INDEXER_V2_ENABLED='maybe' is not true or false; "
+        "accepted: 1/0, true/false, yes/no, on/off"
+    )
 
 
 def test_status_and_rollback_without_a_database_are_one_line(
@@ -127,17 +136,20 @@ def test_index_text_summary_names_the_version_and_the_counts(
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("argv", "code", "message"),
     [
-        (["--sessions", "-1"], "--sessions and --duration must not be negative"),
-        (["--sqlite", "--faults"], "--faults applies to JSON files only"),
+        (["--sessions", "-1"], 2, "--sessions '-1' is out of range; accepted: a whole number"),
+        (["--duration", "nan"], 2, "--duration 'nan' is not a finite number; accepted: a number"),
+        (["--rate", "1e400"], 2, "--rate '1e400' is not a finite number"),
+        (["--sqlite", "--faults"], 1, "--faults applies to JSON files only"),
     ],
 )
 def test_simulate_refuses_impossible_requests_in_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], code: int, message: str
 ) -> None:
-    assert main(["simulate", "--root", str(tmp_path / "r"), *argv]) == 1
+    assert main(["simulate", "--root", str(tmp_path / "r"), *argv]) == code
     assert error_line(capsys).startswith(f"ocindex: error: {message}")
+    assert not (tmp_path / "r").exists()
 
 
 def stats(files_processed: int, pending_files: int) -> IndexerStats:
@@ -165,3 +177,74 @@ def test_progress_writes_one_line_on_a_terminal_only(capsys: pytest.CaptureFixtu
     shown.done()
     err = capsys.readouterr().err
     assert err == "\rindexing: 10 files done, 3 pending, 5 files/s   \n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status", "--window", "nan"],
+        ["status", "--window", "0"],
+        ["run", "--metrics-port", "65536"],
+        ["run", "--metrics-port", "http"],
+        ["index", "--settle-timeout", "inf"],
+        ["index", "--settle-timeout", "-1"],
+        ["bench", "--files", "0"],
+        ["simulate", "--root", "r", "--seed", "-1"],
+        ["simulate", "--root", "r", "--sessions", "2.5"],
+    ],
+)
+def test_a_numeric_flag_out_of_range_is_one_line_naming_it_and_exit_2(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    db = ["--db", str(tmp_path / "x.duckdb")] if argv[0] in ("status", "run", "index") else []
+    assert main([*argv, *db]) == 2
+    flag = next(a for a in argv if a.startswith("--") and a != "--root")
+    line = error_line(capsys)
+    assert line.startswith(f"ocindex: error: {flag} {argv[argv.index(flag) + 1]!r} ")
+    assert "; accepted: " in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_status_writes_nothing_even_before_an_install_id_was_drawn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, db = tmp_path / "storage", tmp_path / "index.duckdb"
+    OpenCodeSimulator(root, seed=7).write_sessions(1)
+    assert main(["index", "--storage", str(root), "--db", str(db), "--indexer", "v2"]) == 0
+    capsys.readouterr()
+    state = tmp_path / "index.duckdb.rollout.json"
+    state.unlink()
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    assert main(["status", "--db", str(db), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["why"] == "default rollout 0%: no install id yet (the next start draws one)"
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
+
+
+def test_a_command_runs_with_an_owner_only_umask_and_gives_the_old_one_back() -> None:
+    seen: list[int] = []
+
+    def probe(args: argparse.Namespace) -> int:
+        seen.append(os.umask(0o022))
+        os.umask(seen[0])
+        return 0
+
+    previous = os.umask(0o002)
+    try:
+        assert run_command(argparse.Namespace(func=probe)) == 0
+        assert seen == [0o077]
+        assert os.umask(0o002) == 0o002
+    finally:
+        os.umask(previous)
+
+
+def test_index_makes_the_database_and_the_rollout_file_owner_only(tmp_path: Path) -> None:
+    root, db = tmp_path / "storage", tmp_path / "index.duckdb"
+    OpenCodeSimulator(root, seed=8).write_sessions(1)
+    assert main(["index", "--storage", str(root), "--db", str(db), "--indexer", "v1"]) == 0
+    for path in (db, tmp_path / "index.duckdb.rollout.json"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

@@ -4,12 +4,19 @@ line that names the variable, and the only reader of the process environment."""
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from pathlib import Path
 
 import pytest
 
+from indexer.cli import build_parser
 from indexer.config import (
+    ENV_ENABLED,
+    ENV_ROLLOUT,
+    LOCK_WAIT_S,
     MAX_FILE_BYTES,
+    RANGES,
     Alerts,
     ConfigError,
     Flags,
@@ -18,6 +25,8 @@ from indexer.config import (
     Rollout,
     Tunables,
     default_db_path,
+    lock_wait_s,
+    parse_setting,
     temp_dir,
 )
 from indexer.metrics import AlertThresholds
@@ -202,3 +211,140 @@ def test_only_the_config_module_reads_the_process_environment() -> None:
         if "os.environ" in path.read_text(encoding="utf-8")
     )
     assert readers == ["config.py"]
+
+
+# --- every setting, every hostile value ----------------------------------------------------
+
+NUMERIC_VARIABLES = [name for name in RANGES if not name.startswith("--")]
+FLAGS = [name for name in RANGES if name.startswith("--")]
+HOSTILE = ["nan", "inf", "-inf", "1e308", "1e400", "garbage", "-1", "0", "9" * 40, "0x10"]
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+
+
+def accepts(name: str, value: str) -> bool:
+    """Whether the setting takes the value: a finite number within its range, whole if asked."""
+    if name == ENV_ENABLED:
+        return value == "0"
+    if name == ENV_ROLLOUT:
+        return value == "0"
+    accepted = RANGES[name]
+    try:
+        number = float(value)
+    except ValueError:
+        return False
+    return (
+        math.isfinite(number)
+        and accepted.low <= number <= accepted.high
+        and (number.is_integer() or not accepted.whole)
+    )
+
+
+def test_every_documented_variable_is_walked_by_the_matrix() -> None:
+    documented = set(re.findall(r"`((?:OCINDEX|UNIFIED_INDEXER)_[A-Z0-9_]+)`", DOCS.read_text()))
+    walked = {*NUMERIC_VARIABLES, ENV_ENABLED, ENV_ROLLOUT}
+    assert documented - {"OCINDEX_STORAGE", "OCINDEX_DB"} == walked
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+@pytest.mark.parametrize("name", [*NUMERIC_VARIABLES, ENV_ENABLED, ENV_ROLLOUT])
+def test_every_variable_takes_a_hostile_value_or_refuses_it_in_one_line(
+    name: str, value: str
+) -> None:
+    if accepts(name, value):
+        IndexerConfig.load(Flags(), {name: value})
+        return
+    with pytest.raises(ConfigError) as caught:
+        IndexerConfig.load(Flags(), {name: value})
+    message = str(caught.value)
+    assert message.startswith(f"{name}={value!r} ") and "\n" not in message
+    assert "; accepted: " in message
+    if name in RANGES:
+        assert message.endswith(f"; accepted: {RANGES[name]}")
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+@pytest.mark.parametrize("name", FLAGS)
+def test_every_numeric_flag_takes_a_hostile_value_or_refuses_it_in_one_line(
+    name: str, value: str
+) -> None:
+    if accepts(name, value):
+        assert parse_setting(name, value) == float(value)
+        return
+    with pytest.raises(ConfigError) as caught:
+        parse_setting(name, value)
+    assert str(caught.value) == (
+        f"{name} {value!r} {problem(name, value)}; accepted: {RANGES[name]}"
+    )
+
+
+def problem(name: str, value: str) -> str:
+    try:
+        number = float(value)
+    except ValueError:
+        return "is not a number"
+    if not math.isfinite(number):
+        return "is not a finite number"
+    if RANGES[name].whole and not number.is_integer():
+        return "is not a whole number"
+    return "is out of range"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "parsed"),
+    [
+        ("OCINDEX_MAX_BATCH_FILES", "1e3", 1000),
+        ("OCINDEX_MAX_BATCH_FILES", " 250 ", 250),
+        ("OCINDEX_WINDOW_MS", "0", 0.0),
+        ("OCINDEX_RECONCILE_INTERVAL_S", "0.1", 0.1),
+        ("OCINDEX_LOCK_WAIT_S", "0", 0.0),
+        ("OCINDEX_MAX_FILE_BYTES", str(1 << 30), 1 << 30),
+    ],
+)
+def test_the_edges_of_a_range_are_accepted(name: str, value: str, parsed: float) -> None:
+    assert parse_setting(name, value) == parsed
+    assert isinstance(parse_setting(name, value), int) == RANGES[name].whole
+
+
+def test_a_fraction_is_not_a_whole_number() -> None:
+    with pytest.raises(ConfigError, match=r"'2\.5' is not a whole number; accepted: a whole"):
+        parse_setting("--metrics-port", "2.5")
+
+
+def test_every_default_lies_in_its_range() -> None:
+    defaults: dict[str, object] = {
+        "OCINDEX_WINDOW_MS": Tunables.window_ms,
+        "OCINDEX_MAX_BATCH_FILES": Tunables.max_batch_files,
+        "OCINDEX_MAX_FILE_BYTES": Tunables.max_file_bytes,
+        "OCINDEX_SETTLE_S": Tunables.settle_s,
+        "OCINDEX_RECONCILE_INTERVAL_S": Tunables.reconcile_interval_s,
+        "OCINDEX_ALERT_ERROR_RATE": Alerts.error_rate,
+        "OCINDEX_ALERT_P95_MS": Alerts.p95_ms,
+        "OCINDEX_ALERT_MIN_FILES": Alerts.min_files,
+        "OCINDEX_LOCK_WAIT_S": LOCK_WAIT_S,
+    }
+    _, sub = build_parser()
+    for parser in sub.choices.values():
+        for action in parser._actions:
+            for option in action.option_strings:
+                if option in RANGES and action.default is not None:
+                    defaults[option] = action.default
+    unset_by_default = {"--rate", "--metrics-port", "OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG"}
+    assert set(defaults) == set(RANGES) - unset_by_default
+    for name, default in defaults.items():
+        assert parse_setting(name, str(default)) == default, name
+
+
+def test_the_lock_wait_is_part_of_the_tree_and_checked_when_it_loads() -> None:
+    assert IndexerConfig.load(Flags(), {}).lock_wait_s == LOCK_WAIT_S == 5.0
+    assert IndexerConfig.load(Flags(), {"OCINDEX_LOCK_WAIT_S": "0.5"}).lock_wait_s == 0.5
+    assert lock_wait_s({"OCINDEX_LOCK_WAIT_S": "12"}) == 12
+    with pytest.raises(ConfigError, match="OCINDEX_LOCK_WAIT_S='forever'"):
+        IndexerConfig.load(Flags(), {"OCINDEX_LOCK_WAIT_S": "forever"})
+
+
+@pytest.mark.parametrize("name", list(RANGES))
+def test_the_configuration_reference_gives_every_range(name: str) -> None:
+    accepted = str(RANGES[name]).removeprefix("a whole number from ").removeprefix("a number from ")
+    lines = [line for line in DOCS.read_text().splitlines() if f"`{name}" in line and "|" in line]
+    assert lines, f"{name} is not in a table of docs/configuration.md"
+    assert any(accepted in line for line in lines), (name, accepted, lines)
