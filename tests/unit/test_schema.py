@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -80,8 +81,10 @@ def test_second_process_gets_a_clear_refusal(db_path: Path) -> None:
                 print(exc)
             """
         )
+        # No retry window: the holder stays until the end of the test (F16 tests the retry).
+        env = {**os.environ, "OCINDEX_LOCK_WAIT_S": "0"}
         out = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env
         )
         assert out.returncode == 0, out.stderr
         line = out.stdout.strip()
@@ -92,6 +95,7 @@ def test_second_process_gets_a_clear_refusal(db_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=60,
+            env=env,
         )
         assert cli.returncode == 1
         assert "Traceback" not in cli.stderr
