@@ -36,8 +36,6 @@ class Trigger(enum.StrEnum):
 
 
 class SealReason(enum.StrEnum):
-    """Why a batch was sealed."""
-
     WINDOW = "window"
     MAX_FILES = "max_files"
     FORCE = "force"

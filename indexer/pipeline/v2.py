@@ -84,7 +84,6 @@ class UnifiedIndexerV2(IndexerReads):
         self.accumulator = FileBatchAccumulator(self.config.accumulator)
         self.reconciler: Reconciler | None = None
         self.watcher: StorageWatcher | None = None
-        self._processor: BatchProcessor | None = None
         self._reader: threading.Thread | None = None
         self._commits: deque[Future[None]] = deque()
         self._recent: deque[BatchResult] = deque(maxlen=500)
@@ -103,8 +102,10 @@ class UnifiedIndexerV2(IndexerReads):
             self.writer = IndexWriter.open(self.db_path)
         writer, acc = self.writer, self.accumulator
         acc.start()
-        self._processor = writer.run(self._new_processor, writes=False)
-        self._reader = threading.Thread(target=self._read_loop, name="ocindex-reader", daemon=True)
+        processor = writer.run(self._new_processor, writes=False)
+        self._reader = threading.Thread(
+            target=self._read_loop, args=(processor, writer), name="ocindex-reader", daemon=True
+        )
         self._reader.start()
         handed = list(handover)
         for entry in handed:
@@ -134,8 +135,10 @@ class UnifiedIndexerV2(IndexerReads):
             conn, self.root, self.version, self.config.processor, sources=self.sources
         )
 
-    def stop_intake(self) -> None:
-        """Stop the watcher, the sources and the reconciler loop; the writer keeps committing."""
+    def stop(self, flush: bool = True, close: bool = True) -> list[PendingEntry]:
+        """Stop the watcher, the sources and the reconciler loop, then flush and commit everything
+        pending (or hand it back), checkpoint. Returns what was not committed: nothing with
+        flush=True, the pending keys otherwise."""
         for source in self.sources:
             source.stop()
         if self.watcher is not None:
@@ -143,13 +146,6 @@ class UnifiedIndexerV2(IndexerReads):
             self.watcher = None
         if self.reconciler is not None:
             self.reconciler.stop()
-
-    def stop(self, flush: bool = True, close: bool = True) -> list[PendingEntry]:
-        """Stop intake, then flush and commit everything pending (or hand it back), checkpoint.
-
-        Returns what was not committed: nothing with flush=True, the pending keys otherwise.
-        """
-        self.stop_intake()
         acc = self.accumulator
         leftover = [] if flush else acc.drain_pending()
         acc.stop()
@@ -170,17 +166,15 @@ class UnifiedIndexerV2(IndexerReads):
                     log.warning("checkpoint at stop failed: %s", exc)
         return leftover
 
-    def _read_loop(self) -> None:
+    def _read_loop(self, processor: BatchProcessor, writer: IndexWriter) -> None:
         """Read and parse batch N+1 while the writer commits batch N; order is kept."""
-        assert self._processor is not None
-        acc, processor = self.accumulator, self._processor
+        acc = self.accumulator
         while not self.fatal:
             batch = acc.get_batch(timeout_s=0.1)
             if batch is not None:
                 read = processor.read(batch)
                 self._wait_commits(_READ_AHEAD - 1)
-                assert self.writer is not None
-                self._commits.append(self.writer.submit(partial(self._commit, read)))
+                self._commits.append(writer.submit(partial(self._commit, processor, read)))
             elif not acc.is_sealing() and not acc.get_stats().queue_depth:
                 return  # stopped, and everything sealed was read and handed to the writer
 
@@ -192,11 +186,12 @@ class UnifiedIndexerV2(IndexerReads):
             except WriterFailed:
                 return
 
-    def _commit(self, read: ReadBatch, conn: duckdb.DuckDBPyConnection) -> None:
+    def _commit(
+        self, processor: BatchProcessor, read: ReadBatch, conn: duckdb.DuckDBPyConnection
+    ) -> None:
         """A writer job: commit one read batch, then schedule retries and tell the listeners."""
-        assert self._processor is not None
         try:
-            result = self._processor.commit(read)
+            result = processor.commit(read)
         except duckdb.Error as exc:
             self._batch_failed(read, exc)
             return
