@@ -110,8 +110,8 @@ class BatchProcessor:
         """Commit one batch; its processing time is its read time plus its commit time."""
         with transaction(self.conn):
             # Twins exist only with a second source: then one extra query per batch.
-            overlap = bool(self.sources)
-            kept = apply_reads(self.conn, self.tracker, reads, prior, trust_prior, overlap)
+            twins = {"overlap": True} if self.sources else {}
+            kept = apply_reads(self.conn, self.tracker, reads, prior, trust_prior, **twins)
             for source in self.sources:
                 mine = [r for r in kept if r.key.rel_path.startswith(source.prefix)]
                 if mine:
