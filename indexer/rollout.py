@@ -27,7 +27,10 @@ from indexer.config import parse_rollout as parse_rollout
 from indexer.facade import IndexerStats
 from indexer.kinds import FileKey
 from indexer.outcome import BatchResult
-from indexer.pipeline.accumulator import PendingEntry, Trigger
+from indexer.pipeline.accumulator import AccumulatorConfig, PendingEntry, Trigger
+from indexer.pipeline.reader import ProcessorConfig
+from indexer.pipeline.reconciler import ReconcilerConfig
+from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
 from indexer.pipeline.writer import IndexWriter
 from indexer.snapshot import BatchSummary, ErrorFile, PendingFile, ReconcileSummary
 from indexer.sources.base import ChangeSource
@@ -87,14 +90,12 @@ def make_indexer(
     exists, unless OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG says otherwise. Without tunables, the
     process environment's apply.
     """
-    from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
-
     tunables = Tunables.from_env(process_env()) if tunables is None else tunables
     if version == "v1":
         from indexer.legacy.v1 import HybridIndexer, V1Config
 
         # Both indexers classify files with the same processor settings: parity depends on it.
-        processor = V2Config.from_tunables(tunables).processor
+        processor = pipeline_config(tunables).processor
         return HybridIndexer(
             root,
             db_path=db_path,
@@ -109,11 +110,28 @@ def make_indexer(
             root,
             db_path=db_path,
             writer=writer,
-            config=V2Config.from_tunables(tunables, watch=watch),
+            config=pipeline_config(tunables, watch=watch),
             on_batch=on_batch,
             sources=sources,
         )
     raise ValueError(f"unknown indexer {version!r}; choose v1 or v2")
+
+
+def pipeline_config(tunables: Tunables, watch: bool = True) -> V2Config:
+    """v2's accumulator, processor and reconciler settings from the tunables."""
+    backlog = tunables.max_batch_files_under_backlog
+    return V2Config(
+        accumulator=AccumulatorConfig(
+            window_ms=tunables.window_ms,
+            max_files=tunables.max_batch_files,
+            max_files_under_backlog=backlog or None,
+        ),
+        processor=ProcessorConfig(
+            max_file_bytes=tunables.max_file_bytes, settle_s=tunables.settle_s
+        ),
+        reconciler=ReconcilerConfig(interval_s=tunables.reconcile_interval_s),
+        watch=watch,
+    )
 
 
 def bucket_of(install_id: str) -> int:

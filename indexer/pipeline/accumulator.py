@@ -12,12 +12,13 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
+import math
 import queue
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from indexer.kinds import FileKey
 from indexer.snapshot import PendingFile, newest_pending
@@ -35,8 +36,6 @@ class Trigger(enum.StrEnum):
 
 
 class SealReason(enum.StrEnum):
-    """Why a batch was sealed."""
-
     WINDOW = "window"
     MAX_FILES = "max_files"
     FORCE = "force"
@@ -158,10 +157,8 @@ class AccumulatorStats:
 
 
 class FileBatchAccumulator:
-    """Thread-safe pending set feeding one consumer through a bounded queue of batches.
-
-    Nothing is sealed until start() begins the sealer thread; stop() ends it.
-    """
+    """Thread-safe pending set feeding one consumer through a bounded queue of batches; the
+    consumer calls done() once a batch is committed. Nothing is sealed before start()."""
 
     def __init__(
         self,
@@ -179,14 +176,9 @@ class FileBatchAccumulator:
         self._force = False
         self._stopping = False
         self._queue: queue.Queue[Batch] = queue.Queue(maxsize=self.config.max_queued_batches)
-        self._seq = itertools.count(1)
-        self._batches_sent = 0
-        self._files_sent = 0
-        self._coalesced = 0
-        self._queued: Counter[str] = Counter()  # paths in sealed batches not yet taken
+        self._batches_sent = self._files_sent = self._coalesced = 0
+        self._sealed: Counter[str] = Counter()  # paths in batches sealed and not yet done()
         self._thread = threading.Thread(target=self._seal_loop, name="ocindex-sealer", daemon=True)
-
-    # --- producers ----------------------------------------------------------------------
 
     def add(self, key: FileKey, trigger: Trigger = Trigger.WATCHER) -> None:
         self.add_many((key,), trigger)
@@ -213,13 +205,20 @@ class FileBatchAccumulator:
 
     def _put(self, key: FileKey, trigger: Trigger) -> None:
         old = self._pending.get(key.rel_path)
-        if old is not None:
-            self._coalesced += 1
-            self._pending[key.rel_path] = PendingEntry(key, trigger, old.first_seen, old.event_at)
-        else:
+        if old is None:
             self._pending[key.rel_path] = PendingEntry(
                 key, trigger, self._monotonic(), self._wall()
             )
+        else:
+            self._coalesced += 1
+            self._pending[key.rel_path] = replace(old, trigger=trigger)
+
+    def _promote(self, due_by: float) -> None:
+        """Move the retries due by `due_by` into the open batch; a key already pending wins."""
+        while self._delayed and self._delayed[0][0] <= due_by:
+            _, _, key, trigger = heapq.heappop(self._delayed)
+            if key.rel_path not in self._pending:
+                self._put(key, trigger)
 
     def force_flush(self) -> None:
         """Seal everything pending now, in batches of at most max_files; due retries included."""
@@ -227,22 +226,17 @@ class FileBatchAccumulator:
             self._force = True
             self._lock.notify_all()
 
-    # --- consumer -----------------------------------------------------------------------
-
     def get_batch(self, timeout_s: float | None = None) -> Batch | None:
         """Return the next sealed batch in order, or None when none came within timeout_s."""
         try:
-            batch = self._queue.get(timeout=timeout_s)
+            return self._queue.get(timeout=timeout_s)
         except queue.Empty:
             return None
-        with self._lock:
-            for entry in batch.entries:
-                self._queued[entry.key.rel_path] -= 1
-                if not self._queued[entry.key.rel_path]:
-                    del self._queued[entry.key.rel_path]
-        return batch
 
-    # --- lifecycle ------------------------------------------------------------------------
+    def done(self, batch: Batch) -> None:
+        """The consumer is finished with a batch (committed, or its retries scheduled)."""
+        with self._lock:
+            self._sealed -= Counter(e.key.rel_path for e in batch.entries)
 
     def start(self) -> None:
         """Begin the sealer thread; keys added before it are sealed by the same rules."""
@@ -263,22 +257,19 @@ class FileBatchAccumulator:
         """True from start() until stop() has sealed everything and the sealer has ended."""
         return self._thread.is_alive()
 
+    def is_idle(self) -> bool:
+        """True when no key is pending, waiting for a retry, or in a batch not yet done()."""
+        with self._lock:
+            return not (self._pending or self._delayed or self._sealed)
+
     def drain_pending(self) -> list[PendingEntry]:
         """Take everything not yet sealed, delayed retries included (for a handover)."""
         with self._lock:
+            self._promote(math.inf)
             taken = list(self._pending.values())
-            seen = set(self._pending)
             self._pending.clear()
-            for _, _, key, trigger in sorted(self._delayed):
-                if key.rel_path not in seen:
-                    seen.add(key.rel_path)
-                    now = self._monotonic()
-                    taken.append(PendingEntry(key, trigger, now, self._wall()))
-            self._delayed.clear()
             self._lock.notify_all()
             return taken
-
-    # --- reads for the dashboard ------------------------------------------------------------
 
     def get_stats(self) -> AccumulatorStats:
         with self._lock:
@@ -299,12 +290,10 @@ class FileBatchAccumulator:
             return newest_pending(self._pending.values(), self._monotonic(), limit)
 
     def pending_paths(self) -> set[str]:
-        """Return every path waiting in the open batch, in a sealed batch, or for a retry."""
+        """Return every path pending, waiting for a retry, or in a batch not yet done()."""
         with self._lock:
             delayed = {key.rel_path for _, _, key, _ in self._delayed}
-            return set(self._pending) | set(self._queued) | delayed
-
-    # --- the sealer thread -----------------------------------------------------------------
+            return set(self._pending) | set(self._sealed) | delayed
 
     def _seal_loop(self) -> None:
         while True:
@@ -318,32 +307,18 @@ class FileBatchAccumulator:
                     now = self._monotonic()
                     decision = self._decide(now)
                 batch = self._seal(decision.reason, decision.files, now)
-            with self._lock:
-                self._queued.update(e.key.rel_path for e in batch.entries)
             # Outside the lock: a full queue blocks only the sealer; add() keeps coalescing.
             self._queue.put(batch)
-            with self._lock:
-                self._batches_sent += 1
-                self._files_sent += len(batch)
 
     def _decide(self, now: float) -> SealDecision:
         """Move due retries (all of them on a flushing stop) into the open batch, then decide."""
-        while self._delayed and self._delayed[0][0] <= now:
-            _, _, key, trigger = heapq.heappop(self._delayed)
-            if key.rel_path not in self._pending:
-                self._put(key, trigger)
-        if self._stopping and self.config.flush_on_stop:
-            for _, _, key, trigger in self._delayed:
-                if key.rel_path not in self._pending:
-                    self._put(key, trigger)
-            self._delayed.clear()
+        self._promote(math.inf if self._stopping and self.config.flush_on_stop else now)
         if not self._pending:
             self._force = False
+        oldest = next(iter(self._pending.values()), None)
         state = OpenBatch(
             pending_files=len(self._pending),
-            oldest_first_seen=next(iter(self._pending.values())).first_seen
-            if self._pending
-            else None,
+            oldest_first_seen=oldest.first_seen if oldest else None,
             next_retry_due=self._delayed[0][0] if self._delayed else None,
             backlog=not self._queue.empty(),
             forced=self._force,
@@ -353,10 +328,13 @@ class FileBatchAccumulator:
 
     def _seal(self, reason: SealReason, files: int, now: float) -> Batch:
         """Take the oldest `files` pending keys as the next batch."""
-        taken = list(itertools.islice(self._pending.values(), files))
+        taken = tuple(itertools.islice(self._pending.values(), files))
         for entry in taken:
             del self._pending[entry.key.rel_path]
+            self._sealed[entry.key.rel_path] += 1
         if not self._pending:
             self._force = False
+        self._batches_sent += 1
+        self._files_sent += len(taken)
         self._lock.notify_all()  # wake add() callers waiting on backpressure
-        return Batch(next(self._seq), reason, tuple(taken), now)
+        return Batch(self._batches_sent, reason, taken, now)

@@ -52,7 +52,10 @@ def apply_reads(
             return False
         if twins is not None and read.key.rel_path in twins.winners:
             return True  # its twin's rows may be the ones in place: rewrite even if unchanged
-        return not _unchanged(read, prior.get(read.key.rel_path))
+        before = prior.get(read.key.rel_path)
+        if before is None or before.status is not FileStatus.INDEXED:
+            return True
+        return before.content_hash != read.content_hash  # the same bytes: its rows stand
 
     changed = [r for r in kept if r.parsed is not None and writes(r)]
     parsed = [r.parsed for r in changed if r.parsed is not None]
@@ -104,11 +107,3 @@ def _not_held_elsewhere(
     )
     kept = {k: [i for i in v if (str(k), i) not in held] for k, v in gone.items()}
     return {k: v for k, v in kept.items() if v}
-
-
-def _unchanged(read: FileRead, before: TrackedFile | None) -> bool:
-    return (
-        before is not None
-        and before.status is FileStatus.INDEXED
-        and before.content_hash == read.content_hash
-    )

@@ -8,7 +8,6 @@ and a reason, and the rest of its batch lands.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,12 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from indexer.kinds import FileKey
-from indexer.outcome import (
-    BatchResult,
-    FileRead,
-    with_backoff,
-)
+from indexer.outcome import BatchResult, FileRead, with_backoff
 from indexer.pipeline.accumulator import Batch, PendingEntry
 from indexer.pipeline.apply import apply_reads
 from indexer.pipeline.reader import ProcessorConfig, read_file
@@ -30,8 +24,6 @@ from indexer.store.database import transaction
 from indexer.store.logs import append_batch, next_batch_id
 from indexer.store.tracking import FileTracker, TrackedFile
 
-log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True, slots=True)
 class ReadBatch:
@@ -39,6 +31,7 @@ class ReadBatch:
 
     batch: Batch
     entries: tuple[PendingEntry, ...]
+    """The batch's entries, the newest of each key."""
     reads: tuple[FileRead, ...]
     read_ms: float
     """How long reading and parsing took (it may then wait for the writer)."""
@@ -75,16 +68,16 @@ class BatchProcessor:
     def read(self, batch: Batch) -> ReadBatch:
         """Stat, read and parse every file (or source record) of the batch, outside any transaction."""
         started = self._monotonic()
-        entries = _newest_per_key(batch.entries)
-        by_source: dict[str, list[FileKey]] = {}
-        for e in entries:
-            source = owner_of(e.key.rel_path, self.sources)
-            if source is not None:
-                by_source.setdefault(source.prefix, []).append(e.key)
+        latest: dict[str, PendingEntry] = {}
+        for entry in batch.entries:  # the newest entry of a key, in the place of its newest
+            latest.pop(entry.key.rel_path, None)
+            latest[entry.key.rel_path] = entry
+        entries = tuple(latest.values())
         found: dict[str, FileRead] = {}
         for source in self.sources:
-            if source.prefix in by_source:
-                found.update((r.key.rel_path, r) for r in source.read(by_source[source.prefix]))
+            mine = [e.key for e in entries if owner_of(e.key.rel_path, self.sources) is source]
+            if mine:
+                found.update((r.key.rel_path, r) for r in source.read(mine))
         reads = tuple(
             found.get(e.key.rel_path) or read_file(self.root, e.key, self.config, 0, self._wall)
             for e in entries
@@ -95,8 +88,9 @@ class BatchProcessor:
         """Write one read batch: data rows, file_index rows and its batch_log row, one transaction."""
         started = self._monotonic()
         prior = self.tracker.lookup(e.key.rel_path for e in read.entries)
+        attempts = {path: before.attempts for path, before in prior.items()}
         policy = self.config.retry
-        reads = [with_backoff(r, _attempts(prior.get(r.key.rel_path)), policy) for r in read.reads]
+        reads = [with_backoff(r, attempts.get(r.key.rel_path, 0), policy) for r in read.reads]
         try:
             result = self._transaction(read, reads, prior, started, True)
         except duckdb.ConstraintException:
@@ -122,7 +116,6 @@ class BatchProcessor:
                 mine = [r for r in kept if r.key.rel_path.startswith(source.prefix)]
                 if mine:
                     source.write_progress(self.conn, mine)
-            processing_ms = read.read_ms + (self._monotonic() - started) * 1000
             result = BatchResult.of(
                 batch_id=self._next_id,
                 indexer_version=self.version,
@@ -130,21 +123,9 @@ class BatchProcessor:
                 reads=reads,
                 kept=kept,
                 queue_wait_ms=(started - read.batch.sealed_at) * 1000 - read.read_ms,
-                processing_ms=processing_ms,
+                processing_ms=read.read_ms + (self._monotonic() - started) * 1000,
                 committed_at=self._wall(),
                 event_at=[e.event_at for e in read.entries],
             )
             append_batch(self.conn, result)
         return result
-
-
-def _attempts(before: TrackedFile | None) -> int:
-    return before.attempts if before is not None else 0
-
-
-def _newest_per_key(entries: Sequence[PendingEntry]) -> tuple[PendingEntry, ...]:
-    latest: dict[str, PendingEntry] = {}
-    for entry in entries:
-        latest.pop(entry.key.rel_path, None)
-        latest[entry.key.rel_path] = entry
-    return tuple(latest.values())

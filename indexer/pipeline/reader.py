@@ -66,10 +66,8 @@ def read_file(
     except OSError as exc:
         # Keep the stamp when stat worked: the reconciler then sees no change, only a retry.
         return failed_read(key, disk_failure(exc), situation, stamp)
-    stamp = FileStamp(after.st_mtime_ns, after.st_size)
-    if (before.st_mtime_ns, before.st_size) != (after.st_mtime_ns, after.st_size) or len(
-        data
-    ) != after.st_size:
+    before_stamp, stamp = stamp, FileStamp(after.st_mtime_ns, after.st_size)
+    if stamp != before_stamp or len(data) != stamp.size:
         read = decided_read(key, Found.CHANGED_WHILE_READ, situation, stamp)
         return replace(read, message="changed while being read")
     digest = content_hash(data)

@@ -32,6 +32,7 @@ MAX_FOUND_KEPT = 200
 
 @dataclass(frozen=True, slots=True)
 class ReconcileReport:
+    scan_id: int
     started_at: float
     duration_ms: float
     files_seen: int
@@ -46,29 +47,25 @@ class ReconcileReport:
     def findings(self) -> int:
         return len(self.new) + len(self.modified) + len(self.deleted)
 
-    def summary(self, scan_id: int) -> ReconcileSummary:
+    @property
+    def counts(self) -> tuple[int, int, int, int]:
+        """How many files were new, modified, deleted and retried."""
+        return len(self.new), len(self.modified), len(self.deleted), len(self.retried)
+
+    def summary(self) -> ReconcileSummary:
         found = (*self.new, *self.modified, *self.deleted)[:MAX_FOUND_KEPT]
-        return ReconcileSummary(
-            scan_id=scan_id,
-            started_at=self.started_at,
-            duration_ms=self.duration_ms,
-            files_seen=self.files_seen,
-            new_files=len(self.new),
-            modified_files=len(self.modified),
-            deleted_files=len(self.deleted),
-            retried_files=len(self.retried),
-            found=found,
-        )
+        scan = (self.scan_id, self.started_at, self.duration_ms, self.files_seen)
+        return ReconcileSummary(*scan, *self.counts, found=found)
 
 
 @dataclass(frozen=True, slots=True)
 class ReconcilerStats:
-    scans_completed: int
-    files_found_missing: int
+    scans_completed: int = 0
+    files_found_missing: int = 0
     """Findings summed over every scan: new, modified and deleted files."""
-    catches: int
-    last_scan_duration_ms: float | None
-    last_scan_at: float | None
+    catches: int = 0
+    last_scan_duration_ms: float | None = None
+    last_scan_at: float | None = None
     """Epoch seconds the last scan started; None before the first."""
 
 
@@ -98,6 +95,7 @@ WHERE f.mtime_ns = d.mtime_ns AND f.size = least(d.size, 2147483647) AND {retry}
 """
 
 
+_DISK = pa.schema([("path", pa.string()), ("mtime_ns", pa.int64()), ("size", pa.int64())])
 _RETRY = needs_retry_sql("f", pending_before="f.indexed_at < to_timestamp(?)")
 
 
@@ -114,6 +112,7 @@ class Reconciler:
         on_report: Callable[[ReconcileReport], None] | None = None,
         sources: Sequence[ChangeSource] = (),
         wall: Callable[[], float] = time.time,
+        first_scan_id: int = 1,
     ) -> None:
         self.root = root
         self._cursor_factory = cursor_factory
@@ -123,15 +122,12 @@ class Reconciler:
         self.config = config or ReconcilerConfig()
         self._on_report = on_report
         self._wall = wall
+        self._next_scan_id = first_scan_id
         self._scan_lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self.scans_completed = 0
-        self.files_found_missing = 0
-        self.catches = 0
-        self.last_scan_duration_ms: float | None = None
-        self.last_scan_at: float | None = None
+        self._stats = ReconcilerStats()
         self.recent: deque[ReconcileReport] = deque(maxlen=20)
         self._stats_lock = threading.Lock()
 
@@ -150,22 +146,14 @@ class Reconciler:
                 paths.append(rel)
                 mtimes.append(mtime_ns)
                 sizes.append(size)
-            disk = pa.table(
-                {
-                    "path": pa.array(paths, pa.string()),
-                    "mtime_ns": pa.array(mtimes, pa.int64()),
-                    "size": pa.array(sizes, pa.int64()),
-                }
-            )
+            disk = pa.Table.from_pydict({"path": paths, "mtime_ns": mtimes, "size": sizes}, _DISK)
             # Rows are judged gone only in namespaces seen whole now: the files, and each
             # source that answered (a busy database is not a deleted one).
             judged = [f"NOT regexp_matches(f.file_path, '{SOURCE_PREFIX_PATTERN}')"]
             for source in self._sources:
                 stamps = source.stamps()
                 if stamps is not None:
-                    disk = pa.concat_tables(
-                        [disk, stamps.select(["path", "mtime_ns", "size"]).cast(disk.schema)]
-                    )
+                    disk = pa.concat_tables([disk, stamps.select(_DISK.names).cast(_DISK)])
                     judged.append(f"starts_with(f.file_path, '{source.prefix}')")
             retry_after_s = 0.0 if trigger is Trigger.STARTUP else self.config.pending_retry_after_s
             cursor = self._cursor_factory()
@@ -193,6 +181,7 @@ class Reconciler:
                     catches += 1
             self._submit(keys, trigger)
             report = ReconcileReport(
+                scan_id=self._next_scan_id,
                 started_at=started_wall,
                 duration_ms=(time.perf_counter() - t0) * 1000,
                 files_seen=len(paths),
@@ -202,20 +191,21 @@ class Reconciler:
                 retried=tuple(found["retry"]),
                 catches=catches,
             )
+            self._next_scan_id += 1
         with self._stats_lock:
-            self.scans_completed += 1
-            self.files_found_missing += report.findings
-            self.catches += catches
-            self.last_scan_duration_ms = report.duration_ms
-            self.last_scan_at = report.started_at
+            s = self._stats
+            self._stats = ReconcilerStats(
+                s.scans_completed + 1,
+                s.files_found_missing + report.findings,
+                s.catches + catches,
+                report.duration_ms,
+                report.started_at,
+            )
             self.recent.appendleft(report)
         log.info(
             "reconcile: %d files, %d new, %d modified, %d deleted, %d retried in %.0f ms",
             report.files_seen,
-            len(report.new),
-            len(report.modified),
-            len(report.deleted),
-            len(report.retried),
+            *report.counts,
             report.duration_ms,
         )
         if self._on_report is not None:
@@ -240,14 +230,13 @@ class Reconciler:
             self._thread = None
 
     def get_stats(self) -> ReconcilerStats:
+        return self._stats
+
+    def summaries(self, limit: int = 10) -> list[ReconcileSummary]:
+        """The last scans' reports, newest first."""
         with self._stats_lock:
-            return ReconcilerStats(
-                scans_completed=self.scans_completed,
-                files_found_missing=self.files_found_missing,
-                catches=self.catches,
-                last_scan_duration_ms=self.last_scan_duration_ms,
-                last_scan_at=self.last_scan_at,
-            )
+            reports = list(self.recent)[:limit]
+        return [report.summary() for report in reports]
 
     def _loop(self) -> None:
         while not self._stop.is_set():

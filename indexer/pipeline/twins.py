@@ -7,7 +7,7 @@ The newest copy wins (larger mtime_ns; on a tie the live store over a file, then
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 
@@ -17,19 +17,19 @@ from indexer.store.database import sql_strings
 from indexer.store.tracking import TrackedFile
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Twins:
     """What the copies of the same record (same kind and id, different paths) decide."""
 
-    winners: frozenset[str]
+    winners: set[str] = field(default_factory=set)
     """Reads whose rows must be written: the newest copy, outranking every indexed twin."""
-    shadowed: frozenset[str]
+    shadowed: set[str] = field(default_factory=set)
     """Reads an indexed twin outranks: tracked as indexed, their rows left alone."""
-    replace: frozenset[tuple[str, str]]
+    replace: set[tuple[str, str]] = field(default_factory=set)
     """(table, owner id) whose rows a winner replaces although they belong to a twin."""
-    keep_rows: frozenset[str]
+    keep_rows: set[str] = field(default_factory=set)
     """Deleted or unparsable reads whose record's rows are a twin's: not deleted."""
-    reread: frozenset[str]
+    reread: set[str] = field(default_factory=set)
     """Older twins to read again because the newest copy was deleted or broke."""
 
 
@@ -62,11 +62,7 @@ def resolve_twins(
         for path, kind, rid, mtime_ns in rows:
             if (str(kind), str(rid)) in groups and path not in in_batch:
                 outside.setdefault((str(kind), str(rid)), []).append(_rank(mtime_ns, str(path)))
-    winners: set[str] = set()
-    shadowed: set[str] = set()
-    replace: set[tuple[str, str]] = set()
-    keep_rows: set[str] = set()
-    reread: set[str] = set()
+    twins = Twins()
     for (kind, rid), reads in groups.items():
         others = outside.get((kind, rid), [])
         live = [r for r in reads if r.status is FileStatus.INDEXED and r.parsed is not None]
@@ -76,23 +72,17 @@ def resolve_twins(
         best_other = max(others) if others else None
         best = max(live, key=_read_rank, default=None)
         if best is not None and (best_other is None or _read_rank(best) > best_other):
-            winners.add(best.key.rel_path)
-            shadowed.update(r.key.rel_path for r in live if r is not best)
-            keep_rows.update(r.key.rel_path for r in stale)  # the winner's write replaces
-            replace.add((TABLES[FileKind(kind)].name, rid))
+            twins.winners.add(best.key.rel_path)
+            twins.shadowed.update(r.key.rel_path for r in live if r is not best)
+            twins.keep_rows.update(r.key.rel_path for r in stale)  # the winner's write replaces
+            twins.replace.add((TABLES[FileKind(kind)].name, rid))
             continue
-        shadowed.update(r.key.rel_path for r in live)
+        twins.shadowed.update(r.key.rel_path for r in live)
         for r in stale:
             before = prior.get(r.key.rel_path)
             was = before.stamp.mtime_ns if before and before.stamp else None
             if best_other is not None and best_other > _rank(was, r.key.rel_path):
-                keep_rows.add(r.key.rel_path)  # it never wrote the rows in place
+                twins.keep_rows.add(r.key.rel_path)  # it never wrote the rows in place
             elif best_other is not None:
-                reread.add(best_other[2])  # it did: delete them and read the next copy
-    return Twins(
-        frozenset(winners),
-        frozenset(shadowed),
-        frozenset(replace),
-        frozenset(keep_rows),
-        frozenset(reread),
-    )
+                twins.reread.add(best_other[2])  # it did: delete them and read the next copy
+    return twins

@@ -10,22 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from watchdog.events import (
-    DirCreatedEvent,
-    DirDeletedEvent,
-    DirMovedEvent,
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
+from watchdog import events
 from watchdog.observers import Observer
 
 from indexer.kinds import FileKey, classify
@@ -35,24 +24,24 @@ from indexer.storage import relative_path
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES: list[type[FileSystemEvent]] = [
-    FileCreatedEvent,
-    FileClosedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileDeletedEvent,
-    DirCreatedEvent,
-    DirMovedEvent,
-    DirDeletedEvent,
+EVENT_TYPES: list[type[events.FileSystemEvent]] = [
+    events.FileCreatedEvent,
+    events.FileClosedEvent,
+    events.FileModifiedEvent,
+    events.FileMovedEvent,
+    events.FileDeletedEvent,
+    events.DirCreatedEvent,
+    events.DirMovedEvent,
+    events.DirDeletedEvent,
 ]
 _WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
 
 
 @dataclass(frozen=True, slots=True)
 class WatcherStats:
-    events: int
-    overflows: int
-    restarts: int
+    events: int = 0
+    overflows: int = 0
+    restarts: int = 0
     """Observers restarted after they died."""
 
 
@@ -66,7 +55,7 @@ class _OverflowSpotter(logging.Handler):
             self._on_overflow()
 
 
-class StorageWatcher(FileSystemEventHandler):
+class StorageWatcher(events.FileSystemEventHandler):
     """Runs a recursive watchdog observer on the root; events call submit() on its threads."""
 
     def __init__(
@@ -86,11 +75,7 @@ class StorageWatcher(FileSystemEventHandler):
         self._health: threading.Thread | None = None
         self._spotter = _OverflowSpotter(self._overflowed)
         self._lock = threading.Lock()
-        self.events = 0
-        self.overflows = 0
-        self.restarts = 0
-
-    # --- lifecycle --------------------------------------------------------------------------
+        self._stats = WatcherStats()
 
     def start(self) -> None:
         self._stop.clear()
@@ -113,8 +98,8 @@ class StorageWatcher(FileSystemEventHandler):
         for name in _WATCHDOG_LOGGERS:
             logging.getLogger(name).removeHandler(self._spotter)
 
-    def is_alive(self) -> bool:
-        return self._observer is not None and self._observer.is_alive()
+    def get_stats(self) -> WatcherStats:
+        return self._stats
 
     def _new_observer(self) -> Observer:  # type: ignore[valid-type]
         observer = Observer()
@@ -133,56 +118,34 @@ class StorageWatcher(FileSystemEventHandler):
                     log.error("watcher: cannot restart the observer: %s", exc)
                     continue
                 with self._lock:
-                    self.restarts += 1
+                    self._stats = replace(self._stats, restarts=self._stats.restarts + 1)
                 self._on_events_lost("observer restarted")
 
     def _overflowed(self) -> None:
         with self._lock:
-            self.overflows += 1
+            self._stats = replace(self._stats, overflows=self._stats.overflows + 1)
         self._on_events_lost("inotify queue overflow")
 
-    # --- events -----------------------------------------------------------------------------
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
+    def on_any_event(self, event: events.FileSystemEvent) -> None:
         with self._lock:
-            self.events += 1
+            self._stats = replace(self._stats, events=self._stats.events + 1)
         paths = [os.fsdecode(event.src_path)]
-        if isinstance(event, FileMovedEvent | DirMovedEvent):
+        if isinstance(event, events.FileMovedEvent | events.DirMovedEvent):
             paths.append(os.fsdecode(event.dest_path))  # a move is a delete plus a create
-        if isinstance(event, DirCreatedEvent | DirMovedEvent):
+        if isinstance(event, events.DirCreatedEvent | events.DirMovedEvent):
             # Files written before the new folder's watch existed raise no event: list them now.
-            self._submit_folder(Path(paths[-1]))
-            return
-        if isinstance(event, DirDeletedEvent):
+            folder = Path(paths[-1])
+            prefix = relative_path(self.root, folder)
+            if prefix is not None:
+                self._submit_paths(f"{prefix}/{rel}" for rel in list_files(folder))
+        elif isinstance(event, events.DirDeletedEvent):
             self._on_events_lost("folder deleted")
-            return
-        keys = []
-        for abs_path in paths:
-            rel = relative_path(self.root, abs_path)
-            key = classify(rel) if rel else None
-            if key is not None:
-                keys.append(key)
-        self._submit_keys(keys)
+        else:
+            self._submit_paths(relative_path(self.root, path) for path in paths)
 
-    def _submit_folder(self, folder: Path) -> None:
-        prefix = relative_path(self.root, folder)
-        if prefix is None:
-            return
-        keys = []
-        for rel in list_files(folder):
-            key = classify(f"{prefix}/{rel}")
-            if key is not None:
-                keys.append(key)
-        self._submit_keys(keys)
+    def _submit_paths(self, rels: Iterable[str | None]) -> None:
+        self._submit_keys([key for key in map(classify, filter(None, rels)) if key is not None])
 
     def _submit_keys(self, keys: list[FileKey]) -> None:
         if keys:
             self._submit(keys, Trigger.WATCHER)
-
-    def get_stats(self) -> WatcherStats:
-        with self._lock:
-            return WatcherStats(
-                events=self.events,
-                overflows=self.overflows,
-                restarts=self.restarts,
-            )

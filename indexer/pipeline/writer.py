@@ -53,12 +53,10 @@ class IndexWriter:
         *,
         idle_checkpoint_s: float = IDLE_CHECKPOINT_AFTER_S,
         monotonic: Callable[[], float] = time.monotonic,
-        name: str = "ocindex-writer",
     ) -> None:
         self._conn = conn
         self._idle_checkpoint_s = idle_checkpoint_s
         self._monotonic = monotonic
-        self._name = name
         self._tasks: queue.Queue[_Task | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -77,12 +75,10 @@ class IndexWriter:
             raise
         return writer
 
-    # --- lifecycle --------------------------------------------------------------------------
-
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="ocindex-writer", daemon=True)
         self._thread.start()
 
     def close(self, checkpoint: bool = True, timeout_s: float = 60.0) -> None:
@@ -91,7 +87,7 @@ class IndexWriter:
             return
         if checkpoint and self.fatal is None and self._thread is not None:
             try:
-                self.run(_checkpoint, timeout_s)
+                self.checkpoint(timeout_s)
             except (duckdb.Error, WriterFailed) as exc:
                 log.warning("checkpoint at close failed: %s", exc)
         self._closed = True
@@ -104,8 +100,6 @@ class IndexWriter:
     @property
     def is_closed(self) -> bool:
         return self._closed
-
-    # --- jobs --------------------------------------------------------------------------------
 
     def submit(self, job: Job[T], *, writes: bool = True) -> Future[T]:
         """Queue a job to run on the writer thread with the connection; its result or exception
@@ -124,11 +118,12 @@ class IndexWriter:
         """Run a job on the writer thread and return its result (or raise its exception)."""
         return self.submit(job, writes=writes).result(timeout_s)
 
+    def checkpoint(self, timeout_s: float | None = None) -> None:
+        self.run(_checkpoint, timeout_s)
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for another thread's reads; it never sees the writer's open transaction."""
         return self._conn.cursor()
-
-    # --- the thread --------------------------------------------------------------------------
 
     def _loop(self) -> None:
         dirty = False
@@ -157,11 +152,9 @@ class IndexWriter:
             return False
         try:
             result = task.job(self._conn)
-        except duckdb.Error as exc:
-            self.check_invalidated(exc)
-            task.future.set_exception(exc)
-            return False
         except BaseException as exc:  # handed to whoever waits on the job
+            if isinstance(exc, duckdb.Error):
+                self.check_invalidated(exc)
             task.future.set_exception(exc)
             return False
         task.future.set_result(result)
@@ -180,7 +173,7 @@ class IndexWriter:
 
     def _idle_checkpoint(self) -> None:
         try:
-            self._conn.execute("CHECKPOINT")
+            _checkpoint(self._conn)
         except duckdb.Error as exc:
             log.debug("idle checkpoint skipped: %s", exc)
 

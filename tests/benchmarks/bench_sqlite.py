@@ -28,8 +28,10 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from indexer.config import Tunables, process_env  # noqa: E402
 from indexer.outcome import BatchResult, FileStatus  # noqa: E402
-from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config  # noqa: E402
+from indexer.pipeline.v2 import UnifiedIndexerV2  # noqa: E402
+from indexer.rollout import pipeline_config  # noqa: E402
 from indexer.simulate import SqliteSimulator  # noqa: E402
 from indexer.sources.sqlite import make_sources  # noqa: E402
 
@@ -100,7 +102,11 @@ def main() -> int:
 
     sources = make_sources([history.db_path], root)
     v2 = UnifiedIndexerV2(
-        root, base / "index.duckdb", config=V2Config.from_env(), on_batch=on_batch, sources=sources
+        root,
+        base / "index.duckdb",
+        config=pipeline_config(Tunables.from_env(process_env())),
+        on_batch=on_batch,
+        sources=sources,
     )
     t0 = time.monotonic()
     v2.start()

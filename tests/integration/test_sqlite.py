@@ -317,11 +317,11 @@ def test_an_unknown_schema_is_named_once_and_skipped_while_the_json_files_are_in
             assert v2.wait_idle(20, settle_s=0.5)
             reconciler, source = v2.reconciler, v2.sources[0]
             assert reconciler is not None
-            scans, polls = reconciler.scans_completed, failed_polls(source.describe())
+            scans, polls = reconciler.get_stats().scans_completed, failed_polls(source.describe())
             # A few more reconciles and polls meet the same schema: still one message.
             assert wait_until(
                 lambda: (
-                    reconciler.scans_completed >= scans + 3
+                    reconciler.get_stats().scans_completed >= scans + 3
                     and failed_polls(source.describe()) >= polls + 1
                 ),
                 20,

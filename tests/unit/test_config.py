@@ -32,21 +32,24 @@ from indexer.config import (
 from indexer.metrics import AlertThresholds
 from indexer.pipeline.v2 import V2Config
 from indexer.records import DEFAULT_MAX_FILE_BYTES
+from indexer.rollout import pipeline_config
 from indexer.service import service_config
 
 INDEXER = Path(__file__).resolve().parents[2] / "indexer"
 
 
 def test_tunables_come_from_the_environment() -> None:
-    config = V2Config.from_env(
-        {
-            "OCINDEX_WINDOW_MS": "50",
-            "OCINDEX_MAX_BATCH_FILES": "300",
-            "OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG": "1000",
-            "OCINDEX_RECONCILE_INTERVAL_S": "5",
-            "OCINDEX_SETTLE_S": "0.5",
-            "OCINDEX_MAX_FILE_BYTES": "1024",
-        }
+    config = pipeline_config(
+        Tunables.from_env(
+            {
+                "OCINDEX_WINDOW_MS": "50",
+                "OCINDEX_MAX_BATCH_FILES": "300",
+                "OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG": "1000",
+                "OCINDEX_RECONCILE_INTERVAL_S": "5",
+                "OCINDEX_SETTLE_S": "0.5",
+                "OCINDEX_MAX_FILE_BYTES": "1024",
+            }
+        )
     )
     assert (config.accumulator.window_ms, config.accumulator.max_files) == (50, 300)
     assert config.accumulator.max_files_under_backlog == 1000
@@ -55,14 +58,14 @@ def test_tunables_come_from_the_environment() -> None:
 
 
 def test_defaults_are_the_plans() -> None:
-    config = V2Config.from_env({})
+    config = pipeline_config(Tunables.from_env({}))
     assert (config.accumulator.window_ms, config.accumulator.max_files) == (200, 100)
     assert config.accumulator.max_files_under_backlog is None
     assert config.reconciler.interval_s == 30
 
 
 def test_defaults_agree_with_the_pipeline_and_the_dashboard() -> None:
-    assert V2Config.from_tunables(Tunables()) == V2Config()
+    assert pipeline_config(Tunables()) == V2Config()
     assert AlertThresholds.from_env({}) == AlertThresholds()
     assert MAX_FILE_BYTES == DEFAULT_MAX_FILE_BYTES
 
@@ -72,7 +75,7 @@ def test_defaults_agree_with_the_pipeline_and_the_dashboard() -> None:
 )
 def test_nonsense_is_a_clear_error(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
-        V2Config.from_env({name: value})
+        pipeline_config(Tunables.from_env({name: value}))
 
 
 @pytest.mark.parametrize(
@@ -163,7 +166,7 @@ def test_a_bulk_catch_up_grows_batches_unless_the_variable_is_set() -> None:
     set_to_500 = Tunables.from_env({"OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG": "500"})
     assert set_to_500.for_bulk(2000).max_batch_files_under_backlog == 500
     turned_off = Tunables.from_env({"OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG": "0"}).for_bulk(2000)
-    assert V2Config.from_tunables(turned_off).accumulator.max_files_under_backlog is None
+    assert pipeline_config(turned_off).accumulator.max_files_under_backlog is None
 
 
 def test_alert_thresholds_come_from_the_environment() -> None:
