@@ -49,6 +49,8 @@ def test_a_created_file_is_detected_batched_and_indexed(storage_root: Path, db_p
         assert wait_until(
             lambda: count(cursor, "SELECT count(*) FROM sessions WHERE title = 'hello'") == 1, 10
         )
+        # The row is visible at commit; the batch is counted just after, on the writer thread.
+        assert wait_until(lambda: v2.stats().batches >= 1, 5)
         stats = v2.stats()
         assert stats.batches == 1
         assert stats.watcher is not None and stats.watcher.events >= 1
