@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -89,6 +89,8 @@ class UnifiedIndexerV2(IndexerReads):
         self._recent: deque[BatchResult] = deque(maxlen=500)
         self._lock = threading.Lock()
         self.batches = self.files_processed = self.db_errors = 0
+        self._failures: dict[str, int] = {}  # path -> consecutive failed commits
+        self._last_cause = ""
         self.running = False
 
     @property
@@ -172,7 +174,12 @@ class UnifiedIndexerV2(IndexerReads):
         while not self.fatal:
             batch = acc.get_batch(timeout_s=0.1)
             if batch is not None:
-                read = processor.read(batch)
+                try:
+                    read = processor.read(batch)
+                except Exception as exc:  # a bug, not a file's fault: the batch waits, we go on
+                    self._retry_later(batch.entries, exc)
+                    acc.done(batch)
+                    continue
                 self._wait_commits(_READ_AHEAD - 1)
                 self._commits.append(writer.submit(partial(self._commit, processor, read)))
             elif not acc.is_sealing() and not acc.get_stats().queue_depth:
@@ -189,12 +196,28 @@ class UnifiedIndexerV2(IndexerReads):
     def _commit(
         self, processor: BatchProcessor, read: ReadBatch, conn: duckdb.DuckDBPyConnection
     ) -> None:
-        """A writer job: commit one read batch, then schedule retries and tell the listeners."""
+        """A writer job: commit one read batch, then schedule retries and tell the listeners.
+
+        A batch that fails for another reason than the database (a bug, a value nothing can
+        store) is rolled back and committed again file by file, so its neighbours land and only
+        the file that fails waits, with backoff."""
         try:
             result = processor.commit(read)
         except duckdb.Error as exc:
             self._batch_failed(read, exc)
             return
+        except Exception as exc:
+            if len(read.entries) == 1:
+                self._count_failure(read)
+                self._retry_later(read.entries, exc)
+                self.accumulator.done(read.batch)
+                return
+            for entry, one in zip(read.entries, read.reads, strict=True):
+                self._commit(processor, replace(read, entries=(entry,), reads=(one,)), conn)
+            return
+        with self._lock:
+            for entry in read.entries:
+                self._failures.pop(entry.key.rel_path, None)
         for key, delay in result.retries:
             self.accumulator.add_later(key, delay)
         with self._lock:
@@ -211,11 +234,29 @@ class UnifiedIndexerV2(IndexerReads):
             except Exception:  # a listener's bug must not stop the writer
                 log.exception("on_batch listener failed")
 
-    def _batch_failed(self, read: ReadBatch, exc: duckdb.Error) -> None:
-        assert self.writer is not None
+    def _count_failure(self, read: ReadBatch) -> None:
         with self._lock:
             self.db_errors += 1
             self.files_processed += len(read.entries)
+
+    def _retry_later(self, entries: Sequence[PendingEntry], exc: Exception) -> None:
+        """Read these files again after a backoff that doubles per failure (1 s to 60 s); the
+        cause is logged once per distinct message."""
+        cause = (
+            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        )
+        if cause != self._last_cause:
+            self._last_cause = cause
+            log.error("not committed, retrying with backoff: %s", cause, exc_info=exc)
+        for entry in entries:
+            with self._lock:
+                failures = self._failures.get(entry.key.rel_path, 0)
+                self._failures[entry.key.rel_path] = failures + 1
+            self.accumulator.add_later(entry.key, min(2.0**failures, 60.0), entry.trigger)
+
+    def _batch_failed(self, read: ReadBatch, exc: duckdb.Error) -> None:
+        assert self.writer is not None
+        self._count_failure(read)
         # When the database was invalidated, the writer said why, once; later jobs all fail.
         if not self.writer.check_invalidated(exc):
             log.error("batch not committed, retrying its files: %s", str(exc).splitlines()[0])
