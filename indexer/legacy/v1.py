@@ -264,7 +264,7 @@ class HybridIndexer(IndexerReads):
                 queue_wait_ms,
                 (waiting.event_at,),
             )
-        except duckdb.Error as exc:
+        except Exception as exc:  # the database's, or a bug's: this file waits, the rest go on
             self._file_failed(waiting, exc)
             return
         with self._cond:
@@ -274,11 +274,11 @@ class HybridIndexer(IndexerReads):
         if read.retry_in_s is not None and not self._waiting.draining:
             self._waiting.retry_later(key, read.retry_in_s)
 
-    def _file_failed(self, waiting: Waiting, exc: duckdb.Error) -> None:
+    def _file_failed(self, waiting: Waiting, exc: Exception) -> None:
         with self._cond:
             self.db_errors += 1
         assert self.writer is not None
-        if self.writer.check_invalidated(exc):
+        if isinstance(exc, duckdb.Error) and self.writer.check_invalidated(exc):
             return
         log.error("v1: %s not written, retrying: %s", waiting.key.rel_path, first_line(exc))
         if not self._waiting.draining:
