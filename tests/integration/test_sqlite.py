@@ -200,9 +200,12 @@ def test_the_indexer_holds_no_read_transaction_so_opencodes_checkpoints_keep_the
     logging.getLogger(__name__).info(
         "max -wal: alone %d, indexer %d, long reader %d", alone, with_indexer, held
     )
-    assert held > 4 * alone  # the measure sees a reader that stops checkpoints...
-    assert with_indexer <= 2 * alone + 256 * 1024  # ...and the indexer is not one
-    assert second <= 2 * first + 256 * 1024  # no growth over the run
+    # A short read can make one passive checkpoint skip its reset, so the -wal may reach a few
+    # checkpoint intervals under load (4.1 MB against 1.7 MB alone was seen on a busy CI
+    # machine); a held snapshot grows it without bound (~33 MB here).
+    assert held > 8 * alone  # the measure sees a reader that stops checkpoints...
+    assert with_indexer <= 4 * alone  # ...and the indexer is not one
+    assert second <= 2 * first + 1024 * 1024  # no growth over the run
 
 
 # --- the overlap of the JSON files and the store ---------------------------------------------
