@@ -98,6 +98,8 @@ def project_row(record_id: str, parent_id: str, doc: Mapping[str, Any]) -> Row:
 def session_row(record_id: str, parent_id: str, doc: Mapping[str, Any]) -> Row:
     time = _obj(doc.get("time"))
     summary = _obj(doc.get("summary"))
+    model = _obj(doc.get("model"))
+    rollup = _obj(doc.get("rollup"))
     return (
         record_id,
         parent_id or _str(doc.get("projectID")),
@@ -114,6 +116,15 @@ def session_row(record_id: str, parent_id: str, doc: Mapping[str, Any]) -> Row:
         _int(summary.get("additions")),
         _int(summary.get("deletions")),
         _int(summary.get("files")),
+        _str(doc.get("workspaceID")),
+        _str(doc.get("path")),
+        _str(doc.get("agent")),
+        _str(model.get("providerID")),
+        _str(model.get("id")) or _str(model.get("modelID")),
+        _str(doc.get("forkSessionID")),
+        _str(_obj(doc.get("forkBoundary")).get("messageID")),
+        _float(rollup.get("cost")) if rollup else None,
+        *(_tokens(rollup) if rollup else (None,) * 5),
     )
 
 
@@ -140,6 +151,8 @@ def message_row(record_id: str, parent_id: str, doc: Mapping[str, Any]) -> Row:
         doc.get("summary") is True,
         _ms(time.get("created")),
         _ms(time.get("completed")),
+        _str(doc.get("type")) or _str(doc.get("role")),
+        doc.get("forkCopy") is True,
     )
 
 
@@ -173,6 +186,18 @@ def part_row(record_id: str, parent_id: str, doc: Mapping[str, Any]) -> Row:
         _str(doc.get("filename")),
         _len(text),
         _str(text, PREVIEW_CHARS),
+        doc.get("forkCopy") is True,
+    )
+
+
+def content_rows(
+    record_id: str, parent_id: str, items: Sequence[Mapping[str, Any]]
+) -> tuple[Row, ...]:
+    """An OpenCode 2 message's content items (as rebuilt part documents) as parts rows."""
+    return tuple(
+        part_row(str(item.get("id") or f"{record_id}#{n}"), record_id, item)
+        for n, item in enumerate(items)
+        if isinstance(item, dict)
     )
 
 

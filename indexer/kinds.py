@@ -12,11 +12,12 @@ from __future__ import annotations
 import enum
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from indexer import builders, rebuild
+from indexer import builders, generations
+from indexer.generations import SqliteTable
 from indexer.storage import is_ignored
 
 Row = builders.Row
@@ -29,6 +30,8 @@ class FileKind(enum.StrEnum):
     PART = "part"
     TODO = "todo"
     SESSION_DIFF = "session_diff"
+    MESSAGE_CONTENT = "message_content"
+    """An OpenCode 2 assistant row's content items: the message's parts, in the parts table."""
     SKIPPED = "skipped"
 
     @property
@@ -71,36 +74,6 @@ class Table:
         return tuple(c for c, _ in self.columns)
 
 
-class SqliteShape(enum.StrEnum):
-    COLUMNS = "columns"
-    """One row per record; its columns are rebuilt into OpenCode's JSON document."""
-    DATA = "data"
-    """One row per record; a `data` JSON column plus id columns. Updated in place at a high
-    rate, so the fast path scans only the newest rows."""
-    GROUPED = "grouped"
-    """Many rows per record (a session's todo list), keyed by `session_id`."""
-
-
-@dataclass(frozen=True, slots=True)
-class SqliteTable:
-    """How one generation of OpenCode's SQLite store holds a kind."""
-
-    generation: str
-    table: str
-    shape: SqliteShape
-    required: tuple[str, ...]
-    optional: tuple[str, ...] = ()
-    rebuild: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
-    """COLUMNS: the row (column name → value) as OpenCode's JSON document."""
-    ids: tuple[tuple[str, str], ...] = ()
-    """DATA: (JSON key, column) pairs merged into the `data` document, as OpenCode does."""
-    change_size_sql: str = "0"
-    """COLUMNS: a cheap size proxy the fast path compares between polls."""
-    rebuild_group: Callable[[Iterable[tuple[Any, Any, Any]]], list[dict[str, Any]]] | None = None
-    """GROUPED: a session's (content, status, priority) rows, in position order, as the array
-    OpenCode returns."""
-
-
 ObjectBuilder = Callable[[str, str, Mapping[str, Any]], Row]
 ArrayBuilder = Callable[[str, str, Sequence[Mapping[str, Any]]], tuple[Row, ...]]
 
@@ -133,8 +106,26 @@ _TOKENS = (
     ("tokens_cache_write", "BIGINT"),
 )
 
-STORE_1X = "1.x"
-"""OpenCode 1.2+'s store: project, session, message, part and todo tables."""
+_PART_COLUMNS = (
+    ("id", "VARCHAR"),
+    ("message_id", "VARCHAR"),
+    ("session_id", "VARCHAR"),
+    ("type", "VARCHAR"),
+    ("tool", "VARCHAR"),
+    ("tool_status", "VARCHAR"),
+    ("call_id", "VARCHAR"),
+    ("title", "VARCHAR"),
+    ("time_start", "TIMESTAMP"),
+    ("time_end", "TIMESTAMP"),
+    ("step_reason", "VARCHAR"),
+    *_TOKENS,
+    ("cost", "DOUBLE"),
+    ("mime", "VARCHAR"),
+    ("filename", "VARCHAR"),
+    ("text_chars", "BIGINT"),
+    ("text_preview", "VARCHAR"),
+    ("is_fork_copy", "BOOLEAN"),
+)
 
 KINDS: tuple[KindSpec, ...] = (
     KindSpec(
@@ -155,16 +146,7 @@ KINDS: tuple[KindSpec, ...] = (
             "id",
         ),
         build_object=builders.project_row,
-        sqlite=(
-            SqliteTable(
-                STORE_1X,
-                "project",
-                SqliteShape.COLUMNS,
-                required=("id", "worktree", "time_created", "time_updated"),
-                optional=("vcs", "name", "icon_url", "icon_color", "time_initialized", "sandboxes"),
-                rebuild=rebuild.project_record,
-            ),
-        ),
+        sqlite=(generations.PROJECT_1X,),
     ),
     KindSpec(
         FileKind.SESSION,
@@ -187,34 +169,21 @@ KINDS: tuple[KindSpec, ...] = (
                 ("summary_additions", "BIGINT"),
                 ("summary_deletions", "BIGINT"),
                 ("summary_files", "BIGINT"),
+                ("workspace_id", "VARCHAR"),
+                ("path", "VARCHAR"),
+                ("agent", "VARCHAR"),
+                ("provider_id", "VARCHAR"),
+                ("model_id", "VARCHAR"),
+                ("fork_session_id", "VARCHAR"),
+                ("fork_boundary_message_id", "VARCHAR"),
+                ("rollup_cost", "DOUBLE"),
+                *(("rollup_" + name, kind) for name, kind in _TOKENS),
             ),
             ("id",),
             "id",
         ),
         build_object=builders.session_row,
-        sqlite=(
-            SqliteTable(
-                STORE_1X,
-                "session",
-                SqliteShape.COLUMNS,
-                required=("id", "project_id", "title", "time_created", "time_updated"),
-                optional=(
-                    "parent_id",
-                    "slug",
-                    "directory",
-                    "version",
-                    "share_url",
-                    "workspace_id",
-                    "summary_additions",
-                    "summary_deletions",
-                    "summary_files",
-                    "time_compacting",
-                    "time_archived",
-                ),
-                rebuild=rebuild.session_record,
-                change_size_sql="length(CAST(title AS BLOB))",
-            ),
-        ),
+        sqlite=(generations.SESSION_1X, generations.SESSION_2X),
     ),
     KindSpec(
         FileKind.MESSAGE,
@@ -239,58 +208,33 @@ KINDS: tuple[KindSpec, ...] = (
                 ("is_summary", "BOOLEAN"),
                 ("time_created", "TIMESTAMP"),
                 ("time_completed", "TIMESTAMP"),
+                ("type", "VARCHAR"),
+                ("is_fork_copy", "BOOLEAN"),
             ),
             ("id",),
             "id",
         ),
         build_object=builders.message_row,
-        sqlite=(
-            SqliteTable(
-                STORE_1X,
-                "message",
-                SqliteShape.DATA,
-                required=("id", "session_id", "time_created", "time_updated", "data"),
-                ids=(("id", "id"), ("sessionID", "session_id")),
-            ),
-        ),
+        sqlite=(generations.MESSAGE_1X, generations.SWITCHES_1X, generations.MESSAGE_2X),
     ),
     KindSpec(
         FileKind.PART,
         ("part/{parent}/{id}.json", "session/part/{_}/{parent}/{id}.json"),
         Table(
             "parts",
-            (
-                ("id", "VARCHAR"),
-                ("message_id", "VARCHAR"),
-                ("session_id", "VARCHAR"),
-                ("type", "VARCHAR"),
-                ("tool", "VARCHAR"),
-                ("tool_status", "VARCHAR"),
-                ("call_id", "VARCHAR"),
-                ("title", "VARCHAR"),
-                ("time_start", "TIMESTAMP"),
-                ("time_end", "TIMESTAMP"),
-                ("step_reason", "VARCHAR"),
-                *_TOKENS,
-                ("cost", "DOUBLE"),
-                ("mime", "VARCHAR"),
-                ("filename", "VARCHAR"),
-                ("text_chars", "BIGINT"),
-                ("text_preview", "VARCHAR"),
-            ),
+            _PART_COLUMNS,
             ("id",),
             "id",
         ),
         build_object=builders.part_row,
-        sqlite=(
-            SqliteTable(
-                STORE_1X,
-                "part",
-                SqliteShape.DATA,
-                required=("id", "message_id", "session_id", "time_created", "time_updated", "data"),
-                ids=(("id", "id"), ("sessionID", "session_id"), ("messageID", "message_id")),
-            ),
-        ),
+        sqlite=(generations.PART_1X,),
+    ),
+    KindSpec(
+        FileKind.MESSAGE_CONTENT,
+        (),  # OpenCode 2 only: no JSON layout
+        Table("parts", _PART_COLUMNS, ("id",), "message_id"),
+        build_array=builders.content_rows,
+        sqlite=(generations.CONTENT_2X,),
     ),
     KindSpec(
         FileKind.TODO,
@@ -309,22 +253,7 @@ KINDS: tuple[KindSpec, ...] = (
             "session_id",
         ),
         build_array=builders.todo_rows,
-        sqlite=(
-            SqliteTable(
-                STORE_1X,
-                "todo",
-                SqliteShape.GROUPED,
-                required=(
-                    "session_id",
-                    "content",
-                    "status",
-                    "priority",
-                    "position",
-                    "time_updated",
-                ),
-                rebuild_group=rebuild.todo_record,
-            ),
-        ),
+        sqlite=(generations.TODO_1X,),
     ),
     KindSpec(
         FileKind.SESSION_DIFF,
@@ -356,9 +285,13 @@ _ARRAY_KINDS = frozenset(spec.kind for spec in KINDS if spec.is_array)
 
 
 def sqlite_tables(generation: str) -> dict[str, tuple[FileKind, SqliteTable]]:
-    """SQLite table name → (kind, mapping) for one store generation, in KINDS order."""
+    """Record name (a key path's segment, usually the SQLite table's name) → (kind, mapping)
+    for one store generation, in KINDS order."""
     return {
-        t.table: (spec.kind, t) for spec in KINDS for t in spec.sqlite if t.generation == generation
+        t.segment: (spec.kind, t)
+        for spec in KINDS
+        for t in spec.sqlite
+        if t.generation == generation
     }
 
 

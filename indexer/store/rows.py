@@ -67,9 +67,12 @@ def write_parsed(
     own no rows yet; None deletes for every file. When two files claim the same primary key,
     the later file wins.
     """
-    by_table: dict[str, tuple[Table, list[str], dict[tuple[object, ...], tuple[object, ...]]]] = {}
+    # Keyed by the Table itself: two kinds may share a table under different owner columns.
+    by_table: dict[
+        Table, tuple[Table, list[str], dict[tuple[object, ...], tuple[object, ...]]]
+    ] = {}
     for item in parsed:
-        table, owners, rows = by_table.setdefault(item.table.name, (item.table, [], {}))
+        table, owners, rows = by_table.setdefault(item.table, (item.table, [], {}))
         if owners_with_rows is None or (item.table.name, item.owner_id) in owners_with_rows:
             owners.append(item.owner_id)
         pk_index = [item.table.column_names.index(c) for c in item.table.primary_key]

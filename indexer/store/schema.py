@@ -14,7 +14,7 @@ import duckdb
 from indexer.kinds import TABLES, Table
 from indexer.store.database import DatabaseError, transaction
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 FILE_STATUSES = ("indexed", "error", "pending", "deleted", "skipped")
 
@@ -131,11 +131,20 @@ def _v4_source_watermarks(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v5_generations(conn: duckdb.DuckDBPyConnection) -> None:
+    # OpenCode 2's fields (message type, fork copies, session roll-ups, model, fork): new
+    # columns at the end of each table. Rows indexed before keep NULL there until their record
+    # changes; `messages.type` is then read as coalesce(type, role).
+    for table in TABLES.values():
+        _migrate_columns(conn, table.name, table.columns)
+
+
 MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     (1, _v1_file_index),
     (2, _v2_file_index_status),
     (3, _v3_data_and_logs),
     (4, _v4_source_watermarks),
+    (5, _v5_generations),
 )
 
 

@@ -12,15 +12,15 @@ import pytest
 from indexer.kinds import (
     INDEXED_KINDS,
     KINDS,
-    STORE_1X,
     TABLES,
+    FileKey,
     FileKind,
     KindSpec,
-    SqliteShape,
     _compile,
     classify,
     sqlite_tables,
 )
+from indexer.generations import STORE_1X, STORE_2X, SqliteShape
 from indexer.outcome import ParsedFile
 from indexer.records import parse
 from indexer.store.schema import migrate
@@ -59,8 +59,11 @@ def test_each_kind_has_exactly_one_builder_matching_its_array_flag(spec: KindSpe
 @pytest.mark.parametrize("spec", KINDS, ids=lambda s: str(s.kind))
 def test_each_builder_fills_every_column_of_its_table(spec: KindSpec) -> None:
     doc: object = [{"id": "t1", "file": "a.py"}] if spec.is_array else {"id": "rec_3"}
-    key = classify(_example(spec.layouts[0]))
-    assert key is not None
+    if spec.layouts:
+        key = classify(_example(spec.layouts[0]))
+        assert key is not None
+    else:  # a kind only a store holds
+        key = FileKey("sqlite:opencode.db:content/rec_3", spec.kind, "rec_3")
     parsed = parse(key, orjson.dumps(doc))
     assert isinstance(parsed, ParsedFile)
     assert parsed.table is spec.table
@@ -78,10 +81,18 @@ def test_schema_creates_exactly_the_tables_of_the_kinds(tmp_path: Path) -> None:
 
 
 def test_sqlite_mappings_derive_from_the_kinds() -> None:
-    mapped = sqlite_tables(STORE_1X)
-    assert list(mapped) == ["project", "session", "message", "part", "todo"]
-    for table, (kind, mapping) in mapped.items():
-        assert mapping.table == table
+    mapped = sqlite_tables(STORE_1X) | sqlite_tables(STORE_2X)
+    assert list(sqlite_tables(STORE_1X)) == [
+        "project",
+        "session",
+        "message",
+        "session_message",
+        "part",
+        "todo",
+    ]
+    assert list(sqlite_tables(STORE_2X)) == ["session_v2", "session_message", "content"]
+    for segment, (kind, mapping) in mapped.items():
+        assert mapping.segment == segment
         assert mapping in next(s for s in KINDS if s.kind is kind).sqlite
         if mapping.shape is SqliteShape.COLUMNS:
             assert mapping.rebuild is not None

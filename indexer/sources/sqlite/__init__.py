@@ -14,25 +14,29 @@ Three ways rows reach the pipeline:
 
 A database that is locked, missing or mid-migration is retried with backoff and reported as such
 (connection); while it is unavailable `stamps()` returns None, so none of its rows is judged
-deleted. A database whose tables differ from OpenCode 1.2's (OpenCode 2's `session_v2`, a
-missing `data` column) is named once in the log and skipped; the JSON files keep being indexed.
+deleted. Which generation a file is (1.x, 2.x, or 2.x upgraded from 1.x) and so which records
+it holds and how each is counted once: layout. A database of a layout this code does not know
+(a required table or column missing) is named once in the log, reported by `describe()` and
+skipped; the JSON files keep being indexed.
 Where the databases are and what each is called: discovery.
 """
 
 from __future__ import annotations
 
 from indexer.sources.sqlite.config import SqliteSourceConfig
-from indexer.sources.sqlite.connection import SUCCESSOR_TABLES, TABLES_1X, SourceState
+from indexer.sources.sqlite.connection import SourceState
 from indexer.sources.sqlite.discovery import ENV_DB, discover_databases, source_prefix
+from indexer.sources.sqlite.layout import ALL_RECORDS, Layout, detect
 from indexer.sources.sqlite.source import SqliteSource, make_sources
 
 __all__ = [
+    "ALL_RECORDS",
     "ENV_DB",
-    "SUCCESSOR_TABLES",
-    "TABLES_1X",
+    "Layout",
     "SourceState",
     "SqliteSource",
     "SqliteSourceConfig",
+    "detect",
     "discover_databases",
     "make_sources",
     "source_prefix",

@@ -13,14 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from indexer.kinds import STORE_1X, sqlite_tables
+from indexer.sources.sqlite.layout import ALL_RECORDS, Layout, Unknown, detect
 
 log = logging.getLogger(__name__)
 
-TABLES_1X = sqlite_tables(STORE_1X)
-"""OpenCode 1.2's tables this source reads: name → (kind, mapping)."""
-SUCCESSOR_TABLES = ("session_v2", "session_message")
-"""Tables of OpenCode 2's store: a database holding them is not the schema this code knows."""
+_KNOWN_TABLES = frozenset({m.table for _, m in ALL_RECORDS.values()} | {"kv"})
 
 
 class SourceState(enum.StrEnum):
@@ -52,6 +49,13 @@ class Schema:
     """The columns of each known table the database has."""
     state: SourceState
     message: str
+    layout: Layout | None = None
+    """Which generation the file is and the records it holds (None unless state is OK)."""
+
+    @property
+    def records(self) -> Layout:
+        assert self.layout is not None, "a usable schema has a layout"
+        return self.layout
 
 
 def classify(exc: sqlite3.Error) -> tuple[SourceState, str]:
@@ -81,6 +85,7 @@ class ReadOnlyDatabase:
         self._state = SourceState.STARTING
         self._message = ""
         self._logged: str | None = None
+        self._generation = ""
 
     @property
     def schema(self) -> Schema | None:
@@ -174,9 +179,8 @@ class ReadOnlyDatabase:
             str(r[0]) for r in self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
         columns: dict[str, tuple[str, ...]] = {}
-        for table in TABLES_1X:
-            if table in tables:
-                columns[table] = tuple(str(r[1]) for r in self.query(f"PRAGMA table_info({table})"))
+        for table in sorted(tables & _KNOWN_TABLES):
+            columns[table] = tuple(str(r[1]) for r in self.query(f"PRAGMA table_info({table})"))
         if not tables:
             return Schema(
                 version,
@@ -184,29 +188,21 @@ class ReadOnlyDatabase:
                 SourceState.INITIALIZING,
                 f"{self.db_path.name} has no tables yet (OpenCode may be creating it): waiting",
             )
-        found: list[str] = []
-        successors = [t for t in SUCCESSOR_TABLES if t in tables]
-        if successors:
-            found.append(f"tables {', '.join(successors)} (OpenCode 2's layout)")
-        missing_tables = [t for t in TABLES_1X if t not in tables]
-        if missing_tables:
-            found.append(f"no table {', '.join(missing_tables)}")
-        for table, have in columns.items():
-            lacking = [c for c in TABLES_1X[table][1].required if c not in have]
-            if lacking:
-                found.append(f"{table} without column {', '.join(lacking)}")
-        if found:
-            others = sorted(tables - set(TABLES_1X) - set(SUCCESSOR_TABLES))
-            shown = f"; other tables: {', '.join(others[:8])}" if others else ""
+        layout = detect({t: columns.get(t, ()) for t in tables})
+        if isinstance(layout, Unknown):
             return Schema(
                 version,
                 columns,
                 SourceState.UNKNOWN_SCHEMA,
-                f"{self.db_path} has an unknown schema: found {'; '.join(found)}{shown}. "
-                "ocindex reads OpenCode 1.2's tables (project, session, message, part, todo); "
-                "this database is skipped, the JSON files are still indexed",
+                f"{self.db_path} has an unknown schema: found {'; '.join(layout.found)}. "
+                "ocindex reads OpenCode 1.2-1.18 (session, message, part) and 2.x "
+                "(session_v2, session_message) stores; this database is skipped until it "
+                "changes, the JSON files are still indexed",
             )
-        return Schema(version, columns, SourceState.OK, "")
+        if layout.generation != self._generation:
+            log.info("%s: %s", self.name, layout.describe())
+            self._generation = layout.generation
+        return Schema(version, columns, SourceState.OK, "", layout)
 
     # --- the state -----------------------------------------------------------------------
 

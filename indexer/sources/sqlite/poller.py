@@ -29,14 +29,15 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
-from indexer.kinds import FileKey, SqliteShape, SqliteTable
+from indexer.generations import SqliteShape, SqliteTable
+from indexer.kinds import FileKey
 from indexer.sources.sqlite.config import SqliteSourceConfig
 from indexer.sources.sqlite.connection import (
-    TABLES_1X,
     ReadOnlyDatabase,
     SourceState,
     Unavailable,
 )
+from indexer.sources.sqlite.layout import Layout
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class Poller:
         self._rowid_log: dict[str, deque[tuple[float, int]]] = {}
         self._primed = False
         self._primed_inode: int | None = None
+        self._primed_layout: Layout | None = None
         self.polls = 0
         self.failures = 0
         self.last_poll_ms: float | None = None
@@ -191,22 +193,28 @@ class Poller:
     def poll_once(self) -> list[FileKey]:
         """Ask each table for rows changed since its cursor; deliver and return their keys."""
         started = time.perf_counter()
-        self._db.usable_schema()
-        if not self._primed or self._db.inode != self._primed_inode:
-            self._prime()  # first poll, or the file was replaced (deleted and recreated)
+        layout = self._db.usable_schema().records
+        if (
+            not self._primed
+            or self._db.inode != self._primed_inode
+            or layout is not self._primed_layout
+        ):
+            # First poll, the file was replaced (deleted and recreated) or its schema changed.
+            self._prime(layout)
         keys: list[FileKey] = []
         now = self._monotonic()
-        for table, (kind, mapping) in TABLES_1X.items():
+        for table, (kind, mapping) in layout.records.items():
             low = self._cursor.get(table, 0) - self._config.overlap_ms
+            where = layout.where(table)
             if mapping.shape is SqliteShape.DATA:
-                self._advance_floor(table, now)
+                self._advance_floor(table, mapping.table, now)
                 rows = self._db.query(
-                    f"SELECT id, time_updated, length(CAST(data AS BLOB)) FROM {table} "
-                    "WHERE rowid > ? AND time_updated >= ?",
+                    f"SELECT id, time_updated, length(CAST(data AS BLOB)) FROM {mapping.table} "
+                    f"WHERE rowid > ? AND time_updated >= ? AND ({where})",
                     [self._floor[table], low],
                 )
             else:
-                rows = self._db.query(_changed_select(mapping), [low])
+                rows = self._db.query(_changed_select(mapping, where), [low])
             seen = self._seen.setdefault(table, {})
             top = self._cursor.get(table, 0)
             for rid, updated, size in rows:
@@ -227,24 +235,30 @@ class Poller:
             self._deliver(keys)
         return keys
 
-    def _prime(self) -> None:
+    def _prime(self, layout: Layout) -> None:
         """Start the cursors at what is already indexed or submitted: the committed watermark,
         or the newest row the last full scan saw (the startup reconcile submitted the rest)."""
         known = self._known()
         self._seen.clear()
         now = self._monotonic()
-        for table in _tailed():
-            top = int(self._db.query(f"SELECT coalesce(max(rowid), 0) FROM {table}")[0][0])
+        for table, (_, mapping) in layout.records.items():
+            if mapping.shape is not SqliteShape.DATA:
+                continue
+            top = self._max_rowid(mapping.table)
             self._floor[table] = max(0, top - self._config.tail_rows)
             self._rowid_log[table] = deque([(now, top)])
-        for table in TABLES_1X:
+        for table in layout.records:
             # Nothing known: start from 0, i.e. submit the tail once (bounded by tail_rows).
-            self._cursor[table] = max(known[table], 0)
+            self._cursor[table] = max(known.get(table, -1), 0)
         self._primed, self._primed_inode = True, self._db.inode
+        self._primed_layout = layout
 
-    def _advance_floor(self, table: str, now: float) -> None:
+    def _max_rowid(self, sql_table: str) -> int:
+        return int(self._db.query(f"SELECT coalesce(max(rowid), 0) FROM {sql_table}")[0][0])
+
+    def _advance_floor(self, table: str, sql_table: str, now: float) -> None:
         """Keep scanning only rows inserted within the horizon, and at most tail_rows of them."""
-        top = int(self._db.query(f"SELECT coalesce(max(rowid), 0) FROM {table}")[0][0])
+        top = self._max_rowid(sql_table)
         history = self._rowid_log[table]
         if top < history[-1][1]:
             # The newest rows were deleted (a session removed): new rows may reuse their rowids.
@@ -263,19 +277,14 @@ class Poller:
         self._floor[table] = max(floor, top - self._config.tail_rows)
 
 
-def _tailed() -> list[str]:
-    """Tables updated in place at a high rate: the fast path scans only their newest rows."""
-    return [t for t, (_, m) in TABLES_1X.items() if m.shape is SqliteShape.DATA]
-
-
-def _changed_select(mapping: SqliteTable) -> str:
+def _changed_select(mapping: SqliteTable, where: str) -> str:
     """The fast path's query for rows (or groups) whose time_updated reached a cursor."""
     if mapping.shape is SqliteShape.GROUPED:
         return (
             f"SELECT session_id, max(time_updated), count(*) FROM {mapping.table} "
-            "GROUP BY session_id HAVING max(time_updated) >= ?"
+            f"WHERE {where} GROUP BY session_id HAVING max(time_updated) >= ?"
         )
     return (
         f"SELECT id, time_updated, {mapping.change_size_sql} FROM {mapping.table} "
-        "WHERE time_updated >= ?"
+        f"WHERE time_updated >= ? AND ({where})"
     )

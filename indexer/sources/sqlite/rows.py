@@ -4,6 +4,7 @@ by each table's shape in indexer.kinds. Never branches on a table's name; never 
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -11,18 +12,19 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from indexer.kinds import FileKey, SqliteShape, SqliteTable
+from indexer.generations import SqliteShape, SqliteTable
+from indexer.kinds import FileKey
 from indexer.outcome import Failure, FileRead, FileStamp, Found, ParsedFile, Situation, decide
 from indexer.rebuild import data_record
 from indexer.records import content_hash, parse, too_large
 from indexer.sources.sqlite.config import SqliteSourceConfig
 from indexer.sources.sqlite.connection import (
-    TABLES_1X,
     ReadOnlyDatabase,
     Schema,
     SourceState,
     Unavailable,
 )
+from indexer.sources.sqlite.layout import ALL_RECORDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,8 @@ class Stamps:
     """Rows (a todo table: sessions) per table."""
     newest: dict[str, int]
     """The largest time_updated (ms) per table that has rows."""
+    generation: str = ""
+    """The database's layout ("1.x", "2.x", "upgraded")."""
 
 
 class RowReader:
@@ -52,11 +56,11 @@ class RowReader:
         self._situation = situation
 
     def key_for(self, path: str) -> FileKey | None:
-        """The key of a path `<prefix><table>/<id>` of a table this source reads."""
+        """The key of a path `<prefix><record>/<id>` of a record this source reads."""
         if not path.startswith(self._prefix):
             return None
         table, sep, record_id = path[len(self._prefix) :].partition("/")
-        mapped = TABLES_1X.get(table)
+        mapped = ALL_RECORDS.get(table)
         if not sep or mapped is None or not record_id or "/" in record_id:
             return None
         return FileKey(path, mapped[0], record_id)
@@ -89,13 +93,14 @@ class RowReader:
         sizes: list[int] = []
         counts: dict[str, int] = {}
         maxes: dict[str, int] = {}
-        for table in TABLES_1X:
+        for table in schema.records.records:
             rows = self._stamp_rows(table, schema)
             counts[table] = len(rows)
-            for path, updated_ms, size in rows:
+            for path, mtime_ns, size in rows:
                 paths.append(path)
-                mtimes.append(updated_ms * 1_000_000)
+                mtimes.append(mtime_ns)
                 sizes.append(size)
+                updated_ms = mtime_ns // 1_000_000
                 if updated_ms > maxes.get(table, -1):
                     maxes[table] = updated_ms
         found = pa.table(
@@ -105,55 +110,62 @@ class RowReader:
                 "size": pa.array(sizes, pa.int64()),
             }
         )
-        return Stamps(found, counts, maxes)
+        return Stamps(found, counts, maxes, schema.records.generation)
 
     def count_rows(self) -> dict[str, int]:
         """Rows per table now (a todo key is a session's whole list, so todo counts sessions)."""
-        self._db.usable_schema()
+        layout = self._db.usable_schema().records
         counts = {}
-        for table, (_, mapping) in TABLES_1X.items():
+        for table, (_, mapping) in layout.records.items():
             grouped = mapping.shape is SqliteShape.GROUPED
             what = "DISTINCT session_id" if grouped else "*"
-            counts[table] = int(self._db.query(f"SELECT count({what}) FROM {table}")[0][0])
+            counts[table] = int(
+                self._db.query(
+                    f"SELECT count({what}) FROM {mapping.table} WHERE {layout.where(table)}"
+                )[0][0]
+            )
         return counts
 
     # --- by shape ------------------------------------------------------------------------
 
     def _columns(self, table: str, schema: Schema) -> list[str]:
-        have = schema.columns[table]
-        mapping = TABLES_1X[table][1]
+        mapping = schema.records.records[table][1]
+        have = schema.columns[mapping.table]
         wanted = mapping.required + mapping.optional
         return [c for c in dict.fromkeys(wanted) if c in have]
 
     def _stamp_rows(self, table: str, schema: Schema) -> list[tuple[str, int, int]]:
-        """(path, time_updated ms, size) of every row of one table, in rowid chunks."""
+        """(path, mtime_ns, size) of every row of one record, in rowid chunks."""
         prefix = f"{self._prefix}{table}/"
-        mapping = TABLES_1X[table][1]
+        mapping = schema.records.records[table][1]
+        where = schema.records.where(table)
         if mapping.shape is SqliteShape.DATA:
             rows = self._chunked(
-                f"SELECT rowid, id, time_updated, length(CAST(data AS BLOB)) FROM {table}"
+                f"SELECT rowid, id, time_updated, length(CAST(data AS BLOB)) FROM {mapping.table}",
+                where,
             )
-            return [(prefix + r[1], int(r[2] or 0), int(r[3] or 0)) for r in rows]
+            return [(prefix + r[1], int(r[2] or 0) * 1_000_000, int(r[3] or 0)) for r in rows]
         if mapping.shape is SqliteShape.GROUPED:
-            groups = self._groups(mapping, self._chunked(_group_select(table)))
-            return [(prefix + sid, ms, len(data)) for sid, (ms, data) in groups.items()]
+            groups = self._groups(mapping, self._chunked(_group_select(mapping.table), where))
+            return [(prefix + sid, ms * 1_000_000, len(data)) for sid, (ms, data) in groups.items()]
         cols = self._columns(table, schema)
         build = _rebuild(mapping)
         out = []
-        for r in self._chunked(f"SELECT rowid, {', '.join(cols)} FROM {table}"):
+        for r in self._chunked(f"SELECT rowid, {', '.join(cols)} FROM {mapping.table}", where):
             record = dict(zip(cols, r[1:], strict=True))
-            size = len(orjson.dumps(build(record)))  # the size read() records, exactly
-            out.append((prefix + str(record["id"]), int(record["time_updated"] or 0), size))
+            stamp = _columns_stamp(record, orjson.dumps(build(record)))  # as read() records it
+            out.append((prefix + str(record["id"]), stamp.mtime_ns, stamp.size))
         return out
 
-    def _chunked(self, select: str) -> list[tuple[Any, ...]]:
+    def _chunked(self, select: str, where: str) -> list[tuple[Any, ...]]:
         """A full scan as a series of short queries (keyset on rowid), so no read transaction
         lasts longer than one chunk."""
         out: list[tuple[Any, ...]] = []
         after = -(2**63)
         while True:
             rows = self._db.query(
-                f"{select} WHERE rowid > ? ORDER BY rowid LIMIT ?", [after, self._config.chunk_rows]
+                f"{select} WHERE rowid > ? AND ({where}) ORDER BY rowid LIMIT ?",
+                [after, self._config.chunk_rows],
             )
             out.extend(rows)
             if len(rows) < self._config.chunk_rows:
@@ -177,7 +189,11 @@ class RowReader:
 
     def _read_table(self, table: str, keys: Sequence[FileKey], schema: Schema) -> list[FileRead]:
         ids = list(dict.fromkeys(k.record_id for k in keys))
-        mapping = TABLES_1X[table][1]
+        layout = schema.records
+        if table not in layout.records:  # a record this database's generation does not hold
+            return [self._decided(k, Found.GONE) for k in keys]
+        mapping = layout.records[table][1]
+        where = layout.where(table)
         found: dict[str, FileRead] = {}
         key_of = {k.record_id: k for k in keys}
         step = self._config.chunk_ids
@@ -185,36 +201,44 @@ class RowReader:
             chunk = ids[i : i + step]
             marks = ", ".join("?" * len(chunk))
             if mapping.shape is SqliteShape.DATA:
-                found.update(self._read_data_rows(mapping, chunk, marks, key_of))
+                found.update(self._read_data_rows(mapping, chunk, marks, where, key_of))
             elif mapping.shape is SqliteShape.GROUPED:
                 rows = self._db.query(
-                    f"{_group_select(table)} WHERE session_id IN ({marks})", chunk
+                    f"{_group_select(mapping.table)} WHERE session_id IN ({marks}) AND ({where})",
+                    chunk,
                 )
                 for sid, (ms, data) in self._groups(mapping, rows).items():
-                    found[sid] = self._parsed(key_of[sid], ms, len(data), data)
+                    found[sid] = self._parsed(
+                        key_of[sid], FileStamp(ms * 1_000_000, len(data)), data
+                    )
             else:
                 cols = self._columns(table, schema)
                 rows = self._db.query(
-                    f"SELECT {', '.join(cols)} FROM {table} WHERE id IN ({marks})", chunk
+                    f"SELECT {', '.join(cols)} FROM {mapping.table} "
+                    f"WHERE id IN ({marks}) AND ({where})",
+                    chunk,
                 )
                 build = _rebuild(mapping)
                 for r in rows:
                     record = dict(zip(cols, r, strict=True))
                     data = orjson.dumps(build(record))
                     rid = str(record["id"])
-                    found[rid] = self._parsed(
-                        key_of[rid], int(record["time_updated"] or 0), len(data), data
-                    )
+                    found[rid] = self._parsed(key_of[rid], _columns_stamp(record, data), data)
         return [found.get(k.record_id) or self._decided(k, Found.GONE) for k in keys]
 
     def _read_data_rows(
-        self, mapping: SqliteTable, chunk: list[str], marks: str, key_of: Mapping[str, FileKey]
+        self,
+        mapping: SqliteTable,
+        chunk: list[str],
+        marks: str,
+        where: str,
+        key_of: Mapping[str, FileKey],
     ) -> dict[str, FileRead]:
         id_columns = ", ".join(column for _, column in mapping.ids)
         rows = self._db.query(
             f"SELECT {id_columns}, time_updated, length(CAST(data AS BLOB)), "
             f"CASE WHEN length(CAST(data AS BLOB)) > ? THEN NULL ELSE data END "
-            f"FROM {mapping.table} WHERE id IN ({marks})",
+            f"FROM {mapping.table} WHERE id IN ({marks}) AND ({where})",
             [self._config.max_record_bytes, *chunk],
         )
         out: dict[str, FileRead] = {}
@@ -227,16 +251,15 @@ class RowReader:
                 failure = too_large(size, self._config.max_record_bytes)
                 out[rid] = self._failed(key, FileStamp(ms * 1_000_000, size), failure)
                 continue
-            rebuilt = data_record(data, ids)
+            rebuilt = data_record(data, ids, mapping.transform)
             if rebuilt is None:  # parse the stored text itself, to say why it is no object
                 rebuilt = data if isinstance(data, bytes) else str(data).encode("utf-8", "replace")
-            out[rid] = self._parsed(key, ms, size, rebuilt)
+            out[rid] = self._parsed(key, FileStamp(ms * 1_000_000, size), rebuilt)
         return out
 
     # --- outcomes ------------------------------------------------------------------------
 
-    def _parsed(self, key: FileKey, updated_ms: int, size: int, data: bytes) -> FileRead:
-        stamp = FileStamp(updated_ms * 1_000_000, size)
+    def _parsed(self, key: FileKey, stamp: FileStamp, data: bytes) -> FileRead:
         result = parse(key, data, self._config.max_record_bytes)
         if isinstance(result, ParsedFile):
             status, _ = decide(Found.PARSED, self._situation)
@@ -262,6 +285,13 @@ class RowReader:
         # which retries pending rows once the database answers again.
         found = Found.STORE_BUSY if state is SourceState.BUSY else Found.STORE_UNAVAILABLE
         return [self._decided(k, found, f"database {state}: {message}") for k in keys]
+
+
+def _columns_stamp(record: Mapping[str, Any], data: bytes) -> FileStamp:
+    """time_updated plus, below the millisecond, a digest of the rebuilt record: OpenCode
+    changes some columns (a session's usage) without bumping time_updated."""
+    ms = int(record["time_updated"] or 0)
+    return FileStamp(ms * 1_000_000 + zlib.crc32(data) % 1_000_000, len(data))
 
 
 def _rebuild(mapping: SqliteTable) -> Callable[[Mapping[str, Any]], dict[str, Any]]:

@@ -19,13 +19,13 @@ from indexer.pipeline.accumulator import Trigger
 from indexer.sources.base import Submit
 from indexer.sources.sqlite.config import SqliteSourceConfig
 from indexer.sources.sqlite.connection import (
-    TABLES_1X,
     ReadOnlyDatabase,
     Schema,
     SourceState,
     Unavailable,
 )
 from indexer.sources.sqlite.discovery import source_prefix
+from indexer.sources.sqlite.layout import ALL_RECORDS
 from indexer.sources.sqlite.poller import Poller
 from indexer.sources.sqlite.rows import RowReader
 from indexer.store.logs import raise_watermarks, read_watermarks
@@ -221,7 +221,8 @@ class SqliteSource:
     def _known(self) -> dict[str, int]:
         with self._lock:
             return {
-                t: max(self._committed.get(t, -1), self._stamped_max.get(t, -1)) for t in TABLES_1X
+                t: max(self._committed.get(t, -1), self._stamped_max.get(t, -1))
+                for t in ALL_RECORDS
             }
 
     def _deliver(self, keys: list[FileKey]) -> None:
