@@ -9,6 +9,7 @@ import duckdb
 import orjson
 import pytest
 
+from indexer.generations import STORE_1X, STORE_2X, SqliteShape
 from indexer.kinds import (
     INDEXED_KINDS,
     KINDS,
@@ -20,7 +21,6 @@ from indexer.kinds import (
     classify,
     sqlite_tables,
 )
-from indexer.generations import STORE_1X, STORE_2X, SqliteShape
 from indexer.outcome import ParsedFile
 from indexer.records import parse
 from indexer.store.schema import migrate
