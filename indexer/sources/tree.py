@@ -96,10 +96,13 @@ class TreeSource:
         key = classify(path[len(self.prefix) :])
         if key is None:
             return None
-        parent = key.parent_id
-        if key.kind is FileKind.SESSION and not parent:
-            parent = self.project_id
-        return replace(key, rel_path=self.prefix + key.rel_path, parent_id=parent)
+        if key.kind is FileKind.SESSION:
+            if key.parent_id:
+                # A tree keeps sessions in session/info/ only; session/share/{id}.json is a
+                # session's share link, which the root's session/{project}/ layout would take.
+                return replace(key, rel_path=self.prefix + key.rel_path, kind=FileKind.SKIPPED)
+            key = replace(key, parent_id=self.project_id)
+        return replace(key, rel_path=self.prefix + key.rel_path)
 
     def stamps(self) -> pa.Table | None:
         """(prefixed path, mtime_ns, size) of every file; empty when the tree is gone (its rows
