@@ -100,7 +100,7 @@ class TreeSource:
             if key.parent_id:
                 # A tree keeps sessions in session/info/ only; session/share/{id}.json is a
                 # session's share link, which the root's session/{project}/ layout would take.
-                return replace(key, rel_path=self.prefix + key.rel_path, kind=FileKind.SKIPPED)
+                return FileKey(self.prefix + key.rel_path, FileKind.SKIPPED)
             key = replace(key, parent_id=self.project_id)
         return replace(key, rel_path=self.prefix + key.rel_path)
 
@@ -124,7 +124,7 @@ class TreeSource:
             paths.append(self.prefix + rel)
             mtimes.append(mtime_ns)
             sizes.append(size)
-            key = classify(rel)
+            key = self.key_for(paths[-1])
             if key is not None:
                 kinds[str(key.kind)] += 1
         self._set(SourceState.OK, "", dict(sorted(kinds.items())))

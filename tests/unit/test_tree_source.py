@@ -94,6 +94,7 @@ def test_stamps_list_every_file_with_the_prefix_and_count_them_by_kind(tmp_path:
     write(tree, "session/info/ses_1.json", b'{"id": "ses_1"}')
     write(tree, "session/message/ses_1/msg_1.json", b'{"id": "msg_1"}')
     write(tree, "readme.txt", b"x")
+    write(tree, "session/share/ses_1.json", b"{}")
     write(tree, "session/info/ses_2.json.tmp", b"{")
     source = TreeSource(tree)
     stamps = source.stamps()
@@ -105,10 +106,11 @@ def test_stamps_list_every_file_with_the_prefix_and_count_them_by_kind(tmp_path:
         ("legacy:p1:readme.txt", 1),
         ("legacy:p1:session/info/ses_1.json", 15),
         ("legacy:p1:session/message/ses_1/msg_1.json", 15),
+        ("legacy:p1:session/share/ses_1.json", 2),
     ]
     described = source.describe()
     assert described["kind"] == "tree" and described["state"] == "ok"
-    assert described["files"] == {"message": 1, "session": 1, "skipped": 1}
+    assert described["files"] == {"message": 1, "session": 1, "skipped": 2}
 
 
 def test_stamps_of_a_tree_that_is_gone_are_empty_so_its_rows_go(tmp_path: Path) -> None:
