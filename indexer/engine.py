@@ -1,5 +1,5 @@
-"""Assembles an engine: opens the one IndexWriter, records the storage root, makes OpenCode's SQLite
-stores into sources, lets the rollout choose the version and builds that indexer on them.
+"""Assembles an engine: opens the one IndexWriter, records the storage root, makes OpenCode's stores
+(SQLite, legacy JSON trees) into sources, lets the rollout choose the version and build it on them.
 Never starts an indexer or reads the environment: the caller starts it, the config says the rest.
 """
 
@@ -12,8 +12,10 @@ from functools import partial
 from indexer.config import IndexerConfig
 from indexer.outcome import BatchResult
 from indexer.pipeline.writer import IndexWriter
-from indexer.rollout import Choice, Indexer, RolloutState, choose, make_indexer
-from indexer.sources.sqlite import SqliteSource, discover_databases, make_sources
+from indexer.rollout import Choice, Indexer, RolloutState, choose, make_indexer, pipeline_config
+from indexer.sources.base import ChangeSource
+from indexer.sources.sqlite import discover_databases, make_sources
+from indexer.sources.tree import discover_legacy_trees, make_tree_sources
 from indexer.store.schema import set_meta
 
 OnBatch = Callable[[BatchResult], None]
@@ -26,7 +28,7 @@ class Engine:
 
     config: IndexerConfig
     writer: IndexWriter
-    sources: tuple[SqliteSource, ...]
+    sources: tuple[ChangeSource, ...]
     choice: Choice
     indexer: Indexer
     watch: bool = True
@@ -44,7 +46,7 @@ def build_indexer(
     config: IndexerConfig,
     version: str,
     writer: IndexWriter,
-    sources: tuple[SqliteSource, ...],
+    sources: tuple[ChangeSource, ...],
     watch: bool,
     bulk: bool,
     on_batch: OnBatch | None,
@@ -72,14 +74,18 @@ def assemble(
     """Open the database and build the chosen indexer on it; on any failure the writer is closed.
 
     OpenCode >= 1.2's SQLite store(s) are --opencode-db, else $OPENCODE_DB, else opencode*.db
-    beside the storage folder. Only v2 reads them (make_indexer leaves them out of v1).
+    beside the storage folder; older OpenCode's trees are `../project/*/storage` beside it.
+    Only v2 reads them (make_indexer leaves them out of v1).
     """
     paths = config.paths
     writer = IndexWriter.open(paths.db_path)
     try:
         writer.run(partial(set_meta, key="storage_root", value=str(paths.storage_root)))
         databases = discover_databases(paths.storage_root, paths.opencode_db, paths.opencode_env)
-        sources = tuple(make_sources(databases, paths.storage_root, index=writer.cursor))
+        processor = pipeline_config(config.tunables).processor
+        trees = make_tree_sources(discover_legacy_trees(paths.storage_root), config=processor)
+        sqlite = make_sources(databases, paths.storage_root, index=writer.cursor)
+        sources: tuple[ChangeSource, ...] = (*sqlite, *trees)
         choice = choose(config.indexer, state or RolloutState(paths.db_path), config.rollout)
         indexer = build_indexer(config, choice.version, writer, sources, watch, bulk, on_batch)
     except BaseException:

@@ -33,7 +33,8 @@ from indexer.pipeline.writer import IndexWriter
 from indexer.read_model import file_status_counts
 from indexer.rollout import Choice, Indexer, RolloutState, choose
 from indexer.snapshot import ActionResult, Comparison, IndexerSnapshot
-from indexer.sources.sqlite import ENV_DB, SqliteSource
+from indexer.sources.base import ChangeSource
+from indexer.sources.sqlite import ENV_DB
 from indexer.status import V1_NOTE
 from indexer.store.logs import append_switch
 
@@ -89,7 +90,7 @@ class IndexerService:
         self.exporter = exporter
         self.state = RolloutState(self.db_path)
         self.choice: Choice | None = None
-        self.sources: Sequence[SqliteSource] = ()
+        self.sources: Sequence[ChangeSource] = ()
         self._engine: Engine | None = None
         self._writer: IndexWriter | None = None
         self.current: Indexer | None = None
@@ -119,8 +120,11 @@ class IndexerService:
         self._engine, self._writer = engine, engine.writer
         self.sources = engine.sources
         for source in self.sources:
-            there = "" if source.db_path.exists() else ", not there yet"
-            log.info("OpenCode SQLite store %s (keys %s…%s)", source.db_path, source.prefix, there)
+            about = source.describe()
+            there = "" if Path(str(about["path"])).exists() else ", not there yet"
+            log.info(
+                "source %s %s (keys %s…%s)", about["kind"], about["path"], source.prefix, there
+            )
         self.choice = engine.choice
         log.info("starting %s (%s)", self.choice.version, self.choice.reason)
         self.current = engine.indexer
@@ -220,7 +224,7 @@ class IndexerService:
             return ""
         parts = []
         for source in self.sources:
-            state = "not read by v1" if version == "v1" else str(source.state)
+            state = "not read by v1" if version == "v1" else str(source.describe()["state"])
             parts.append(f"{source.name} ({state})")
         return "sources: JSON files + " + ", ".join(parts)
 

@@ -22,8 +22,12 @@ from indexer.read_model import (
 from indexer.rollout import Choice
 from indexer.snapshot import Comparison
 from indexer.sources.sqlite import make_sources
+from indexer.sources.tree import discover_legacy_trees, make_tree_sources
 
-V1_NOTE = "v1 reads the JSON files only; OpenCode's SQLite store (1.2+) is indexed by v2 alone"
+V1_NOTE = (
+    "v1 reads the JSON files only; OpenCode's SQLite store (1.2+) and legacy "
+    "project/<id>/storage trees are indexed by v2 alone"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,17 +67,43 @@ class SqliteSourceStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class TreeSourceStatus:
+    """One legacy `project/<id>/storage` tree found now (listed), and what the index holds of it."""
+
+    path: str
+    prefix: str
+    state: str
+    files: dict[str, int]
+    """Files per kind, counted by the listing."""
+    indexed: dict[str, int]
+    described: Mapping[str, object]
+
+    def as_json(self) -> dict[str, object]:
+        return {**self.described, "indexed": self.indexed}
+
+    def lines(self) -> list[str]:
+        what = (
+            f"{self.state}, {sum(self.files.values())} files" if self.state == "ok" else self.state
+        )
+        return [
+            f"source tree     {self.path}: {what}; {_counts(self.indexed)} (keys {self.prefix}…)"
+        ]
+
+
+@dataclass(frozen=True, slots=True)
 class SourcesStatus:
     json_files: JsonSourceStatus
     sqlite: tuple[SqliteSourceStatus, ...]
     other_indexed: dict[str, dict[str, int]]
     """file_index rows (by status) of sources not found now, by key prefix."""
+    trees: tuple[TreeSourceStatus, ...] = ()
     v1_note: str = V1_NOTE
 
     def as_json(self) -> dict[str, object]:
         return {
             "json": asdict(self.json_files),
             "sqlite": [s.as_json() for s in self.sqlite],
+            "trees": [t.as_json() for t in self.trees],
             "other_indexed": self.other_indexed,
             "v1_note": self.v1_note,
         }
@@ -88,6 +118,8 @@ class SourcesStatus:
                 "source sqlite   none found (--opencode-db, $OPENCODE_DB, opencode*.db beside the "
                 "storage folder)"
             )
+        for tree in self.trees:
+            lines += tree.lines()
         for ns, statuses in self.other_indexed.items():
             lines.append(f"indexed earlier {ns} (not found now): {_counts(statuses)}")
         lines.append(f"note            {self.v1_note}")
@@ -161,7 +193,8 @@ def status_report(
 def sources_status(
     conn: duckdb.DuckDBPyConnection | None, databases: Sequence[Path], storage_root: Path
 ) -> SourcesStatus:
-    """Each database found (probed read-only now), and what file_index holds per source."""
+    """Each database and legacy tree found (probed read-only now), and what file_index holds
+    per source."""
     indexed = indexed_by_source(conn) if conn is not None else {}
     marks = source_watermarks(conn) if conn is not None else {}
     found = []
@@ -179,13 +212,27 @@ def sources_status(
                 described=info,
             )
         )
-    known = {s.prefix for s in found}
+    trees = []
+    for tree in make_tree_sources(discover_legacy_trees(storage_root)):
+        info = tree.probe()
+        trees.append(
+            TreeSourceStatus(
+                path=str(info["path"]),
+                prefix=tree.prefix,
+                state=str(info["state"]),
+                files=_int_map(info.get("files")),
+                indexed=indexed.get(tree.prefix, {}),
+                described=info,
+            )
+        )
+    known = {s.prefix for s in found} | {t.prefix for t in trees}
     return SourcesStatus(
         json_files=JsonSourceStatus(str(storage_root), indexed.get(JSON_NAMESPACE, {})),
         sqlite=tuple(found),
         other_indexed={
             ns: c for ns, c in indexed.items() if ns != JSON_NAMESPACE and ns not in known
         },
+        trees=tuple(trees),
     )
 
 

@@ -59,7 +59,10 @@ def cmd_index(args: argparse.Namespace) -> int:
         # A store busy at the end (a writer's exclusive lock, a checkpoint) is scanned again
         # for as long as a held database is waited for.
         retry_until = min(deadline, time.monotonic() + config.lock_wait_s)
-        while any(s.state is SourceState.BUSY for s in read) and time.monotonic() < retry_until:
+        while (
+            any(s.describe()["state"] == SourceState.BUSY for s in read)
+            and time.monotonic() < retry_until
+        ):
             time.sleep(0.2)
             indexer.rescan()
             settle(indexer, deadline, progress, t0)
@@ -81,7 +84,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         summary["sources"] = [s.describe()["path"] for s in sources]
         if version == "v1":
             summary["note"] = V1_NOTE
-    unread = [s.describe() for s in read if s.state in UNREAD]
+    unread = [d for d in (s.describe() for s in read) if d["state"] in UNREAD]
     errors = [
         f"could not read {d['path']} ({d['state']}: {str(d['message']).removesuffix(': retrying')})"
         for d in unread
