@@ -173,6 +173,8 @@ class Found(enum.StrEnum):
     """A database that is locked right now: asked again soon."""
     STORE_UNAVAILABLE = "store_unavailable"
     """A database that is missing, mid-migration or unknown: the reconciler asks again."""
+    HISTORY = "history"
+    """A JSON copy of a record kind OpenCode's store now holds: the store's copy counts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +233,7 @@ DECISIONS: dict[Found, Callable[[Situation], Decision]] = {
     Found.FAILED: _failed,
     Found.STORE_BUSY: lambda s: (FileStatus.PENDING, s.policy.base_s * 4),
     Found.STORE_UNAVAILABLE: lambda s: (FileStatus.PENDING, None),
+    Found.HISTORY: lambda s: (FileStatus.SKIPPED, None),
 }
 
 

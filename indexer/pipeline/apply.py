@@ -73,6 +73,14 @@ def apply_reads(
             gone.setdefault(r.key.kind, []).append(r.key.record_id)
     if twins is None:  # with twins, resolve_twins already decided whose rows go
         gone = _not_held_elsewhere(conn, gone, changed, kept)
+    # A file now history (skipped) drops the rows it wrote, unless another path (the store)
+    # holds the same record.
+    history: dict[FileKind, list[str]] = {}
+    for r in kept:
+        if r.status is FileStatus.SKIPPED and r.key.kind in TABLES and r.key.rel_path in owns_rows:
+            history.setdefault(r.key.kind, []).append(r.key.record_id)
+    for kind, owners in _not_held_elsewhere(conn, history, changed, kept).items():
+        gone.setdefault(kind, []).extend(owners)
     for kind, owners in gone.items():
         delete_owned(conn, TABLES[kind], owners)
     if twins is not None and twins.reread:
@@ -95,7 +103,11 @@ def _not_held_elsewhere(
     if not gone:
         return gone
     held = {(str(r.key.kind), r.key.record_id) for r in written}
-    leaving = [r.key.rel_path for r in reads if r.status in (FileStatus.DELETED, FileStatus.ERROR)]
+    leaving = [
+        r.key.rel_path
+        for r in reads
+        if r.status in (FileStatus.DELETED, FileStatus.ERROR, FileStatus.SKIPPED)
+    ]
     ids = sorted({i for owners in gone.values() for i in owners})
     held.update(
         (str(kind), str(record_id))

@@ -8,6 +8,7 @@ and a reason, and the rest of its batch lands.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,14 +16,19 @@ from pathlib import Path
 
 import duckdb
 
+from indexer.kinds import FileKind
 from indexer.outcome import BatchResult, FileRead, with_backoff
 from indexer.pipeline.accumulator import Batch, PendingEntry
 from indexer.pipeline.apply import apply_reads
+from indexer.pipeline.history import as_history, history_kinds, mark_history_for_reread
 from indexer.pipeline.reader import ProcessorConfig, read_file
 from indexer.sources.base import ChangeSource, owner_of
 from indexer.store.database import transaction
 from indexer.store.logs import append_batch, next_batch_id
+from indexer.store.schema import get_meta, set_meta
 from indexer.store.tracking import FileTracker, TrackedFile
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,9 @@ class ReadBatch:
     reads: tuple[FileRead, ...]
     read_ms: float
     """How long reading and parsing took (it may then wait for the writer)."""
+    history: frozenset[FileKind] = frozenset()
+    """The kinds a source held with authority when the batch was read."""
+    authorities: tuple[str, ...] = ()
 
 
 class BatchProcessor:
@@ -60,6 +69,7 @@ class BatchProcessor:
         self._monotonic = monotonic
         self._wall = wall
         self._next_id = next_batch_id(conn)
+        self._history: frozenset[FileKind] = frozenset()
 
     def process(self, batch: Batch) -> BatchResult:
         """Read, parse and commit one batch in a single transaction; raise on database errors."""
@@ -78,11 +88,14 @@ class BatchProcessor:
             mine = [e.key for e in entries if owner_of(e.key.rel_path, self.sources) is source]
             if mine:
                 found.update((r.key.rel_path, r) for r in source.read(mine))
-        reads = tuple(
+        reads = [
             found.get(e.key.rel_path) or read_file(self.root, e.key, self.config, 0, self._wall)
             for e in entries
-        )
-        return ReadBatch(batch, entries, reads, (self._monotonic() - started) * 1000)
+        ]
+        history, authorities = history_kinds(self.sources)
+        reads = as_history(reads, history, self.sources, authorities)
+        read_ms = (self._monotonic() - started) * 1000
+        return ReadBatch(batch, entries, tuple(reads), read_ms, history, tuple(authorities))
 
     def commit(self, read: ReadBatch) -> BatchResult:
         """Write one read batch: data rows, file_index rows and its batch_log row, one transaction."""
@@ -109,6 +122,8 @@ class BatchProcessor:
     ) -> BatchResult:
         """Commit one batch; its processing time is its read time plus its commit time."""
         with transaction(self.conn):
+            if read.history and read.history != self._history:
+                self._take_history(read)
             # Twins exist only with a second source: then one extra query per batch.
             twins = {"overlap": True} if self.sources else {}
             kept = apply_reads(self.conn, self.tracker, reads, prior, trust_prior, **twins)
@@ -128,4 +143,15 @@ class BatchProcessor:
                 event_at=[e.event_at for e in read.entries],
             )
             append_batch(self.conn, result)
+        self._history = read.history or self._history
         return result
+
+    def _take_history(self, read: ReadBatch) -> None:
+        """The first batch that sees a store hold these kinds has their JSON copies read again,
+        once per index (recorded in meta, in this batch's transaction)."""
+        label = ",".join(sorted(str(k) for k in read.history))
+        if get_meta(self.conn, "history_kinds") == label:
+            return
+        marked = mark_history_for_reread(self.conn, read.history, read.authorities)
+        set_meta(self.conn, "history_kinds", label)
+        log.info("the store holds %s: %d JSON copies are read again as history", label, marked)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 import duckdb
 import pyarrow as pa
 
-from indexer.kinds import FileKey
+from indexer.kinds import FileKey, FileKind
 
 if TYPE_CHECKING:
     from indexer.outcome import FileRead
@@ -49,6 +49,11 @@ class ChangeSource(Protocol):
         ...
 
     def stop(self) -> None: ...
+
+    def supersedes(self) -> frozenset[FileKind]:
+        """The kinds this source now holds with authority: their copies anywhere else (the JSON
+        tree, legacy trees) are history, indexed from here only. Empty for most sources."""
+        ...
 
     def describe(self) -> dict[str, object]:
         """Status for `ocindex status` and the dashboard."""

@@ -148,6 +148,9 @@ class TreeSource:
     def stop(self) -> None:
         """Nothing runs."""
 
+    def supersedes(self) -> frozenset[FileKind]:
+        return frozenset()  # old JSON is never the authority over anything
+
     def describe(self) -> dict[str, object]:
         with self._lock:
             state, message, files = self._state, self._message, dict(self._files)

@@ -215,7 +215,7 @@ def utime_ms(path: Path, ms: int) -> None:
     os.utime(path, ns=(ms * 1_000_000, ms * 1_000_000))
 
 
-def test_a_folder_with_json_files_and_a_store_holding_the_same_records_keeps_the_newer(
+def test_a_store_holding_sessions_wins_over_every_json_copy_and_deletions_stay_deleted(
     tmp_path: Path,
 ) -> None:
     root, db = tmp_path / "storage", tmp_path / "index.duckdb"
@@ -227,21 +227,13 @@ def test_a_folder_with_json_files_and_a_store_holding_the_same_records_keeps_the
     newest_row = int(
         sqlite3.connect(sim.db_path).execute("SELECT max(time_updated) FROM message").fetchone()[0]
     )
-    # Every JSON copy older than every row, except the messages of `json_wins`, edited later.
-    for path in (root).rglob("*.json"):
-        utime_ms(path, 1_000)
-    json_wins, db_wins = files[:3], files[3:6]
-    for path in json_wins:
+    # Some JSON copies edited after every row: they still lose to the store.
+    edited = files[:3]
+    for path in edited:
         doc = orjson.loads(path.read_bytes())
-        path.write_bytes(orjson.dumps({**doc, "agent": "json-wins"}, option=orjson.OPT_INDENT_2))
+        path.write_bytes(orjson.dumps({**doc, "agent": "json-edit"}, option=orjson.OPT_INDENT_2))
         utime_ms(path, newest_row + 60_000)
     conn = sqlite3.connect(sim.db_path, isolation_level=None)
-    for path in db_wins:
-        conn.execute(
-            "UPDATE message SET data = json_set(data, '$.agent', 'db-wins'), time_updated = ? "
-            "WHERE id = ?",
-            [newest_row + 1, path.stem],
-        )
     v2 = v2_on(root, db, sim.db_path)
     v2.start()
     try:
@@ -253,38 +245,31 @@ def test_a_folder_with_json_files_and_a_store_holding_the_same_records_keeps_the
 
         ids = {p.stem for p in files}
         assert set(agents()) == ids  # one row per id
-        assert {agents()[p.stem] for p in json_wins} == {"json-wins"}
-        assert {agents()[p.stem] for p in db_wins} == {"db-wins"}
-        # Live, both ways round: a newer row beats its file, a newer file beats its row.
+        assert "json-edit" not in set(agents().values())
+        history = cursor.execute(
+            "SELECT DISTINCT status, error_message FROM file_index WHERE file_type = 'message' "
+            "AND NOT starts_with(file_path, 'sqlite:')"
+        ).fetchall()
+        assert history == [("skipped", "history: sqlite:opencode.db holds this record")]
+        # A fresh JSON edit while live changes nothing; a store edit lands.
+        path = files[3]
+        path.write_bytes(orjson.dumps({**orjson.loads(path.read_bytes()), "agent": "late"}))
         conn.execute(
             "UPDATE message SET data = json_set(data, '$.agent', 'db-again'), time_updated = ? "
             "WHERE id = ?",
-            [newest_row + 120_000, json_wins[0].stem],
+            [newest_row + 120_000, files[4].stem],
         )
-        path = db_wins[0]
-        doc = orjson.loads(path.read_bytes())
-        path.write_bytes(orjson.dumps({**doc, "agent": "json-again"}))
-        utime_ms(path, newest_row + 120_000)
-        assert wait_until(
-            lambda: (
-                (agents()[json_wins[0].stem], agents()[db_wins[0].stem])
-                == ("db-again", "json-again")
-            ),
-            10,
-        )
-        assert len(agents()) == len(ids)
-        twins = cursor.execute(
-            "SELECT count(*) FROM file_index WHERE file_type = 'message' AND status = 'indexed'"
-        ).fetchone()
-        assert twins == (2 * len(ids),)  # both copies tracked, one row written
-        # OpenCode deletes a row that won: one reconcile finds it gone and asks for the JSON
-        # copy again, the next reads it.
-        gone = db_wins[1]
-        conn.execute("DELETE FROM message WHERE id = ?", [gone.stem])
-        for _ in range(2):
-            assert v2.rescan() is not None and v2.wait_idle(10, settle_s=0.2)
-        assert agents()[gone.stem] == orjson.loads(gone.read_bytes()).get("agent")
-        assert len(agents()) == len(ids)
+        assert wait_until(lambda: agents()[files[4].stem] == "db-again", 10)
+        assert agents()[path.stem] != "late"
+        # OpenCode deletes a session: one reconcile removes its messages, JSON copies or not.
+        gone = files[5]
+        sid = gone.parent.name
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("DELETE FROM session WHERE id = ?", [sid])
+        assert v2.rescan() is not None and v2.wait_idle(10, settle_s=0.2)
+        left = cursor.execute("SELECT count(*) FROM messages WHERE session_id = ?", [sid])
+        assert left.fetchone() == (0,)
+        assert gone.exists()
         cursor.close()
     finally:
         v2.stop()

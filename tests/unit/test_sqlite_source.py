@@ -424,9 +424,12 @@ def row_key(src: SqliteSource) -> FileKey:
     return key
 
 
+HISTORY = "history: sqlite:opencode.db holds this record"
+
+
 @pytest.mark.parametrize("newer", ["json", "sqlite"])
 @pytest.mark.parametrize("same_batch", [False, True])
-def test_a_record_in_both_a_file_and_a_row_keeps_one_row_the_newer(
+def test_a_record_in_a_file_and_in_a_store_holding_sessions_keeps_the_stores_row(
     overlap: tuple[BatchProcessor, SqliteSource, Path],
     db: Path,
     index_db: duckdb.DuckDBPyConnection,
@@ -441,19 +444,22 @@ def test_a_record_in_both_a_file_and_a_row_keeps_one_row_the_newer(
     conn.close()
     if same_batch:
         processor.process(batch_of([file_key, row_key(src)]))
-    else:  # the older copy first, then the newer: and the other way round
+    else:  # the file first, then the row: and the other way round
         first, second = (row_key(src), file_key) if newer == "json" else (file_key, row_key(src))
         processor.process(batch_of([first]))
         processor.process(batch_of([second]))
-        processor.process(batch_of([first]))  # the older copy read again changes nothing
-    assert agent_of(index_db) == [(MSG, f"from-{newer}")]
+        processor.process(batch_of([first]))  # read again changes nothing
+    assert agent_of(index_db) == [(MSG, "from-sqlite")]  # a fresher JSON file never wins
     statuses = index_db.execute(
-        "SELECT status, error_message FROM file_index ORDER BY file_path"
+        "SELECT file_path, status, error_message FROM file_index ORDER BY file_path"
     ).fetchall()
-    assert statuses == [("indexed", None), ("indexed", None)]
+    assert statuses == [
+        (file_key.rel_path, "skipped", HISTORY),
+        (row_key(src).rel_path, "indexed", None),
+    ]
 
 
-def test_when_the_newer_copy_is_deleted_the_older_one_is_read_again(
+def test_a_record_deleted_in_the_store_stays_deleted_although_its_json_file_remains(
     overlap: tuple[BatchProcessor, SqliteSource, Path],
     db: Path,
     index_db: duckdb.DuckDBPyConnection,
@@ -468,11 +474,28 @@ def test_when_the_newer_copy_is_deleted_the_older_one_is_read_again(
     conn.execute("DELETE FROM message WHERE id = ?", [MSG])  # OpenCode removed it
     conn.close()
     processor.process(batch_of([row_key(src)]))
+    processor.process(batch_of([file_key]))  # as a reconcile would: the file is still there
     assert agent_of(index_db) == []
     status = dict(index_db.execute("SELECT file_path, status FROM file_index").fetchall())
-    assert status == {file_key.rel_path: "pending", row_key(src).rel_path: "deleted"}
-    processor.process(batch_of([file_key]))  # what the reconciler's retry of pending rows does
+    assert status == {file_key.rel_path: "skipped", row_key(src).rel_path: "deleted"}
+
+
+def test_json_rows_indexed_before_the_store_held_sessions_are_read_again_as_history(
+    overlap: tuple[BatchProcessor, SqliteSource, Path],
+    index_db: duckdb.DuckDBPyConnection,
+) -> None:
+    _, src, root = overlap
+    file_key = json_message(root, "from-json", 3_000)
+    # An index built while no store existed: plain JSON processing.
+    BatchProcessor(index_db, root).process(batch_of([file_key]))
     assert agent_of(index_db) == [(MSG, "from-json")]
+    processor = BatchProcessor(index_db, root, sources=[src])
+    processor.process(batch_of([row_key(src)]))  # the store holds sessions but not this message
+    status = dict(index_db.execute("SELECT file_path, status FROM file_index").fetchall())
+    assert status[file_key.rel_path] == "pending"  # marked once, in that batch
+    processor.process(batch_of([file_key]))  # the reconciler's retry
+    assert agent_of(index_db) == []  # its old rows went: the store never held the record
+    assert index_db.execute("SELECT value FROM meta WHERE key = 'history_kinds'").fetchone()
 
 
 def test_when_the_older_copy_goes_the_newer_rows_stay(

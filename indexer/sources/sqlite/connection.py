@@ -109,6 +109,12 @@ class ReadOnlyDatabase:
             return self._state, self._message
 
     @property
+    def generation(self) -> str:
+        """The layout last detected ("1.x", "2.x", "upgraded"; "" before)."""
+        with self._lock:
+            return self._generation
+
+    @property
     def inode(self) -> int | None:
         """The inode of the file this thread's connection has open (None before it connects)."""
         inode: int | None = getattr(self._local, "inode", None)
@@ -199,9 +205,10 @@ class ReadOnlyDatabase:
                 "(session_v2, session_message) stores; this database is skipped until it "
                 "changes, the JSON files are still indexed",
             )
-        if layout.generation != self._generation:
+        with self._lock:
+            before, self._generation = self._generation, layout.generation
+        if layout.generation != before:
             log.info("%s: %s", self.name, layout.describe())
-            self._generation = layout.generation
         return Schema(version, columns, SourceState.OK, "", layout)
 
     # --- the state -----------------------------------------------------------------------

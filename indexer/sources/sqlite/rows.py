@@ -13,7 +13,7 @@ import orjson
 import pyarrow as pa
 
 from indexer.generations import SqliteShape, SqliteTable
-from indexer.kinds import FileKey
+from indexer.kinds import FileKey, FileKind
 from indexer.outcome import Failure, FileRead, FileStamp, Found, ParsedFile, Situation, decide
 from indexer.rebuild import data_record
 from indexer.records import content_hash, parse, too_large
@@ -125,6 +125,19 @@ class RowReader:
                 )[0][0]
             )
         return counts
+
+    def holds_sessions(self) -> bool:
+        """Whether the store holds at least one session it counts (any generation)."""
+        layout = self._db.usable_schema().records
+        for segment, (kind, mapping) in layout.records.items():
+            if (
+                kind is FileKind.SESSION
+                and self._db.query(
+                    f"SELECT EXISTS (SELECT 1 FROM {mapping.table} WHERE {layout.where(segment)})"
+                )[0][0]
+            ):
+                return True
+        return False
 
     # --- by shape ------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from indexer.kinds import FileKey, is_source_path
+from indexer.kinds import FileKey, FileKind, is_source_path
 from indexer.outcome import FileRead, FileStatus, RetryPolicy, Situation
 from indexer.pipeline.accumulator import Trigger
 from indexer.sources.base import Submit
@@ -31,6 +31,13 @@ from indexer.sources.sqlite.rows import RowReader
 from indexer.store.logs import raise_watermarks, read_watermarks
 
 log = logging.getLogger(__name__)
+
+HISTORY_KINDS = frozenset(
+    {FileKind.PROJECT, FileKind.SESSION, FileKind.MESSAGE, FileKind.PART, FileKind.TODO}
+)
+"""What OpenCode keeps in its store once it has one: their JSON files are history (session_diff
+stays JSON)."""
+_RECHECK_S = 5.0
 
 
 class SqliteSource:
@@ -61,6 +68,9 @@ class SqliteSource:
         self._rows: dict[str, int] = {}
         self._submit: Submit | None = None
         self.keys_submitted = 0
+        self._monotonic = monotonic
+        self._authoritative = False
+        self._authority_checked = -1e18
         situation = Situation(RetryPolicy(self.config.retry_base_s, self.config.retry_max_s))
         self._db = ReadOnlyDatabase(self.db_path, self.name, self.config.busy_timeout_ms)
         self._reader = RowReader(self._db, self.prefix, self.config, situation)
@@ -129,6 +139,26 @@ class SqliteSource:
         """Stop watching and polling; read() and stamps() keep working (the writer drains)."""
         self._poller.stop()
 
+    def supersedes(self) -> frozenset[FileKind]:
+        """HISTORY_KINDS once the store holds a session (then for good: a store never hands its
+        records back to JSON files), else nothing. Asked at most every few seconds."""
+        with self._lock:
+            if self._authoritative:
+                return HISTORY_KINDS
+            if self._monotonic() < self._authority_checked + _RECHECK_S:
+                return frozenset()
+            self._authority_checked = self._monotonic()
+        try:
+            holds = self._reader.holds_sessions()
+        except (Unavailable, sqlite3.Error):
+            return frozenset()
+        if not holds:
+            return frozenset()
+        with self._lock:
+            self._authoritative = True
+        log.info("%s holds sessions: its records win over any JSON copy", self.name)
+        return HISTORY_KINDS
+
     def describe(self) -> dict[str, object]:
         with self._lock:
             committed = dict(self._committed)
@@ -150,6 +180,8 @@ class SqliteSource:
             "failures": self.failures,
             "last_poll_ms": self.last_poll_ms,
             "events": self._poller.events,
+            "generation": self._db.generation,
+            "authoritative": self._authoritative,
         }
 
     # --- beyond the protocol -------------------------------------------------------------
