@@ -31,6 +31,9 @@ ENV_ALERT_MIN_FILES = "OCINDEX_ALERT_MIN_FILES"
 ENV_LOCK_WAIT_S = "OCINDEX_LOCK_WAIT_S"
 
 VERSIONS = ("v1", "v2")
+DEFAULT_ROLLOUT = 100
+"""The v2 rollout of an install that neither a variable nor a persisted rollout sets: the plan's
+rollout ended at 100%, so a fresh install runs v2 (docs/configuration.md, "Which indexer runs")."""
 MAX_FILE_BYTES = 16 * 1024 * 1024
 """Files larger than this are `too_large` unless OCINDEX_MAX_FILE_BYTES says otherwise."""
 LOCK_WAIT_S = 5.0

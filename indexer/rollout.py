@@ -2,7 +2,8 @@
 cohort, and the persisted rollback. Never indexes a file itself; the one place that builds v1.
 
 Precedence: --indexer, then UNIFIED_INDEXER_V2_ENABLED, then a rollout persisted beside the
-database (set by set_rollout or rollback), then UNIFIED_INDEXER_V2_ROLLOUT, then 0%.
+database (set by set_rollout or rollback), then UNIFIED_INDEXER_V2_ROLLOUT, then DEFAULT_ROLLOUT
+(100%: v2).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from typing import Any, Protocol
 
 import duckdb
 
+from indexer.config import DEFAULT_ROLLOUT, VERSIONS, ConfigError, Rollout, Tunables, process_env
 from indexer.config import ENV_ENABLED as ENV_ENABLED
 from indexer.config import ENV_ROLLOUT as ENV_ROLLOUT
-from indexer.config import VERSIONS, ConfigError, Rollout, Tunables, process_env
 from indexer.config import parse_rollout as parse_rollout
 from indexer.facade import IndexerStats
 from indexer.kinds import FileKey
@@ -224,7 +225,7 @@ def choose_version(
 
 def choose(cli_choice: str | None, state: RolloutState, rollout: Rollout) -> Choice:
     """Decide which indexer runs and say why: --indexer, the flag, the persisted rollout, the
-    rollout variable, 0%."""
+    rollout variable, DEFAULT_ROLLOUT."""
     install_id = state.install_id() if state.writable else state.saved_install_id()
     persisted = state.persisted_rollout()
     if persisted is not None:
@@ -232,7 +233,7 @@ def choose(cli_choice: str | None, state: RolloutState, rollout: Rollout) -> Cho
     elif rollout.percent is not None:
         percent, source = rollout.percent, f"{ENV_ROLLOUT}={rollout.percent_text}"
     else:
-        percent, source = 0, "default rollout"
+        percent, source = DEFAULT_ROLLOUT, "default rollout"
     if cli_choice:
         if cli_choice not in VERSIONS:
             raise ConfigError(f"unknown indexer {cli_choice!r}; choose v1 or v2")

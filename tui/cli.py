@@ -22,7 +22,11 @@ def _add_tui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--db", type=Path, help="ocindex DuckDB file (default under $XDG_DATA_HOME/ocindex/)"
     )
-    p.add_argument("--indexer", choices=("v1", "v2"), help="force an indexer")
+    p.add_argument(
+        "--indexer",
+        choices=("v1", "v2"),
+        help="force an indexer over the rollout (default: as the rollout says; v2 on a fresh install)",
+    )
     p.add_argument(
         "--opencode-db",
         type=Path,

@@ -1,8 +1,9 @@
 """The headless commands: simulate, status, index, run, rollback, bench, one module per group.
 Never imports the TUI: `tui.cli` adds the dashboard command on top of this parser.
 
-Exit codes: 0 success, 1 fatal error (one clear line, no traceback), 2 usage error or a setting
-out of range (one line naming it and what it accepts).
+Exit codes: 0 success, 1 fatal error (one clear line, no traceback; for `index` also a discovered
+source not read or files left pending, see indexing.EXIT_CODES), 2 usage error or a setting out
+of range (one line naming it and what it accepts).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
 
 from indexer.cli.options import Fatal, Subparsers, add_engine_options, engine_config
 from indexer.engine import assemble
@@ -21,9 +22,17 @@ from indexer.sources.sqlite import SourceState
 from indexer.status import V1_NOTE
 from indexer.store.database import open_database
 
-UNREAD = (SourceState.BUSY, SourceState.UNREADABLE, SourceState.UNKNOWN_SCHEMA)
-"""A source in one of these states at the end was not read: `index` says so and exits 1. A
-missing store or one with no tables yet has nothing to read."""
+SOURCE_FIELDS = ("name", "kind", "path", "state", "message", "rows")
+"""What the --json summary says of each discovered source (from its describe())."""
+NOT_READ = "not_read"
+"""The state the summary gives a source under v1, which never reads one."""
+EXIT_CODES = (
+    "exit codes: 0 everything found was read; 1 a discovered OpenCode database ended the run in "
+    "a state other than ok (busy, unreadable, unknown_schema, missing, initializing: one "
+    "`ocindex: error: could not read PATH (STATE: MESSAGE)` line each on stderr), files were "
+    "left pending, or a fatal error; 2 a usage error or a setting out of range. The summary is "
+    "printed either way."
+)
 
 
 def add_index(sub: Subparsers) -> None:
@@ -33,6 +42,7 @@ def add_index(sub: Subparsers) -> None:
         description="One-shot catch-up: scan the storage fully, index every file, wait until "
         "nothing is pending (or --settle-timeout passes), print a summary. Exits 1 when a "
         "source could not be read or files were left pending.",
+        epilog=EXIT_CODES,
     )
     add_engine_options(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -80,11 +90,11 @@ def cmd_index(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 3),
         "files_per_s": round(seen / seconds, 1) if seconds > 0 else 0.0,
     }
-    if sources:
-        summary["sources"] = [s.describe()["path"] for s in sources]
-        if version == "v1":
-            summary["note"] = V1_NOTE
-    unread = [d for d in (s.describe() for s in read) if d["state"] in UNREAD]
+    described = [source_summary(s.describe(), read=version == "v2") for s in sources]
+    summary["sources"] = described
+    if sources and version == "v1":
+        summary["note"] = V1_NOTE
+    unread = [d for d in described if d["state"] not in (SourceState.OK, NOT_READ)]
     errors = [
         f"could not read {d['path']} ({d['state']}: {str(d['message']).removesuffix(': retrying')})"
         for d in unread
@@ -109,10 +119,22 @@ def cmd_index(args: argparse.Namespace) -> int:
             f"({summary['files_per_s']} files/s): {counts['error']} error, "
             f"{counts['pending']} pending, {counts['skipped']} skipped, {counts['deleted']} deleted"
         )
-    if errors:
-        print(f"ocindex: error: {'; '.join(errors)}", file=sys.stderr)
-        return 1
-    return 0
+    for error in errors:
+        print(f"ocindex: error: {one_line(error)}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def source_summary(described: Mapping[str, object], read: bool) -> dict[str, object]:
+    """One discovered source as the --json summary lists it; v1 never reads one."""
+    summary = {field: described.get(field) for field in SOURCE_FIELDS}
+    if not read:
+        summary.update(state=NOT_READ, message=V1_NOTE)
+    return summary
+
+
+def one_line(text: str) -> str:
+    """`text` on one line, whatever a message from a source holds."""
+    return " ".join(text.split())
 
 
 def settle(indexer: Indexer, deadline: float, progress: Progress, t0: float) -> None:

@@ -26,7 +26,11 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--db", type=Path, help="ocindex DuckDB file (default $XDG_DATA_HOME/ocindex/index.duckdb)"
     )
-    p.add_argument("--indexer", choices=("v1", "v2"), help="force an indexer (overrides rollout)")
+    p.add_argument(
+        "--indexer",
+        choices=("v1", "v2"),
+        help="force an indexer over the rollout (default: as the rollout says; v2 on a fresh install)",
+    )
     add_opencode_db(p)
 
 

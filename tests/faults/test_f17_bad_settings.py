@@ -75,7 +75,8 @@ def test_a_hostile_setting_is_one_line_naming_it_and_exit_2(
     OpenCodeSimulator(root, seed=61).write_sessions(1)
     db = tmp_path / "index.duckdb"
     if command == "status":  # status needs a database to get as far as its settings
-        assert run_with(cli("index", "--storage", root, "--db", db), {}).returncode == 0
+        argv = cli("index", "--storage", root, "--db", db, "--indexer", "v1")
+        assert run_with(argv, {}).returncode == 0
     before = sorted(p.name for p in tmp_path.iterdir())
     done = run_with(command_argv(command, flags, root, db), env)
     assert done.returncode == 2, (done.returncode, done.stderr)

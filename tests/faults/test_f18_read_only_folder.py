@@ -79,7 +79,7 @@ def test_status_works_on_a_read_only_folder_and_writes_nothing(
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)
     assert status["file_index"]["indexed"] == indexed
-    assert status["why"] == "default rollout 0%: no install id yet (the next start draws one)"
+    assert status["why"] == "default rollout 100%: no install id yet (the next start draws one)"
     assert sorted(os.listdir(folder)) == before
     text = run(unprivileged, "status", "--db", db)
     assert text.returncode == 0 and "Traceback" not in text.stderr, text.stderr

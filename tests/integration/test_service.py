@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -80,7 +81,7 @@ def test_rollback_puts_v1_in_charge_at_once_and_a_restart_stays_on_v1(
 
 
 def test_set_rollout_applies_to_the_running_engine(storage_root: Path, db_path: Path) -> None:
-    service = IndexerService(storage_root, db_path, env={})
+    service = IndexerService(storage_root, db_path, env={"UNIFIED_INDEXER_V2_ROLLOUT": "0"})
     service.start()
     try:
         assert service.active == "v1"
@@ -94,6 +95,72 @@ def test_set_rollout_applies_to_the_running_engine(storage_root: Path, db_path: 
         )
     finally:
         service.stop()
+
+
+def test_the_dashboard_on_a_fresh_install_runs_v2_and_its_keys_still_move_it(
+    storage_root: Path, db_path: Path
+) -> None:
+    from indexer.service import open_service
+
+    service = open_service(
+        storage_root=storage_root, db_path=db_path, indexer=None, demo=False, env={}
+    )
+    try:
+        assert service.active == "v2" and service.snapshot().rollout_percent == 100
+        assert service.choice is not None and service.choice.reason.startswith("default rollout")
+        assert service.set_rollout(90).ok  # `-`: the install's bucket decides
+        assert service.active == service.choice.version
+        assert service.switch_to("v1", "v").ok and service.active == "v1"  # `v`
+        assert service.set_rollout(100).ok and service.active == "v2"  # `+` up to 100%
+        assert service.rollback("b").ok and service.active == "v1"  # `b`
+    finally:
+        service.stop()
+    again = open_service(
+        storage_root=storage_root, db_path=db_path, indexer=None, demo=False, env={}
+    )
+    try:
+        assert again.active == "v1"  # the rollback outlives the dashboard
+    finally:
+        again.stop()
+
+
+def test_run_on_a_fresh_install_runs_v2(storage_root: Path, db_path: Path) -> None:
+    OpenCodeSimulator(storage_root, seed=3).write_sessions(1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNIFIED_INDEXER_V2_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "indexer",
+            "run",
+            "--storage",
+            str(storage_root),
+            "--db",
+            str(db_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    lines: list[str] = []
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        lines.extend(proc.stderr)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        assert wait_until(lambda: any("running v2 on" in line for line in lines), 30), lines
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    reader.join(timeout=10)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    assert proc.returncode == 0 and " on v2: " in out, (out, lines)
+    assert any("default rollout 100%" in line for line in lines), lines
 
 
 def test_rollback_command_works_on_a_stopped_database(storage_root: Path, db_path: Path) -> None:

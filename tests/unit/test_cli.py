@@ -8,6 +8,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,13 +109,13 @@ def test_index_then_status_and_rollback_even_with_a_bad_tunable(
     )
     summary = json.loads(capsys.readouterr().out)
     assert summary["indexer"] == "v2" and summary["files_seen"] == summary["indexed"] > 0
-    assert "sources" not in summary
+    assert summary["sources"] == []
     # Status and rollback read no pipeline setting: a broken one must not stand in the way.
     monkeypatch.setenv("OCINDEX_MAX_BATCH_FILES", "0")
     assert main(["status", "--db", str(db), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["file_index"]["indexed"] == summary["indexed"]
-    assert status["active"] == "v1" and status["why"].startswith("default rollout 0%")
+    assert status["active"] == "v2" and status["why"].startswith("default rollout 100%")
     assert main(["rollback", "--db", str(db), "--reason", "test"]) == 0
     assert (
         capsys.readouterr().out == "rolled back: rollout 0%, the next start runs v1 (was unknown)\n"
@@ -122,6 +123,45 @@ def test_index_then_status_and_rollback_even_with_a_bad_tunable(
     monkeypatch.setenv("UNIFIED_INDEXER_V2_ROLLOUT", "100")
     assert main(["status", "--db", str(db), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["why"].startswith("persisted rollout 0%")
+
+
+def index_json(root: Path, db: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    assert main(["index", "--storage", str(root), "--db", str(db), "--json", *argv]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_index_on_a_fresh_install_runs_v2_and_after_rollback_v1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, db = tmp_path / "storage", tmp_path / "index.duckdb"
+    OpenCodeSimulator(root, seed=9).write_sessions(1)
+    assert index_json(root, db, capsys)["indexer"] == "v2"
+    assert main(["rollback", "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert index_json(root, db, capsys)["indexer"] == "v1"  # the rollback is persisted
+
+
+@pytest.mark.parametrize(
+    ("variable", "argv"),
+    [
+        (("UNIFIED_INDEXER_V2_ENABLED", "false"), ()),
+        (("UNIFIED_INDEXER_V2_ROLLOUT", "0"), ()),
+        (None, ("--indexer", "v1")),
+    ],
+    ids=["enabled-false", "rollout-0", "--indexer-v1"],
+)
+def test_index_runs_v1_when_told_to_on_a_fresh_install(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: tuple[str, str] | None,
+    argv: tuple[str, ...],
+) -> None:
+    root, db = tmp_path / "storage", tmp_path / "index.duckdb"
+    OpenCodeSimulator(root, seed=10).write_sessions(1)
+    if variable is not None:
+        monkeypatch.setenv(*variable)
+    assert index_json(root, db, capsys, *argv)["indexer"] == "v1"
 
 
 def test_index_text_summary_names_the_version_and_the_counts(
@@ -221,7 +261,8 @@ def test_status_writes_nothing_even_before_an_install_id_was_drawn(
     before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
     assert main(["status", "--db", str(db), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert status["why"] == "default rollout 0%: no install id yet (the next start draws one)"
+    assert status["why"] == "default rollout 100%: no install id yet (the next start draws one)"
+    assert status["active"] == "v2"
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
 
 

@@ -46,16 +46,23 @@ def test_assemble_finds_opencodes_store_beside_the_storage(tmp_path: Path) -> No
         engine.writer.close()
 
 
+@pytest.mark.parametrize(
+    ("env", "version", "reason"),
+    [
+        ({"UNIFIED_INDEXER_V2_ROLLOUT": "100"}, "v2", "UNIFIED_INDEXER_V2_ROLLOUT=100 100%"),
+        ({"UNIFIED_INDEXER_V2_ROLLOUT": "0"}, "v1", "UNIFIED_INDEXER_V2_ROLLOUT=0 0%"),
+        ({}, "v2", "default rollout 100%"),
+    ],
+    ids=["rollout-100", "rollout-0", "fresh-install"],
+)
 def test_assemble_follows_the_rollout_when_no_version_is_forced(
-    storage_root: Path, db_path: Path
+    storage_root: Path, db_path: Path, env: dict[str, str], version: str, reason: str
 ) -> None:
-    config = IndexerConfig.load(
-        Flags(storage=storage_root, db=db_path), {"UNIFIED_INDEXER_V2_ROLLOUT": "100"}
-    )
+    config = IndexerConfig.load(Flags(storage=storage_root, db=db_path), env)
     engine = engine_module.assemble(config, state=RolloutState(db_path), watch=False)
     try:
-        assert engine.choice.version == "v2" and engine.indexer.version == "v2"
-        assert engine.choice.reason.startswith("UNIFIED_INDEXER_V2_ROLLOUT=100 100%")
+        assert engine.choice.version == version and engine.indexer.version == version
+        assert engine.choice.reason.startswith(reason)
     finally:
         engine.writer.close()
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from indexer.config import DEFAULT_ROLLOUT
 from indexer.rollout import (
     ENV_ENABLED,
     ENV_ROLLOUT,
@@ -32,8 +33,8 @@ def test_cli_choice_overrides_everything(state: RolloutState) -> None:
     assert (choice.version, choice.reason) == ("v1", "--indexer v1")
 
 
-def test_unset_flag_uses_rollout_and_defaults_to_zero(state: RolloutState) -> None:
-    assert choose_version(None, state, {}).version == "v1"
+def test_unset_flag_uses_the_rollout_variable_over_the_default(state: RolloutState) -> None:
+    assert choose_version(None, state, {ENV_ROLLOUT: "0"}).version == "v1"
     assert choose_version(None, state, {ENV_ROLLOUT: "100"}).version == "v2"
     assert choose_version(None, state, {ENV_ROLLOUT: "1.0"}).version == "v2"
     bucket = bucket_of(state.install_id())
@@ -41,6 +42,39 @@ def test_unset_flag_uses_rollout_and_defaults_to_zero(state: RolloutState) -> No
     just_out = choose_version(None, state, {ENV_ROLLOUT: str(bucket)})
     assert (just_in.version, just_out.version) == ("v2", "v1")
     assert f"bucket {bucket}" in just_in.reason
+
+
+def test_a_fresh_install_runs_v2_by_the_default_rollout(state: RolloutState) -> None:
+    choice = choose_version(None, state, {})
+    bucket = bucket_of(state.install_id())
+    assert (choice.version, choice.rollout_percent) == ("v2", DEFAULT_ROLLOUT) == ("v2", 100)
+    assert choice.reason == f"default rollout 100%: install bucket {bucket} < 100"
+
+
+def test_a_fresh_install_read_only_runs_v2_before_any_install_id(tmp_path: Path) -> None:
+    state = RolloutState(tmp_path / "index.duckdb", writable=False)
+    choice = choose_version(None, state, {})
+    assert choice.version == "v2" and "no install id yet" in choice.reason
+    assert not state.path.exists()
+
+
+@pytest.mark.parametrize(
+    ("cli", "env", "persisted", "reason"),
+    [
+        ("v1", {}, None, "--indexer v1"),
+        (None, {ENV_ENABLED: "false"}, None, f"{ENV_ENABLED}=false"),
+        (None, {ENV_ROLLOUT: "0"}, None, f"{ENV_ROLLOUT}=0 0%"),
+        (None, {}, 0, "persisted rollout 0%"),
+    ],
+    ids=["--indexer", "enabled-false", "rollout-0", "rolled-back"],
+)
+def test_each_override_of_the_default_still_gives_v1(
+    state: RolloutState, cli: str | None, env: dict[str, str], persisted: int | None, reason: str
+) -> None:
+    if persisted is not None:
+        state.save(rollout_percent=persisted)
+    choice = choose_version(cli, state, env)
+    assert choice.version == "v1" and choice.reason.startswith(reason), choice
 
 
 def test_ten_percent_of_a_thousand_installs_get_v2_within_bounds() -> None:
