@@ -157,6 +157,14 @@ class SqliteWriter:
             self._by_session.setdefault(doc["sessionID"], set()).add(key)
             self._remember(key, self._v118.switch_rows[key])
 
+    def forget_switch_rows(self, db: sqlite3.Connection) -> None:
+        """Drop the ledger's switch rows a migration deleted."""
+        alive = {f"session_message/{r[0]}" for r in db.execute("SELECT id FROM session_message")}
+        with self._lock:
+            for key in [k for k in self._rows if k.startswith("session_message/")]:
+                if key not in alive:
+                    del self._rows[key]
+
     def delete_session(self, sid: str) -> list[str]:
         """Delete a session and its child sessions; messages, parts and todos go by cascade.
         Its session_diff file is removed too. Returns the deleted session ids."""

@@ -53,6 +53,7 @@ _EVENT_TABLES = (
 # session_message (switch rows only), the event log and the migration bookkeeping.
 SCHEMA_1_18 = (
     *OPENCODE_SQLITE_SCHEMA,
+    "ALTER TABLE `session` ADD `metadata` text",
     session_message_table("session"),
     *_MESSAGE_INDEXES,
     *_EVENT_TABLES,

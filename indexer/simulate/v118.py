@@ -30,21 +30,36 @@ _ROLLUP = ", ".join(
 
 
 def append_event(
-    db: sqlite3.Connection, ids: IdMint, sid: str, kind: str, data: Any, now: int
-) -> int:
+    db: sqlite3.Connection,
+    ids: IdMint,
+    sid: str,
+    kind: str,
+    data: Any,
+    now: int,
+    stamped: bool = False,
+) -> tuple[str, int]:
     """One event row for aggregate `sid` at the next per-session seq (event_sequence); returns
-    the seq. The caller holds the transaction."""
+    its id and seq. `stamped`: 2.x's event table has a `created` column. The caller holds the
+    transaction."""
     db.execute(
         "INSERT INTO event_sequence (aggregate_id, seq) VALUES (?, 0) "
         "ON CONFLICT (aggregate_id) DO UPDATE SET seq = seq + 1",
         [sid],
     )
     (seq,) = db.execute("SELECT seq FROM event_sequence WHERE aggregate_id = ?", [sid]).fetchone()
-    db.execute(
-        "INSERT INTO event (id, aggregate_id, seq, type, data) VALUES (?, ?, ?, ?, ?)",
-        [ids.mint("evt", now), sid, seq, kind, orjson.dumps(data).decode()],
-    )
-    return int(seq)
+    eid = ids.mint("evt", now)
+    values = [eid, sid, seq, kind, orjson.dumps(data).decode()]
+    if stamped:
+        db.execute(
+            "INSERT INTO event (id, aggregate_id, seq, type, data, created) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [*values, now],
+        )
+    else:
+        db.execute(
+            "INSERT INTO event (id, aggregate_id, seq, type, data) VALUES (?, ?, ?, ?, ?)", values
+        )
+    return eid, int(seq)
 
 
 class V118Extras:
@@ -102,7 +117,7 @@ class V118Extras:
         else:
             data, kind = {"agent": doc.get("agent"), "previous": "plan"}, "agent-switched"
         data = {**data, "time": {"created": now}}
-        seq = append_event(db, self.ids, sid, f"session.{kind}.1", data, now)
+        _, seq = append_event(db, self.ids, sid, f"session.{kind}.1", data, now)
         db.execute(
             "INSERT INTO session_message (id, session_id, type, seq, time_created, time_updated, "
             "data) VALUES (?, ?, ?, ?, ?, ?, ?)",
