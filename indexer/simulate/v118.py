@@ -150,7 +150,7 @@ class V118Extras:
 
     def _assistant(self, user: Json, parent: Json, at: int, summary: bool) -> Json:
         model = user.get("model") or {}
-        counts = {"input": 4_000 + at % 997, "output": 300 + at % 211, "reasoning": 0}
+        counts: Json = {"input": 4_000 + at % 997, "output": 300 + at % 211, "reasoning": 0}
         counts |= {"cache": {"read": 1_000 + at % 499, "write": 0}}
         body: Json = {"parentID": parent["id"], "modelID": model.get("modelID", "big-pickle")}
         body |= {"providerID": model.get("providerID", "opencode")}

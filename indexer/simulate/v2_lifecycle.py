@@ -106,7 +106,7 @@ class Lifecycle:
             )
             row = store.last_of(sid, "compaction")
             assert row is not None
-            tokens = {"input": 20_000 + now % 977, "output": 800 + now % 97, "reasoning": 0}
+            tokens: Json = {"input": 20_000 + now % 977, "output": 800 + now % 97, "reasoning": 0}
             tokens["cache"] = {"read": 5_000, "write": 0}
             row.data |= {"status": "completed", "summary": "Goal, progress and next steps."}
             row.data |= {"cost": round(tokens["input"] * 1e-6, 6), "tokens": tokens}

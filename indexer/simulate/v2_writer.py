@@ -320,7 +320,7 @@ class V2Writer:
     def _tool(self, row: Row, doc: Json, now: int) -> None:
         """streaming -> running -> completed | error, in place (§5)."""
         pid, state = doc["id"], doc["state"]
-        name = RENAMED_TOOLS.get(doc["tool"], doc["tool"])
+        name = str(RENAMED_TOOLS.get(doc["tool"], doc["tool"]))
         if pid not in self._items:
             self._items[pid] = len(row.data["content"])
             item = {"type": "tool", "id": doc["callID"], "name": name, "executed": False}
