@@ -4,15 +4,37 @@ archives and deletes of finished sessions. Never decides the story's content."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import random
+from typing import Protocol
 
 import orjson
 
-from indexer.simulate.v2_store import Row
+from indexer.simulate.json_writer import JsonWriter
+from indexer.simulate.v2_store import Row, V2Store
 from indexer.simulate.vocabulary import SLUG_ADJECTIVES, SLUG_NOUNS, Json
 
-if TYPE_CHECKING:
-    from indexer.simulate.v2_writer import V2Writer
+
+class V2Writer(Protocol):
+    """What the lifecycle needs of v2_writer.V2Writer."""
+
+    store: V2Store
+    rng: random.Random
+    files: JsonWriter
+
+    def changed(self, key: str, record: bytes | None) -> None: ...
+
+    def row_changed(self, row: Row) -> None: ...
+
+    def session_changed(self, sid: str) -> None: ...
+
+    def forget(self, keys: list[str]) -> None: ...
+
+    def parent_of(self, sid: str) -> str | None: ...
+
+    def adopt(self, sid: str, parent: str | None) -> None: ...
+
+    def family(self, sid: str) -> list[str]: ...
+
 
 # One action per finished top-level session, in turn, so a few sessions hold every trap.
 ACTIONS = ("fork", "revert", "archive", "delete", "none")
