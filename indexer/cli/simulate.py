@@ -1,5 +1,5 @@
 """`ocindex simulate`: realistic OpenCode activity written under a storage root, as JSON files or
-OpenCode 1.2's SQLite store. Never indexes anything.
+an OpenCode SQLite store of a chosen generation. Never indexes anything.
 """
 
 from __future__ import annotations
@@ -42,8 +42,21 @@ def add_simulate(sub: Subparsers) -> None:
     p.add_argument(
         "--sqlite",
         action="store_true",
-        help="write OpenCode 1.2's SQLite store instead: opencode.db (WAL) beside ROOT, rows "
+        help="write an OpenCode SQLite store instead: opencode.db (WAL) beside ROOT, rows "
         "updated in place, sessions deleted with their cascade; session_diff stays JSON in ROOT",
+    )
+    p.add_argument(
+        "--generation",
+        choices=("1.2", "1.18", "2.x", "upgraded"),
+        default=None,
+        help="with --sqlite, which store to write (default 2.x): "
+        "1.2 = session/message/part tables only; "
+        "1.18 = the 1.x tables plus session rollups, an event table repeating every update and "
+        "session_message holding model/agent switch rows; "
+        "2.x = a fresh 2.x file: session_v2 and session_message rows (assistant rows inserted "
+        "empty, then updated in place while they stream), forks, reverts, archives, deletes; "
+        "upgraded = 1.18 history, then OpenCode's 1.x->2.x migration (partial: some sessions "
+        "left unmigrated), one migrated session deleted in 2.x, then 2.x activity",
     )
     p.set_defaults(func=cmd_simulate)
 
@@ -53,9 +66,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     if args.sqlite and args.faults:
         raise Fatal("--faults applies to JSON files only (SQLite writes are transactions)")
+    if args.generation is not None and not args.sqlite:
+        raise Fatal("--generation applies to the SQLite store: add --sqlite")
     args.root.mkdir(parents=True, exist_ok=True)
     sim = (
-        SqliteSimulator(args.root, seed=args.seed)
+        SqliteSimulator(args.root, seed=args.seed, generation=args.generation or "2.x")
         if args.sqlite
         else OpenCodeSimulator(args.root, seed=args.seed, faults=args.faults)
     )
@@ -70,5 +85,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     out = report.to_dict()
     if isinstance(sim, SqliteSimulator):
         out["database"] = str(sim.db_path)
+        out["generation"] = sim.generation
     print(json.dumps(out, indent=2))
     return 0

@@ -1,10 +1,11 @@
 """Writes realistic OpenCode activity under a storage root, for the demo, tests and benchmarks:
-JSON files as OpenCode ≤ 1.1 wrote them, or (SqliteSimulator) OpenCode 1.2's SQLite store beside
-the root. Never imports the indexing pipeline or touches the index database; it only writes what
-OpenCode writes.
+JSON files as OpenCode ≤ 1.1 wrote them, or (SqliteSimulator) an OpenCode SQLite store beside the
+root, of one generation: 1.2, 1.18, 2.x or upgraded (store_schemas.GENERATIONS). Never imports
+the indexing pipeline or touches the index database; it only writes what OpenCode writes.
 
 The story (story.py, tools.py) says what OpenCode does; a writer (json_writer.py,
-sqlite_writer.py) lands it; faults.py bends JSON writes; simulator.py composes them.
+sqlite_writer.py + v118.py for 1.x, v2_writer.py + v2_lifecycle.py + v2_store.py for 2.x,
+migration.py for the upgrade) lands it; faults.py bends JSON writes; simulator.py composes them.
 """
 
 from __future__ import annotations

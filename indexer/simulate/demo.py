@@ -1,4 +1,4 @@
-"""The demo's live activity: JSON files (with faults) under a root and OpenCode 1.2's store
+"""The demo's live activity: JSON files (with faults) under a root and an OpenCode 2.x store
 beside it, written on background threads until stop(). Never indexes anything itself."""
 
 from __future__ import annotations
@@ -24,13 +24,19 @@ class DemoWriter:
         *,
         json_seed: int = 1,
         sqlite_seed: int | None = 2,
+        generation: str = "2.x",
     ) -> None:
-        """sqlite_seed None writes JSON files only; otherwise the store is root/../opencode.db."""
+        """sqlite_seed None writes JSON files only; otherwise the store is root/../opencode.db,
+        of `generation` (see SqliteSimulator; 2.x, as OpenCode writes today, by default)."""
         self.root = root
         self._rate = rate_files_per_s
         self._stop = threading.Event()
         self._json = OpenCodeSimulator(root, seed=json_seed, faults=True)
-        self._store = None if sqlite_seed is None else SqliteSimulator(root, seed=sqlite_seed)
+        self._store = (
+            None
+            if sqlite_seed is None
+            else SqliteSimulator(root, seed=sqlite_seed, generation=generation)
+        )
         self._thread: threading.Thread | None = None  # the one stop() joins
 
     @classmethod

@@ -61,14 +61,22 @@ OPENCODE_SQLITE_SCHEMA = (
 )
 
 
-def create_opencode_db(path: Path) -> sqlite3.Connection:
-    """Open (creating it with OpenCode 1.2's schema if needed) a database the way OpenCode
-    opens its own: WAL, synchronous=NORMAL, foreign keys on. The caller owns the connection."""
+def open_like_opencode(path: Path) -> sqlite3.Connection:
+    """A connection opened as OpenCode opens its own (research/opencode_sqlite_2026.md §1): WAL,
+    synchronous=NORMAL, busy_timeout=5000, foreign_keys=ON; autocommit, explicit transactions."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA busy_timeout=5000")
     db.execute("PRAGMA foreign_keys=ON")
+    return db
+
+
+def create_opencode_db(path: Path) -> sqlite3.Connection:
+    """Open (creating it with OpenCode 1.2's schema if needed) a database the way OpenCode
+    opens its own (open_like_opencode). The caller owns the connection."""
+    db = open_like_opencode(path)
     if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'session'").fetchone():
         db.execute("BEGIN IMMEDIATE")
         for statement in OPENCODE_SQLITE_SCHEMA:

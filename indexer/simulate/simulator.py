@@ -1,4 +1,4 @@
-"""The simulators: a SessionStory played into a writer (JSON files or OpenCode 1.2's store),
+"""The simulators: a SessionStory played into a writer (JSON files or an OpenCode SQLite store),
 at full speed or at a rate. Never imports the indexing pipeline or touches the index database."""
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ from typing import Protocol
 
 from indexer.simulate.faults import FaultInjector
 from indexer.simulate.json_writer import JsonWriter
+from indexer.simulate.migration import UpgradeWriter
 from indexer.simulate.report import SimulationReport, Tally
 from indexer.simulate.sqlite_writer import SqliteWriter
+from indexer.simulate.store_schemas import GENERATIONS
 from indexer.simulate.story import CLOCK_START_MS, Op, SessionStory, Settled
+from indexer.simulate.v2_writer import V2Writer
 
 
 class Writer(Protocol):
@@ -144,8 +147,13 @@ class OpenCodeSimulator(Simulator):
 
 
 class SqliteSimulator(Simulator):
-    """The same sessions in OpenCode 1.2's SQLite store (db_path, by default opencode.db beside
-    `root`), written as SqliteWriter describes; session_diff files stay JSON under the root.
+    """The same sessions in an OpenCode SQLite store (db_path, by default opencode.db beside
+    `root`); session_diff files stay JSON under the root. `generation`:
+    - "1.2": 1.2's tables, written as SqliteWriter describes (the default);
+    - "1.18": plus switch rows in session_message, the event log, session rollups;
+    - "2.x": a fresh 2.x file (session_v2, session_message rows updated in place, forks...);
+    - "upgraded": 1.18 history, then V1Migration (`migrated` share of the sessions: below 1 the
+      kv cursor stays at phase "sessions"), one migrated session deleted in 2.x, then 2.x writes.
 
     on_write(key) gets `<table>/<id>` for a row, `session_diff/<id>.json` for a file.
     """
@@ -158,20 +166,68 @@ class SqliteSimulator(Simulator):
         delete_share: float = 0.2,
         checkpoint_every: int = 200,
         clock_start_ms: int = CLOCK_START_MS,
+        generation: str = "1.2",
+        migrated: float = 0.6,
     ) -> None:
-        self._store = SqliteWriter(root, seed, db_path, delete_share, checkpoint_every)
+        if generation not in GENERATIONS:
+            raise ValueError(f"generation must be one of {', '.join(GENERATIONS)}")
+        self.generation = generation
+        args = (root, seed, db_path, delete_share, checkpoint_every)
+        self._store: SqliteWriter | V2Writer | UpgradeWriter
+        if generation in ("1.2", "1.18"):
+            self._store = SqliteWriter(*args, generation=generation)
+        elif generation == "2.x":
+            self._store = V2Writer(*args)
+        else:
+            self._store = UpgradeWriter(*args, share=migrated)
         super().__init__(self._store, seed=seed, clock_start_ms=clock_start_ms)
         self.db_path = self._store.db_path
         self.deleted_sessions = self._store.deleted_sessions
 
+    def write_sessions(self, sessions: int) -> SimulationReport:
+        """As Simulator's; "upgraded" first writes about two thirds of them as 1.18 history
+        and migrates, the rest as 2.x."""
+        if not isinstance(self._store, UpgradeWriter) or self._store.v2 is not None:
+            return super().write_sessions(sessions)
+        history = super().write_sessions(max(1, sessions * 2 // 3))
+        self._store.upgrade(self._story.now_ms)
+        rest = super().write_sessions(sessions - max(1, sessions * 2 // 3))
+        return SimulationReport(
+            history.files_written + rest.files_written,
+            history.writes + rest.writes,
+            history.rewrites + rest.rewrites,
+            history.deleted + rest.deleted,
+            (),
+            round(history.seconds + rest.seconds, 6),
+        )
+
+    def run(
+        self,
+        rate_files_per_s: float,
+        duration_s: float,
+        stop: threading.Event | None = None,
+        on_write: Callable[[str], None] | None = None,
+    ) -> SimulationReport:
+        """As Simulator's; "upgraded" writes three sessions of 1.18 history and migrates first."""
+        if isinstance(self._store, UpgradeWriter) and self._store.v2 is None:
+            super().write_sessions(3)
+            self._store.upgrade(self._story.now_ms)
+        return super().run(rate_files_per_s, duration_s, stop, on_write)
+
     @property
     def checkpoints(self) -> int:
-        return self._store.checkpoints
+        store = self._store
+        if isinstance(store, UpgradeWriter):
+            return store.v1.checkpoints + (store.v2.checkpoints if store.v2 else 0)
+        return store.checkpoints
 
     @property
     def last_time_updated(self) -> int:
         """time_updated of the latest row write (the benchmark matches commits against it)."""
-        return self._store.last_time_updated
+        store = self._store
+        if isinstance(store, UpgradeWriter):
+            return (store.v2 or store.v1).last_time_updated
+        return store.last_time_updated
 
     def close(self) -> None:
         """Close the connection (SQLite then checkpoints and removes the -wal, as OpenCode's
@@ -190,6 +246,7 @@ class SqliteSimulator(Simulator):
         return self._store.expected_rows()
 
     def delete_session(self, sid: str) -> list[str]:
-        """Delete a session and its child sessions; messages, parts and todos go by cascade.
-        Its session_diff file is removed too. Returns the deleted session ids."""
+        """Delete a session and its child sessions as the generation does (1.x: DELETE FROM
+        session; 2.x: DELETE FROM session_v2), the rest by cascade; its session_diff file is
+        removed too. Returns the deleted session ids."""
         return self._store.delete_session(sid)

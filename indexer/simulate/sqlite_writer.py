@@ -1,5 +1,5 @@
-"""Lands writes in OpenCode 1.2's SQLite store the way OpenCode does (upserts, cascading session
-deletes, WAL checkpoints). Never decides content: the story does."""
+"""Lands writes in OpenCode 1.2's or 1.18's SQLite store the way OpenCode does (upserts, cascading
+session deletes, WAL checkpoints; 1.18's events and rollups via v118.py). Never decides content."""
 
 from __future__ import annotations
 
@@ -7,14 +7,19 @@ import random
 import sqlite3
 import threading
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from indexer.simulate.json_writer import JsonWriter
 from indexer.simulate.opencode_db import create_opencode_db
+from indexer.simulate.store_schemas import create_store
+from indexer.simulate.v118 import V118Extras
 from indexer.simulate.vocabulary import dump
+
+_T = TypeVar("_T")
 
 SESSION_COLUMNS = (
     "project_id",
@@ -57,7 +62,10 @@ class SqliteWriter:
         db_path: Path | None = None,
         delete_share: float = 0.2,
         checkpoint_every: int = 200,
+        generation: str = "1.2",
     ) -> None:
+        """generation "1.2" writes 1.2's tables; "1.18" adds session_message switch rows, the
+        event log, session rollups and the 1.x turns a later migration folds or drops."""
         self.files = JsonWriter(root)
         self.tally = self.files.tally  # one count for rows and session_diff files
         self.db_path = Path(db_path) if db_path else Path(root).parent / "opencode.db"
@@ -69,7 +77,12 @@ class SqliteWriter:
         self._by_session: dict[str, set[str]] = {}
         self._parents: dict[str, str | None] = {}
         self._settled: deque[str] = deque()  # finished sessions' files not yet considered
-        self._db: sqlite3.Connection | None = create_opencode_db(self.db_path)
+        self._v118 = V118Extras(seed) if generation == "1.18" else None
+        self._db: sqlite3.Connection | None = (
+            create_opencode_db(self.db_path)
+            if self._v118 is None
+            else create_store(self.db_path, "1.18")
+        )
         self.deleted_sessions: list[str] = []
         self.checkpoints = 0
         self.last_time_updated = 0
@@ -97,17 +110,60 @@ class SqliteWriter:
         if top == "session_diff":
             self.files.write(rel, data, now_ms)
         else:
-            key, record = self._upsert(top, rest, orjson.loads(data), now_ms)
-            with self._lock:
-                new = key not in self._rows
-                if record is None:
-                    self._rows.pop(key, None)
-                else:
-                    self._rows[key] = record
-            self.tally.wrote(key, new)
+            doc = orjson.loads(data)
+            if self._v118 is not None and top == "message" and doc.get("role") == "user":
+                self._in_transaction(lambda db: self._switch_row(db, doc, now_ms))
+            key, record = self._in_transaction(lambda db: self._land(db, top, rest, doc, now_ms))
+            self._remember(key, record)
+            if self._v118 is not None and top == "message" and "summary" in doc:
+                self._v118.turn_end(doc, now_ms, self.write)  # the turn has ended
         if self.tally.writes % self._checkpoint_every == 0:
             self._checkpoint()
         self._delete_finished()
+
+    def _remember(self, key: str, record: bytes | None) -> None:
+        with self._lock:
+            new = key not in self._rows
+            if record is None:
+                self._rows.pop(key, None)
+            else:
+                self._rows[key] = record
+        self.tally.wrote(key, new)
+
+    def _in_transaction(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """One transaction per update, as OpenCode's Database.transaction."""
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            out = work(db)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return out
+
+    def _land(
+        self, db: sqlite3.Connection, top: str, rest: str, doc: Any, now: int
+    ) -> tuple[str, bytes | None]:
+        key, record = self._upsert(top, rest, doc, now)
+        if self._v118 is not None:
+            self._v118.after_write(db, top, doc, now)
+        return key, record
+
+    def _switch_row(self, db: sqlite3.Connection, doc: Any, now: int) -> None:
+        assert self._v118 is not None
+        key = self._v118.before_prompt(db, doc, now)
+        if key is not None:
+            self._by_session.setdefault(doc["sessionID"], set()).add(key)
+            self._remember(key, self._v118.switch_rows[key])
+
+    def forget_switch_rows(self, db: sqlite3.Connection) -> None:
+        """Drop the ledger's switch rows a migration deleted."""
+        alive = {f"session_message/{r[0]}" for r in db.execute("SELECT id FROM session_message")}
+        with self._lock:
+            for key in [k for k in self._rows if k.startswith("session_message/")]:
+                if key not in alive:
+                    del self._rows[key]
 
     def delete_session(self, sid: str) -> list[str]:
         """Delete a session and its child sessions; messages, parts and todos go by cascade.
@@ -235,29 +291,23 @@ class SqliteWriter:
     def _replace_todos(
         self, db: sqlite3.Connection, sid: str, doc: Any, now: int
     ) -> tuple[str, bytes | None]:
-        """Todo.update: delete and insert the whole list, one transaction."""
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.execute("DELETE FROM todo WHERE session_id = ?", [sid])
-            db.executemany(
-                "INSERT INTO todo (session_id, content, status, priority, position, "
-                "time_created, time_updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        sid,
-                        t.get("content", ""),
-                        t.get("status", ""),
-                        t.get("priority", ""),
-                        i,
-                        now,
-                        now,
-                    )
-                    for i, t in enumerate(doc)
-                ],
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        """Todo.update: delete and insert the whole list, in the caller's transaction."""
+        db.execute("DELETE FROM todo WHERE session_id = ?", [sid])
+        db.executemany(
+            "INSERT INTO todo (session_id, content, status, priority, position, "
+            "time_created, time_updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    sid,
+                    t.get("content", ""),
+                    t.get("status", ""),
+                    t.get("priority", ""),
+                    i,
+                    now,
+                    now,
+                )
+                for i, t in enumerate(doc)
+            ],
+        )
         self._by_session.setdefault(sid, set()).add(f"todo/{sid}")
         return f"todo/{sid}", (dump(doc) if doc else None)

@@ -470,7 +470,12 @@ def test_simulate_index_and_status_commands_cover_the_store(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root, db = tmp_path / "storage", tmp_path / "index.duckdb"
-    assert cli_main(["simulate", "--sqlite", "--root", str(root), "--sessions", "3"]) == 0
+    assert (
+        cli_main(
+            ["simulate", "--sqlite", "--generation", "1.2", "--root", str(root), "--sessions", "3"]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["database"] == str(tmp_path / "opencode.db") and out["writes"] > 100
     mode = sqlite3.connect(tmp_path / "opencode.db").execute("PRAGMA journal_mode").fetchone()

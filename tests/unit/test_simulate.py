@@ -331,7 +331,7 @@ def test_the_demo_writer_writes_files_and_rows_until_stopped_then_closes_its_sto
     def sessions_in_store() -> int:
         db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
         try:
-            return int(db.execute("SELECT count(*) FROM session").fetchone()[0])
+            return int(db.execute("SELECT count(*) FROM session_v2").fetchone()[0])
         finally:
             db.close()
 
