@@ -64,6 +64,9 @@ class SqliteTable:
     where: str = ""
     """An SQL condition every row of this record must meet (e.g. only assistant rows hold
     content)."""
+    stamp_sql: str = "0"
+    """DATA: an integer (0-999999) added below the millisecond of the row's stamp, for a fact
+    that changes without the row changing (a fork copy whose original went)."""
 
     @property
     def segment(self) -> str:
@@ -168,12 +171,15 @@ SESSION_2X = SqliteTable(
     change_size_sql=_USAGE_PROXY,
 )
 
-# A fork copies its parent's settled rows under ids `<event id>_<seq>` with the same seq, times
-# and data, tokens included (projector.ts projectFork): duplicates of the parent's usage.
+# A fork copies its parent's settled rows under new ids with the same seq, times and data,
+# tokens included (projector.ts projectFork): while the parent still holds the original, the
+# copy duplicates its usage. Once the parent's row is gone (reverted, deleted) the copy is the
+# only record of that spend and counts.
 FORK_COPY_SQL = (
-    "coalesce((SELECT s.fork_session_id IS NOT NULL FROM session_v2 s "
-    "WHERE s.id = session_message.session_id), 0) "
-    "AND session_message.id GLOB '*_' || session_message.seq"
+    "EXISTS (SELECT 1 FROM session_v2 s JOIN session_message p "
+    "ON p.session_id = s.fork_session_id "
+    "WHERE s.id = session_message.session_id AND p.seq = session_message.seq "
+    "AND p.time_created = session_message.time_created)"
 )
 _MESSAGE_IDS_2X = (
     ("id", "id"),
@@ -190,6 +196,7 @@ MESSAGE_2X = SqliteTable(
     required=("id", "session_id", "type", "seq", "time_created", "time_updated", "data"),
     ids=_MESSAGE_IDS_2X,
     transform=rebuild.session_message_record,
+    stamp_sql=FORK_COPY_SQL,
 )
 
 CONTENT_2X = SqliteTable(
@@ -201,5 +208,6 @@ CONTENT_2X = SqliteTable(
     key="content",
     transform=rebuild.content_records,
     where="type = 'assistant'",
+    stamp_sql=FORK_COPY_SQL,
 )
 """An assistant row's `content[]` items (text, reasoning, tools) as the message's parts."""
