@@ -154,10 +154,14 @@ class RowReader:
         where = schema.records.where(table)
         if mapping.shape is SqliteShape.DATA:
             rows = self._chunked(
-                f"SELECT rowid, id, time_updated, length(CAST(data AS BLOB)) FROM {mapping.table}",
+                "SELECT rowid, id, time_updated, length(CAST(data AS BLOB)), "
+                f"{mapping.stamp_sql} FROM {mapping.table}",
                 where,
             )
-            return [(prefix + r[1], int(r[2] or 0) * 1_000_000, int(r[3] or 0)) for r in rows]
+            return [
+                (prefix + r[1], int(r[2] or 0) * 1_000_000 + int(r[4] or 0), int(r[3] or 0))
+                for r in rows
+            ]
         if mapping.shape is SqliteShape.GROUPED:
             groups = self._groups(mapping, self._chunked(_group_select(mapping.table), where))
             return [(prefix + sid, ms * 1_000_000, len(data)) for sid, (ms, data) in groups.items()]
