@@ -253,25 +253,26 @@ class RowReader:
     ) -> dict[str, FileRead]:
         id_columns = ", ".join(column for _, column in mapping.ids)
         rows = self._db.query(
-            f"SELECT {id_columns}, time_updated, length(CAST(data AS BLOB)), "
-            f"CASE WHEN length(CAST(data AS BLOB)) > ? THEN NULL ELSE data END "
+            f"SELECT {id_columns}, time_updated, {mapping.stamp_sql}, "
+            "length(CAST(data AS BLOB)), "
+            "CASE WHEN length(CAST(data AS BLOB)) > ? THEN NULL ELSE data END "
             f"FROM {mapping.table} WHERE id IN ({marks}) AND ({where})",
             [self._config.max_record_bytes, *chunk],
         )
         out: dict[str, FileRead] = {}
-        for *id_values, updated, size, data in rows:
+        for *id_values, updated, below_ms, size, data in rows:
             ids = dict(zip((name for name, _ in mapping.ids), id_values, strict=True))
             rid = str(ids["id"])
             key = key_of[rid]
-            ms, size = int(updated or 0), int(size or 0)
+            stamp = FileStamp(int(updated or 0) * 1_000_000 + int(below_ms or 0), int(size or 0))
             if data is None:
-                failure = too_large(size, self._config.max_record_bytes)
-                out[rid] = self._failed(key, FileStamp(ms * 1_000_000, size), failure)
+                failure = too_large(stamp.size, self._config.max_record_bytes)
+                out[rid] = self._failed(key, stamp, failure)
                 continue
             rebuilt = data_record(data, ids, mapping.transform)
             if rebuilt is None:  # parse the stored text itself, to say why it is no object
                 rebuilt = data if isinstance(data, bytes) else str(data).encode("utf-8", "replace")
-            out[rid] = self._parsed(key, FileStamp(ms * 1_000_000, size), rebuilt)
+            out[rid] = self._parsed(key, stamp, rebuilt)
         return out
 
     # --- outcomes ------------------------------------------------------------------------
