@@ -1,0 +1,128 @@
+"""OpenCode's stores of today, indexed with no flags: 1.18 (switch rows in session_message, an
+event table), 2.x (session_v2, session_message with content items, forks, reverts, archives,
+deletes) and a 1.x file upgraded to 2.x (frozen 1.x tables, a partial migration, a migrated
+session deleted in 2.x). Each total must equal an independent recount in plain SQL
+(tests/support/recount.py), with every double-count trap of the research note in the store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from indexer.simulate import SqliteSimulator
+from tests.faults.support import run_cli
+from tests.support.recount import recount
+
+COUNTED = "NOT coalesce(is_fork_copy, false)"
+
+
+def index_totals(db: Path) -> dict[str, float | int]:
+    """The same figures from the index: each logical record once, fork copies left out."""
+    conn = duckdb.connect(str(db), read_only=True)
+    try:
+        sessions = conn.execute("SELECT count(*) FROM sessions").fetchone()
+        users, assistants, fork_copies = conn.execute(
+            f"SELECT count(*) FILTER (role = 'user' AND {COUNTED}), "
+            f"count(*) FILTER (role = 'assistant' AND {COUNTED}), "
+            "count(*) FILTER (is_fork_copy) FROM messages"
+        ).fetchone() or (0, 0, 0)
+        tool_calls = conn.execute(
+            f"SELECT count(*) FROM parts WHERE type = 'tool' AND {COUNTED}"
+        ).fetchone()
+        usage = conn.execute(
+            "SELECT coalesce(sum(tokens_input), 0), coalesce(sum(tokens_output), 0), "
+            "coalesce(sum(tokens_reasoning), 0), coalesce(sum(tokens_cache_read), 0), "
+            "coalesce(sum(tokens_cache_write), 0), coalesce(sum(cost), 0) FROM messages "
+            f"WHERE role = 'assistant' AND {COUNTED}"
+        ).fetchone()
+        assert sessions is not None and usage is not None and tool_calls is not None
+        names = ("input", "output", "reasoning", "cache_read", "cache_write")
+        return {
+            "sessions": sessions[0],
+            "user_messages": users,
+            "assistant_messages": assistants,
+            "tool_calls": tool_calls[0],
+            "fork_copies": fork_copies,
+            **{f"tokens_{n}": int(v) for n, v in zip(names, usage[:5], strict=True)},
+            "cost": round(float(usage[5]), 9),
+        }
+    finally:
+        conn.close()
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("generation", ["1.18", "2.x", "upgraded"])
+def test_index_with_no_flags_counts_every_generation_exactly_once(
+    tmp_path: Path, generation: str
+) -> None:
+    root, db = tmp_path / "storage", tmp_path / "index.duckdb"
+    sim = SqliteSimulator(root, seed=11, generation=generation)
+    sim.write_sessions(8)
+    sim.close()  # OpenCode's exit: the -wal is checkpointed, so the bytes below are final
+    before = digest(sim.db_path)
+    want = recount(sim.db_path)
+    done = run_cli("index", "--storage", root, "--db", db, "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["indexer"] == "v2"
+    (source,) = summary["sources"]
+    assert source["state"] == "ok", source
+    got = index_totals(db)
+    fields = [k for k in got if k in want]
+    assert {k: got[k] for k in fields} == {
+        k: round(want[k], 9) if k == "cost" else want[k] for k in fields
+    }
+    assert want["sessions"] > 0 and want["assistant_messages"] > 0 and want["tool_calls"] > 0
+    assert digest(sim.db_path) == before  # indexing never writes OpenCode's file
+
+
+def test_a_1_15_file_with_switch_rows_only_in_session_message_is_indexed_not_skipped(
+    tmp_path: Path,
+) -> None:
+    root, db = tmp_path / "storage", tmp_path / "index.duckdb"
+    sim = SqliteSimulator(root, seed=3, generation="1.18")
+    sim.write_sessions(4)
+    sim.close()
+    with sqlite3.connect(sim.db_path) as conn:
+        types = {r[0] for r in conn.execute("SELECT DISTINCT type FROM session_message")}
+    assert types and types <= {"model-switched", "agent-switched"}
+    done = run_cli("index", "--storage", root, "--db", db, "--json")
+    assert done.returncode == 0, done.stderr
+    conn2 = duckdb.connect(str(db), read_only=True)
+    try:
+        kinds = dict(conn2.execute("SELECT type, count(*) FROM messages GROUP BY type").fetchall())
+        roles = conn2.execute("SELECT count(*) FROM messages WHERE role IS NULL").fetchone()
+    finally:
+        conn2.close()
+    assert kinds.get("user", 0) > 0 and kinds.get("assistant", 0) > 0
+    assert set(kinds) & types  # the switch rows are there, with their type and no role
+    assert roles is not None and roles[0] == sum(kinds.get(t, 0) for t in types)
+
+
+def test_a_store_missing_a_required_column_gives_one_clear_line_and_exit_1(
+    tmp_path: Path,
+) -> None:
+    root, db = tmp_path / "storage", tmp_path / "index.duckdb"
+    sim = SqliteSimulator(root, seed=3, generation="2.x")
+    sim.write_sessions(1)
+    sim.close()
+    with sqlite3.connect(sim.db_path) as conn:
+        for (index,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'session_message' "
+            "AND sql IS NOT NULL"
+        ).fetchall():
+            conn.execute(f"DROP INDEX {index}")
+        conn.execute("ALTER TABLE session_message DROP COLUMN seq")
+    done = run_cli("index", "--storage", root, "--db", db)
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if "could not read" in line]
+    assert len(lines) == 1
+    assert "session_message without column seq" in lines[0]
