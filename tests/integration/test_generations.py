@@ -126,3 +126,38 @@ def test_a_store_missing_a_required_column_gives_one_clear_line_and_exit_1(
     lines = [line for line in done.stderr.splitlines() if "could not read" in line]
     assert len(lines) == 1
     assert "session_message without column seq" in lines[0]
+
+
+def test_a_2x_store_streamed_into_live_ends_equal_to_its_final_state(tmp_path: Path) -> None:
+    from indexer.pipeline.reconciler import ReconcilerConfig
+    from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
+    from indexer.sources.sqlite import make_sources
+
+    root, db = tmp_path / "storage", tmp_path / "index.duckdb"
+    sim = SqliteSimulator(root, seed=5, generation="2.x")
+    sim.write_sessions(2)  # history from before ocindex started
+    config = V2Config(reconciler=ReconcilerConfig(interval_s=3600.0))
+    v2 = UnifiedIndexerV2(root, db, config=config, sources=make_sources([sim.db_path], root))
+    v2.start()
+    try:
+        report = sim.run(50, 10.0)  # replies streamed: inserts, in-place updates, forks, deletes
+        assert report.writes >= 300
+        sim.close()
+        assert v2.wait_idle(30, settle_s=0.5)
+        # Everything but deletions came by the fast path; one reconcile catches those.
+        assert v2.rescan() is not None and v2.wait_idle(30, settle_s=0.5)
+    finally:
+        v2.stop()
+    want = recount(sim.db_path)
+    got = index_totals(db)
+    assert {k: got[k] for k in got} == {
+        k: round(want[k], 9) if k == "cost" else want[k] for k in got
+    }
+    with sqlite3.connect(f"file:{sim.db_path}?mode=ro", uri=True) as conn:
+        rows = {r[0] for r in conn.execute("SELECT id FROM session_message")}
+    index = duckdb.connect(str(db), read_only=True)
+    try:
+        indexed = {r[0] for r in index.execute("SELECT id FROM messages").fetchall()}
+    finally:
+        index.close()
+    assert indexed == rows  # every row, and no row the store no longer holds
