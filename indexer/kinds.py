@@ -280,6 +280,11 @@ KINDS: tuple[KindSpec, ...] = (
 
 SPECS: dict[FileKind, KindSpec] = {spec.kind: spec for spec in KINDS}
 TABLES: dict[FileKind, Table] = {spec.kind: spec.table for spec in KINDS}
+_BY_NAME: dict[str, Table] = {}
+for _table in TABLES.values():
+    _BY_NAME.setdefault(_table.name, _table)
+DATA_TABLES: tuple[Table, ...] = tuple(_BY_NAME.values())
+"""Each data table once (two kinds may share one, as parts and a 2.x message's content do)."""
 INDEXED_KINDS: tuple[FileKind, ...] = tuple(SPECS)
 _ARRAY_KINDS = frozenset(spec.kind for spec in KINDS if spec.is_array)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from indexer.kinds import SOURCE_PREFIX_PATTERN, TABLES
+from indexer.kinds import DATA_TABLES, SOURCE_PREFIX_PATTERN
 from indexer.outcome import FileStatus
 from indexer.snapshot import ErrorFile
 from indexer.store.schema import schema_version
@@ -63,7 +63,7 @@ def index_counts(conn: duckdb.DuckDBPyConnection) -> IndexCounts:
     existing = existing_tables(conn)
     tables = {
         t.name: _count(conn, f"SELECT count(*) FROM {t.name}") if t.name in existing else 0
-        for t in TABLES.values()
+        for t in DATA_TABLES
     }
     return IndexCounts(schema_version(conn), file_status_counts(conn), tables)
 

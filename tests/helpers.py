@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from indexer.kinds import TABLES, FileKey, classify
+from indexer.kinds import DATA_TABLES, TABLES, FileKey, classify
 from indexer.outcome import ParsedFile
 from indexer.pipeline import v2 as v2_module
 from indexer.pipeline.watcher import StorageWatcher
@@ -93,7 +93,7 @@ def census(conn: duckdb.DuckDBPyConnection, root: Path) -> list[str]:
             problems.append(f"{rel}: gone from disk but status {status}")
         if status == "pending":
             problems.append(f"{rel}: still pending")
-    for table in TABLES.values():
+    for table in DATA_TABLES:
         pk = ", ".join(table.primary_key)
         dups = conn.execute(
             f"SELECT {pk}, count(*) FROM {table.name} GROUP BY {pk} HAVING count(*) > 1"

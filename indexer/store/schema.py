@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import duckdb
 
-from indexer.kinds import TABLES, Table
+from indexer.kinds import DATA_TABLES, Table
 from indexer.store.database import DatabaseError, transaction
 
 SCHEMA_VERSION = 5
@@ -74,7 +74,7 @@ def _v2_file_index_status(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def _v3_data_and_logs(conn: duckdb.DuckDBPyConnection) -> None:
-    for table in TABLES.values():
+    for table in DATA_TABLES:
         conn.execute(_ddl(table))
     conn.execute(
         """CREATE TABLE IF NOT EXISTS batch_log (
@@ -135,7 +135,7 @@ def _v5_generations(conn: duckdb.DuckDBPyConnection) -> None:
     # OpenCode 2's fields (message type, fork copies, session roll-ups, model, fork): new
     # columns at the end of each table. Rows indexed before keep NULL there until their record
     # changes; `messages.type` is then read as coalesce(type, role).
-    for table in TABLES.values():
+    for table in DATA_TABLES:
         _migrate_columns(conn, table.name, table.columns)
 
 

@@ -1,8 +1,10 @@
 """Event→commit latency of OpenCode's SQLite store through v2: a writer process plays OpenCode
-1.2 (SqliteSimulator: one transaction per change, parts rewritten in place, sessions deleted with
-their cascade, passive checkpoints) at a fixed rate while v2 indexes the store in this process.
+(SqliteSimulator: one transaction per change; 2.x replies streamed into session_message rows
+updated in place, or 1.x parts rewritten in place; deletes with their cascade; passive
+checkpoints) at a fixed rate while v2 indexes the store in this process.
 
     python tests/benchmarks/bench_sqlite.py [--rate 1000] [--seconds 10] [--sessions 20] [--seed 1]
+        [--generation 2.x|upgraded|1.18|1.2]
 
 Latency is measured from the writer's commit of a row version (wall clock, logged by the writer
 per change with the row's time_updated) to the DuckDB commit of the first batch holding that
@@ -40,9 +42,9 @@ import json, sys, time
 from pathlib import Path
 sys.path.insert(0, {repo!r})
 from indexer.simulate import SqliteSimulator
-root, rate, seconds, seed, log_path = Path(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+root, rate, seconds, seed, log_path, generation = Path(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
 # OpenCode stamps time_updated with Date.now(): the live writer's clock starts now, after history.
-sim = SqliteSimulator(root, seed=seed + 1000, clock_start_ms=int(time.time() * 1000))
+sim = SqliteSimulator(root, seed=seed + 1000, clock_start_ms=int(time.time() * 1000), generation=generation)
 log = []
 wal = sim.db_path.with_name(sim.db_path.name + "-wal")
 max_wal = [0]
@@ -73,6 +75,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--sessions", type=int, default=20, help="history written before start")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--generation",
+        default="2.x",
+        choices=("1.2", "1.18", "2.x", "upgraded"),
+        help="the store OpenCode writes (default 2.x: replies streamed into session_message)",
+    )
     parser.add_argument("--json", type=Path, dest="json_out", help="also write figures here")
     args = parser.parse_args()
 
@@ -82,7 +90,7 @@ def main() -> int:
         )
     )
     root = base / "storage"
-    with SqliteSimulator(root, seed=args.seed) as history:
+    with SqliteSimulator(root, seed=args.seed, generation=args.generation) as history:
         history.write_sessions(args.sessions)
     rows_before = len(history.expected_rows())
 
@@ -124,6 +132,7 @@ def main() -> int:
             str(args.seconds),
             str(args.seed),
             str(log_path),
+            args.generation,
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

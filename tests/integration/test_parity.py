@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from indexer.kinds import TABLES, classify
+from indexer.kinds import DATA_TABLES, TABLES, classify
 from indexer.legacy.v1 import HybridIndexer, V1Config
 from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
@@ -37,7 +37,7 @@ def dump(db: Path) -> Dump:
             t.name: conn.execute(
                 f"SELECT * FROM {t.name} ORDER BY {', '.join(t.primary_key)}"
             ).fetchall()
-            for t in TABLES.values()
+            for t in DATA_TABLES
         }
         out["file_index"] = conn.execute(FILE_INDEX).fetchall()
         return out
