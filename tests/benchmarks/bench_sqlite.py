@@ -160,8 +160,10 @@ def main() -> int:
     for key, updated_ms, wrote_at in written["log"]:
         versions = commits.get(key, [])
         # The first commit of this version or a newer one, after the write.
-        if key.startswith("session_diff/"):  # a JSON file: its stamp is its mtime, not the
-            updated_ms = 0  # writer's clock; any commit after the write holds it
+        if key.startswith(("session_diff/", "session_v2/")):
+            # A JSON file's stamp is its mtime, not the writer's clock; a 2.x session's usage
+            # lands without a new time_updated. Either way, the first commit after the write.
+            updated_ms = 0
         times = [c for u, c in versions if u >= updated_ms and c >= wrote_at]
         if times:
             latencies.append((min(times) - wrote_at) * 1000)

@@ -14,11 +14,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from indexer.kinds import TABLES, FileKind
 from indexer.simulate import SqliteSimulator
 from tests.faults.support import run_cli
 from tests.support.recount import recount
 
 COUNTED = "NOT coalesce(is_fork_copy, false)"
+TABLE_COLUMNS = TABLES[FileKind.SESSION].column_names
 
 
 def index_totals(db: Path) -> dict[str, float | int]:
@@ -161,3 +163,47 @@ def test_a_2x_store_streamed_into_live_ends_equal_to_its_final_state(tmp_path: P
     finally:
         index.close()
     assert indexed == rows  # every row, and no row the store no longer holds
+
+
+def test_a_reply_s_usage_added_to_its_session_is_found_by_the_fast_path(tmp_path: Path) -> None:
+    from indexer.sources.sqlite import SqliteSource
+
+    root = tmp_path / "storage"
+    sim = SqliteSimulator(root, seed=2, generation="2.x")
+    sim.write_sessions(3)
+    sim.close()
+    src = SqliteSource(sim.db_path, root)
+    src.poll_once()  # primed: everything already there is the startup reconcile's
+    assert src.poll_once() == []
+    conn = sqlite3.connect(sim.db_path, isolation_level=None)
+    # The session updated longest ago: far behind the fast path's cursor on session_v2.
+    sid, mid = conn.execute(
+        "SELECT m.session_id, m.id FROM session_message m "
+        "JOIN session_v2 s ON s.id = m.session_id WHERE m.type = 'assistant' "
+        "ORDER BY s.time_updated, m.time_updated DESC LIMIT 1"
+    ).fetchone()
+    (updated,) = conn.execute("SELECT max(time_updated) FROM session_message").fetchone()
+    before = conn.execute("SELECT time_updated FROM session_v2 WHERE id = ?", [sid]).fetchone()
+    # As OpenCode's step.ended: the message updated in place (time_updated = now), the usage
+    # added to the session with its time_updated left as it was.
+    conn.execute("BEGIN")
+    conn.execute(
+        "UPDATE session_message SET data = json_set(data, '$.cost', 9.5), time_updated = ? "
+        "WHERE id = ?",
+        [updated + 1, mid],
+    )
+    conn.execute("UPDATE session_v2 SET cost = cost + 9.5 WHERE id = ?", [sid])
+    conn.execute("COMMIT")
+    conn.close()
+    keys = {k.rel_path for k in src.poll_once()}
+    session_key = f"{src.prefix}session_v2/{sid}"
+    assert {f"{src.prefix}session_message/{mid}", session_key} <= keys
+    (read,) = src.read([k for k in [src.key_for(session_key)] if k is not None])
+    assert read.parsed is not None
+    rollup = read.parsed.rows[0][TABLE_COLUMNS.index("rollup_cost")]
+    assert rollup is not None and rollup >= 9.5
+    with sqlite3.connect(sim.db_path) as check:
+        assert (
+            check.execute("SELECT time_updated FROM session_v2 WHERE id = ?", [sid]).fetchone()
+            == before
+        )

@@ -30,7 +30,7 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from indexer.generations import SqliteShape, SqliteTable
-from indexer.kinds import FileKey
+from indexer.kinds import FileKey, FileKind
 from indexer.sources.sqlite.config import SqliteSourceConfig
 from indexer.sources.sqlite.connection import (
     ReadOnlyDatabase,
@@ -202,6 +202,7 @@ class Poller:
             # First poll, the file was replaced (deleted and recreated) or its schema changed.
             self._prime(layout)
         keys: list[FileKey] = []
+        touched: dict[str, set[str]] = {}  # generation -> sessions whose rows changed
         now = self._monotonic()
         for table, (kind, mapping) in layout.records.items():
             low = self._cursor.get(table, 0) - self._config.overlap_ms
@@ -209,31 +210,46 @@ class Poller:
             if mapping.shape is SqliteShape.DATA:
                 self._advance_floor(table, mapping.table, now)
                 rows = self._db.query(
-                    f"SELECT id, time_updated, length(CAST(data AS BLOB)) FROM {mapping.table} "
-                    f"WHERE rowid > ? AND time_updated >= ? AND ({where})",
+                    f"SELECT id, time_updated, length(CAST(data AS BLOB)), session_id "
+                    f"FROM {mapping.table} WHERE rowid > ? AND time_updated >= ? AND ({where})",
                     [self._floor[table], low],
                 )
             else:
                 rows = self._db.query(_changed_select(mapping, where), [low])
             seen = self._seen.setdefault(table, {})
             top = self._cursor.get(table, 0)
-            for rid, updated, size in rows:
+            for rid, updated, size, *session in rows:
                 version = (int(updated or 0), int(size or 0))
                 if seen.get(rid) == version:
                     continue  # submitted at this version already
                 seen[rid] = version
                 keys.append(FileKey(f"{self._prefix}{table}/{rid}", kind, str(rid)))
+                if session:
+                    touched.setdefault(mapping.generation, set()).add(str(session[0]))
                 top = max(top, version[0])
             self._cursor[table] = top
             horizon = top - self._config.overlap_ms
             for rid in [r for r, (t, _) in seen.items() if t < horizon]:
                 del seen[rid]
+        keys += self._sessions_of(layout, touched)
         self.polls += 1
         self.last_poll_ms = (time.perf_counter() - started) * 1000
         self._db.set_state(SourceState.OK, "")
         if keys:
             self._deliver(keys)
         return keys
+
+    def _sessions_of(self, layout: Layout, touched: dict[str, set[str]]) -> list[FileKey]:
+        """The session of each changed message or part, asked again: OpenCode adds a reply's
+        usage to its session without bumping the session's time_updated (projector.ts
+        applyUsage), so only the message's change says the session changed too. Reading an
+        unchanged session costs a read and writes nothing."""
+        out: list[FileKey] = []
+        for segment, (kind, mapping) in layout.records.items():
+            if kind is FileKind.SESSION:
+                for sid in sorted(touched.get(mapping.generation, ())):
+                    out.append(FileKey(f"{self._prefix}{segment}/{sid}", kind, sid))
+        return out
 
     def _prime(self, layout: Layout) -> None:
         """Start the cursors at what is already indexed or submitted: the committed watermark,
