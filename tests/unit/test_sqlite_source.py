@@ -336,13 +336,14 @@ def test_the_fast_path_submits_each_changed_row_once_per_version(db: Path) -> No
     conn = rw(db)
     put_message(conn, 2000, {"role": "assistant"})
     put_part(conn, 2000, {"type": "text", "text": "he"})
+    session = f"{src.prefix}session/{SES}"  # asked again with each change of its rows
     first = {k.rel_path for k in src.poll_once()}
-    assert first == {f"{src.prefix}message/{MSG}", f"{src.prefix}part/{PRT}"}
+    assert first == {f"{src.prefix}message/{MSG}", f"{src.prefix}part/{PRT}", session}
     assert src.poll_once() == []  # within the overlap window, but already submitted
     put_part(conn, 2000, {"type": "text", "text": "hello"})  # same millisecond, new content
-    assert [k.rel_path for k in src.poll_once()] == [f"{src.prefix}part/{PRT}"]
+    assert [k.rel_path for k in src.poll_once()] == [f"{src.prefix}part/{PRT}", session]
     put_part(conn, 2600, {"type": "text", "text": "hello"})  # updated in place, later
-    assert [k.rel_path for k in src.poll_once()] == [f"{src.prefix}part/{PRT}"]
+    assert [k.rel_path for k in src.poll_once()] == [f"{src.prefix}part/{PRT}", session]
     conn.execute(
         "INSERT INTO todo VALUES (?, 'a', 'pending', 'high', 0, 2700, 2700), "
         "(?, 'b', 'pending', 'low', 1, 2700, 2700)",
