@@ -22,7 +22,7 @@ from indexer.sources.sqlite import SourceState
 from indexer.status import V1_NOTE
 from indexer.store.database import open_database
 
-SOURCE_FIELDS = ("name", "kind", "path", "state", "message", "rows")
+SOURCE_FIELDS = ("name", "kind", "path", "state", "message", "generation", "rows")
 """What the --json summary says of each discovered source (from its describe())."""
 NOT_READ = "not_read"
 """The state the summary gives a source under v1, which never reads one."""

@@ -207,3 +207,20 @@ def test_a_reply_s_usage_added_to_its_session_is_found_by_the_fast_path(tmp_path
             check.execute("SELECT time_updated FROM session_v2 WHERE id = ?", [sid]).fetchone()
             == before
         )
+
+
+def test_a_store_without_any_json_tree_is_indexed_and_nothing_is_created_beside_it(
+    tmp_path: Path,
+) -> None:
+    root, db = tmp_path / "opencode" / "storage", tmp_path / "index.duckdb"
+    sim = SqliteSimulator(root, seed=4, generation="2.x")
+    sim.write_sessions(2)
+    sim.close()
+    for path in sorted(root.rglob("*"), reverse=True):  # OpenCode 2.x writes no JSON tree
+        path.unlink() if path.is_file() else path.rmdir()
+    root.rmdir()
+    done = run_cli("index", "--storage", root, "--db", db, "--json")
+    assert done.returncode == 0, done.stderr
+    want = recount(sim.db_path)
+    assert index_totals(db)["assistant_messages"] == want["assistant_messages"] > 0
+    assert not root.exists()
