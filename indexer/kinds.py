@@ -355,6 +355,9 @@ def classify(rel_path: str) -> FileKey | None:
     name = parts[-1]
     if not name.endswith(".json") or len(name) <= len(".json"):
         return FileKey(rel_path, FileKind.SKIPPED)
+    if parts[:2] == ["session", "share"]:
+        # Older OpenCode's share links (`{secret, url}`), which session/{project}/ would take.
+        return FileKey(rel_path, FileKind.SKIPPED)
     for layout in _LAYOUTS.get((parts[0], len(parts)), ()):
         if all(parts[i] == text for i, text in layout.literals):
             parent = parts[layout.parent_at] if layout.parent_at is not None else ""
