@@ -20,6 +20,7 @@ _ARROW_TYPES = {
     "DOUBLE": pa.float64(),
     "BOOLEAN": pa.bool_(),
     "TIMESTAMP": pa.timestamp("ms"),  # OpenCode writes epoch milliseconds
+    "VARCHAR[]": pa.list_(pa.string()),
 }
 
 
