@@ -112,7 +112,8 @@ def usage_report(
     until: dt.date | None = None,
     tz: str | None = None,
 ) -> dict[str, Any]:
-    """Rows of the grouping and their totals, as plain values (dates as ISO text)."""
+    """Rows of the grouping and their totals, as plain values (dates as ISO text); the part of
+    the totals that 2.x compaction requests spent is repeated under `compaction`."""
     version = get_meta(conn, "schema_version") if "meta" in existing_tables(conn) else None
     if version is None or int(version) < VIEWS_SINCE_SCHEMA:
         raise Fatal(
@@ -151,6 +152,11 @@ def usage_report(
     rows = [_plain(dict(zip(names, r, strict=True))) for r in conn.execute(sql, params).fetchall()]
     total_row = conn.execute(f"SELECT {sums} FROM usage_messages u WHERE {cond}", params).fetchone()
     totals = _plain(dict(zip(FIGURES, total_row or (), strict=True)))
+    # 2.x compaction requests carry usage of their own: in the figures, and also shown apart.
+    part_row = conn.execute(
+        f"SELECT {sums} FROM usage_messages u WHERE {cond} AND u.kind = 'compaction'", params
+    ).fetchone()
+    compaction = _plain(dict(zip(FIGURES, part_row or (), strict=True)))
     zone = conn.execute("SELECT current_setting('TimeZone')").fetchone()
     return {
         "by": by,
@@ -159,6 +165,7 @@ def usage_report(
         "time_zone": zone[0] if zone else None,
         "rows": rows,
         "totals": totals,
+        "compaction": compaction,
     }
 
 
