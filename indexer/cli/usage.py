@@ -45,13 +45,13 @@ GROUPINGS: dict[str, Grouping] = {
     "day": Grouping(("day",), "u.day", "1"),
     "week": Grouping(("week",), "CAST(date_trunc('week', u.day) AS DATE)", "1"),
     "month": Grouping(("month",), "strftime(u.day, '%Y-%m')", "1"),
-    "model": Grouping(("provider", "model"), "u.provider_id, u.model_id", "cost DESC, 1, 2", "1, 2"),
+    "model": Grouping(
+        ("provider", "model"), "u.provider_id, u.model_id", "cost DESC, 1, 2", "1, 2"
+    ),
     "project": Grouping(
         ("project", "worktree"), "u.project_id, any_value(p.worktree)", "cost DESC, 1"
     ),
-    "session": Grouping(
-        ("session", "title"), "u.session_id, any_value(s.title)", "cost DESC, 1"
-    ),
+    "session": Grouping(("session", "title"), "u.session_id, any_value(s.title)", "cost DESC, 1"),
 }
 _ZONE = re.compile(r"^[A-Za-z0-9_+\-/]{1,64}$")
 

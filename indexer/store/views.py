@@ -20,7 +20,9 @@ _LOCAL_DAY = "CAST({col} AT TIME ZONE 'UTC' AS DATE)"
 
 _CLASSES = ("input", "output", "reasoning", "cache_read", "cache_write")
 _SUM_CLASSES = " + ".join(f"coalesce(m.tokens_{c}, 0)" for c in _CLASSES)
-_SUMS = ",\n       ".join(f"CAST(sum(tokens_{c}) AS BIGINT) AS tokens_{c}" for c in (*_CLASSES, "total"))
+_SUMS = ",\n       ".join(
+    f"CAST(sum(tokens_{c}) AS BIGINT) AS tokens_{c}" for c in (*_CLASSES, "total")
+)
 
 READ_TOOLS = ("read",)
 EDIT_TOOLS = ("edit", "write", "multiedit")

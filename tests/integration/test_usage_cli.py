@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -30,10 +31,10 @@ def indexed(tmp_path: Path, generation: str, seed: int = 11) -> tuple[Path, Path
     return root, db, sim.db_path
 
 
-def usage(db: Path, *flags: str) -> dict[str, object]:
+def usage(db: Path, *flags: str) -> dict[str, Any]:
     done = run_cli("usage", "--db", db, "--json", "--tz", "UTC", *flags)
     assert done.returncode == 0, done.stderr
-    report: dict[str, object] = json.loads(done.stdout)
+    report: dict[str, Any] = json.loads(done.stdout)
     return report
 
 
@@ -67,10 +68,10 @@ def test_usage_groupings_and_range_agree_with_the_totals(tmp_path: Path) -> None
         report = usage(db, "--by", by)
         rows = report["rows"]
         assert isinstance(rows, list) and rows
-        assert sum(r["messages"] for r in rows) == report["totals"]["messages"]  # type: ignore[index]
+        assert sum(r["messages"] for r in rows) == report["totals"]["messages"]
         assert report["totals"] == whole
     empty = usage(db, "--since", "2099-01-01")
-    assert empty["rows"] == [] and empty["totals"]["messages"] == 0  # type: ignore[index]
+    assert empty["rows"] == [] and empty["totals"]["messages"] == 0
     table = run_cli("usage", "--db", db, "--by", "model")
     assert table.returncode == 0 and "TOTAL" in table.stdout
 
@@ -101,9 +102,16 @@ def test_usage_on_a_database_held_by_a_running_ocindex_says_so_in_one_line(
 ) -> None:
     _, db, _ = indexed(tmp_path, "2.x", seed=3)
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb,sys; c=duckdb.connect({str(db)!r}); "
-         "print('held', flush=True); sys.stdin.read()"],
-        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb,sys; c=duckdb.connect({str(db)!r}); "
+            "print('held', flush=True); sys.stdin.read()",
+        ],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"

@@ -145,7 +145,11 @@ def test_a_2x_content_item_keeps_shell_command_path_input_and_child_session_id()
         ],
     }
     shell, read, task, text = (part(p, p["id"]) for p in rebuild.content_records(doc))
-    assert (shell["tool_target"], shell["exit_code"], shell["tool_status"]) == ("make test", 2, "completed")
+    assert (shell["tool_target"], shell["exit_code"], shell["tool_status"]) == (
+        "make test",
+        2,
+        "completed",
+    )
     assert read["tool_target"] == "/src/a.py"
     assert task["child_session_id"] == "ses_kid" and task["subagent_type"] == "general"
     assert text["text"] == "é" * 10
@@ -158,7 +162,9 @@ def test_grep_targets_its_pattern_not_the_folder_it_searches() -> None:
 
 def test_a_long_command_target_is_cut_to_a_short_label() -> None:
     state = {"status": "completed", "input": {"command": "x" * 5000}}
-    assert len(part({"type": "tool", "tool": "bash", "state": state})["tool_target"]) == TARGET_CHARS
+    assert (
+        len(part({"type": "tool", "tool": "bash", "state": state})["tool_target"]) == TARGET_CHARS
+    )
 
 
 def test_an_interrupted_call_is_flagged_and_a_nonzero_exit_kept() -> None:
@@ -179,7 +185,10 @@ def test_text_over_one_mebibyte_is_cut_on_a_character_boundary_and_flagged() -> 
 
 def test_step_retry_and_compaction_parts_keep_their_fields() -> None:
     assert part({"type": "step-start", "snapshot": "abc"})["snapshot"] == "abc"
-    error = {"name": "APIError", "data": {"message": "overloaded", "statusCode": 529, "isRetryable": True}}
+    error = {
+        "name": "APIError",
+        "data": {"message": "overloaded", "statusCode": 529, "isRetryable": True},
+    }
     retry = part({"type": "retry", "attempt": 3, "error": error, "time": {"created": 1}})
     assert (retry["retry_attempt"], retry["error_message"]) == (3, "overloaded")
     assert (retry["error_status_code"], retry["error_is_retryable"]) == (529, True)
@@ -194,14 +203,27 @@ def test_a_user_message_keeps_its_summary_title_and_variant() -> None:
         "model": {"providerID": "openai", "modelID": "gpt-5", "variant": "high"},
     }
     row = message(doc)
-    assert (row["summary_title"], row["variant"], row["tokens_total"]) == ("Fix the login", "high", None)
+    assert (row["summary_title"], row["variant"], row["tokens_total"]) == (
+        "Fix the login",
+        "high",
+        None,
+    )
 
 
 def test_a_reported_token_total_is_kept_and_an_api_error_keeps_status_and_retryability() -> None:
     doc = {
         "role": "assistant",
-        "tokens": {"total": 99, "input": 1, "output": 2, "reasoning": 0, "cache": {"read": 0, "write": 0}},
-        "error": {"name": "APIError", "data": {"message": "x", "statusCode": 429, "isRetryable": True}},
+        "tokens": {
+            "total": 99,
+            "input": 1,
+            "output": 2,
+            "reasoning": 0,
+            "cache": {"read": 0, "write": 0},
+        },
+        "error": {
+            "name": "APIError",
+            "data": {"message": "x", "statusCode": 429, "isRetryable": True},
+        },
     }
     row = message(doc)
     assert (row["tokens_total"], row["tokens_total_computed"]) == (99, False)

@@ -55,7 +55,12 @@ def conn(tmp_path: Path) -> duckdb.DuckDBPyConnection:
     tool = {"type": "tool", "sessionID": "ses_parent"}
     span = {"start": T0, "end": T0 + 200}
     ok = {"status": "completed", "input": {"command": "ls"}, "metadata": {"exit": 0}, "time": span}
-    bad = {"status": "completed", "input": {"command": "false"}, "metadata": {"exit": 1}, "time": span}
+    bad = {
+        "status": "completed",
+        "input": {"command": "false"},
+        "metadata": {"exit": 1},
+        "time": span,
+    }
     read = {"status": "completed", "input": {"filePath": "/r/a.py"}, "time": span}
     kid = {"status": "completed", "input": {"subagent_type": "explore", "description": "look"}}
     kid |= {"metadata": {"sessionId": "ses_child"}, "time": span}
