@@ -15,6 +15,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
 MAX_STRING_CHARS = 2000
 PREVIEW_CHARS = 280
 MAX_TEXT_BYTES = 1024 * 1024
@@ -90,15 +92,16 @@ def _text(value: object) -> tuple[str | None, bool | None]:
     return data[:MAX_TEXT_BYTES].decode("utf-8", "ignore"), True
 
 
-def _strings(value: object) -> list[str] | None:
-    """A list of file names: strings as they are, objects by their `file` or `path`."""
+def _files(value: object) -> str | None:
+    """A list of file names as a JSON array (strings as they are, objects by their `file` or
+    `path`), so SQL reads it with from_json(col, '["VARCHAR"]')."""
     if not isinstance(value, list):
         return None
     names = (
         item if isinstance(item, str) else _obj(item).get("file") or _obj(item).get("path")
         for item in value
     )
-    return [name for name in map(_str, names) if name is not None]
+    return orjson.dumps([n for n in map(_str, names) if n is not None]).decode()
 
 
 def _total(doc: Mapping[str, Any], classes: tuple[int | None, ...]) -> tuple[int | None, bool]:
@@ -220,7 +223,7 @@ def message_row(record_id: str, parent_id: str, doc: Mapping[str, Any]) -> Row:
         *_api_error(error),
         _str(snapshot.get("start")),
         _str(snapshot.get("end")),
-        _strings(snapshot.get("files")),
+        _files(snapshot.get("files")),
         _bool(doc.get("auto")),
         text,
         cut,
@@ -268,7 +271,7 @@ def part_row(record_id: str, parent_id: str, doc: Mapping[str, Any]) -> Row:
         *tool,
         _str(doc.get("snapshot")),
         _str(doc.get("hash")) if kind == "patch" else None,
-        _strings(doc.get("files")) if kind == "patch" else None,
+        _files(doc.get("files")) if kind == "patch" else None,
         _int(doc.get("attempt")),
         _str(_obj(error.get("data")).get("message")) or _str(error.get("message")),
         *_api_error(error),

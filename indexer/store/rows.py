@@ -20,7 +20,6 @@ _ARROW_TYPES = {
     "DOUBLE": pa.float64(),
     "BOOLEAN": pa.bool_(),
     "TIMESTAMP": pa.timestamp("ms"),  # OpenCode writes epoch milliseconds
-    "VARCHAR[]": pa.list_(pa.string()),
 }
 
 

@@ -80,11 +80,11 @@ WITH touches AS (
     FROM tool_calls
     WHERE tool IN {_sql_list(READ_TOOLS + EDIT_TOOLS)} AND target IS NOT NULL
     UNION ALL
-    SELECT p.session_id, unnest(p.patch_files), 'patch', m.time_created
+    SELECT p.session_id, unnest(from_json(p.patch_files, '["VARCHAR"]')), 'patch', m.time_created
     FROM parts p LEFT JOIN messages m ON m.id = p.message_id
     WHERE p.type = 'patch' AND {COUNTED.format(a="p")}
     UNION ALL
-    SELECT m.session_id, unnest(m.patch_files), 'patch', m.time_created
+    SELECT m.session_id, unnest(from_json(m.patch_files, '["VARCHAR"]')), 'patch', m.time_created
     FROM messages m WHERE m.patch_files IS NOT NULL AND {COUNTED.format(a="m")}
 )
 SELECT session_id, file,
