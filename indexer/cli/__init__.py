@@ -20,6 +20,7 @@ from indexer.cli.indexing import add_index, add_run
 from indexer.cli.options import Command, Fatal, Subparsers, parse_numbers
 from indexer.cli.simulate import add_simulate
 from indexer.cli.status import add_rollback, add_status
+from indexer.cli.usage import add_usage
 from indexer.config import ConfigError
 from indexer.store.database import DatabaseError
 
@@ -32,6 +33,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     add_rollback,
     add_simulate,
     add_bench,
+    add_usage,
 )
 
 
