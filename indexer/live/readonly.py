@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
@@ -19,6 +21,8 @@ reaches the READ ONLY transaction, which refuses it)."""
 DEFAULT_LIMIT = 100_000
 DEFAULT_TIMEOUT_S = 30.0
 BATCH_ROWS = 8_192
+CANCEL_POLL_S = 0.1
+"""How often a running query checks whether its client left."""
 
 
 class QueryError(Exception):
@@ -80,18 +84,25 @@ def run_read(
     sql: str,
     limit: int = DEFAULT_LIMIT,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> QueryResult:
     """Run a read-only query on `cursor` (which the caller owns and closes): at most `limit`
-    rows, interrupted after `timeout_s`, inside a READ ONLY transaction that is rolled back."""
+    rows, interrupted after `timeout_s` or once `cancelled()` (the client left), inside a
+    READ ONLY transaction that is rolled back."""
     check_read_only(sql)
     done = threading.Event()
-    timer = threading.Timer(timeout_s, lambda: None if done.is_set() else cursor.interrupt())
-    timer.daemon = True
+    deadline = time.monotonic() + timeout_s
+    watch = threading.Thread(
+        target=_interrupt_when,
+        args=(cursor, done, deadline, cancelled),
+        name="ocindex-query-timeout",
+        daemon=True,
+    )
     batches: list[pa.RecordBatch] = []
     rows = 0
     truncated = False
     cursor.execute("BEGIN TRANSACTION READ ONLY")
-    timer.start()
+    watch.start()
     try:
         reader = cursor.sql(sql).to_arrow_reader(BATCH_ROWS)
         schema = reader.schema
@@ -106,6 +117,8 @@ def run_read(
         finally:
             reader.close()
     except duckdb.InterruptException:
+        if time.monotonic() < deadline:
+            raise QueryError("query stopped: its client left") from None
         raise TimedOut(f"query stopped after {timeout_s:g}s (--timeout)") from None
     except duckdb.TransactionException as exc:
         raise Refused(f"refused: the statement writes ({first_line(exc)})") from None
@@ -113,8 +126,21 @@ def run_read(
         raise QueryError(first_line(exc)) from None
     finally:
         done.set()
-        timer.cancel()
+        watch.join()
         # An interrupted or failed transaction may have ended already.
         with contextlib.suppress(duckdb.Error):
             cursor.execute("ROLLBACK")
     return QueryResult(pa.Table.from_batches(batches, schema), truncated)
+
+
+def _interrupt_when(
+    cursor: duckdb.DuckDBPyConnection,
+    done: threading.Event,
+    deadline: float,
+    cancelled: Callable[[], bool],
+) -> None:
+    """Interrupt the cursor's query at the deadline or once cancelled, unless it is done."""
+    while not done.wait(min(CANCEL_POLL_S, max(0.0, deadline - time.monotonic()))):
+        if time.monotonic() >= deadline or cancelled():
+            cursor.interrupt()
+            return

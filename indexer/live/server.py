@@ -81,7 +81,7 @@ class LiveServer(flight.FlightServerBase):
         except RuntimeError as exc:
             raise _failure(QueryError(first_line(exc))) from None
         try:
-            result = run_read(cursor, sql, limit, timeout_s)
+            result = run_read(cursor, sql, limit, timeout_s, context.is_cancelled)
         except QueryError as exc:
             raise _failure(exc) from None
         finally:
