@@ -10,6 +10,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from indexer.config import process_env
+
 MAX_SOCKET_PATH = 100
 """sun_path holds 108 bytes on Linux (104 on macOS); keep a margin."""
 ACTION_PING = "ping"
@@ -33,7 +35,7 @@ def socket_path(db: Path | str) -> Path:
 
 def runtime_folder() -> Path:
     """$XDG_RUNTIME_DIR/ocindex, else ocindex-UID in the temporary folder; owner-only."""
-    base = os.environ.get("XDG_RUNTIME_DIR", "")
+    base = process_env().get("XDG_RUNTIME_DIR", "")
     folder = (
         Path(base) / "ocindex"
         if base and Path(base).is_dir()

@@ -7,22 +7,41 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
 
 import duckdb
 
-from indexer.rollout import RolloutState, choose
+from indexer.config import IndexerConfig
+from indexer.rollout import Indexer, RolloutState, choose
+from indexer.snapshot import ActionResult
+from indexer.sources.base import ChangeSource
 from indexer.sources.sqlite import discover_databases
 from indexer.status import status_report
 
-if TYPE_CHECKING:
-    from indexer.service import IndexerService
+
+class Service(Protocol):
+    """What ServiceHost reads of indexer.service.IndexerService."""
+
+    config: IndexerConfig
+    root: Path
+    db_path: Path
+    sources: Sequence[ChangeSource]
+    current: Indexer | None
+
+    @property
+    def active(self) -> str: ...
+
+    def cursor(self) -> duckdb.DuckDBPyConnection: ...
+
+    def rollback(self, reason: str = ...) -> ActionResult: ...
 
 
 class ServiceHost:
     """indexer.live.server.Host over one IndexerService."""
 
-    def __init__(self, service: IndexerService) -> None:
+    def __init__(self, service: Service) -> None:
         self._service = service
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
