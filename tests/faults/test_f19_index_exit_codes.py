@@ -183,6 +183,7 @@ def test_a_readable_store_is_listed_ok_and_index_exits_0(
         "path": str(store),
         "state": "ok",
         "message": "",
+        "generation": "1.x",
         "rows": source["rows"],
     }
     # One row count per table, as keys: todo rows count once per session, like the index's.
