@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from indexer.cli.bench import add_bench
+from indexer.cli.export import add_export
 from indexer.cli.indexing import add_index, add_run
 from indexer.cli.options import Command, Fatal, Subparsers, parse_numbers
 from indexer.cli.query import add_query
@@ -33,6 +34,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     add_status,
     add_rollback,
     add_query,
+    add_export,
     add_simulate,
     add_bench,
     add_usage,

@@ -51,6 +51,7 @@ def test_every_command_group_is_in_the_parser() -> None:
         "status",
         "rollback",
         "query",
+        "export",
         "simulate",
         "bench",
         "usage",
