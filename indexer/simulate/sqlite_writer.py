@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import sqlite3
-import threading
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any, TypeVar
 import orjson
 
 from indexer.simulate.json_writer import JsonWriter
+from indexer.simulate.ledger import StoreLedger
 from indexer.simulate.opencode_db import create_opencode_db
 from indexer.simulate.store_schemas import create_store
 from indexer.simulate.v118 import V118Extras
@@ -43,7 +43,7 @@ _SESSION_UPSERT = (
 )
 
 
-class SqliteWriter:
+class SqliteWriter(StoreLedger):
     """One transaction per update: upserts keyed by id (messages and parts updated in place,
     time_updated bumped each time), the todo list replaced in one transaction, finished sessions
     now and then (seeded, `delete_share`) deleted with their cascade, and a passive WAL
@@ -66,14 +66,11 @@ class SqliteWriter:
     ) -> None:
         """generation "1.2" writes 1.2's tables; "1.18" adds session_message switch rows, the
         event log, session rollups and the 1.x turns a later migration folds or drops."""
-        self.files = JsonWriter(root)
-        self.tally = self.files.tally  # one count for rows and session_diff files
+        super().__init__(JsonWriter(root))
         self.db_path = Path(db_path) if db_path else Path(root).parent / "opencode.db"
         self._rng = random.Random(f"deletes:{seed}")  # deletions do not disturb content
         self._delete_share = delete_share
         self._checkpoint_every = max(1, checkpoint_every)
-        self._rows: dict[str, bytes] = {}  # "<table>/<id>" -> the record as OpenCode holds it
-        self._lock = threading.Lock()
         self._by_session: dict[str, set[str]] = {}
         self._parents: dict[str, str | None] = {}
         self._settled: deque[str] = deque()  # finished sessions' files not yet considered
@@ -87,20 +84,6 @@ class SqliteWriter:
         self.checkpoints = 0
         self.last_time_updated = 0
         """time_updated of the latest row write (the benchmark matches commits against it)."""
-
-    def close(self) -> None:
-        """Close the connection (SQLite then checkpoints and removes the -wal, as OpenCode's
-        exit does)."""
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    def expected_rows(self) -> dict[str, bytes]:
-        with self._lock:
-            return dict(self._rows)
-
-    def expected_files(self) -> dict[str, bytes]:
-        return self.files.expected_files()
 
     def settle(self, rel_paths: tuple[str, ...]) -> None:
         self._settled.extend(rel_paths)
@@ -122,13 +105,7 @@ class SqliteWriter:
         self._delete_finished()
 
     def _remember(self, key: str, record: bytes | None) -> None:
-        with self._lock:
-            new = key not in self._rows
-            if record is None:
-                self._rows.pop(key, None)
-            else:
-                self._rows[key] = record
-        self.tally.wrote(key, new)
+        self.tally.wrote(key, self._keep(key, record))
 
     def _in_transaction(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """One transaction per update, as OpenCode's Database.transaction."""

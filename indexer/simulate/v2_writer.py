@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import sqlite3
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import orjson
 
 from indexer.simulate.ids import IdMint
 from indexer.simulate.json_writer import JsonWriter
+from indexer.simulate.ledger import StoreLedger
 from indexer.simulate.store_schemas import create_store
 from indexer.simulate.v2_lifecycle import Lifecycle
 from indexer.simulate.v2_store import Row, V2Store
@@ -28,7 +28,7 @@ def tool_input(name: str, inp: Json) -> Json:
     return {("path" if k == "filePath" else k): v for k, v in inp.items()}
 
 
-class V2Writer:
+class V2Writer(StoreLedger):
     """One transaction per change; the tally counts a change per row inserted or updated in place
     (a story write OpenCode 2.x does not persist, such as a text delta, changes nothing).
     Row times come from the story's clock: the same seed writes the same rows. Used on one
@@ -44,15 +44,12 @@ class V2Writer:
         files: JsonWriter | None = None,
         db: sqlite3.Connection | None = None,
     ) -> None:
-        self.files = files or JsonWriter(root)
-        self.tally = self.files.tally
+        super().__init__(files or JsonWriter(root))
         self.db_path = Path(db_path) if db_path else Path(root).parent / "opencode.db"
         self._db: sqlite3.Connection | None = db or create_store(self.db_path, "2.x")
         self.store = V2Store(self._db, IdMint(f"v2:{seed}"))
         self.rng = random.Random(f"v2:{seed}")
         self._checkpoint_every = max(1, checkpoint_every)
-        self._lock = threading.Lock()
-        self._rows: dict[str, bytes] = {}
         self._roles: dict[str, str] = {}  # story message id -> role
         self._users: dict[str, Json] = {}  # user messages waiting for their text part
         self._items: dict[str, int] = {}  # story part id -> index in its row's content
@@ -63,29 +60,12 @@ class V2Writer:
         self.checkpoints = 0
         self.last_time_updated = 0
 
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    def expected_rows(self) -> dict[str, bytes]:
-        with self._lock:
-            return dict(self._rows)
-
-    def expected_files(self) -> dict[str, bytes]:
-        return self.files.expected_files()
-
     def settle(self, rel_paths: tuple[str, ...]) -> None:
         self.life.settled(rel_paths)
 
     def changed(self, key: str, record: bytes | None) -> None:
         """Count one landed change and remember what the row now holds (None: gone)."""
-        with self._lock:
-            new = key not in self._rows
-            if record is None:
-                self._rows.pop(key, None)
-            else:
-                self._rows[key] = record
+        new = self._keep(key, record)
         if record is None:
             self.tally.removed(key)
         else:
