@@ -57,6 +57,14 @@ def index_totals(db: Path) -> dict[str, float | int]:
         conn.close()
 
 
+def written_store(tmp_path: Path, generation: str, sessions: int, seed: int) -> SqliteSimulator:
+    """A store OpenCode wrote and then closed (its -wal checkpointed), under tmp_path."""
+    sim = SqliteSimulator(tmp_path / "storage", seed=seed, generation=generation)
+    sim.write_sessions(sessions)
+    sim.close()
+    return sim
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -90,9 +98,7 @@ def test_a_1_15_file_with_switch_rows_only_in_session_message_is_indexed_not_ski
     tmp_path: Path,
 ) -> None:
     root, db = tmp_path / "storage", tmp_path / "index.duckdb"
-    sim = SqliteSimulator(root, seed=3, generation="1.18")
-    sim.write_sessions(4)
-    sim.close()
+    sim = written_store(tmp_path, "1.18", 4, seed=3)
     with sqlite3.connect(sim.db_path) as conn:
         types = {r[0] for r in conn.execute("SELECT DISTINCT type FROM session_message")}
     assert types and types <= {"model-switched", "agent-switched"}
@@ -113,9 +119,7 @@ def test_a_store_missing_a_required_column_gives_one_clear_line_and_exit_1(
     tmp_path: Path,
 ) -> None:
     root, db = tmp_path / "storage", tmp_path / "index.duckdb"
-    sim = SqliteSimulator(root, seed=3, generation="2.x")
-    sim.write_sessions(1)
-    sim.close()
+    sim = written_store(tmp_path, "2.x", 1, seed=3)
     with sqlite3.connect(sim.db_path) as conn:
         for (index,) in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'session_message' "
