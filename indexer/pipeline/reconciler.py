@@ -142,7 +142,7 @@ class Reconciler:
             paths: list[str] = []
             mtimes: list[int] = []
             sizes: list[int] = []
-            for rel, mtime_ns, size in walk_files(self.root):
+            for rel, mtime_ns, size in walk_files(self.root, links=True):
                 paths.append(rel)
                 mtimes.append(mtime_ns)
                 sizes.append(size)

@@ -19,7 +19,7 @@ from watchdog.observers import Observer
 
 from indexer.kinds import FileKey, classify
 from indexer.pipeline.accumulator import Trigger
-from indexer.scan import list_files
+from indexer.scan import list_files, stored_path
 from indexer.storage import relative_path
 
 log = logging.getLogger(__name__)
@@ -137,14 +137,16 @@ class StorageWatcher(events.FileSystemEventHandler):
             folder = Path(paths[-1])
             prefix = relative_path(self.root, folder)
             if prefix is not None:
-                self._submit_paths(f"{prefix}/{rel}" for rel in list_files(folder))
+                self._submit_paths(f"{prefix}/{rel}" for rel in list_files(folder, links=True))
         elif isinstance(event, events.DirDeletedEvent):
             self._on_events_lost("folder deleted")
         else:
             self._submit_paths(relative_path(self.root, path) for path in paths)
 
     def _submit_paths(self, rels: Iterable[str | None]) -> None:
-        self._submit_keys([key for key in map(classify, filter(None, rels)) if key is not None])
+        """Submit paths as file_index stores them (a name that is not UTF-8, escaped)."""
+        stored = (stored_path(rel) for rel in rels if rel)
+        self._submit_keys([key for key in map(classify, stored) if key is not None])
 
     def _submit_keys(self, keys: list[FileKey]) -> None:
         if keys:
