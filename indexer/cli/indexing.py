@@ -76,6 +76,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             time.sleep(0.2)
             indexer.rescan()
             settle(indexer, deadline, progress, t0)
+        fatal = indexer.stats().fatal
         indexer.stop(flush=True, close=False)
         seconds = time.monotonic() - t0
         progress.done()
@@ -99,6 +100,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         f"could not read {d['path']} ({d['state']}: {str(d['message']).removesuffix(': retrying')})"
         for d in unread
     ]
+    if fatal:
+        errors.append(f"the index writer stopped: {fatal}")
     if counts["pending"]:
         errors.append(
             f"{counts['pending']} file(s) left pending after --settle-timeout "
@@ -139,7 +142,7 @@ def one_line(text: str) -> str:
 
 def settle(indexer: Indexer, deadline: float, progress: Progress, t0: float) -> None:
     """Wait until nothing is pending or the deadline passes, showing progress."""
-    while not indexer.is_idle() and time.monotonic() < deadline:
+    while not indexer.is_idle() and time.monotonic() < deadline and not indexer.stats().fatal:
         progress.show(indexer.stats(), time.monotonic() - t0)
         time.sleep(0.1)
 
@@ -206,11 +209,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         service.db_path,
         service.choice.reason if service.choice else "",
     )
+    fatal = None
     while not stop.wait(1.0):
-        if exporter is not None and service.current is not None:
-            exporter.set_pending(service.active, service.current.stats().pending_files)
+        stats = service.current.stats() if service.current is not None else None
+        if exporter is not None and stats is not None:
+            exporter.set_pending(service.active, stats.pending_files)
+        if stats is not None and stats.fatal:  # never a process that runs but indexes nothing
+            fatal = stats.fatal
+            break
     version = service.active
     service.stop()
+    if fatal:
+        raise Fatal(f"the index writer stopped: {fatal}")
     conn = open_database(service.db_path, read_only=True)
     try:
         counts = file_status_counts(conn)
