@@ -16,8 +16,8 @@ import re
 import stat as stat_mode
 import threading
 import time
-from collections.abc import Callable
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 

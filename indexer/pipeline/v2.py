@@ -130,7 +130,12 @@ class UnifiedIndexerV2(IndexerReads):
         for source in self.sources:
             source.start(acc.add_many)
         if self.config.watch:
-            self.watcher = StorageWatcher(self.root, acc.add_many, self._events_lost)
+            self.watcher = StorageWatcher(
+                self.root,
+                acc.add_many,
+                self._events_lost,
+                on_unwatched=self.reconciler.set_unwatched,
+            )
             self.watcher.start()
         self.running = True
         log.info("v2 started on %s (%d handed over)", self.root, len(handed))

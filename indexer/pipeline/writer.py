@@ -11,6 +11,7 @@ shown in `condition`; jobs meanwhile fail on the connection as they would. When 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -230,10 +231,8 @@ class IndexWriter:
         if self._broken_since is None or self.fatal is not None or now < self._next_reopen:
             return
         assert self._path is not None
-        try:
+        with contextlib.suppress(duckdb.Error):  # an invalidated connection may refuse even that
             self._conn.close()
-        except duckdb.Error:
-            pass  # an invalidated connection may refuse even that
         try:
             conn = open_database(self._path, wait_s=0.0)
             migrate(conn)
@@ -250,9 +249,7 @@ class IndexWriter:
             self._next_reopen = now + self._reopen_step
             return
         self._conn = conn
-        log.warning(
-            "database reopened after %.1fs; committing again", now - self._broken_since
-        )
+        log.warning("database reopened after %.1fs; committing again", now - self._broken_since)
         self._broken_since = None
         self.condition = None
         self.reopened += 1

@@ -40,7 +40,28 @@ def _hang_in_tx(batch: int, marker: str) -> None:
     processor.apply_reads = hooked  # type: ignore[assignment]
 
 
+def refuse_watches(marker: bytes) -> None:
+    """Make the kernel's inotify_add_watch fail with ENOSPC (the watch limit) for every path
+    containing marker: the limit cannot be lowered without root sysctl on a shared machine."""
+    import ctypes
+    import errno
+
+    from watchdog.observers import inotify_c
+
+    real = inotify_c.inotify_add_watch
+
+    def add_watch(fd: int, path: bytes, mask: int) -> int:
+        if marker in path:
+            ctypes.set_errno(errno.ENOSPC)
+            return -1
+        return real(fd, path, mask)
+
+    inotify_c.inotify_add_watch = add_watch
+
+
 def run_cli(spec: dict[str, Any]) -> int:
+    if "refuse_watches" in spec:
+        refuse_watches(str(spec["refuse_watches"]).encode())
     hang = spec.get("hang_in_tx")
     if hang:
         _hang_in_tx(int(hang["batch"]), str(hang["marker"]))
@@ -96,7 +117,9 @@ def run_v2(spec: dict[str, Any]) -> int:
                 _reply({"ok": False, "error": str(exc)})
         elif cmd["cmd"] == "stats":
             stats = v2.stats()
-            _reply({"condition": stats.condition, "fatal": stats.fatal, "reopened": writer.reopened})
+            _reply(
+                {"condition": stats.condition, "fatal": stats.fatal, "reopened": writer.reopened}
+            )
         if cmd["cmd"] == "idle":
             _reply({"ok": v2.wait_idle(float(cmd.get("timeout_s", 60)), 0.3)})
         elif cmd["cmd"] == "wait_status":

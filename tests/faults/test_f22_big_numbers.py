@@ -20,8 +20,7 @@ TEXT = "message/ses_1/msg_digits_in_text.json"
 
 def message(mid: str, tokens: str, extra: str = "") -> bytes:
     return (
-        f'{{"id": "{mid}", "sessionID": "ses_1", "role": "assistant", '
-        f'"tokens": {tokens}{extra}}}'
+        f'{{"id": "{mid}", "sessionID": "ses_1", "role": "assistant", "tokens": {tokens}{extra}}}'
     ).encode()
 
 

@@ -79,7 +79,10 @@ class Steady:
 def write_parts(root: Path, start: int, stop: int) -> None:
     for i in range(start, stop):
         text = f"part {i} " + "x" * 3000
-        write_now(root / f"part/msg_{i % 7}/prt_{i}.json", orjson.dumps({"id": f"prt_{i}", "type": "text", "text": text}))
+        write_now(
+            root / f"part/msg_{i % 7}/prt_{i}.json",
+            orjson.dumps({"id": f"prt_{i}", "type": "text", "text": text}),
+        )
 
 
 def test_a_full_disk_is_logged_once_and_committing_resumes_when_space_returns(
