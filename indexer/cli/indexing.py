@@ -78,6 +78,8 @@ def cmd_index(args: argparse.Namespace) -> int:
             settle(indexer, deadline, progress, t0)
         fatal = indexer.stats().fatal
         indexer.stop(flush=True, close=False)
+        if fatal:
+            raise Fatal(f"the index writer stopped: {fatal}")
         seconds = time.monotonic() - t0
         progress.done()
         counts = writer.run(file_status_counts, writes=False)
@@ -100,8 +102,6 @@ def cmd_index(args: argparse.Namespace) -> int:
         f"could not read {d['path']} ({d['state']}: {str(d['message']).removesuffix(': retrying')})"
         for d in unread
     ]
-    if fatal:
-        errors.append(f"the index writer stopped: {fatal}")
     if counts["pending"]:
         errors.append(
             f"{counts['pending']} file(s) left pending after --settle-timeout "
