@@ -9,7 +9,8 @@ The public surface (docs/api.md describes each):
 - the values: `IndexerSnapshot`, `ActionResult`, `Comparison`, `IndexerStats`, `BatchResult`,
   `FileRead`, `FileStatus`, `FailureReason`;
 - the record kinds: `FileKind`, `FileKey`, `KINDS`, `TABLES`, `classify`, `parse`;
-- the simulator: `OpenCodeSimulator`, `SqliteSimulator`.
+- the simulator: `OpenCodeSimulator`, `SqliteSimulator`;
+- reading the index, live or idle: `query`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from indexer.engine import Engine, assemble
     from indexer.facade import IndexerStats
     from indexer.kinds import KINDS, TABLES, FileKey, FileKind, classify
+    from indexer.live.client import query
     from indexer.outcome import BatchResult, FailureReason, FileRead, FileStatus
     from indexer.pipeline.writer import IndexWriter
     from indexer.records import parse
@@ -46,6 +48,7 @@ _HOME: dict[str, str] = {
     "FileRead": "indexer.outcome",
     "FileStatus": "indexer.outcome",
     "IndexWriter": "indexer.pipeline.writer",
+    "query": "indexer.live.client",
     "parse": "indexer.records",
     "Indexer": "indexer.rollout",
     "make_indexer": "indexer.rollout",
@@ -86,6 +89,7 @@ __all__ = [
     "make_indexer",
     "open_service",
     "parse",
+    "query",
 ]
 
 

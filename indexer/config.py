@@ -135,6 +135,8 @@ RANGES: Mapping[str, Range] = {
     "--sessions": Range(0, 100_000, whole=True),
     "--seed": Range(0, 4_294_967_295, whole=True),
     "--files": Range(1, 10_000_000, whole=True),
+    "--limit": Range(1, 100_000_000, whole=True),
+    "--timeout": Range(0.01, 86_400),
 }
 """Every numeric setting, variable or flag, and what it accepts (docs/configuration.md)."""
 

@@ -125,6 +125,24 @@ _PART_COLUMNS = (
     ("text_chars", "BIGINT"),
     ("text_preview", "VARCHAR"),
     ("is_fork_copy", "BOOLEAN"),
+    # Schema 6: appended, since rows are inserted by position.
+    ("text", "VARCHAR"),
+    ("text_truncated", "BOOLEAN"),
+    ("tool_target", "VARCHAR"),
+    ("tool_description", "VARCHAR"),
+    ("subagent_type", "VARCHAR"),
+    ("exit_code", "BIGINT"),
+    ("child_session_id", "VARCHAR"),
+    ("interrupted", "BOOLEAN"),
+    ("snapshot", "VARCHAR"),
+    ("patch_hash", "VARCHAR"),
+    ("patch_files", "VARCHAR"),
+    ("retry_attempt", "BIGINT"),
+    ("error_message", "VARCHAR"),
+    ("error_status_code", "BIGINT"),
+    ("error_is_retryable", "BOOLEAN"),
+    ("compaction_auto", "BOOLEAN"),
+    ("compaction_overflow", "BOOLEAN"),
 )
 
 KINDS: tuple[KindSpec, ...] = (
@@ -210,6 +228,20 @@ KINDS: tuple[KindSpec, ...] = (
                 ("time_completed", "TIMESTAMP"),
                 ("type", "VARCHAR"),
                 ("is_fork_copy", "BOOLEAN"),
+                # Schema 6: appended, since rows are inserted by position.
+                ("tokens_total_computed", "BOOLEAN"),
+                ("cwd", "VARCHAR"),
+                ("root", "VARCHAR"),
+                ("variant", "VARCHAR"),
+                ("summary_title", "VARCHAR"),
+                ("error_status_code", "BIGINT"),
+                ("error_is_retryable", "BOOLEAN"),
+                ("snapshot_start", "VARCHAR"),
+                ("snapshot_end", "VARCHAR"),
+                ("patch_files", "VARCHAR"),
+                ("compaction_auto", "BOOLEAN"),
+                ("text", "VARCHAR"),
+                ("text_truncated", "BOOLEAN"),
             ),
             ("id",),
             "id",
@@ -354,6 +386,9 @@ def classify(rel_path: str) -> FileKey | None:
     parts = rel_path.split("/")
     name = parts[-1]
     if not name.endswith(".json") or len(name) <= len(".json"):
+        return FileKey(rel_path, FileKind.SKIPPED)
+    if parts[:2] == ["session", "share"]:
+        # Older OpenCode's share links (`{secret, url}`), which session/{project}/ would take.
         return FileKey(rel_path, FileKind.SKIPPED)
     for layout in _LAYOUTS.get((parts[0], len(parts)), ()):
         if all(parts[i] == text for i, text in layout.literals):

@@ -97,7 +97,7 @@ def indexed_by_source(conn: duckdb.DuckDBPyConnection) -> dict[str, dict[str, in
     try:
         rows = conn.execute(
             f"SELECT CASE WHEN regexp_matches(file_path, '{SOURCE_PREFIX_PATTERN}') "
-            "THEN regexp_extract(file_path, '^([a-z]+:.*:)[a-z_]+/', 1) "
+            "THEN regexp_extract(file_path, '^([a-z]+:.*:)[a-z0-9_]+/', 1) "
             f"ELSE '{JSON_NAMESPACE}' END AS ns, "
             "coalesce(status, 'indexed'), count(*) FROM file_index GROUP BY ALL ORDER BY ALL"
         ).fetchall()

@@ -120,7 +120,9 @@ _ROLES = ("user", "assistant")
 
 def session_message_record(doc: dict[str, Any]) -> dict[str, Any]:
     """A session_message row (data + id, sessionID, type, seq, forkCopy) as a message document:
-    `role` only for user and assistant rows, the model flattened, the row's type kept."""
+    `role` only for user and assistant rows, the model flattened (variant included), the row's
+    type kept; a row's own text (user, system, synthetic, skill), an assistant's snapshot
+    {start, end, files} and a compaction's `reason` (as `auto`) carried over."""
     kind = doc.get("type")
     model = _dict(doc.get("model"))
     out: dict[str, Any] = {
@@ -131,17 +133,24 @@ def session_message_record(doc: dict[str, Any]) -> dict[str, Any]:
     }
     if kind in _ROLES:
         out["role"] = kind
-    for key in ("agent", "finish", "cost", "tokens", "time", "summary", "seq"):
+    for key in ("agent", "finish", "cost", "tokens", "time", "summary", "seq", "snapshot"):
         _put(out, key, doc.get(key))
+    _put(out, "text", doc.get("text"))
     _put(out, "providerID", model.get("providerID"))
     _put(out, "modelID", model.get("id"))
+    _put(out, "variant", model.get("variant"))
+    if kind == "compaction" and isinstance(doc.get("reason"), str):
+        out["auto"] = doc["reason"] == "auto"
     error = doc.get("error")
     if isinstance(error, dict):
         # 2.x errors are {type, message}; 1.x's {name, data: {message}} is what builders read.
+        data = _dict(error.get("data"))
         out["error"] = {
             "name": error.get("name") or error.get("type"),
-            "data": {"message": error.get("message") or _dict(error.get("data")).get("message")},
+            "data": {"message": error.get("message") or data.get("message")},
         }
+        for key in ("statusCode", "isRetryable"):
+            _put(out["error"]["data"], key, data.get(key, error.get(key)))
     return out
 
 

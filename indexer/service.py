@@ -20,6 +20,8 @@ import duckdb
 from indexer.config import Flags, IndexerConfig, Tunables, process_env
 from indexer.engine import Engine, assemble
 from indexer.kinds import classify
+from indexer.live.host import ServiceHost
+from indexer.live.server import LiveServer, serve
 from indexer.metrics import (
     AlertThresholds,
     PrometheusExporter,
@@ -100,6 +102,7 @@ class IndexerService:
         self._commits_lock = threading.Lock()
         self._cleanup: list[Path] = []
         self._demo: DemoWriter | None = None
+        self._live: LiveServer | None = None
         self.message = ""
 
     @classmethod
@@ -130,9 +133,15 @@ class IndexerService:
         self.current = engine.indexer
         self.current.start()
         self.state.save(active_version=self.choice.version)
+        # Queries, status and rollback from other processes, while this one holds the file.
+        self._live = serve(ServiceHost(self), self.db_path)
 
     def stop(self) -> None:
-        """Stop the demo writer, then the indexer with everything pending flushed; close."""
+        """Stop the live endpoint (its calls finish first: a rollback takes the action lock),
+        the demo writer, then the indexer with everything pending flushed; close."""
+        live, self._live = self._live, None
+        if live is not None:
+            live.stop()
         with self._action_lock:
             if self._demo is not None:
                 self._demo.stop(timeout_s=10)

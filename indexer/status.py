@@ -57,7 +57,17 @@ class SqliteSourceStatus:
         return {**self.described, "watermarks": self.watermarks, "indexed": self.indexed}
 
     def lines(self) -> list[str]:
-        what = f"{self.state}, {sum(self.rows.values())} rows" if self.state == "ok" else self.state
+        generation = {
+            "1.x": "OpenCode 1.x",
+            "2.x": "OpenCode 2.x",
+            "upgraded": "OpenCode 2.x upgraded from 1.x",
+        }.get(str(self.described.get("generation", "")), "")
+        what = (
+            f"{self.state}, {generation + ', ' if generation else ''}"
+            f"{sum(self.rows.values())} records"
+            if self.state == "ok"
+            else self.state
+        )
         lines = [
             f"source sqlite   {self.path}: {what}; {_counts(self.indexed)} (keys {self.prefix}…)"
         ]

@@ -1,4 +1,4 @@
-"""The headless commands: simulate, status, index, run, rollback, bench, one module per group.
+"""The headless commands (simulate, status, index, run, rollback, query, bench), by group.
 Never imports the TUI: `tui.cli` adds the dashboard command on top of this parser.
 
 Exit codes: 0 success, 1 fatal error (one clear line, no traceback; for `index` also a discovered
@@ -18,8 +18,10 @@ from contextlib import contextmanager
 from indexer.cli.bench import add_bench
 from indexer.cli.indexing import add_index, add_run
 from indexer.cli.options import Command, Fatal, Subparsers, parse_numbers
+from indexer.cli.query import add_query
 from indexer.cli.simulate import add_simulate
 from indexer.cli.status import add_rollback, add_status
+from indexer.cli.usage import add_usage
 from indexer.config import ConfigError
 from indexer.store.database import DatabaseError
 
@@ -30,8 +32,10 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     add_run,
     add_status,
     add_rollback,
+    add_query,
     add_simulate,
     add_bench,
+    add_usage,
 )
 
 

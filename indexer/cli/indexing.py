@@ -16,13 +16,14 @@ from collections.abc import Mapping
 from indexer.cli.options import Fatal, Subparsers, add_engine_options, engine_config
 from indexer.engine import assemble
 from indexer.facade import IndexerStats
+from indexer.live.client import reach
 from indexer.read_model import file_status_counts
 from indexer.rollout import Indexer
 from indexer.sources.sqlite import SourceState
 from indexer.status import V1_NOTE
 from indexer.store.database import open_database
 
-SOURCE_FIELDS = ("name", "kind", "path", "state", "message", "rows")
+SOURCE_FIELDS = ("name", "kind", "path", "state", "message", "generation", "rows")
 """What the --json summary says of each discovered source (from its describe())."""
 NOT_READ = "not_read"
 """The state the summary gives a source under v1, which never reads one."""
@@ -56,6 +57,13 @@ def add_index(sub: Subparsers) -> None:
 
 def cmd_index(args: argparse.Namespace) -> int:
     config = engine_config(args)
+    live = reach(config.paths.db_path)
+    if live is not None:
+        live.close()
+        raise Fatal(
+            f"database {config.paths.db_path} is live: ocindex process {live.pid} is already "
+            "indexing it (see `ocindex status`, `ocindex query`)"
+        )
     engine = assemble(config, watch=False, bulk=True)
     indexer, writer, sources = engine.indexer, engine.writer, engine.sources
     version = engine.choice.version

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from indexer.config import RANGES, Flags, IndexerConfig, default_db_path, parse_setting
+from indexer.sources.sqlite import discover_databases
 
 Command = Callable[[argparse.Namespace], int]
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -54,10 +55,14 @@ def flags(args: argparse.Namespace) -> Flags:
 
 
 def engine_config(args: argparse.Namespace) -> IndexerConfig:
-    """The whole configuration of an engine command, on a storage root that exists."""
+    """The whole configuration of an engine command, on a storage root that exists or beside
+    an OpenCode store."""
     config = IndexerConfig.load(flags(args))
-    root, source = config.paths.storage_root, config.paths.storage_source
-    if not root.is_dir():
+    paths = config.paths
+    root, source = paths.storage_root, paths.storage_source
+    # A store alone (OpenCode 2.x never writes the JSON tree) is enough: the tree is then empty.
+    stores = discover_databases(root, paths.opencode_db, paths.opencode_env)
+    if not root.is_dir() and not any(p.is_file() for p in stores):
         raise Fatal(
             f"no OpenCode storage at {root} (from {source}); pass --storage DIR, "
             "or write a demo tree with `ocindex simulate --root DIR`"

@@ -1,5 +1,6 @@
-"""`ocindex status` (what the index holds, which indexer would run) and `ocindex rollback`.
-Never starts an engine or reads a pipeline setting: a bad tunable must not block either.
+"""`ocindex status` (what the index holds, which indexer would run) and `ocindex rollback`, on the
+file, or through the live ocindex that holds it. Never starts an engine or reads a pipeline
+setting: a bad tunable must not block either.
 """
 
 from __future__ import annotations
@@ -7,10 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from indexer.cli.options import Fatal, Subparsers, add_opencode_db, db_path, flags
 from indexer.config import Paths, Rollout, lock_wait_s, process_env
+from indexer.live.client import LiveClient, reach
+from indexer.live.readonly import QueryError
 from indexer.pipeline.writer import IndexWriter
 from indexer.read_model import existing_tables
 from indexer.rollout import RolloutState, choose
@@ -51,6 +56,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not db.exists():
         raise Fatal(f"no database at {db}; run `ocindex index --db {db}` first")
     lock_wait_s(env)  # a bad value stops status too, before it opens anything
+    client = reach(db)
+    if client is not None:  # the process holding the file reports, with its live figures
+        reply = ask(client, lambda: client.status(args.window))
+        if args.json:
+            print(json.dumps(reply["report"], indent=2))
+        else:
+            for line in reply["lines"]:
+                print(line)
+        return 0
     # Status never writes: not the rollout file, not the database (a read-only folder is fine).
     choice = choose(None, RolloutState(db, writable=False), rollout)
     conn = open_database(db, read_only=True)
@@ -88,6 +102,16 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     db = db_path(args)
     if not db.exists():
         raise Fatal(f"no database at {db}")
+    client = reach(db)
+    if client is not None:  # the running process switches now and persists the rollout
+        reply = ask(client, lambda: client.rollback(args.reason))
+        if not reply["ok"]:
+            raise Fatal(f"the running ocindex (process {reply['pid']}): {reply['message']}")
+        print(
+            f"rolled back live in process {reply['pid']}: {reply['message']}; rollout 0%, "
+            "persisted, so the next start runs v1 too"
+        )
+        return 0
     state = RolloutState(db)
     previous = state.load().get("active_version", "unknown")
     writer = IndexWriter.open(db)  # a running engine holds the lock: stop it, or press b in it
@@ -103,3 +127,13 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     )
     print(f"rolled back: rollout 0%, the next start runs v1 (was {previous})")
     return 0
+
+
+def ask(client: LiveClient, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """One call to the live process, its failure as one Fatal line; the client is closed."""
+    try:
+        return call()
+    except QueryError as exc:
+        raise Fatal(f"the running ocindex (process {client.pid}): {exc}") from None
+    finally:
+        client.close()

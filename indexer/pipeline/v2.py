@@ -129,7 +129,7 @@ class UnifiedIndexerV2(IndexerReads):
         self.reconciler.start()
         for source in self.sources:
             source.start(acc.add_many)
-        if self.config.watch:
+        if self.config.watch and self.root.is_dir():
             self.watcher = StorageWatcher(
                 self.root,
                 acc.add_many,
@@ -137,6 +137,9 @@ class UnifiedIndexerV2(IndexerReads):
                 on_unwatched=self.reconciler.set_unwatched,
             )
             self.watcher.start()
+        elif self.config.watch:
+            # OpenCode 2.x may never have written a JSON tree: its store is the whole history.
+            log.info("no JSON tree at %s: only the store(s) are watched", self.root)
         self.running = True
         log.info("v2 started on %s (%d handed over)", self.root, len(handed))
 

@@ -98,8 +98,7 @@ class TreeSource:
             return None
         if key.kind is FileKind.SESSION:
             if key.parent_id:
-                # A tree keeps sessions in session/info/ only; session/share/{id}.json is a
-                # session's share link, which the root's session/{project}/ layout would take.
+                # A tree keeps sessions in session/info/ only.
                 return FileKey(self.prefix + key.rel_path, FileKind.SKIPPED)
             key = replace(key, parent_id=self.project_id)
         return replace(key, rel_path=self.prefix + key.rel_path)

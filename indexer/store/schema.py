@@ -11,10 +11,11 @@ from collections.abc import Callable
 
 import duckdb
 
-from indexer.kinds import DATA_TABLES, Table
+from indexer.kinds import DATA_TABLES, FileKind, Table
 from indexer.store.database import DatabaseError, transaction
+from indexer.store.views import VIEWS_VERSION, create_views
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 FILE_STATUSES = ("indexed", "error", "pending", "deleted", "skipped")
 
@@ -139,12 +140,33 @@ def _v5_generations(conn: duckdb.DuckDBPyConnection) -> None:
         _migrate_columns(conn, table.name, table.columns)
 
 
+_REREAD_KINDS = (FileKind.MESSAGE, FileKind.PART, FileKind.MESSAGE_CONTENT)
+
+
+def _v6_complete_rows(conn: duckdb.DuckDBPyConnection) -> None:
+    # Tool targets, exit codes, full text and the other fields of complete rows: new columns at
+    # the end of messages and parts. Their records are read again through the normal pipeline:
+    # a stamp and hash that match nothing make the next reconcile find each one modified, and
+    # each is marked read as it is written, so an interrupted refill resumes where it stopped.
+    # Rows stay in place until their record is read again, so nothing is lost meanwhile.
+    for table in DATA_TABLES:
+        _migrate_columns(conn, table.name, table.columns)
+    kinds = ", ".join(f"'{k}'" for k in _REREAD_KINDS)
+    conn.execute(
+        "UPDATE file_index SET mtime_ns = NULL, content_hash = NULL "
+        f"WHERE status = 'indexed' AND file_type IN ({kinds})"
+    )
+    create_views(conn)
+    set_meta(conn, "views_version", VIEWS_VERSION)
+
+
 MIGRATIONS: tuple[tuple[int, Callable[[duckdb.DuckDBPyConnection], None]], ...] = (
     (1, _v1_file_index),
     (2, _v2_file_index_status),
     (3, _v3_data_and_logs),
     (4, _v4_source_watermarks),
     (5, _v5_generations),
+    (6, _v6_complete_rows),
 )
 
 
@@ -176,6 +198,10 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> int:
             step(conn)
             set_meta(conn, "schema_version", str(version))
         current = version
+    if get_meta(conn, "views_version") != VIEWS_VERSION:
+        with transaction(conn):
+            create_views(conn)
+            set_meta(conn, "views_version", VIEWS_VERSION)
     conn.execute("CHECKPOINT")
     return current
 

@@ -207,3 +207,61 @@ def test_a_reply_s_usage_added_to_its_session_is_found_by_the_fast_path(tmp_path
             check.execute("SELECT time_updated FROM session_v2 WHERE id = ?", [sid]).fetchone()
             == before
         )
+
+
+def test_a_store_without_any_json_tree_is_indexed_and_nothing_is_created_beside_it(
+    tmp_path: Path,
+) -> None:
+    root, db = tmp_path / "opencode" / "storage", tmp_path / "index.duckdb"
+    sim = SqliteSimulator(root, seed=4, generation="2.x")
+    sim.write_sessions(2)
+    sim.close()
+    for path in sorted(root.rglob("*"), reverse=True):  # OpenCode 2.x writes no JSON tree
+        path.unlink() if path.is_file() else path.rmdir()
+    root.rmdir()
+    done = run_cli("index", "--storage", root, "--db", db, "--json")
+    assert done.returncode == 0, done.stderr
+    want = recount(sim.db_path)
+    assert index_totals(db)["assistant_messages"] == want["assistant_messages"] > 0
+    assert not root.exists()
+
+
+def test_a_wal_writer_with_no_busy_timeout_never_meets_sqlite_busy_while_ocindex_reads(
+    tmp_path: Path,
+) -> None:
+    from indexer.pipeline.reconciler import ReconcilerConfig
+    from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
+    from indexer.sources.sqlite import make_sources
+
+    root, db = tmp_path / "storage", tmp_path / "index.duckdb"
+    sim = SqliteSimulator(root, seed=6, generation="2.x")
+    sim.write_sessions(2)
+    sim.close()
+    writer = sqlite3.connect(sim.db_path, isolation_level=None, timeout=0)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("PRAGMA busy_timeout=0")  # any lock ocindex took would fail a write at once
+    (mid, updated) = writer.execute(
+        "SELECT id, time_updated FROM session_message WHERE type = 'assistant' LIMIT 1"
+    ).fetchone()
+    config = V2Config(reconciler=ReconcilerConfig(interval_s=0.2))  # full scans all the time
+    v2 = UnifiedIndexerV2(root, db, config=config, sources=make_sources([sim.db_path], root))
+    v2.start()
+    try:
+        for n in range(400):  # a reply streamed in place, one transaction per change
+            writer.execute("BEGIN IMMEDIATE")
+            writer.execute(
+                "UPDATE session_message SET data = json_set(data, '$.cost', ?), time_updated = ? "
+                "WHERE id = ?",
+                [n / 1000, updated + n + 1, mid],
+            )
+            writer.execute("COMMIT")
+            if n % 100 == 99:
+                writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        assert v2.wait_idle(30, settle_s=0.3)
+        cursor = v2.cursor()
+        cost = cursor.execute("SELECT cost FROM messages WHERE id = ?", [mid]).fetchone()
+        cursor.close()
+    finally:
+        v2.stop()
+        writer.close()
+    assert cost == (0.399,)

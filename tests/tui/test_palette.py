@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.widgets import Footer
@@ -93,7 +95,10 @@ async def test_narrow_footer_keeps_the_action_keys(facade: FakeFacade) -> None:
         app.post_message(SnapshotReady(facade.snapshot()))
         await settle(pilot)
         footer = app.screen.query_one(Footer)
-        keys = {key.key for key in footer.query(FooterKey)}
-        assert {"f", "r", "v", "b", "plus", "minus", "p", "a", "question_mark", "q"} <= keys
+        wanted = {"f", "r", "v", "b", "plus", "minus", "p", "a", "question_mark", "q"}
+        deadline = time.monotonic() + 10  # the footer recomposes its keys after a refresh
+        while not wanted <= {key.key for key in footer.query(FooterKey)}:
+            assert time.monotonic() < deadline, {key.key for key in footer.query(FooterKey)}
+            await pilot.pause(0.05)
         assert not footer.show_command_palette
         assert sum(key.size.width for key in footer.query(FooterKey)) < 80

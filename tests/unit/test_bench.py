@@ -69,15 +69,19 @@ def test_every_section_reports_its_keys(tmp_path: Path) -> None:
     assert rec["files"] == 500 and rec["seconds"] > 0
     bulk = bench_bulk(tmp_path, 300, lines.append)
     assert bulk["files_per_s"] > 0 and bulk["read_json_auto_files_per_s"] > 0
-    rt = bench_realtime(tmp_path, 0.3, 200.0, lines.append, catch_up_s=3.0)
+    rt = bench_realtime(tmp_path, 0.3, 200.0, lines.append, catch_up_s=3.0, capacity_files=400)
     for version in ("v1", "v2"):
         assert rt[version]["files_per_s"] > 0
         assert set(rt[version]["latency_ms"]) == {"p50", "p95", "p99"}
     assert rt["v2"]["caught_up"] and rt["ratio"] is not None
+    capacity = rt["capacity"]
+    assert capacity["writer_files_per_s"] > 0 and isinstance(capacity["writer_limited"], bool)
+    assert capacity["v2"]["writes"] == 400 and capacity["v2"]["caught_up"]
+    assert set(rt["paced_replay_v2"]) == {"1000", "5000"}
     table = format_table(
         {"poc": poc, "realtime": rt, "bulk": bulk, "reconcile": rec, "peak_rss_mb": peak_rss_mb()}
     )
-    assert table.count("\n") == 10 and "reconcile, 500 unchanged files" in table
+    assert table.count("\n") == 13 and "reconcile, 500 unchanged files" in table
     assert any("generating" in line for line in lines)
 
 

@@ -45,7 +45,16 @@ def test_no_command_prints_the_help_and_exits_2(capsys: pytest.CaptureFixture[st
 
 def test_every_command_group_is_in_the_parser() -> None:
     _, sub = build_parser()
-    assert set(sub.choices) == {"index", "run", "status", "rollback", "simulate", "bench"}
+    assert set(sub.choices) == {
+        "index",
+        "run",
+        "status",
+        "rollback",
+        "query",
+        "simulate",
+        "bench",
+        "usage",
+    }
 
 
 def test_index_without_storage_is_one_line_naming_the_place(

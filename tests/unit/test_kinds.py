@@ -147,3 +147,10 @@ def test_every_real_record_file_classifies_as_an_indexed_kind() -> None:
         if key is not None:
             kinds.add(key.kind)
     assert {FileKind.SESSION, FileKind.MESSAGE, FileKind.PART} <= kinds
+
+
+def test_a_share_link_file_is_not_taken_for_a_session_of_a_project_named_share() -> None:
+    key = classify("session/share/ses_1.json")
+    assert key is not None and key.kind is FileKind.SKIPPED
+    project_session = classify("session/prj_1/ses_1.json")
+    assert project_session is not None and project_session.kind is FileKind.SESSION

@@ -37,6 +37,11 @@ _SHARED = ("project", "todo")
 """1.x tables a 2.x file keeps using (both are optional: OpenCode builds vary)."""
 
 UPGRADED = "upgraded"
+GENERATION_NAMES = {
+    STORE_1X: "OpenCode 1.x",
+    STORE_2X: "OpenCode 2.x",
+    UPGRADED: "OpenCode 2.x upgraded from 1.x",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +62,7 @@ class Layout:
         return " AND ".join(f"({c})" for c in parts) or "1"
 
     def describe(self) -> str:
-        return {
-            STORE_1X: "OpenCode 1.x",
-            STORE_2X: "OpenCode 2.x",
-            UPGRADED: "OpenCode 2.x upgraded from 1.x",
-        }[self.generation]
+        return GENERATION_NAMES[self.generation]
 
 
 @dataclass(frozen=True, slots=True)

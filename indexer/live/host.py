@@ -1,0 +1,126 @@
+"""What the live endpoint asks of a running IndexerService: a cursor, the status report with the
+engine's live figures, the rollback. Never touches the writer's connection or the indexer's
+threads: it goes through the service's public methods.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+
+from indexer.config import IndexerConfig
+from indexer.rollout import Indexer, RolloutState, choose
+from indexer.snapshot import ActionResult
+from indexer.sources.base import ChangeSource
+from indexer.sources.sqlite import discover_databases
+from indexer.status import status_report
+
+
+class Service(Protocol):
+    """What ServiceHost reads of indexer.service.IndexerService."""
+
+    config: IndexerConfig
+    root: Path
+    db_path: Path
+    sources: Sequence[ChangeSource]
+    current: Indexer | None
+
+    @property
+    def active(self) -> str: ...
+
+    def cursor(self) -> duckdb.DuckDBPyConnection: ...
+
+    def rollback(self, reason: str = ...) -> ActionResult: ...
+
+
+class ServiceHost:
+    """indexer.live.server.Host over one IndexerService."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self._service.cursor()
+
+    def live_status(self, window_s: float) -> dict[str, object]:
+        """`ocindex status --json`'s report (as the status command computes it for this
+        database and the root this process indexes), its text lines, and `live` figures."""
+        service = self._service
+        paths = service.config.paths
+        choice = choose(None, RolloutState(service.db_path, writable=False), service.config.rollout)
+        databases = discover_databases(service.root, paths.opencode_db, paths.opencode_env)
+        cursor = service.cursor()
+        try:
+            report = status_report(
+                cursor, service.db_path, choice, window_s, databases, service.root
+            )
+        finally:
+            cursor.close()
+        live = self.live_figures()
+        return {
+            "report": {**report.as_json(), "live": live},
+            "lines": [*report.lines(), *live_lines(live)],
+        }
+
+    def live_figures(self) -> dict[str, object]:
+        """The running engine's own figures: queue, batches, lag, sources."""
+        service = self._service
+        current = service.current
+        if current is None:
+            return {"pid": os.getpid(), "running": False}
+        stats = current.stats()
+        batches = current.recent_batches(200)
+        now = time.time()
+        processing = sorted(b.processing_ms for b in batches)
+        return {
+            "pid": os.getpid(),
+            "running": stats.running,
+            "active": current.version,
+            "storage_root": str(service.root),
+            "pending_files": stats.pending_files,
+            "oldest_pending_age_s": _round(stats.oldest_pending_age_s),
+            "queue_depth": stats.queue_depth,
+            "delayed_files": stats.delayed_files,
+            "batches": stats.batches,
+            "files_processed": stats.files_processed,
+            "db_errors": stats.db_errors,
+            "fatal": stats.fatal,
+            "batch_p95_ms": _round(_p95(processing)),
+            "last_commit_age_s": _round(now - batches[0].committed_at if batches else None),
+            "sources": [dict(s.describe()) for s in service.sources],
+        }
+
+    def live_rollback(self, reason: str) -> dict[str, object]:
+        result = self._service.rollback(reason)
+        return {"ok": result.ok, "message": result.message, "active": self._service.active}
+
+
+def live_lines(live: dict[str, object]) -> list[str]:
+    if not live.get("running"):
+        return [f"live            process {live['pid']}: not running"]
+    return [
+        f"live            process {live['pid']} runs {live['active']} on {live['storage_root']}",
+        f"live            {live['pending_files']} pending (oldest "
+        f"{_shown(live['oldest_pending_age_s'], 's')}), queue {live['queue_depth']}, "
+        f"{live['batches']} batches, batch p95 {_shown(live['batch_p95_ms'], ' ms')}, "
+        f"last commit {_shown(live['last_commit_age_s'], 's ago')}",
+    ]
+
+
+def _shown(value: object, unit: str) -> str:
+    return "-" if value is None else f"{value}{unit}"
+
+
+def _p95(values: list[float]) -> float | None:
+    if not values:
+        return None
+    return values[min(len(values) - 1, int(0.95 * len(values)))]
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
