@@ -79,8 +79,7 @@ def read_file(
             failure = too_large(before.st_size, config.max_file_bytes)
             return failed_read(key, failure, situation, stamp)
         # O_NOFOLLOW: a link swapped in after the lstat is refused (ELOOP), not followed.
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        with open(fd, "rb") as fh:
+        with open(path, "rb", opener=_no_follow) as fh:
             data = fh.read(config.max_file_bytes + 1)
         after = os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
@@ -98,8 +97,11 @@ def read_file(
     digest = content_hash(data)
     result = parse(key, data, config.max_file_bytes)
     if isinstance(result, ParsedFile):
+        if not _LONG_NUMBER.search(data):  # no number near 2^63: nothing to clamp
+            return decided_read(key, Found.PARSED, situation, stamp, digest, result)
+        result, columns = clamp_rows(result)
         read = decided_read(key, Found.PARSED, situation, stamp, digest, result)
-        clamped = clamped_fields(data) if _LONG_NUMBER.search(data) else []
+        clamped = clamped_fields(data) + [f"{c} (computed)" for c in columns]
         if clamped:
             note = f"out_of_range: stored as NULL (outside 64-bit integers): {', '.join(clamped)}"
             return replace(read, message=note)
@@ -142,6 +144,28 @@ def clamped_fields(data: bytes) -> list[str]:
     return sorted(found)
 
 
+def clamp_rows(parsed: ParsedFile) -> tuple[ParsedFile, list[str]]:
+    """The rows with every integer that its BIGINT column cannot hold (a sum of huge token
+    counts) as NULL, and the names of those columns. Arrow would refuse the whole batch."""
+    bigint = [i for i, (_, sql) in enumerate(parsed.table.columns) if sql.upper() == "BIGINT"]
+    bad: set[int] = set()
+    rows = []
+    for row in parsed.rows:
+        out = {i for i in bigint if _outside_bigint(row[i])}
+        bad |= out
+        rows.append(tuple(None if i in out else v for i, v in enumerate(row)) if out else row)
+    if not bad:
+        return parsed, []
+    names = sorted(parsed.table.columns[i][0] for i in bad)
+    return replace(parsed, rows=tuple(rows)), names
+
+
+def _outside_bigint(value: object) -> bool:
+    return (
+        isinstance(value, int) and not isinstance(value, bool) and not -_BIGINT <= value < _BIGINT
+    )
+
+
 class UnchangedClock:
     """How long this process has seen each path with one stamp, by the monotonic clock; only
     for files whose mtime cannot tell (it lies in the future). Bounded; safe from any thread."""
@@ -167,6 +191,10 @@ class UnchangedClock:
 
 
 UNCHANGED = UnchangedClock()
+
+
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW)
 
 
 def disk_failure(exc: OSError) -> Failure:

@@ -2,7 +2,8 @@
 
 The file is indexed with those fields NULL, and its file_index row says which fields were out
 of range (`out_of_range: ...` in error_message, status still `indexed`); its batch neighbours
-land, and a file with ordinary numbers carries no note.
+land, and a file with ordinary numbers carries no note. A computed column that no BIGINT holds
+(the sum of huge token counts) is stored as NULL and noted the same way.
 """
 
 from __future__ import annotations
@@ -48,7 +49,11 @@ def test_out_of_range_numbers_are_stored_as_null_with_a_note_naming_the_field(
     assert notes[BIG] is not None and notes[BIG][0] == "indexed"
     assert notes[BIG][1] == "out_of_range: stored as NULL (outside 64-bit integers): tokens.input"
     assert notes[NEGATIVE] is not None and "tokens.cache.read" in (notes[NEGATIVE][1] or "")
-    assert notes[PLAIN] is not None and notes[PLAIN][1] is None  # 2^63-1 fits: no note
+    # 2^63-1 fits its column, but the computed total (input + output) does not.
+    assert notes[PLAIN] is not None and notes[PLAIN][0] == "indexed"
+    assert notes[PLAIN][1] == (
+        "out_of_range: stored as NULL (outside 64-bit integers): tokens_total (computed)"
+    )
     assert notes[TEXT] is not None and notes[TEXT][1] is None  # digits in a string are text
     assert tokens["msg_big"] == [None, 7]
     assert tokens["msg_plain"] == [2**63 - 1, 1]
