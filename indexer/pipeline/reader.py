@@ -70,9 +70,10 @@ def read_file(
     try:
         before = os.lstat(path)
         stamp = FileStamp(before.st_mtime_ns, before.st_size)
-        if stat_mode.S_ISLNK(before.st_mode) or raw_name is not None:
+        link = stat_mode.S_ISLNK(before.st_mode)
+        if link or raw_name is not None:
             read = decided_read(key, Found.NOT_A_RECORD, situation, stamp)
-            return replace(read, message=BAD_NAME if raw_name is not None else SYMLINK)
+            return replace(read, message=SYMLINK if link else BAD_NAME)
         if key.kind is FileKind.SKIPPED:
             return decided_read(key, Found.NOT_A_RECORD, situation, stamp)
         if before.st_size > config.max_file_bytes:

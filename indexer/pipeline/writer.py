@@ -5,8 +5,9 @@ Nothing else holds the connection; readers take a cursor of their own from `curs
 When the connection is idle after writes, the writer checkpoints it (DuckDB's automatic
 checkpoints inside commits cost 300-600 ms). A database that DuckDB has invalidated (a disk
 full during a checkpoint, an I/O error) is reopened with backoff, its real cause logged once and
-shown in `condition`; jobs meanwhile fail on the connection as they would. When it cannot be reopened for
-`give_up_s`, `fatal` says why and every later job fails: the process then exits naming it.
+shown in `condition`; jobs meanwhile still run, and their database calls fail with that cause.
+When it cannot be reopened for `give_up_s`, `fatal` says why and every later job fails with
+`WriterFailed`: the process then exits naming it.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ class _LiveConnection:
         self._writer = writer
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._writer._conn, name)
+        writer = self._writer
+        if writer._conn_closed:  # between reopen attempts: the cause, not "already closed"
+            raise duckdb.FatalException(writer.condition or "the database was invalidated")
+        return getattr(writer._conn, name)
 
 
 class IndexWriter:
@@ -79,6 +83,7 @@ class IndexWriter:
         self._path = path
         self._give_up_s = GIVE_UP_AFTER_S if give_up_s is None else give_up_s
         self._broken_since: float | None = None
+        self._conn_closed = False
         self._next_reopen = 0.0
         self._reopen_step = FIRST_REOPEN_S
         self.condition: str | None = None
@@ -158,6 +163,8 @@ class IndexWriter:
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for another thread's reads; it never sees the writer's open transaction."""
+        if self._conn_closed:
+            raise WriterFailed(self.condition or "the database was invalidated")
         return self._conn.cursor()
 
     def _loop(self) -> None:
@@ -233,6 +240,7 @@ class IndexWriter:
         assert self._path is not None
         with contextlib.suppress(duckdb.Error):  # an invalidated connection may refuse even that
             self._conn.close()
+        self._conn_closed = True
         try:
             conn = open_database(self._path, wait_s=0.0)
             migrate(conn)
@@ -248,7 +256,7 @@ class IndexWriter:
             self._reopen_step = min(self._reopen_step * 2, LONGEST_REOPEN_S)
             self._next_reopen = now + self._reopen_step
             return
-        self._conn = conn
+        self._conn, self._conn_closed = conn, False
         log.warning("database reopened after %.1fs; committing again", now - self._broken_since)
         self._broken_since = None
         self.condition = None
