@@ -204,26 +204,27 @@ class StorageWatcher(events.FileSystemEventHandler):
     def _watch_health(self) -> None:
         while not self._stop.wait(self._health_interval_s):
             rewatch = self._rewatch_at is not None and self._monotonic() >= self._rewatch_at
-            if self._observer is not None and self._observer.is_alive() and not rewatch:
-                continue
-            if self._observer is not None and not self._observer.is_alive():
+            observer = self._observer
+            dead = observer is not None and not observer.is_alive()
+            if dead:
                 log.warning("watcher: the observer thread died; restarting it and reconciling")
-            self._renew_observer()
+            if dead or rewatch:
+                self._renew_observer()
 
     def _renew_observer(self) -> None:
         """Start a new observer in place of a dead one, or to try again for unwatched folders."""
         with self._lock:
             before, self._unwatched, self._rewatch_at = set(self._unwatched), set(), None
-        old = self._observer
+        old, self._observer = self._observer, None
+        if old is not None:  # first: its watches count against the same limit
+            old.stop()
+            old.join(5)
         try:
             self._observer = self._new_observer()
         except OSError as exc:
-            self._observer = None
             log.debug("watcher: cannot start an observer: %s", exc)
             self._refused(os.fsencode(self.root), exc)
             return
-        if old is not None:
-            old.stop()
         with self._lock:
             self._stats = replace(
                 self._stats, restarts=self._stats.restarts + 1, unwatched=tuple(self._unwatched)

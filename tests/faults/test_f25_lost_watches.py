@@ -6,7 +6,8 @@ errno ENOSPC for chosen paths (tests/faults/_driver.py refuse_watches), and watc
 would. A folder that cannot be watched is logged once with the limit and the fix, counted in
 the watcher's stats, and polled every few seconds, so a file written there later lands without
 waiting for the next full reconcile. A root that cannot be watched leaves `run` polling, with
-a warning and no traceback.
+a warning and no traceback. A new observer is tried every minute; once every folder is
+watched again the polling stops.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from indexer.pipeline import watcher as watcher_module
 from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import ReconcilerConfig
 from indexer.pipeline.v2 import V2Config
@@ -46,8 +48,10 @@ def test_a_folder_that_cannot_be_watched_is_logged_counted_and_polled(
 ) -> None:
     from watchdog.observers import inotify_c
 
-    monkeypatch.setattr(inotify_c, "inotify_add_watch", inotify_c.inotify_add_watch)
-    refuse_watches(b"msg_nowatch")  # undone by monkeypatch at the end
+    real_add_watch = inotify_c.inotify_add_watch
+    monkeypatch.setattr(inotify_c, "inotify_add_watch", real_add_watch)
+    monkeypatch.setattr(watcher_module, "REWATCH_AFTER_S", 2.0)  # a new observer soon
+    refuse_watches(b"msg_nowatch")
     # A full reconcile only every 5 minutes: what lands in time was polled (or watched).
     config = V2Config(
         processor=ProcessorConfig(settle_s=0.2),
@@ -75,11 +79,20 @@ def test_a_folder_that_cannot_be_watched_is_logged_counted_and_polled(
             poll(lambda: status_of(cursor, later) == "deleted", 20, "the deletion polled")
             assert v2.reconciler is not None
             assert v2.reconciler.get_stats().scans_completed == 1  # only the startup scan
+            # The limit is raised: the next observer watches every folder, and says so.
+            inotify_c.inotify_add_watch = real_add_watch
+            poll(lambda: v2.watcher is not None and v2.watcher.get_stats().unwatched == (),
+                 20, "every folder watched again")  # fmt: skip
+            again = f"{UNWATCHED}/prt_again.json"
+            write_now(root / again, part("prt_again"))
+            poll(lambda: status_of(cursor, again) == "indexed", 20, "a file there indexed")
         finally:
             cursor.close()
         settle(v2)
-    lines = [r.getMessage() for r in caplog.records if "cannot watch" in r.getMessage()]
-    assert len(lines) == 1, lines
+    messages = [r.getMessage() for r in caplog.records]
+    lines = [m for m in messages if "cannot watch" in m]
+    assert len(lines) == 1, lines  # said once, though refused again at each new observer
+    assert any("every folder is watched again" in m for m in messages)
     assert UNWATCHED in lines[0] and "max_user_watches" in lines[0] and "sysctl" in lines[0]
     assert census_of(db, root) == []
 
