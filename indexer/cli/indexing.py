@@ -84,7 +84,10 @@ def cmd_index(args: argparse.Namespace) -> int:
             time.sleep(0.2)
             indexer.rescan()
             settle(indexer, deadline, progress, t0)
+        fatal = indexer.stats().fatal
         indexer.stop(flush=True, close=False)
+        if fatal:
+            raise Fatal(f"the index writer stopped: {fatal}")
         seconds = time.monotonic() - t0
         progress.done()
         counts = writer.run(file_status_counts, writes=False)
@@ -147,7 +150,7 @@ def one_line(text: str) -> str:
 
 def settle(indexer: Indexer, deadline: float, progress: Progress, t0: float) -> None:
     """Wait until nothing is pending or the deadline passes, showing progress."""
-    while not indexer.is_idle() and time.monotonic() < deadline:
+    while not indexer.is_idle() and time.monotonic() < deadline and not indexer.stats().fatal:
         progress.show(indexer.stats(), time.monotonic() - t0)
         time.sleep(0.1)
 
@@ -214,11 +217,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         service.db_path,
         service.choice.reason if service.choice else "",
     )
+    fatal = None
     while not stop.wait(1.0):
-        if exporter is not None and service.current is not None:
-            exporter.set_pending(service.active, service.current.stats().pending_files)
+        stats = service.current.stats() if service.current is not None else None
+        if exporter is not None and stats is not None:
+            exporter.set_pending(service.active, stats.pending_files)
+        if stats is not None and stats.fatal:  # never a process that runs but indexes nothing
+            fatal = stats.fatal
+            break
     version = service.active
     service.stop()
+    if fatal:
+        raise Fatal(f"the index writer stopped: {fatal}")
     conn = open_database(service.db_path, read_only=True)
     try:
         counts = file_status_counts(conn)

@@ -1,15 +1,27 @@
 """Reads one file: stat, read, stat again, parse, and what that means (through the one decision
 in indexer.outcome). Never raises OSError and never touches the database.
+
+Never follows a symlink: a link is skipped with the reason `symlink`, wherever it was found, so
+no content from outside the root (or twice from inside it) is indexed. A name that is not valid
+UTF-8 is skipped with the reason `bad_name`. A file that does not parse settles by how long
+this process has seen it unchanged when its mtime lies in the future, never by the mtime alone.
 """
 
 from __future__ import annotations
 
 import errno
+import math
 import os
+import re
+import stat as stat_mode
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+import orjson
 
 from indexer.kinds import FileKey, FileKind
 from indexer.outcome import (
@@ -24,6 +36,10 @@ from indexer.outcome import (
     decide,
 )
 from indexer.records import DEFAULT_MAX_FILE_BYTES, content_hash, parse, too_large
+from indexer.scan import disk_name
+
+SYMLINK = "symlink: a link is never followed (its target may lie outside the storage root)"
+BAD_NAME = "bad_name: the file name is not valid UTF-8 (stored with \\xNN escapes)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,23 +63,32 @@ def read_file(
     wall: Callable[[], float] = time.time,
 ) -> FileRead:
     """Stat, read, stat again and parse one file, and decide its status. Never raises OSError."""
-    path = os.path.join(root, key.rel_path)
+    raw_name = disk_name(key.rel_path)
+    path = os.path.join(root, raw_name or key.rel_path)
     situation = Situation(config.retry, prior_attempts)
     stamp: FileStamp | None = None
     try:
-        before = os.stat(path)
+        before = os.lstat(path)
         stamp = FileStamp(before.st_mtime_ns, before.st_size)
+        link = stat_mode.S_ISLNK(before.st_mode)
+        if link or raw_name is not None:
+            read = decided_read(key, Found.NOT_A_RECORD, situation, stamp)
+            return replace(read, message=SYMLINK if link else BAD_NAME)
         if key.kind is FileKind.SKIPPED:
             return decided_read(key, Found.NOT_A_RECORD, situation, stamp)
         if before.st_size > config.max_file_bytes:
             failure = too_large(before.st_size, config.max_file_bytes)
             return failed_read(key, failure, situation, stamp)
-        with open(path, "rb") as fh:
+        # O_NOFOLLOW: a link swapped in after the lstat is refused (ELOOP), not followed.
+        with open(path, "rb", opener=_no_follow) as fh:
             data = fh.read(config.max_file_bytes + 1)
-        after = os.stat(path)
+        after = os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return decided_read(key, Found.GONE, situation)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            read = decided_read(key, Found.NOT_A_RECORD, situation, stamp)
+            return replace(read, message=SYMLINK)
         # Keep the stamp when stat worked: the reconciler then sees no change, only a retry.
         return failed_read(key, disk_failure(exc), situation, stamp)
     before_stamp, stamp = stamp, FileStamp(after.st_mtime_ns, after.st_size)
@@ -73,9 +98,104 @@ def read_file(
     digest = content_hash(data)
     result = parse(key, data, config.max_file_bytes)
     if isinstance(result, ParsedFile):
-        return decided_read(key, Found.PARSED, situation, stamp, digest, result)
+        if not _LONG_NUMBER.search(data):  # no number near 2^63: nothing to clamp
+            return decided_read(key, Found.PARSED, situation, stamp, digest, result)
+        result, columns = clamp_rows(result)
+        read = decided_read(key, Found.PARSED, situation, stamp, digest, result)
+        clamped = clamped_fields(data) + [f"{c} (computed)" for c in columns]
+        if clamped:
+            note = f"out_of_range: stored as NULL (outside 64-bit integers): {', '.join(clamped)}"
+            return replace(read, message=note)
+        return read
     age_s = wall() - after.st_mtime_ns / 1e9
-    return failed_read(key, result, replace(situation, age_s=age_s), stamp, digest)
+    if age_s >= 0:
+        return failed_read(key, result, replace(situation, age_s=age_s), stamp, digest)
+    # An mtime in the future (a clock ahead, a copied file) would keep it unsettled for ever.
+    unchanged_s = UNCHANGED.seen_for(key.rel_path, stamp)
+    read = failed_read(key, result, replace(situation, age_s=unchanged_s), stamp, digest)
+    return replace(read, message=f"{read.message} (its mtime lies in the future)")
+
+
+_LONG_NUMBER = re.compile(rb"\d{19}")
+"""Cheap pre-check: a number outside 64-bit integers has at least 19 digits."""
+_BIGINT = 2**63
+
+
+def clamped_fields(data: bytes) -> list[str]:
+    """The dotted paths of the numbers in a JSON document that no BIGINT column holds (the
+    builders store them as NULL); at most five."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return []
+    found: list[str] = []
+    stack: list[tuple[str, object]] = [("", doc)]
+    while stack and len(found) < 5:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+        elif isinstance(value, bool):
+            continue
+        elif isinstance(value, int) and not -_BIGINT <= value < _BIGINT:
+            found.append(where)
+        elif isinstance(value, float) and math.isfinite(value) and abs(value) >= 2**62:
+            found.append(where)  # orjson reads integers past 64 bits as floats
+    return sorted(found)
+
+
+def clamp_rows(parsed: ParsedFile) -> tuple[ParsedFile, list[str]]:
+    """The rows with every integer that its BIGINT column cannot hold (a sum of huge token
+    counts) as NULL, and the names of those columns. Arrow would refuse the whole batch."""
+    bigint = [i for i, (_, sql) in enumerate(parsed.table.columns) if sql.upper() == "BIGINT"]
+    bad: set[int] = set()
+    rows = []
+    for row in parsed.rows:
+        out = {i for i in bigint if _outside_bigint(row[i])}
+        bad |= out
+        rows.append(tuple(None if i in out else v for i, v in enumerate(row)) if out else row)
+    if not bad:
+        return parsed, []
+    names = sorted(parsed.table.columns[i][0] for i in bad)
+    return replace(parsed, rows=tuple(rows)), names
+
+
+def _outside_bigint(value: object) -> bool:
+    return (
+        isinstance(value, int) and not isinstance(value, bool) and not -_BIGINT <= value < _BIGINT
+    )
+
+
+class UnchangedClock:
+    """How long this process has seen each path with one stamp, by the monotonic clock; only
+    for files whose mtime cannot tell (it lies in the future). Bounded; safe from any thread."""
+
+    def __init__(self, limit: int = 10_000, monotonic: Callable[[], float] = time.monotonic):
+        self._seen: OrderedDict[str, tuple[FileStamp, float]] = OrderedDict()
+        self._limit = limit
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+
+    def seen_for(self, rel_path: str, stamp: FileStamp) -> float:
+        """Seconds since this stamp of the path was first seen (0 the first time)."""
+        now = self._monotonic()
+        with self._lock:
+            known = self._seen.get(rel_path)
+            if known is None or known[0] != stamp:
+                known = (stamp, now)
+            self._seen[rel_path] = known
+            self._seen.move_to_end(rel_path)
+            while len(self._seen) > self._limit:
+                self._seen.popitem(last=False)
+        return now - known[1]
+
+
+UNCHANGED = UnchangedClock()
+
+
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW)
 
 
 def disk_failure(exc: OSError) -> Failure:

@@ -2,7 +2,8 @@
 deleted, and files due for a retry. Never writes: its reconcile_log row goes through the writer.
 
 Events are hints; this scan is the truth. It runs at start, on an interval, and at once when
-the watcher reports an overflow or a dead observer.
+the watcher reports an overflow or a dead observer. Folders the watcher cannot watch (the
+inotify limit) are polled on their own, every few seconds, until they are watched again.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -21,7 +23,7 @@ import pyarrow as pa
 from indexer.kinds import SOURCE_PREFIX_PATTERN, FileKey, classify
 from indexer.outcome import needs_retry_sql
 from indexer.pipeline.accumulator import Trigger
-from indexer.scan import walk_files
+from indexer.scan import disk_name, walk_files
 from indexer.snapshot import ReconcileSummary
 from indexer.sources.base import ChangeSource, owner_of
 
@@ -76,6 +78,8 @@ class ReconcilerConfig:
     """Pending rows older than this with no retry in flight are resubmitted (e.g. after a crash)."""
     catch_grace_s: float = 1.0
     """Files modified more recently than this may still be in the events' pipeline."""
+    unwatched_poll_s: float = 2.0
+    """Folders the watcher cannot watch are diffed this often (no report, no log row)."""
 
 
 _DIFF_SQL = """
@@ -126,6 +130,10 @@ class Reconciler:
         self._scan_lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
+        """A full scan was asked for."""
+        self._poll_wake = threading.Event()
+        """The loop should look again now (a scan asked for, or the unwatched folders changed)."""
+        self._unwatched: tuple[str, ...] = ()
         self._thread: threading.Thread | None = None
         self._stats = ReconcilerStats()
         self.recent: deque[ReconcileReport] = deque(maxlen=20)
@@ -142,7 +150,7 @@ class Reconciler:
             paths: list[str] = []
             mtimes: list[int] = []
             sizes: list[int] = []
-            for rel, mtime_ns, size in walk_files(self.root):
+            for rel, mtime_ns, size in walk_files(self.root, links=True):
                 paths.append(rel)
                 mtimes.append(mtime_ns)
                 sizes.append(size)
@@ -156,13 +164,7 @@ class Reconciler:
                     disk = pa.concat_tables([disk, stamps.select(_DISK.names).cast(_DISK)])
                     judged.append(f"starts_with(f.file_path, '{source.prefix}')")
             retry_after_s = 0.0 if trigger is Trigger.STARTUP else self.config.pending_retry_after_s
-            cursor = self._cursor_factory()
-            try:
-                cursor.register("_disk", disk)
-                sql = _DIFF_SQL.format(judged=" OR ".join(judged), retry=_RETRY)
-                rows = cursor.execute(sql, [started_wall - retry_after_s]).fetchall()
-            finally:
-                cursor.close()
+            rows = self._diff(disk, " OR ".join(judged), started_wall - retry_after_s)
             found: dict[str, list[str]] = {"new": [], "modified": [], "deleted": [], "retry": []}
             keys: list[FileKey] = []
             fresh_after_ns = int((started_wall - self.config.catch_grace_s) * 1e9)
@@ -212,9 +214,56 @@ class Reconciler:
             self._on_report(report)
         return report
 
+    def _diff(self, disk: pa.Table, judged: str, pending_before: float) -> list[Any]:
+        """The disagreements between `disk` and file_index; deletions only where `judged`."""
+        cursor = self._cursor_factory()
+        try:
+            cursor.register("_disk", disk)
+            sql = _DIFF_SQL.format(judged=judged, retry=_RETRY)
+            return cursor.execute(sql, [pending_before]).fetchall()
+        finally:
+            cursor.close()
+
+    def poll_folders(self, folders: Sequence[str]) -> int:
+        """Diff only these folders (stored paths; "" is the whole tree of files) and submit what
+        differs, without a report: the watcher cannot watch them. Returns the files submitted."""
+        tops = [f for f in folders if not any(f.startswith(o + "/") for o in folders if o != f)]
+        with self._scan_lock:
+            paths: list[str] = []
+            mtimes: list[int] = []
+            sizes: list[int] = []
+            for folder in tops:
+                prefix = f"{folder}/" if folder else ""
+                where = self.root / (disk_name(folder) or folder) if folder else self.root
+                for rel, mtime_ns, size in walk_files(where, links=True):
+                    paths.append(prefix + rel)
+                    mtimes.append(mtime_ns)
+                    sizes.append(size)
+            disk = pa.Table.from_pydict({"path": paths, "mtime_ns": mtimes, "size": sizes}, _DISK)
+            under = " OR ".join(
+                "starts_with(f.file_path, '{}')".format(f"{f}/".replace("'", "''")) if f else "TRUE"
+                for f in tops
+            )
+            judged = f"NOT regexp_matches(f.file_path, '{SOURCE_PREFIX_PATTERN}') AND ({under})"
+            rows = self._diff(disk, judged, self._wall() - self.config.pending_retry_after_s)
+            # Retries are the full scan's: a disk error is not read again every few seconds.
+            found = (classify(path) for path, what, _ in rows if what != "retry")
+            keys = [key for key in found if key is not None]
+            self._submit(keys, Trigger.RECONCILER)
+        if keys:
+            log.debug("polled %d unwatched folder(s): %d files submitted", len(tops), len(keys))
+        return len(keys)
+
+    def set_unwatched(self, folders: tuple[str, ...]) -> None:
+        """The folders the watcher cannot watch now (stored paths, "" for the root): the loop
+        polls them every unwatched_poll_s until this is called with none."""
+        self._unwatched = folders
+        self._poll_wake.set()
+
     def request_scan(self) -> None:
         """Ask the loop for a scan as soon as possible (overflow, dead observer, key press)."""
         self._wake.set()
+        self._poll_wake.set()
 
     def start(self) -> None:
         self._stop.clear()
@@ -224,7 +273,7 @@ class Reconciler:
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the loop; returns within timeout_s (a scan in progress finishes first)."""
         self._stop.set()
-        self._wake.set()
+        self._poll_wake.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
@@ -239,12 +288,21 @@ class Reconciler:
         return [report.summary() for report in reports]
 
     def _loop(self) -> None:
+        next_scan = time.monotonic() + self.config.interval_s
         while not self._stop.is_set():
-            self._wake.wait(self.config.interval_s)
-            self._wake.clear()
+            wait_s = next_scan - time.monotonic()
+            if self._unwatched:
+                wait_s = min(wait_s, self.config.unwatched_poll_s)
+            self._poll_wake.wait(max(wait_s, 0.0))
+            self._poll_wake.clear()
             if self._stop.is_set():
                 return
             try:
-                self.scan_now()
+                if self._wake.is_set() or time.monotonic() >= next_scan:
+                    self._wake.clear()
+                    next_scan = time.monotonic() + self.config.interval_s
+                    self.scan_now()
+                elif self._unwatched:
+                    self.poll_folders(self._unwatched)
             except Exception:  # a failed scan must not end the loop; the next one retries
                 log.exception("reconcile scan failed")

@@ -56,6 +56,8 @@ class V2Stats(IndexerStats):
     batches_sent: int
     """Batches the accumulator sealed."""
     files_sent: int
+    condition: str | None = None
+    """Why the database cannot be written right now (reopening it, or stopped for good)."""
 
 
 class UnifiedIndexerV2(IndexerReads):
@@ -103,6 +105,7 @@ class UnifiedIndexerV2(IndexerReads):
             assert self.db_path is not None
             self.writer = IndexWriter.open(self.db_path)
         writer, acc = self.writer, self.accumulator
+        writer.on_reopened = partial(self._events_lost, "the database was reopened")
         acc.start()
         processor = writer.run(self._new_processor, writes=False)
         self._reader = threading.Thread(
@@ -127,7 +130,12 @@ class UnifiedIndexerV2(IndexerReads):
         for source in self.sources:
             source.start(acc.add_many)
         if self.config.watch and self.root.is_dir():
-            self.watcher = StorageWatcher(self.root, acc.add_many, self._events_lost)
+            self.watcher = StorageWatcher(
+                self.root,
+                acc.add_many,
+                self._events_lost,
+                on_unwatched=self.reconciler.set_unwatched,
+            )
             self.watcher.start()
         elif self.config.watch:
             # OpenCode 2.x may never have written a JSON tree: its store is the whole history.
@@ -260,9 +268,13 @@ class UnifiedIndexerV2(IndexerReads):
     def _batch_failed(self, read: ReadBatch, exc: duckdb.Error) -> None:
         assert self.writer is not None
         self._count_failure(read)
-        # When the database was invalidated, the writer said why, once; later jobs all fail.
+        # When the database was invalidated, the writer said why, once, and reopens it; a
+        # reconcile then finds what failed meanwhile.
         if not self.writer.check_invalidated(exc):
-            log.error("batch not committed, retrying its files: %s", str(exc).splitlines()[0])
+            cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if cause != self._last_cause:  # a full disk fails every batch: say it once
+                self._last_cause = cause
+                log.error("batch not committed, retrying its files: %s", cause)
             for entry in read.entries:
                 self.accumulator.add_later(entry.key, 1.0, entry.trigger)
         self.accumulator.done(read.batch)
@@ -314,6 +326,7 @@ class UnifiedIndexerV2(IndexerReads):
                 reconciler=reconciler.get_stats() if reconciler else None,
                 batches_sent=acc.batches_sent,
                 files_sent=acc.files_sent,
+                condition=self.writer.condition if self.writer is not None else None,
             )
 
     def pending_files(self, limit: int = 100) -> list[PendingFile]:

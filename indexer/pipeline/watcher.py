@@ -3,23 +3,31 @@ events were lost (inotify overflow, dead observer). Never parses a file or decid
 
 watchdog only logs an overflow, so a logging handler on its inotify loggers reports it; a health
 thread restarts an observer that died. Either asks the reconciler for an immediate scan.
+
+watchdog also passes over a folder it cannot watch (the inotify limit): on Linux the observer's
+inotify instance is one that notices each refusal, logs it once with the limit and the fix,
+counts it, and hands the folder to `on_unwatched` (the reconciler then polls it). A root that
+cannot be watched at all leaves the watcher in polling mode, trying again every minute.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from watchdog import events
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 from indexer.kinds import FileKey, classify
 from indexer.pipeline.accumulator import Trigger
-from indexer.scan import list_files
+from indexer.scan import list_files, stored_path
 from indexer.storage import relative_path
 
 log = logging.getLogger(__name__)
@@ -35,6 +43,9 @@ EVENT_TYPES: list[type[events.FileSystemEvent]] = [
     events.DirDeletedEvent,
 ]
 _WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
+WATCH_LIMIT_FILE = "/proc/sys/fs/inotify/max_user_watches"
+REWATCH_AFTER_S = 60.0
+"""While a folder or the root is unwatched, a new observer is tried this often."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +54,10 @@ class WatcherStats:
     overflows: int = 0
     restarts: int = 0
     """Observers restarted after they died."""
+    refused_watches: int = 0
+    """Folders the kernel refused to watch (the inotify limit); the reconciler polls them."""
+    unwatched: tuple[str, ...] = ()
+    """The folders (stored paths, "" for the root) not watched now."""
 
 
 class _OverflowSpotter(logging.Handler):
@@ -55,6 +70,36 @@ class _OverflowSpotter(logging.Handler):
             self._on_overflow()
 
 
+def watch_limit() -> str:
+    """The kernel's inotify watch limit as text, or "unknown"."""
+    try:
+        with open(WATCH_LIMIT_FILE) as fh:
+            return fh.read().strip()
+    except OSError:
+        return "unknown"
+
+
+def _refusals_noticed(observer: BaseObserver, on_refused: Callable[[bytes, OSError], None]) -> None:
+    """Make an inotify observer tell on_refused about each folder the kernel will not watch.
+
+    watchdog swallows these for every folder but the root; its inotify instance is wrapped so
+    the refusal is seen before that. Other observers (other systems) are left as they are."""
+    fd = getattr(observer, "_inotify_fd", None)
+    add = getattr(fd, "add_callback", None)
+    if fd is None or add is None:
+        return
+
+    def add_callback(path: bytes, *args: object, **kwargs: object) -> object:
+        try:
+            return add(path, *args, **kwargs)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EMFILE):
+                on_refused(path, exc)
+            raise
+
+    fd.add_callback = add_callback
+
+
 class StorageWatcher(events.FileSystemEventHandler):
     """Runs a recursive watchdog observer on the root; events call submit() on its threads."""
 
@@ -64,6 +109,8 @@ class StorageWatcher(events.FileSystemEventHandler):
         submit: Callable[[list[FileKey], Trigger], None],
         on_events_lost: Callable[[str], None],
         health_interval_s: float = 1.0,
+        on_unwatched: Callable[[tuple[str, ...]], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
         self.root = root
@@ -76,12 +123,21 @@ class StorageWatcher(events.FileSystemEventHandler):
         self._spotter = _OverflowSpotter(self._overflowed)
         self._lock = threading.Lock()
         self._stats = WatcherStats()
+        self._on_unwatched = on_unwatched
+        self._monotonic = monotonic
+        self._unwatched: set[str] = set()
+        self._told: set[str] = set()
+        self._rewatch_at: float | None = None
 
     def start(self) -> None:
         self._stop.clear()
         for name in _WATCHDOG_LOGGERS:
             logging.getLogger(name).addHandler(self._spotter)
-        self._observer = self._new_observer()
+        try:
+            self._observer = self._new_observer()
+        except OSError as exc:
+            self._observer = None
+            self._refused(os.fsencode(self.root), exc)
         self._health = threading.Thread(
             target=self._watch_health, name="ocindex-watch-health", daemon=True
         )
@@ -103,23 +159,83 @@ class StorageWatcher(events.FileSystemEventHandler):
 
     def _new_observer(self) -> Observer:  # type: ignore[valid-type]
         observer = Observer()
-        observer.schedule(self, os.fspath(self.root), recursive=True, event_filter=EVENT_TYPES)
-        observer.daemon = True
-        observer.start()
+        _refusals_noticed(observer, self._refused)
+        try:
+            observer.schedule(self, os.fspath(self.root), recursive=True, event_filter=EVENT_TYPES)
+            observer.daemon = True
+            observer.start()
+        except OSError:
+            try:
+                observer.on_thread_stop()  # its inotify instance and thread, never started
+            except Exception:  # already half torn down: nothing more to release
+                log.debug("watcher: stopping an observer that never started", exc_info=True)
+            raise
         return observer
+
+    def _refused(self, path: bytes, exc: OSError) -> None:
+        """The kernel will not watch this folder: say so once, count it, have it polled."""
+        rel = relative_path(self.root, os.fsdecode(path))
+        folder = "" if rel is None else stored_path(rel)
+        with self._lock:
+            if folder in self._unwatched:
+                return
+            self._unwatched.add(folder)
+            unwatched = tuple(sorted(self._unwatched))
+            self._stats = replace(
+                self._stats, refused_watches=self._stats.refused_watches + 1, unwatched=unwatched
+            )
+            self._rewatch_at = self._monotonic() + REWATCH_AFTER_S
+            told = folder in self._told
+            self._told.add(folder)
+        if self._on_unwatched is not None:
+            self._on_unwatched(unwatched)
+        if told:  # tried again a minute later, still refused: said already
+            return
+        where = f"the folder {folder}" if folder else f"the storage root {self.root}"
+        log.warning(
+            "watcher: cannot watch %s: %s (fs.inotify.max_user_watches = %s); changes there are "
+            "found by polling until watches are available. Raise the limit: sudo sysctl "
+            "fs.inotify.max_user_watches=524288",
+            where,
+            exc.strerror or exc,
+            watch_limit(),
+        )
 
     def _watch_health(self) -> None:
         while not self._stop.wait(self._health_interval_s):
-            if self._observer is not None and not self._observer.is_alive():
+            rewatch = self._rewatch_at is not None and self._monotonic() >= self._rewatch_at
+            observer = self._observer
+            dead = observer is not None and not observer.is_alive()
+            if dead:
                 log.warning("watcher: the observer thread died; restarting it and reconciling")
-                try:
-                    self._observer = self._new_observer()
-                except OSError as exc:
-                    log.error("watcher: cannot restart the observer: %s", exc)
-                    continue
-                with self._lock:
-                    self._stats = replace(self._stats, restarts=self._stats.restarts + 1)
-                self._on_events_lost("observer restarted")
+            if dead or rewatch:
+                self._renew_observer()
+
+    def _renew_observer(self) -> None:
+        """Start a new observer in place of a dead one, or to try again for unwatched folders."""
+        with self._lock:
+            before, self._unwatched, self._rewatch_at = set(self._unwatched), set(), None
+        old, self._observer = self._observer, None
+        if old is not None:  # first: its watches count against the same limit
+            old.stop()
+            old.join(5)
+        try:
+            self._observer = self._new_observer()
+        except OSError as exc:
+            log.debug("watcher: cannot start an observer: %s", exc)
+            self._refused(os.fsencode(self.root), exc)
+            return
+        with self._lock:
+            self._stats = replace(
+                self._stats, restarts=self._stats.restarts + 1, unwatched=tuple(self._unwatched)
+            )
+            still = set(self._unwatched)
+        if before and not still:
+            self._told.clear()
+            log.warning("watcher: every folder is watched again")
+            if self._on_unwatched is not None:
+                self._on_unwatched(())
+        self._on_events_lost("observer restarted")
 
     def _overflowed(self) -> None:
         with self._lock:
@@ -137,14 +253,16 @@ class StorageWatcher(events.FileSystemEventHandler):
             folder = Path(paths[-1])
             prefix = relative_path(self.root, folder)
             if prefix is not None:
-                self._submit_paths(f"{prefix}/{rel}" for rel in list_files(folder))
+                self._submit_paths(f"{prefix}/{rel}" for rel in list_files(folder, links=True))
         elif isinstance(event, events.DirDeletedEvent):
             self._on_events_lost("folder deleted")
         else:
             self._submit_paths(relative_path(self.root, path) for path in paths)
 
     def _submit_paths(self, rels: Iterable[str | None]) -> None:
-        self._submit_keys([key for key in map(classify, filter(None, rels)) if key is not None])
+        """Submit paths as file_index stores them (a name that is not UTF-8, escaped)."""
+        stored = (stored_path(rel) for rel in rels if rel)
+        self._submit_keys([key for key in map(classify, stored) if key is not None])
 
     def _submit_keys(self, keys: list[FileKey]) -> None:
         if keys:

@@ -3,12 +3,16 @@ log rows, switch records and checkpoints are all jobs it runs, in the order they
 Nothing else holds the connection; readers take a cursor of their own from `cursor()`.
 
 When the connection is idle after writes, the writer checkpoints it (DuckDB's automatic
-checkpoints inside commits cost 300-600 ms). A database that DuckDB has invalidated makes the
-writer fail every later job with `WriterFailed`, and says why once.
+checkpoints inside commits cost 300-600 ms). A database that DuckDB has invalidated (a disk
+full during a checkpoint, an I/O error) is reopened with backoff, its real cause logged once and
+shown in `condition`; jobs meanwhile still run, and their database calls fail with that cause.
+When it cannot be reopened for `give_up_s`, `fatal` says why and every later job fails with
+`WriterFailed`: the process then exits naming it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -17,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import duckdb
 
@@ -30,6 +34,10 @@ T = TypeVar("T")
 Job = Callable[[duckdb.DuckDBPyConnection], T]
 
 IDLE_CHECKPOINT_AFTER_S = 2.0
+FIRST_REOPEN_S = 1.0
+LONGEST_REOPEN_S = 30.0
+GIVE_UP_AFTER_S = 600.0
+"""How long an invalidated database is tried again before the writer stops for good."""
 
 
 class WriterFailed(RuntimeError):
@@ -43,6 +51,20 @@ class _Task:
     writes: bool
 
 
+class _LiveConnection:
+    """Forwards to the writer's current connection, so what a job keeps (a processor, a
+    tracker) keeps working after the database was reopened."""
+
+    def __init__(self, writer: IndexWriter) -> None:
+        self._writer = writer
+
+    def __getattr__(self, name: str) -> Any:
+        writer = self._writer
+        if writer._conn_closed:  # between reopen attempts: the cause, not "already closed"
+            raise duckdb.FatalException(writer.condition or "the database was invalidated")
+        return getattr(writer._conn, name)
+
+
 class IndexWriter:
     """submit(), run() and cursor() are safe from any thread; start() and close() from the one
     thread that controls the writer's life."""
@@ -53,8 +75,22 @@ class IndexWriter:
         *,
         idle_checkpoint_s: float = IDLE_CHECKPOINT_AFTER_S,
         monotonic: Callable[[], float] = time.monotonic,
+        path: Path | None = None,
+        give_up_s: float | None = None,
     ) -> None:
         self._conn = conn
+        self._live = cast(duckdb.DuckDBPyConnection, _LiveConnection(self))
+        self._path = path
+        self._give_up_s = GIVE_UP_AFTER_S if give_up_s is None else give_up_s
+        self._broken_since: float | None = None
+        self._conn_closed = False
+        self._next_reopen = 0.0
+        self._reopen_step = FIRST_REOPEN_S
+        self.condition: str | None = None
+        """Why the database cannot be written right now (reopening it, or stopped); else None."""
+        self.reopened = 0
+        self.on_reopened: Callable[[], None] | None = None
+        """Called on the writer thread after a reopen: what failed meanwhile must be found again."""
         self._idle_checkpoint_s = idle_checkpoint_s
         self._monotonic = monotonic
         self._tasks: queue.Queue[_Task | None] = queue.Queue()
@@ -64,9 +100,10 @@ class IndexWriter:
         """Why the writer stopped writing for good (the database was invalidated); else None."""
 
     @classmethod
-    def open(cls, path: Path | str) -> IndexWriter:
-        """Open (creating if needed) and migrate the database at path; return a started writer."""
-        writer = cls(open_database(path))
+    def open(cls, path: Path | str, **options: Any) -> IndexWriter:
+        """Open (creating if needed) and migrate the database at path; return a started writer
+        (options: those of the constructor)."""
+        writer = cls(open_database(path), path=Path(path), **options)
         writer.start()
         try:
             writer.run(migrate)
@@ -95,7 +132,10 @@ class IndexWriter:
             self._tasks.put(None)
             self._thread.join(timeout_s)
             self._thread = None
-        self._conn.close()
+        try:
+            self._conn.close()
+        except duckdb.Error as exc:  # an invalidated database may refuse even that
+            log.debug("closing the database: %s", exc)
 
     @property
     def is_closed(self) -> bool:
@@ -123,6 +163,8 @@ class IndexWriter:
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for another thread's reads; it never sees the writer's open transaction."""
+        if self._conn_closed:
+            raise WriterFailed(self.condition or "the database was invalidated")
         return self._conn.cursor()
 
     def _loop(self) -> None:
@@ -132,10 +174,15 @@ class IndexWriter:
             wait_s = None
             if dirty:
                 wait_s = max(0.0, last_write + self._idle_checkpoint_s - self._monotonic())
+            if self._broken_since is not None and self.fatal is None:
+                wait_s = max(0.0, self._next_reopen - self._monotonic())
             try:
                 task = self._tasks.get(timeout=wait_s)
             except queue.Empty:
-                self._idle_checkpoint()
+                if self._broken_since is not None:
+                    self._try_reopen()
+                else:
+                    self._idle_checkpoint()
                 dirty = False
                 continue
             if task is None:
@@ -147,11 +194,13 @@ class IndexWriter:
     def _execute(self, task: _Task) -> bool:
         if not task.future.set_running_or_notify_cancel():
             return False
+        if self._broken_since is not None:
+            self._try_reopen()  # still broken: the job fails on the connection, and says why
         if self.fatal is not None:
             task.future.set_exception(WriterFailed(self.fatal))
             return False
         try:
-            result = task.job(self._conn)
+            result = task.job(self._live)
         except BaseException as exc:  # handed to whoever waits on the job
             if isinstance(exc, duckdb.Error):
                 self.check_invalidated(exc)
@@ -161,21 +210,82 @@ class IndexWriter:
         return True
 
     def check_invalidated(self, exc: duckdb.Error) -> bool:
-        """Stop writing for good when DuckDB says the database was invalidated; True if so.
-        Jobs that handle their own database errors pass them here."""
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "invalidated" not in text.lower():
+        """Note that DuckDB invalidated the database (it is then reopened, or the writer stops
+        for good); True if so. Jobs that handle their own database errors pass them here."""
+        if not isinstance(exc, duckdb.FatalException) and "invalidated" not in str(exc).lower():
             return False
-        if self.fatal is None:
-            self.fatal = f"the database needs a restart: {text}"
-            log.error("writer stopped: %s", self.fatal)
+        if self.fatal is None and self._broken_since is None:
+            cause = real_cause(exc)
+            if self._path is None:
+                self.fatal = self.condition = f"the database needs a restart: {cause}"
+                log.error("writer stopped: %s", self.fatal)
+                return True
+            self._broken_since = self._monotonic()
+            self._next_reopen = self._broken_since + FIRST_REOPEN_S
+            self._reopen_step = FIRST_REOPEN_S
+            self.condition = f"the database was invalidated ({cause}); reopening it"
+            log.error(
+                "database invalidated: %s; reopening it with backoff for up to %.0fs (a full "
+                "disk: free some space)",
+                cause,
+                self._give_up_s,
+            )
         return True
+
+    def _try_reopen(self) -> None:
+        """Reopen an invalidated database when its backoff is due; give up after give_up_s."""
+        now = self._monotonic()
+        if self._broken_since is None or self.fatal is not None or now < self._next_reopen:
+            return
+        assert self._path is not None
+        with contextlib.suppress(duckdb.Error):  # an invalidated connection may refuse even that
+            self._conn.close()
+        self._conn_closed = True
+        try:
+            conn = open_database(self._path, wait_s=0.0)
+            migrate(conn)
+        except Exception as exc:
+            if now - self._broken_since >= self._give_up_s:
+                self.fatal = self.condition = (
+                    f"the database cannot be reopened after {now - self._broken_since:.0f}s: "
+                    f"{real_cause(exc)}"
+                )
+                log.error("writer stopped: %s", self.fatal)
+                return
+            log.debug("database not reopened yet: %s", real_cause(exc))
+            self._reopen_step = min(self._reopen_step * 2, LONGEST_REOPEN_S)
+            self._next_reopen = now + self._reopen_step
+            return
+        self._conn, self._conn_closed = conn, False
+        log.warning("database reopened after %.1fs; committing again", now - self._broken_since)
+        self._broken_since = None
+        self.condition = None
+        self.reopened += 1
+        if self.on_reopened is not None:
+            try:
+                self.on_reopened()
+            except Exception:  # a listener's bug must not stop the writer
+                log.exception("on_reopened listener failed")
 
     def _idle_checkpoint(self) -> None:
         try:
             _checkpoint(self._conn)
         except duckdb.Error as exc:
-            log.debug("idle checkpoint skipped: %s", exc)
+            if not self.check_invalidated(exc):
+                log.debug("idle checkpoint skipped: %s", exc)
+        except Exception:  # the idle path must never end the writer thread
+            log.exception("idle checkpoint failed")
+
+
+def real_cause(exc: BaseException) -> str:
+    """The first line that names what went wrong: DuckDB's "Original error" when an error only
+    says the database was invalidated before."""
+    text = str(exc).strip()
+    for line in text.splitlines():
+        if line.startswith("Original error:"):
+            return line.removeprefix("Original error:").strip().strip('"')
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first.removeprefix("FATAL Error: ")
 
 
 def _checkpoint(conn: duckdb.DuckDBPyConnection) -> None:

@@ -40,10 +40,41 @@ def _hang_in_tx(batch: int, marker: str) -> None:
     processor.apply_reads = hooked  # type: ignore[assignment]
 
 
+def refuse_watches(marker: bytes) -> None:
+    """Make the kernel's inotify_add_watch fail with ENOSPC (the watch limit) for every path
+    containing marker: the limit cannot be lowered without root sysctl on a shared machine."""
+    import ctypes
+    import errno
+
+    from watchdog.observers import inotify_c
+
+    real = inotify_c.inotify_add_watch
+
+    def add_watch(fd: int, path: bytes, mask: int) -> int:
+        if marker in path:
+            ctypes.set_errno(errno.ENOSPC)
+            return -1
+        return real(fd, path, mask)
+
+    inotify_c.inotify_add_watch = add_watch
+
+
 def run_cli(spec: dict[str, Any]) -> int:
+    if "refuse_watches" in spec:
+        refuse_watches(str(spec["refuse_watches"]).encode())
     hang = spec.get("hang_in_tx")
     if hang:
         _hang_in_tx(int(hang["batch"]), str(hang["marker"]))
+    options = {k: float(spec[k]) for k in ("idle_checkpoint_s", "give_up_s") if k in spec}
+    if options:  # the writer's idle checkpoint and how long it reopens an invalidated database
+        from indexer.pipeline.writer import IndexWriter
+
+        opened = IndexWriter.open
+
+        def open_with(path: Any, **more: Any) -> IndexWriter:
+            return opened(path, **{**options, **more})
+
+        setattr(IndexWriter, "open", open_with)  # noqa: B010 (a test hook, not a method)
     from indexer.cli import main
 
     return main([str(a) for a in spec["argv"]])
@@ -64,15 +95,31 @@ def run_v2(spec: dict[str, Any]) -> int:
         reconciler=ReconcilerConfig(interval_s=float(spec.get("interval_s", 30.0))),
         watch=bool(spec.get("watch", True)),
     )
-    v2 = UnifiedIndexerV2(Path(spec["root"]), Path(spec["db"]), config=config)
+    from indexer.pipeline.writer import IndexWriter
+
+    options = {k: float(spec[k]) for k in ("idle_checkpoint_s", "give_up_s") if k in spec}
+    writer = IndexWriter.open(Path(spec["db"]), **options)
+    v2 = UnifiedIndexerV2(Path(spec["root"]), writer=writer, config=config)
     v2.start()
     _reply({"ready": True})
     for line in sys.stdin:
         cmd = json.loads(line)
         if cmd["cmd"] == "stop":
             v2.stop()
+            writer.close()
             _reply({"ok": True})
             return 0
+        if cmd["cmd"] == "checkpoint":
+            try:
+                writer.checkpoint()
+                _reply({"ok": True, "error": None})
+            except Exception as exc:
+                _reply({"ok": False, "error": str(exc)})
+        elif cmd["cmd"] == "stats":
+            stats = v2.stats()
+            _reply(
+                {"condition": stats.condition, "fatal": stats.fatal, "reopened": writer.reopened}
+            )
         if cmd["cmd"] == "idle":
             _reply({"ok": v2.wait_idle(float(cmd.get("timeout_s", 60)), 0.3)})
         elif cmd["cmd"] == "wait_status":
@@ -93,6 +140,7 @@ def run_v2(spec: dict[str, Any]) -> int:
             scans = v2.reconciler.get_stats().scans_completed
             _reply({"ok": bool(found and found[0] == cmd["status"]), "row": found, "scans": scans})
     v2.stop()
+    writer.close()
     return 0
 
 

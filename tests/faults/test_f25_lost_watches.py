@@ -1,0 +1,112 @@
+"""F25: the kernel refuses inotify watches (fs.inotify.max_user_watches reached).
+
+Lowering the real limit needs a root sysctl that would hit every process on a shared machine,
+so the refusal is simulated where the kernel gives it: `inotify_add_watch` returns -1 with
+errno ENOSPC for chosen paths (tests/faults/_driver.py refuse_watches), and watchdog runs as it
+would. A folder that cannot be watched is logged once with the limit and the fix, counted in
+the watcher's stats, and polled every few seconds, so a file written there later lands without
+waiting for the next full reconcile. A root that cannot be watched leaves `run` polling, with
+a warning and no traceback. A new observer is tried every minute; once every folder is
+watched again the polling stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from pathlib import Path
+
+import orjson
+import pytest
+
+from indexer.pipeline import watcher as watcher_module
+from indexer.pipeline.reader import ProcessorConfig
+from indexer.pipeline.reconciler import ReconcilerConfig
+from indexer.pipeline.v2 import V2Config
+from tests.faults._driver import refuse_watches
+from tests.faults.support import (
+    census_of,
+    driver,
+    poll,
+    running_v2,
+    settle,
+    spawned,
+    status_of,
+    write_now,
+)
+
+UNWATCHED = "part/msg_nowatch"
+
+
+def part(pid: str) -> bytes:
+    return orjson.dumps({"id": pid, "type": "text", "text": f"hello from {pid}"})
+
+
+def test_a_folder_that_cannot_be_watched_is_logged_counted_and_polled(
+    root: Path, db: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from watchdog.observers import inotify_c
+
+    real_add_watch = inotify_c.inotify_add_watch
+    monkeypatch.setattr(inotify_c, "inotify_add_watch", real_add_watch)
+    monkeypatch.setattr(watcher_module, "REWATCH_AFTER_S", 2.0)  # a new observer soon
+    refuse_watches(b"msg_nowatch")
+    # A full reconcile only every 5 minutes: what lands in time was polled (or watched).
+    config = V2Config(
+        processor=ProcessorConfig(settle_s=0.2),
+        reconciler=ReconcilerConfig(interval_s=300, unwatched_poll_s=0.5),
+    )
+    with caplog.at_level(logging.WARNING), running_v2(root, db, config) as v2:
+        assert v2.watcher is not None
+        cursor = v2.cursor()
+        try:
+            (root / UNWATCHED).mkdir(parents=True)
+            poll(lambda: v2.watcher is not None and v2.watcher.get_stats().refused_watches == 1,
+                 20, "the refused watch counted")  # fmt: skip
+            stats = v2.watcher.get_stats()
+            assert stats.unwatched == (UNWATCHED,)
+            later = f"{UNWATCHED}/prt_later.json"
+            write_now(root / later, part("prt_later"))  # no event can come from there
+            write_now(root / "part/msg_1/prt_watched.json", part("prt_watched"))
+            poll(lambda: status_of(cursor, later) == "indexed", 20, "the unwatched file polled")
+            poll(
+                lambda: status_of(cursor, "part/msg_1/prt_watched.json") == "indexed",
+                20,
+                "a watched file indexed",
+            )
+            os.unlink(root / later)  # a deletion there is polled too
+            poll(lambda: status_of(cursor, later) == "deleted", 20, "the deletion polled")
+            assert v2.reconciler is not None
+            assert v2.reconciler.get_stats().scans_completed == 1  # only the startup scan
+            # The limit is raised: the next observer watches every folder, and says so.
+            inotify_c.inotify_add_watch = real_add_watch
+            poll(lambda: v2.watcher is not None and v2.watcher.get_stats().unwatched == (),
+                 20, "every folder watched again")  # fmt: skip
+            again = f"{UNWATCHED}/prt_again.json"
+            write_now(root / again, part("prt_again"))
+            poll(lambda: status_of(cursor, again) == "indexed", 20, "a file there indexed")
+        finally:
+            cursor.close()
+        settle(v2)
+    messages = [r.getMessage() for r in caplog.records]
+    lines = [m for m in messages if "cannot watch" in m]
+    assert len(lines) == 1, lines  # said once, though refused again at each new observer
+    assert any("every folder is watched again" in m for m in messages)
+    assert UNWATCHED in lines[0] and "max_user_watches" in lines[0] and "sysctl" in lines[0]
+    assert census_of(db, root) == []
+
+
+def test_run_polls_when_the_root_itself_cannot_be_watched(root: Path, db: Path) -> None:
+    argv = ["-v", "run", "--storage", root, "--db", db, "--indexer", "v2"]
+    spec = {"mode": "cli", "argv": argv, "refuse_watches": os.fspath(root)}
+    with spawned(driver(spec)) as child:
+        at = child.wait_for("cannot watch the storage root", 60)
+        child.wait_for("running v2", 60)
+        write_now(root / "part/msg_1/prt_polled.json", part("prt_polled"))
+        child.wait_for("unwatched folder(s): 1 files submitted", 30, after=at)
+        child.signal(signal.SIGTERM)
+        rc = child.wait(60)
+    assert rc == 0, child.log()
+    assert "Traceback" not in "\n".join(child.err)
+    assert census_of(db, root) == []
