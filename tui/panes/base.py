@@ -18,6 +18,8 @@ from indexer.snapshot import IndexerSnapshot
 from tui import format as fmt
 
 Justify = Literal["left", "right"]
+EMPTY_KEY = "__empty__"
+"""The key of the hint row an empty RowsTable shows (never a row of the pane's own)."""
 Row = tuple[str, tuple[str, ...]]
 """A row key (unique in its table) and its cells, already formatted, in column order."""
 
@@ -71,8 +73,12 @@ class RowsTable(DataTable[Text]):
 
     FLEX_MIN = 10
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self, *, id: str | None = None, classes: str | None = None, empty: str = ""
+    ) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
+        self.empty = empty
+        """Shown, dimmed, in place of the rows while there are none: what would appear, why."""
         self._columns: tuple[Col, ...] = ()
         self._rows: tuple[Row, ...] = ()
         self._shown: tuple[tuple[tuple[str, str, int], ...], tuple[Row, ...]] | None = None
@@ -98,35 +104,43 @@ class RowsTable(DataTable[Text]):
         if self._columns:
             self._rebuild(self.selected_key())
 
-    def _flex_width(self) -> int:
-        fixed = sum(c.width + 2 for c in self._columns if c.width is not None)
+    def _flex_width(self, columns: tuple[Col, ...]) -> int:
+        fixed = sum(c.width + 2 for c in columns if c.width is not None)
         room = self.size.width - self.styles.scrollbar_size_vertical - fixed - 2
         return max(self.FLEX_MIN, room)
 
     def _rebuild(self, keep_key: str | None) -> None:
         """Show `_rows` under `_columns`; the cursor stays on the row keyed `keep_key`."""
-        flex = self._flex_width()
-        widths = tuple(flex if c.width is None else c.width for c in self._columns)
-        header = tuple((c.key, c.label, w) for c, w in zip(self._columns, widths, strict=True))
-        if (header, self._rows) == self._shown:
+        columns, rows = self._columns, self._rows
+        if not rows and self.empty:
+            columns, rows = (Col(EMPTY_KEY, ""),), ((EMPTY_KEY, (self.empty,)),)
+        flex = self._flex_width(columns)
+        widths = tuple(flex if c.width is None else c.width for c in columns)
+        header = tuple((c.key, c.label, w) for c, w in zip(columns, widths, strict=True))
+        if (header, rows) == self._shown:
             return
         columns_changed = self._shown is None or self._shown[0] != header
-        self._shown = (header, self._rows)
+        self._shown = (header, rows)
         keep_scroll = self.scroll_y
         self.clear(columns=columns_changed)
         if columns_changed:
-            for col, width in zip(self._columns, widths, strict=True):
+            for col, width in zip(columns, widths, strict=True):
                 self.add_column(Text(col.label, justify=col.justify), width=width, key=col.key)
-        for key, cells in self._rows:
-            self.add_row(*self._cells(cells, widths), key=key)
+        for key, cells in rows:
+            self.add_row(*self._cells(columns, cells, widths), key=key)
         keys = self.row_keys
         if keep_key is not None and keep_key in keys:
             self.move_cursor(row=keys.index(keep_key), animate=False, scroll=False)
         self.scroll_to(y=keep_scroll, animate=False, immediate=True)
 
-    def _cells(self, cells: tuple[str, ...], widths: tuple[int, ...]) -> list[Text]:
+    def _cells(
+        self, columns: tuple[Col, ...], cells: tuple[str, ...], widths: tuple[int, ...]
+    ) -> list[Text]:
         out: list[Text] = []
-        for col, width, value in zip(self._columns, widths, cells, strict=True):
+        for col, width, value in zip(columns, widths, cells, strict=True):
+            if col.key == EMPTY_KEY:
+                out.append(Text(fmt.fit(value, width), style="dim italic", no_wrap=True))
+                continue
             text = fmt.fit_path(value, width) if col.width is None else fmt.fit(value, width)
             out.append(Text(text, justify=col.justify, no_wrap=True, overflow="ellipsis"))
         return out

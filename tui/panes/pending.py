@@ -20,6 +20,7 @@ def columns(wide: bool) -> tuple[Col, ...]:
 
 
 MAX_ROWS = 500
+NOTHING_PENDING = "nothing waiting: a changed file shows here until its batch is committed"
 
 
 class PendingPane(Pane):
@@ -27,7 +28,7 @@ class PendingPane(Pane):
     TITLE = "Pending"
 
     def compose(self) -> ComposeResult:
-        yield RowsTable(id="pending-table")
+        yield RowsTable(id="pending-table", empty=NOTHING_PENDING)
 
     def focus_target(self) -> Widget:
         return self.query_one(RowsTable)
@@ -37,7 +38,7 @@ class PendingPane(Pane):
             oldest = fmt.duration(snapshot.oldest_pending_age_s)
             self.border_subtitle = f"{fmt.files(snapshot.pending_count)} · oldest {oldest}"
         else:
-            self.border_subtitle = "none"
+            self.border_subtitle = "nothing waiting"
         newest_first = sorted(snapshot.pending, key=lambda p: (p.age_s, p.rel_path))[:MAX_ROWS]
         cols = columns(self.wide)
         rows: list[Row] = []
