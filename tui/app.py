@@ -13,8 +13,9 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
+from textual.command import Provider
 from textual.containers import Grid
-from textual.events import Resize
+from textual.events import Key, Resize
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
@@ -23,10 +24,11 @@ from textual.worker import Worker, WorkerState
 
 from indexer.snapshot import ActionResult, IndexerFacade, IndexerSnapshot
 from tui import format as fmt
-from tui import keys
+from tui import intent, keys
 from tui.messages import ActionFinished, ErrorChosen, RetryRequested, SnapshotFailed, SnapshotReady
+from tui.palette import DashboardCommands, palette_commands
 from tui.panes.base import Pane
-from tui.panes.errors import ErrorsPane, ErrorTable
+from tui.panes.errors import ErrorsPane
 from tui.panes.findings import FindingsPane
 from tui.panes.header import AlertBanner, StatusHeader
 from tui.panes.latency import LatencyPane
@@ -62,6 +64,7 @@ class OcindexApp(App[int]):
     TITLE = "ocindex"
     CSS_PATH = str(ASSETS / "ocindex.tcss")
     BINDINGS: ClassVar[list[BindingType]] = keys.bindings("app")
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {DashboardCommands}
 
     paused: reactive[bool] = reactive(False, toggle_class="-paused")
 
@@ -82,6 +85,7 @@ class OcindexApp(App[int]):
         """The snapshot on screen."""
         self.busy = ""
         """The action in flight, '' when none; one action runs at a time."""
+        self._planned = ""
         self._polling = False
         self._repoll = False
         self._poll_timer: Timer | None = None
@@ -227,20 +231,24 @@ class OcindexApp(App[int]):
         if action == "resume":
             return self.paused
         if action in keys.MUTATIONS:
-            snap = self.latest
-            if self.busy:
-                return None
-            if action in ("flush", "rescan"):
-                return True
-            if snap is None:
-                return None
-            if action == "rollback" and snap.active == "v1" and snap.rollout_percent == 0:
-                return None
-            if action == "rollout":
-                delta = int(str(parameters[0])) if parameters else 0
-                target = min(100, max(0, snap.rollout_percent + delta))
-                return None if target == snap.rollout_percent else True
+            return None if self.why_unavailable(action, parameters) else True
         return True
+
+    def why_unavailable(self, action: str, parameters: tuple[object, ...] = ()) -> str:
+        """Why an engine-changing action cannot act now; '' when it can."""
+        delta = int(str(parameters[0])) if parameters else 0
+        return intent.unavailable(action, delta, self.latest, self.busy)
+
+    def on_key(self, event: Key) -> None:
+        """A dimmed key says why it does nothing instead of staying silent."""
+        for key in keys.in_scope("app"):
+            if key.key != event.key or key.action_name not in keys.MUTATIONS:
+                continue
+            reason = self.why_unavailable(key.action_name, key.parameters)
+            if reason:
+                self.notify(reason, title=f"{key.label} ({key.shown_key})", severity="warning")
+                event.stop()
+                return
 
     def _sync_bindings(self) -> None:
         snap = self.latest
@@ -253,7 +261,9 @@ class OcindexApp(App[int]):
             self._binding_state = state
             self.refresh_bindings()
 
-    def _start_action(self, name: str, call: Callable[[], ActionResult]) -> None:
+    def _start_action(self, name: str, call: Callable[[], ActionResult], planned: str = "") -> None:
+        """Run `call` in a worker; `planned` is the toast's sentence if it works."""
+        self._planned = planned
         self.busy = name
         self.main.query_one(StatusHeader).busy = name
         self._sync_bindings()
@@ -278,8 +288,8 @@ class OcindexApp(App[int]):
         self.busy = ""
         self.main.query_one(StatusHeader).busy = ""
         self._sync_bindings()
-        title = result.action.replace("_", " ").capitalize()
-        text = result.message or ("done" if result.ok else "failed")
+        title, text = intent.toast(result, self._planned)
+        self._planned = ""
         self.notify(text, title=title, severity="information" if result.ok else "error")
         self.poll_now()
 
@@ -294,15 +304,12 @@ class OcindexApp(App[int]):
         if snap is None:
             return
         target = "v2" if snap.active == "v1" else "v1"
-        body = (
-            f"The active indexer is {snap.active}. Switch to {target}? "
-            "Both write the same tables, so nothing is re-indexed."
-        )
+        body = intent.switch_body(snap.active, target)
 
         def answered(yes: bool | None) -> None:
             if yes:
                 call = partial(self._facade.switch_to, target, reason="dashboard: v key")
-                self._start_action("switch", call)
+                self._start_action("switch", call, f"{target} is now active.")
 
         self.push_screen(
             ConfirmScreen(f"Switch to {target}?", body, f"Switch to {target}"), answered
@@ -315,14 +322,12 @@ class OcindexApp(App[int]):
         reason = "dashboard: b key"
         if snap.alert is not None:
             reason = f"dashboard: b key on alert: {fmt.alert_line(snap.alert)}"
-        body = (
-            f"Now: {snap.active} active, v2 rollout {fmt.percent(snap.rollout_percent)}. "
-            "Roll back to the legacy v1 indexer and set the v2 rollout to 0%?"
-        )
+        body = intent.rollback_body(snap)
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._start_action("rollback", partial(self._facade.rollback, reason=reason))
+                call = partial(self._facade.rollback, reason=reason)
+                self._start_action("rollback", call, "v1 is now active; the v2 rollout is 0%.")
 
         self.push_screen(ConfirmScreen("Roll back to v1?", body, "Roll back"), answered)
 
@@ -330,8 +335,18 @@ class OcindexApp(App[int]):
         snap = self.latest
         if snap is None:
             return
-        target = min(100, max(0, snap.rollout_percent + delta))
-        self._start_action("rollout", partial(self._facade.set_rollout, target))
+        facade = self._facade
+        threshold = (
+            facade.rollout_threshold() if isinstance(facade, intent.KnowsRolloutThreshold) else None
+        )
+        step = intent.rollout_step(snap, delta, threshold)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                call = partial(facade.set_rollout, step.target)
+                self._start_action("rollout", call, step.toast)
+
+        self.push_screen(ConfirmScreen(step.title, step.body, step.confirm), answered)
 
     def action_pause(self) -> None:
         self.paused = True
@@ -377,20 +392,5 @@ class OcindexApp(App[int]):
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        if isinstance(screen, ModalScreen):
-            return
-        for key in keys.ACTION_KEYS:
-            if self._check_action_state(key.action, self) is True:
-                title = f"{key.label} ({key.shown_key})"
-                yield SystemCommand(title, key.palette, partial(self.run_action, key.action))
-        for number, key in enumerate(keys.FOCUS_KEYS, 1):
-            yield SystemCommand(
-                f"Focus pane {number}: {self.pane(number).TITLE} ({key.shown_key})",
-                key.palette,
-                partial(self.action_focus_pane, number),
-            )
-        table = self.main.query_one(ErrorTable)
-        if table.selected_key() is not None:
-            for key in keys.in_scope("error_table"):
-                title = f"{key.command} ({key.shown_key})"
-                yield SystemCommand(title, key.palette, partial(self.run_action, key.action, table))
+        if not isinstance(screen, ModalScreen):
+            yield from palette_commands(self)

@@ -4,6 +4,7 @@ key table are derived from this registry. Never acts on a key: the owners of `sc
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from typing import Literal
 
@@ -54,6 +55,15 @@ class Key:
     def action_name(self) -> str:
         """The action without its arguments: "rollout" for "rollout(10)"."""
         return self.action.partition("(")[0]
+
+    @property
+    def parameters(self) -> tuple[object, ...]:
+        """The action's arguments: (10,) for "rollout(10)"."""
+        _name, paren, rest = self.action.partition("(")
+        if not paren or not rest.rstrip(")"):
+            return ()
+        value = ast.literal_eval(f"({rest.rstrip(')')},)")
+        return tuple(value) if isinstance(value, tuple) else (value,)
 
     def binding(self) -> Binding:
         return Binding(

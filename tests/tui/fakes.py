@@ -30,6 +30,8 @@ from indexer.snapshot import (
 from tui.app import OcindexApp
 from tui.messages import SnapshotReady
 
+READS = ("snapshot", "compare", "rollout_threshold")
+"""Facade calls that change nothing: not listed by actions(), never held by the gate."""
 T0 = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
 STORAGE = "/home/dev/.local/share/opencode/storage"
 
@@ -222,6 +224,8 @@ class FakeFacade:
         self.gate: threading.Event | None = None
         """When set to an Event, actions block until it is set (to observe the busy state)."""
         self.stopped = False
+        self.threshold: int | None = 41
+        """This install runs v2 from this rollout up (bucket 40); None: pinned by the env."""
         self._lock = threading.Lock()
 
     def _record(self, name: str, *args: Any) -> None:
@@ -229,7 +233,7 @@ class FakeFacade:
             self.calls.append((name, args))
         if name in self.fail:
             raise RuntimeError(f"{name} exploded\nsecond line")
-        if self.gate is not None and name not in ("snapshot", "compare"):
+        if self.gate is not None and name not in READS:
             self.gate.wait(5)
 
     def names(self) -> list[str]:
@@ -238,7 +242,7 @@ class FakeFacade:
 
     def actions(self) -> list[tuple[str, tuple[Any, ...]]]:
         with self._lock:
-            return [c for c in self.calls if c[0] not in ("snapshot", "compare")]
+            return [c for c in self.calls if c[0] not in READS]
 
     def snapshot(self) -> IndexerSnapshot:
         self._record("snapshot")
@@ -276,7 +280,13 @@ class FakeFacade:
     def set_rollout(self, percent: int) -> ActionResult:
         self._record("set_rollout", percent)
         self.rollout = percent
+        if self.threshold is not None:
+            self.active = "v2" if percent >= self.threshold else "v1"
         return ActionResult("rollout", True, f"rollout {percent}%")
+
+    def rollout_threshold(self) -> int | None:
+        self._record("rollout_threshold")
+        return self.threshold
 
     def retry(self, rel_path: str) -> ActionResult:
         self._record("retry", rel_path)
