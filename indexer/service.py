@@ -274,8 +274,11 @@ class IndexerService:
                 return ActionResult("rescan", False, "not running")
             # v2 reconciles; v1 re-runs its bulk phase over what changed: each its own way.
             report = cur.rescan()
-            found = report.findings if report is not None else 0
-            return ActionResult("rescan", True, f"rescan found {found} files")
+            if report is None:
+                return ActionResult("rescan", True, "rescan found 0 files")
+            missed = f"{report.catches} of them" if report.catches else "none"
+            text = f"rescan found {report.findings} files to index; {missed} missed by the events"
+            return ActionResult("rescan", True, text)
 
     def retry(self, rel_path: str) -> ActionResult:
         key = classify(rel_path)

@@ -309,7 +309,7 @@ class OcindexApp(App[int]):
         def answered(yes: bool | None) -> None:
             if yes:
                 call = partial(self._facade.switch_to, target, reason="dashboard: v key")
-                self._start_action("switch", call, f"{target} is now active.")
+                self._start_action("switch", call)
 
         self.push_screen(
             ConfirmScreen(f"Switch to {target}?", body, f"Switch to {target}"), answered

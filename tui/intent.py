@@ -116,4 +116,7 @@ def toast(result: ActionResult, planned: str = "") -> tuple[str, str]:
     title = result.action.replace("_", " ").capitalize()
     if not result.ok:
         return title, result.message or "failed"
-    return title, planned or result.message or "done"
+    text = planned or result.message or "done"
+    if not text.startswith(("v1", "v2")):  # the indexers' names stay lower case
+        text = text[0].upper() + text[1:]
+    return title, text

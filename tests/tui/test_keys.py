@@ -79,7 +79,7 @@ async def test_f_flushes_and_notifies(facade: FakeFacade) -> None:
         await pilot.press("f")
         await settle(pilot)
         assert facade.actions() == [("flush", ())]
-        assert ("flushed 6 files", "information") in notices(app)
+        assert ("Flushed 6 files", "information") in notices(app)
         assert facade.names().count("snapshot") == 2  # a fresh snapshot after the action
         assert app.busy == ""
 
@@ -91,7 +91,7 @@ async def test_r_starts_a_rescan_and_notifies(facade: FakeFacade) -> None:
         await pilot.press("r")
         await settle(pilot)
         assert facade.actions() == [("rescan", ())]
-        assert ("rescan started", "information") in notices(app)
+        assert ("Rescan started", "information") in notices(app)
 
 
 async def test_a_failed_action_is_reported_not_raised(facade: FakeFacade) -> None:
@@ -362,7 +362,7 @@ async def test_R_retries_the_selected_error(facade: FakeFacade) -> None:
         assert facade.actions() == [("retry", (ERRORS[2].rel_path,))]
         table = app.query_one("#errors-table", RowsTable)
         assert ERRORS[2].rel_path not in table.row_keys  # the engine took it back
-        assert any("retrying" in message for message, _ in notices(app))
+        assert any("Retrying" in message for message, _ in notices(app))
 
 
 async def test_q_quits(facade: FakeFacade) -> None:

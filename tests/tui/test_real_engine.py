@@ -173,7 +173,7 @@ async def test_pending_flush_latency_and_switch_to_v1_lose_nothing(
                 ),
                 "a snapshot with nothing pending and every file in the totals",
             )
-            assert any(m.startswith("flushed ") for m, _ in notices(app))
+            assert any(m.startswith("Flushed ") for m, _ in notices(app))
             assert not table.row_keys and pending.border_subtitle == "nothing waiting"
 
             # -- the latency pane holds the flushed batch
@@ -211,7 +211,7 @@ async def test_pending_flush_latency_and_switch_to_v1_lose_nothing(
                 "the switch to v1 shown on screen",
                 20,
             )
-            switched = [m for m, sev in notices(app) if m.startswith("switched to v1")]
+            switched = [m for m, sev in notices(app) if m.startswith("Switched to v1")]
             handed = re.search(r"(\d+) files handed over", switched[0]) if switched else None
             assert handed is not None, notices(app)
             assert int(handed.group(1)) >= len(second)  # v2's open batch went to v1
