@@ -276,8 +276,10 @@ class IndexerService:
             report = cur.rescan()
             if report is None:
                 return ActionResult("rescan", True, "rescan found 0 files")
-            missed = f"{report.catches} of them" if report.catches else "none"
-            text = f"rescan found {report.findings} files to index; {missed} missed by the events"
+            text = f"rescan found {report.findings} files to index"
+            catches = getattr(report, "catches", None)  # v1's bulk pass has no events to judge
+            if isinstance(catches, int):
+                text += f"; {catches or 'none'} of them missed by the events"
             return ActionResult("rescan", True, text)
 
     def retry(self, rel_path: str) -> ActionResult:
