@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 import threading
 from collections import deque
@@ -20,6 +21,8 @@ from indexer.storage import resolve_storage_root
 from indexer.store.database import DatabaseError
 from tui import format as fmt
 from tui.app import OcindexApp
+
+log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 20.0
 HELD_LOG_LINES = 20
@@ -98,6 +101,28 @@ def logs_held_off_the_terminal(keep: int = HELD_LOG_LINES) -> Iterator[None]:
                         output.handle(record)
 
 
+HANGUP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGHUP", "SIGTERM") if hasattr(signal, name)
+)
+
+
+@contextmanager
+def quitting_on_hangup(app: OcindexApp, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+    """A closed terminal (SIGHUP) or a SIGTERM ends the dashboard as `q` does, so the engine
+    stops and a demo's temporary tree is removed; the previous handlers come back after."""
+
+    def quit_app(signum: int, _frame: object) -> None:
+        log.info("signal %d: closing the dashboard", signum)
+        loop.call_soon_threadsafe(app.exit)
+
+    previous = {sig: signal.signal(sig, quit_app) for sig in HANGUP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_dashboard(args: argparse.Namespace) -> int:
     """Open the engine, run the dashboard until q, stop the engine; the exit code."""
     try:
@@ -120,8 +145,9 @@ def run_dashboard(args: argparse.Namespace) -> int:
     loop = asyncio.new_event_loop()
     try:
         # An own loop: asyncio.run() would wait for a worker thread still inside the engine.
-        with logs_held_off_the_terminal():
-            OcindexApp(service).run(loop=loop)
+        app = OcindexApp(service)
+        with logs_held_off_the_terminal(), quitting_on_hangup(app, loop):
+            app.run(loop=loop)
     finally:
         stopped = stop_service(service, STOP_TIMEOUT_S)
         loop.close()

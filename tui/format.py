@@ -4,6 +4,8 @@ Pure functions of their arguments: never reads a clock, a file or the engine.
 
 from __future__ import annotations
 
+import os
+
 from indexer.snapshot import Alert, Percentiles
 
 NONE = "—"
@@ -22,6 +24,31 @@ def count(n: int) -> str:
 def files(n: int) -> str:
     """'1 file', '12,345 files'."""
     return f"{count(n)} file" if n == 1 else f"{count(n)} files"
+
+
+def plural(n: int, one: str, many: str = "") -> str:
+    """'1 batch', '2 batches', '0 scans': the count and the word that agrees with it."""
+    return f"{count(n)} {one if n == 1 else many or one + 's'}"
+
+
+def short_root(path: str, width: int = 40, home: str = "") -> str:
+    """A folder for a header line: the home folder as '~', then cut in the middle keeping the
+    first folder and the last ones ('/tmp/…/ocindex-demo-x/storage')."""
+    home = home or os.path.expanduser("~")
+    if home not in ("", "/") and (path == home or path.startswith(home + "/")):
+        path = "~" + path[len(home) :]
+    if len(path) <= width:
+        return path
+    parts = path.split("/")
+    head = parts[0] or "/" + parts[1]
+    tail = parts[-1]
+    for index in range(len(parts) - 2, 1, -1):
+        longer = parts[index] + "/" + tail
+        if len(head) + len(longer) + 3 > width:
+            break
+        tail = longer
+    shown = f"{head}/{ELLIPSIS}/{tail}"
+    return shown if len(shown) <= width else fit_path(path, width)
 
 
 def compact(n: int) -> str:

@@ -19,7 +19,9 @@ TAGS = ("new", "modified", "deleted")
 
 
 def scan_columns(wide: bool, several: bool) -> tuple[Col, ...]:
-    cols = [Col("when", "when", 6), Col("took", "took", 7, "right")]
+    cols = [Col("when", "when", 6)]
+    if wide:
+        cols.append(Col("took", "took", 7, "right"))
     if several:
         cols.append(Col("by", "by", 2))
     if wide:

@@ -47,14 +47,16 @@ def status_lines(snapshot: IndexerSnapshot, paused: bool, short: bool = False) -
             "reconciled [b]$when[/]", when=fmt.ago(last.started_at, snapshot.taken_at)
         )
     line2 = Content("  ").join([*parts, reconcile])
-    line3 = Content.from_markup("[dim]storage $root[/]", root=snapshot.storage_root)
+    root = fmt.short_root(snapshot.storage_root)
+    line3 = Content.from_markup("[dim]storage $root[/]", root=root)
     if short and not snapshot.message:
         return Content("\n").join([line1, line2])
     if snapshot.message:
+        # the storage first: the notice may be cut at the end of a narrow line, the path not
         line3 = Content.from_markup(
-            "[$warning]$message[/]  [dim]· $root[/]",
+            "[dim]storage $root ·[/] [$warning]$message[/]",
             message=fmt.one_line(snapshot.message),
-            root=snapshot.storage_root,
+            root=root,
         )
     return Content("\n").join([line1, line2, line3])
 

@@ -16,10 +16,12 @@ def columns(wide: bool) -> tuple[Col, ...]:
     """Narrow panes drop the kind: the path's first folder says it already."""
     if not wide:
         return (Col("path", "path"), Col("age", "age", 6, "right"))
-    return (Col("path", "path"), Col("kind", "kind", 12), Col("age", "age", 6, "right"))
+    return (Col("path", "path"), Col("kind", "kind", KIND_WIDTH), Col("age", "age", 6, "right"))
 
 
 MAX_ROWS = 500
+KIND_WIDTH = 15
+"""Wide enough for the longest kind, message_content."""
 NOTHING_PENDING = "nothing waiting: a changed file shows here until its batch is committed"
 
 
