@@ -145,6 +145,11 @@ RECONCILES = (
     ),
     ReconcileSummary(42 - 3, T0 - 192.0, 1_903.0, 12_650, 12_650, 0, 0, 0, ()),
 )
+RESCAN_FOUND = (
+    "sqlite:opencode.db:session_message/msg_c11f60001001AbCdEfGhIjKlMnOp",
+    "part/msg_c11f57eb6001zjdZqveZle3ppa/prt_c11f58909001QqRrSsTtUuVvWw.json",
+    "todo/ses_3ee0c5d10ffeAaBbCcDdEeFfGg.json",
+)
 ALERT = Alert(
     figure="p95 latency",
     value=412.0,
@@ -224,6 +229,8 @@ class FakeFacade:
         self.gate: threading.Event | None = None
         """When set to an Event, actions block until it is set (to observe the busy state)."""
         self.stopped = False
+        self.reconciles = self.base.reconciles
+        """The active indexer's scans: r adds one, a switch starts the new indexer's list."""
         self.threshold: int | None = 41
         """This install runs v2 from this rollout up (bucket 40); None: pinned by the env."""
         self._lock = threading.Lock()
@@ -253,6 +260,7 @@ class FakeFacade:
             rollout_percent=self.rollout,
             alert=self.alert,
             errors=errors,
+            reconciles=self.reconciles,
         )
 
     def compare(self, window_s: float = 300.0) -> Comparison:
@@ -265,10 +273,15 @@ class FakeFacade:
 
     def rescan(self) -> ActionResult:
         self._record("rescan")
+        newest = max((scan.scan_id for scan in self.reconciles), default=0)
+        scan = ReconcileSummary(newest + 1, T0 - 1.0, 450.0, 12_900, 1, 1, 1, 2, RESCAN_FOUND)
+        self.reconciles = (scan, *self.reconciles)
         return ActionResult("rescan", True, "rescan started")
 
     def switch_to(self, version: str, reason: str = "") -> ActionResult:
         self._record("switch_to", version, reason)
+        if version != self.active:
+            self.reconciles = ()
         self.active = version
         return ActionResult("switch", True, f"{version} is now active")
 

@@ -14,7 +14,7 @@ from tui import format as fmt
 from tui.panes.base import Col, Pane, Row, RowsTable
 
 KEPT_SCANS = 10
-NO_SCAN = "no scan yet: the reconciler scans at start, every 30 s and on r"
+NO_SCAN = "no scan yet: one runs at start, on a timer and on r"
 TAGS = ("new", "modified", "deleted")
 
 
@@ -79,7 +79,8 @@ class FindingsPane(Pane):
             ago = fmt.ago(last.started_at, snapshot.taken_at)
             self.border_subtitle = f"last {ago} · {fmt.count(found)} found{missed}"
         table = self.query_one("#scans-table", RowsTable)
-        cols = scan_columns(self.wide, len({by for by, _ in scans}) > 1)
+        # Another indexer's scans (kept across a switch) say whose they are.
+        cols = scan_columns(self.wide, any(by != snapshot.active for by, _ in scans))
         rows: list[Row] = []
         for by, scan in scans:
             cells = {
