@@ -155,7 +155,7 @@ def fit(text: str, width: int) -> str:
     return text[: width - 1] + ELLIPSIS
 
 
-MIN_NAME = 10
+MIN_NAME = 8
 """Cells a shortened path keeps for its file name or record id at least."""
 WANTED_NAME = 18
 """Cells of the name for which a shorter form of the kind is chosen."""
@@ -200,9 +200,10 @@ def fit_path(path: str, width: int) -> str:
     heads, name, skipped = _heads(path)
     short_name = name.removesuffix(".json")
     joint = f"/{ELLIPSIS}/" if skipped else "/"
-    # A longer kind is worth it only while the name keeps a readable length.
-    for wanted in (min(len(short_name), WANTED_NAME), MIN_NAME):
-        for head in heads:
+    # A longer kind is worth it only while the name keeps a readable length; failing that,
+    # the shortest kind leaves the name the most room.
+    for wanted, kinds in ((min(len(short_name), WANTED_NAME), heads), (MIN_NAME, heads[-1:])):
+        for head in kinds:
             room = width - len(head) - len(joint)
             if room >= len(name):
                 return f"{head}{joint}{name}"

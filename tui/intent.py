@@ -72,7 +72,7 @@ def rollout_step(snap: IndexerSnapshot, delta: int, threshold: int | None) -> Ro
         body = f"{share}. {where[0].upper()}{where[1:]}, so the active indexer changes now:"
         body += f" {snap.active} stops and {version} takes over its waiting files."
         if version == "v1":
-            body += f" {V1_NOTE[0].upper()}{V1_NOTE[1:]}."
+            body += f" {V1_NOTE}."
         return RolloutStep(
             target,
             version,
@@ -98,7 +98,7 @@ def switch_body(active: str, target: str) -> str:
         "re-indexed; files waiting in its batch are handed over."
     )
     if target == "v1":
-        body += f" {V1_NOTE[0].upper()}{V1_NOTE[1:]} (rows indexed so far stay)."
+        body += f" {V1_NOTE} (rows indexed so far stay)."
     return body
 
 
@@ -107,7 +107,7 @@ def rollback_body(snap: IndexerSnapshot) -> str:
         f"Now: {snap.active} active, v2 rollout {fmt.percent(snap.rollout_percent)}. "
         "Roll back to the legacy v1 indexer and set the v2 rollout to 0%? A restart stays on v1."
     )
-    return f"{body} {V1_NOTE[0].upper()}{V1_NOTE[1:]}."
+    return f"{body} {V1_NOTE}."
 
 
 def toast(result: ActionResult, planned: str = "") -> tuple[str, str]:

@@ -409,4 +409,4 @@ async def test_the_cursor_follows_its_file_across_snapshots(facade: FakeFacade) 
         assert table.cursor_row == 1 and table.selected_key() == ERRORS[2].rel_path
         found = app.query_one("#found-table", RowsTable)
         labels = [str(column.label) for column in found.columns.values()]
-        assert labels[-1].startswith("found by v2's scan 13s ago")
+        assert labels[-1].startswith("found 13s ago")

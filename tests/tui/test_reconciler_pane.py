@@ -41,7 +41,7 @@ async def test_after_r_the_detail_follows_the_new_scan(facade: FakeFacade) -> No
         found = app.query_one("#found-table", RowsTable)
         newest = RECONCILES[0].scan_id + 1
         assert scans.selected_key() == f"v2:{newest}"
-        assert found_label(found).startswith("found by v2's scan 1s ago: 3, 2 retried")
+        assert found_label(found).startswith("found 1s ago: 3, 2 retried")
         assert [row[0] for row in cells(found)] == ["new", "modified", "deleted"]
         assert found.row_keys == list(RESCAN_FOUND)
 

@@ -78,6 +78,8 @@ class RowsTable(DataTable[Text]):
     ) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
         self.empty = empty
+        self.wants_cursor = True
+        """False for a table only read, never navigated (the cursor is hidden while empty)."""
         """Shown, dimmed, in place of the rows while there are none: what would appear, why."""
         self._columns: tuple[Col, ...] = ()
         self._rows: tuple[Row, ...] = ()
@@ -127,7 +129,10 @@ class RowsTable(DataTable[Text]):
             for col, width in zip(columns, widths, strict=True):
                 self.add_column(Text(col.label, justify=col.justify), width=width, key=col.key)
         for key, cells in rows:
-            self.add_row(*self._cells(columns, cells, widths), key=key)
+            # the hint row grows to show its whole sentence; a row of data is one line
+            height = None if key == EMPTY_KEY else 1
+            self.add_row(*self._cells(columns, cells, widths), key=key, height=height)
+        self.show_cursor = self.wants_cursor and bool(self._rows)
         keys = self.row_keys
         if keep_key is not None and keep_key in keys:
             self.move_cursor(row=keys.index(keep_key), animate=False, scroll=False)
@@ -139,7 +144,7 @@ class RowsTable(DataTable[Text]):
         out: list[Text] = []
         for col, width, value in zip(columns, widths, cells, strict=True):
             if col.key == EMPTY_KEY:
-                out.append(Text(fmt.fit(value, width), style="dim italic", no_wrap=True))
+                out.append(Text(value, style="dim italic"))
                 continue
             text = fmt.fit_path(value, width) if col.width is None else fmt.fit(value, width)
             out.append(Text(text, justify=col.justify, no_wrap=True, overflow="ellipsis"))

@@ -55,7 +55,7 @@ class FindingsPane(Pane):
         yield RowsTable(id="scans-table", empty=NO_SCAN)
         found = RowsTable(id="found-table")
         found.can_focus = False
-        found.show_cursor = False
+        found.wants_cursor = False
         yield found
 
     def focus_target(self) -> Widget:
@@ -115,7 +115,8 @@ class FindingsPane(Pane):
         by, scan = entry
         total = scan.new_files + scan.modified_files + scan.deleted_files
         when = "just now" if snap is None else fmt.ago(scan.started_at, snap.taken_at)
-        label = f"found by {by}'s scan {when}: {fmt.count(total)}"
+        whose = "" if snap is None or by == snap.active else f" by {by}"
+        label = f"found{whose} {when}: {fmt.count(total)}"
         if scan.retried_files:
             label += f", {fmt.count(scan.retried_files)} retried"
         table.empty = (

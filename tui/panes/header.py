@@ -21,6 +21,10 @@ def _total(name: str, n: int) -> Content:
     return Content.from_markup(f"{name} [{style}]$n[/]", n=fmt.count(n))
 
 
+SOURCES_NOTICE = "sources:"
+"""How the engine's line naming its sources starts (IndexerService._sources_line): no warning."""
+
+
 def status_lines(snapshot: IndexerSnapshot, paused: bool, short: bool = False) -> Content:
     """The left-hand header lines for one snapshot: state, totals, then the storage root and
     the engine's notice; `short` drops that third line when there is no notice."""
@@ -52,12 +56,13 @@ def status_lines(snapshot: IndexerSnapshot, paused: bool, short: bool = False) -
     if short and not snapshot.message:
         return Content("\n").join([line1, line2])
     if snapshot.message:
-        # the storage first: the notice may be cut at the end of a narrow line, the path not
-        line3 = Content.from_markup(
-            "[dim]storage $root ·[/] [$warning]$message[/]",
-            message=fmt.one_line(snapshot.message),
-            root=root,
+        # What matters more comes first, a narrow line cuts its end: a warning before the
+        # storage path, the path before the line naming the sources.
+        info = snapshot.message.startswith(SOURCES_NOTICE)
+        markup = (
+            "[dim]storage $root ·[/] $message" if info else "[$warning]$message[/]  [dim]· $root[/]"
         )
+        line3 = Content.from_markup(markup, message=fmt.one_line(snapshot.message), root=root)
     return Content("\n").join([line1, line2, line3])
 
 

@@ -86,7 +86,7 @@ class LatencyHistogram(PlotextPlot):  # type: ignore[misc]
         plt.clear_figure()
         width, height = self.size.width, self.size.height
         if not self._samples:
-            plt.title("no batches yet")
+            plt.title("no batch committed yet")
             return
         marks = (self._marks.p50, self._marks.p95, self._marks.p99)
         highest = max((*self._samples, *(m for m in marks if m is not None)))
