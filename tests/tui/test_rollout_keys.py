@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import Static
+from textual.widgets._toast import Toast
 
 from tests.tui.fakes import FakeFacade, make_app, settle
 from tests.tui.test_keys import SIZE, header_text, notices, start
@@ -118,3 +119,18 @@ async def test_the_v_dialog_says_v1_stops_reading_the_sqlite_store(facade: FakeF
         await pilot.pause()
         text = dialog_text(app.screen)
         assert "Switch to v1?" in text and "SQLite store" in text and "indexed by v2 alone" in text
+
+
+async def test_a_toast_is_never_drawn_over_the_help(facade: FakeFacade) -> None:
+    app = make_app(facade)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await start(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        app.notify("Flushed 6 files", title="Flush")
+        await settle(pilot)
+        toasts = app.screen.query(Toast)
+        assert toasts and all(toast.region.area == 0 for toast in toasts)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert any(toast.region.area for toast in app.screen.query(Toast))  # it waited

@@ -89,3 +89,15 @@ def test_empty_engine(snap_compare: SnapCompare) -> None:
         message="storage root is not readable: permission denied",
     )
     assert snap_compare(app, terminal_size=NARROW, run_before=post_snapshot())
+
+
+def test_rollout_confirmation_wide(snap_compare: SnapCompare) -> None:
+    assert snap_compare(make_app(), terminal_size=WIDE, run_before=then_press("minus"))
+
+
+def test_rollout_confirmation_narrow(snap_compare: SnapCompare) -> None:
+    assert snap_compare(make_app(), terminal_size=NARROW, run_before=then_press("plus"))
+
+
+def test_reconciler_history_after_a_switch(snap_compare: SnapCompare) -> None:
+    assert snap_compare(make_app(), terminal_size=WIDE, run_before=then_press("v", "y"))

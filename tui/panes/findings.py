@@ -24,7 +24,7 @@ def scan_columns(wide: bool, several: bool) -> tuple[Col, ...]:
         cols.append(Col("took", "took", 7, "right"))
     if several:
         cols.append(Col("by", "by", 2))
-    if wide:
+    if wide and not several:  # room for the "by" column
         cols.append(Col("seen", "seen", 7, "right"))
     cols += [Col(key, key, 5 if wide else 4, "right") for key in ("new", "mod", "del")]
     cols.append(Col("missed", "missed" if wide else "miss", 6 if wide else 4, "right"))

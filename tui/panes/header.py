@@ -44,7 +44,9 @@ def status_lines(snapshot: IndexerSnapshot, paused: bool, short: bool = False) -
     )
     parts = [_total(name, snapshot.totals.get(name, 0)) for name in TOTALS]
     last = snapshot.last_reconcile
-    if last is None:
+    if last is None and snapshot.active == "v1":
+        reconcile = Content("reconcile: none (v1 has no reconciler)")
+    elif last is None:
         reconcile = Content("reconcile: none yet")
     else:
         reconcile = Content.from_markup(
