@@ -19,12 +19,15 @@ from textual.events import Key, Resize
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
 from indexer.snapshot import ActionResult, IndexerFacade, IndexerSnapshot
 from tui import format as fmt
 from tui import intent, keys
+from tui.filterbar import FilterBar
+from tui.find import Find
+from tui.logbook import LogBook
 from tui.messages import ActionFinished, ErrorChosen, RetryRequested, SnapshotFailed, SnapshotReady
 from tui.palette import DashboardCommands, palette_commands
 from tui.panes.base import Pane
@@ -37,6 +40,7 @@ from tui.screens.ab import ABScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.error_detail import ErrorDetailScreen
 from tui.screens.help import HelpScreen, help_markdown
+from tui.screens.logs import LogScreen
 
 
 def assets_dir() -> Path:
@@ -73,9 +77,13 @@ class OcindexApp(App[int]):
         facade: IndexerFacade,
         poll_interval: float | None = DEFAULT_POLL_S,
         clock: Callable[[], float] = time.time,
+        logbook: LogBook | None = None,
     ) -> None:
         super().__init__()
         self._facade = facade
+        self.logbook = logbook or LogBook()
+        """The session's log lines (tui/entry.py attaches it to logging; else it stays empty)."""
+        self._find = Find(self)
         self._poll_interval = poll_interval
         self._clock = clock
         self._stale_after = max(5.0, 4 * (poll_interval or 0.0))
@@ -104,6 +112,7 @@ class OcindexApp(App[int]):
             yield LatencyPane(id="latency")
             yield FindingsPane(id="findings")
             yield ErrorsPane(id="errors")
+        yield FilterBar(id="filter")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -224,8 +233,10 @@ class OcindexApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "focus_pane":
             return not self.narrow
-        if action == "pane":
+        if action in ("pane", "narrow"):
             return self.narrow
+        if action in keys.WIDE_ONLY:
+            return not self.narrow
         if action == "pause":
             return not self.paused
         if action == "resume":
@@ -367,6 +378,29 @@ class OcindexApp(App[int]):
 
     def action_pane(self, number: int) -> None:
         self.action_focus_pane(number)
+
+    def action_narrow(self, action: str) -> None:
+        """A wide-only key pressed in a narrow terminal: the same action."""
+        getattr(self, f"action_{action}")()
+
+    def action_logs(self) -> None:
+        self.push_screen(LogScreen(self.logbook, None if self._poll_interval is None else 0.5))
+
+    # ---- find: `/` filters and `s` sorts the focused pane's list ------------------------------
+
+    def action_filter(self) -> None:
+        self._find.open_filter()
+
+    @on(Input.Changed, "#filter")
+    def _filter_typed(self, event: Input.Changed) -> None:
+        self._find.typed(event.value)
+
+    @on(FilterBar.Closed, "#filter")
+    def _filter_closed(self, event: FilterBar.Closed) -> None:
+        self._find.closed(event.kept)
+
+    def action_sort(self) -> None:
+        self._find.sort()
 
     @on(ErrorChosen)
     def _error_chosen(self, message: ErrorChosen) -> None:

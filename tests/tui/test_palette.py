@@ -12,6 +12,7 @@ from textual.widgets._footer import FooterKey
 
 from tests.tui.fakes import FakeFacade, make_app, settle
 from tui.app import OcindexApp
+from tui.filterbar import FilterBar
 from tui.messages import SnapshotReady
 from tui.palette import DashboardCommands
 from tui.panes.errors import ErrorTable
@@ -19,8 +20,18 @@ from tui.screens.ab import ABScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.error_detail import ErrorDetailScreen
 from tui.screens.help import HelpScreen
+from tui.screens.logs import LogScreen
 
-OWNERS = (OcindexApp, ErrorTable, ABScreen, ConfirmScreen, ErrorDetailScreen, HelpScreen)
+OWNERS = (
+    OcindexApp,
+    ErrorTable,
+    ABScreen,
+    ConfirmScreen,
+    ErrorDetailScreen,
+    HelpScreen,
+    LogScreen,
+    FilterBar,
+)
 AVOIDED = {"ctrl+s", "ctrl+j", "ctrl+o", "ctrl+a", "ctrl+b"}
 
 

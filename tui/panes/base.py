@@ -4,6 +4,7 @@ keeps its cursor and scroll across refreshes. Never calls the engine or formats 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -33,6 +34,18 @@ class Col:
     justify: Justify = "left"
 
 
+def sort_value(cell: str) -> tuple[int, float, str]:
+    """How a cell sorts: numbers ('1,204', '0.3s', '612 ms', '13k') by value, before text."""
+    match = re.fullmatch(r"\s*([\d.,]+)\s*([kM]?)\s*[a-z%]*\s*", cell)
+    if match is None:
+        return (1, 0.0, cell.casefold())
+    try:
+        value = float(match[1].replace(",", ""))
+    except ValueError:
+        return (1, 0.0, cell.casefold())
+    return (0, value * {"k": 1e3, "M": 1e6}.get(match[2], 1.0), "")
+
+
 class Pane(Vertical):
     """A bordered pane titled '<digit> <name>'; the app focuses `focus_target()` on the digit."""
 
@@ -46,11 +59,31 @@ class Pane(Vertical):
         super().__init__(id=id, classes="pane")
         self.border_title = f"[b]{self.DIGIT}[/b] {self.TITLE}"
         self.snapshot: IndexerSnapshot | None = None
+        self._subtitle = ""
 
     def show(self, snapshot: IndexerSnapshot) -> None:
         """Show this snapshot; the pane lays it out again by itself when resized."""
         self.snapshot = snapshot
+        self._fill_and_title(snapshot)
+
+    def _fill_and_title(self, snapshot: IndexerSnapshot) -> None:
         self.fill(snapshot)
+        self._subtitle = str(self.border_subtitle)
+        self.show_filter()
+
+    def show_filter(self) -> None:
+        """Say in the subtitle when the pane's list is filtered: the word, and how many rows."""
+        table = self.filter_target()
+        if table is not None and table.filter_text:
+            shown = f"{len(table.row_keys)} of {table.total_rows}"
+            self.border_subtitle = f"“{table.filter_text}”: {shown} · {self._subtitle}"
+        else:
+            self.border_subtitle = self._subtitle
+
+    def filter_target(self) -> RowsTable | None:
+        """The list `/` filters and `s` sorts in this pane; None when it has none."""
+        target = self.focus_target()
+        return target if isinstance(target, RowsTable) else None
 
     def fill(self, snapshot: IndexerSnapshot) -> None:
         raise NotImplementedError
@@ -61,7 +94,7 @@ class Pane(Vertical):
 
     def on_resize(self, event: Resize) -> None:
         if self.snapshot is not None:
-            self.fill(self.snapshot)
+            self._fill_and_title(self.snapshot)
 
     def focus_target(self) -> Widget:
         return self
@@ -78,23 +111,57 @@ class RowsTable(DataTable[Text]):
     ) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
         self.empty = empty
+        """Shown, dimmed, in place of the rows while there are none: what would appear, why."""
         self.wants_cursor = True
         """False for a table only read, never navigated (the cursor is hidden while empty)."""
-        """Shown, dimmed, in place of the rows while there are none: what would appear, why."""
+        self.filter_text = ""
+        """Only rows with a cell containing this (any case) are shown; '' shows every row."""
+        self.sort_by: str | None = None
+        """The column key rows are sorted by; None keeps the pane's own order."""
         self._columns: tuple[Col, ...] = ()
         self._rows: tuple[Row, ...] = ()
+        self._visible: tuple[Row, ...] = ()
         self._shown: tuple[tuple[tuple[str, str, int], ...], tuple[Row, ...]] | None = None
 
     @property
     def row_keys(self) -> list[str]:
-        return [key for key, _ in self._rows]
+        """The keys of the rows shown (the filter and the sort applied)."""
+        return [key for key, _ in self._visible]
+
+    @property
+    def total_rows(self) -> int:
+        return len(self._rows)
 
     def selected_key(self) -> str | None:
         """The key of the row under the cursor, or None when the table is empty."""
-        if not self._rows or self.row_count == 0:
+        if not self._visible or self.row_count == 0:
             return None
-        index = min(max(self.cursor_row, 0), len(self._rows) - 1)
-        return self._rows[index][0]
+        index = min(max(self.cursor_row, 0), len(self._visible) - 1)
+        return self._visible[index][0]
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self._rebuild(self.selected_key())
+
+    def cycle_sort(self) -> str:
+        """Sort by the next column (after the last: the pane's own order); its label or ''."""
+        keys = [c.key for c in self._columns if c.label]
+        order: list[str | None] = [None, *keys]
+        at = order.index(self.sort_by) if self.sort_by in order else 0
+        self.sort_by = order[(at + 1) % len(order)]
+        self._rebuild(self.selected_key())
+        return next((c.label for c in self._columns if c.key == self.sort_by), "")
+
+    def _filtered_sorted(self) -> tuple[Row, ...]:
+        rows = self._rows
+        needle = self.filter_text.casefold()
+        if needle:
+            rows = tuple(r for r in rows if any(needle in cell.casefold() for cell in r[1]))
+        keys = [c.key for c in self._columns]
+        if self.sort_by in keys:
+            at = keys.index(self.sort_by)
+            rows = tuple(sorted(rows, key=lambda r: sort_value(r[1][at])))
+        return rows
 
     def set_rows(self, columns: Sequence[Col], rows: Sequence[Row]) -> None:
         keep = self.selected_key()
@@ -113,12 +180,19 @@ class RowsTable(DataTable[Text]):
 
     def _rebuild(self, keep_key: str | None) -> None:
         """Show `_rows` under `_columns`; the cursor stays on the row keyed `keep_key`."""
-        columns, rows = self._columns, self._rows
-        if not rows and self.empty:
+        self._visible = self._filtered_sorted()
+        columns, rows = self._columns, self._visible
+        if self._rows and not rows:
+            hint = f"no row contains “{self.filter_text}”: esc in the filter clears it"
+            columns, rows = (Col(EMPTY_KEY, ""),), ((EMPTY_KEY, (hint,)),)
+        elif not rows and self.empty:
             columns, rows = (Col(EMPTY_KEY, ""),), ((EMPTY_KEY, (self.empty,)),)
         flex = self._flex_width(columns)
         widths = tuple(flex if c.width is None else c.width for c in columns)
-        header = tuple((c.key, c.label, w) for c, w in zip(columns, widths, strict=True))
+        header = tuple(
+            (c.key, c.label + (" ▲" if c.key == self.sort_by else ""), w)
+            for c, w in zip(columns, widths, strict=True)
+        )
         if (header, rows) == self._shown:
             return
         columns_changed = self._shown is None or self._shown[0] != header
@@ -126,13 +200,13 @@ class RowsTable(DataTable[Text]):
         keep_scroll = self.scroll_y
         self.clear(columns=columns_changed)
         if columns_changed:
-            for col, width in zip(columns, widths, strict=True):
-                self.add_column(Text(col.label, justify=col.justify), width=width, key=col.key)
+            for (key, label, width), col in zip(header, columns, strict=True):
+                self.add_column(Text(label, justify=col.justify), width=width, key=key)
         for key, cells in rows:
             # the hint row grows to show its whole sentence; a row of data is one line
             height = None if key == EMPTY_KEY else 1
             self.add_row(*self._cells(columns, cells, widths), key=key, height=height)
-        self.show_cursor = self.wants_cursor and bool(self._rows)
+        self.show_cursor = self.wants_cursor and bool(self._visible)
         keys = self.row_keys
         if keep_key is not None and keep_key in keys:
             self.move_cursor(row=keys.index(keep_key), animate=False, scroll=False)

@@ -61,6 +61,9 @@ class FindingsPane(Pane):
     def focus_target(self) -> Widget:
         return self.query_one("#scans-table", RowsTable)
 
+    def filter_target(self) -> RowsTable:
+        return self.query_one("#found-table", RowsTable)
+
     def _remember(self, snapshot: IndexerSnapshot) -> list[tuple[str, ReconcileSummary]]:
         for scan in snapshot.reconciles:
             self._scans[f"{snapshot.active}:{scan.scan_id}"] = (snapshot.active, scan)
@@ -125,4 +128,4 @@ class FindingsPane(Pane):
             else "no new, modified or deleted file; only retries"
         )
         rows: list[Row] = [(path, (tag, path)) for tag, path in tagged(scan)]
-        table.set_rows((Col("tag", "", 8), Col("path", label)), rows)
+        table.set_rows((Col("tag", "what", 8), Col("path", label)), rows)
