@@ -4,21 +4,35 @@ the sort's toast. Never reads the engine: it filters and sorts rows already show
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from textual.dom import DOMNode
+from textual.notifications import SeverityLevel
+from textual.screen import Screen
+from textual.widget import Widget
 
 from tui.filterbar import FilterBar
 from tui.panes.base import Pane
 
-if TYPE_CHECKING:
-    from tui.app import OcindexApp
+
+class Dashboard(Protocol):
+    """What Find needs of tui.app.OcindexApp."""
+
+    @property
+    def focused(self) -> Widget | None: ...
+
+    @property
+    def main(self) -> Screen[object]: ...
+
+    def pane(self, number: int) -> Pane: ...
+
+    def notify(self, message: str, *, title: str = ..., severity: SeverityLevel = ...) -> None: ...
 
 
 class Find:
     """Owned by the app; remembers the pane whose list the open filter bar filters."""
 
-    def __init__(self, app: OcindexApp) -> None:
+    def __init__(self, app: Dashboard) -> None:
         self._app = app
         self._filtering: Pane | None = None
 

@@ -6,18 +6,38 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from textual.app import SystemCommand
 from textual.command import DiscoveryHit, Hit, Hits
 from textual.content import Content
+from textual.notifications import SeverityLevel
+from textual.screen import Screen
 from textual.system_commands import SystemCommandsProvider
 
 from tui import keys
+from tui.panes.base import Pane
 from tui.panes.errors import ErrorTable
 
-if TYPE_CHECKING:
-    from tui.app import OcindexApp
+
+class Dashboard(Protocol):
+    """What the palette needs of tui.app.OcindexApp."""
+
+    @property
+    def main(self) -> Screen[object]: ...
+
+    def _check_action_state(self, action: str, default_namespace: Any) -> bool | None: ...
+
+    async def run_action(self, action: str, default_namespace: Any = ...) -> bool: ...
+
+    def why_unavailable(self, action: str, parameters: tuple[object, ...] = ...) -> str: ...
+
+    def pane(self, number: int) -> Pane: ...
+
+    def action_focus_pane(self, number: int) -> None: ...
+
+    def notify(self, message: str, *, title: str = ..., severity: SeverityLevel = ...) -> None: ...
+
 
 UNAVAILABLE = " · unavailable"
 """The end of a command's title while it cannot act; its help line says why."""
@@ -25,7 +45,7 @@ SHARED_KEY_TWINS = frozenset({"pause", "resume"})
 """Actions sharing a key with another: only the one that can act is listed."""
 
 
-def palette_commands(app: OcindexApp) -> Iterator[SystemCommand]:
+def palette_commands(app: Dashboard) -> Iterator[SystemCommand]:
     """The dashboard's commands in footer order, unavailable ones marked."""
     for key in keys.ACTION_KEYS:
         title = f"{key.label} ({key.shown_key})"
@@ -51,7 +71,7 @@ def palette_commands(app: OcindexApp) -> Iterator[SystemCommand]:
             yield SystemCommand(title + UNAVAILABLE, reason, partial(explain, app, title, reason))
 
 
-def explain(app: OcindexApp, title: str, reason: str) -> None:
+def explain(app: Dashboard, title: str, reason: str) -> None:
     app.notify(reason, title=title, severity="warning")
 
 
