@@ -107,7 +107,10 @@ class LatencyHistogram(PlotextPlot):  # type: ignore[misc]
         labels = [fmt.number(t) for t in ticks]
         labels[-1] += " ms"
         plt.xticks(ticks, labels)
-        plt.yticks([0, peak // 2, peak] if height >= 8 and peak >= 2 else [0, peak])
+        if height < 6:  # a plot one or two rows high: 0 and the peak would share a row
+            plt.yticks([peak])
+        else:
+            plt.yticks([0, peak // 2, peak] if height >= 8 and peak >= 2 else [0, peak])
         plt.xlim(0, top)
         plt.ylim(0, peak)
 

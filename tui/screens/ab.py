@@ -25,10 +25,7 @@ from tui.panes.latency import LatencyHistogram, marks_text
 WINDOW_S = 300.0
 LABELS = {"v1": "v1 · legacy per-file", "v2": "v2 · micro-batch"}
 TITLE = "A/B · v1 vs v2 · windows of live history"
-WINDOWS_NOTE = (
-    "Each column is what that indexer did while it was active in the last 5 min: different "
-    "moments, different load. The ratio compares those windows, not the indexers on one workload."
-)
+WINDOWS_NOTE = "each indexer's own active minutes and load, not one shared workload"
 
 
 def figure_rows(c: Comparison) -> list[tuple[str, str, str]]:
