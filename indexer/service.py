@@ -33,7 +33,7 @@ from indexer.outcome import BatchResult
 from indexer.pipeline.accumulator import Trigger
 from indexer.pipeline.writer import IndexWriter
 from indexer.read_model import file_status_counts
-from indexer.rollout import Choice, Indexer, RolloutState, choose
+from indexer.rollout import Choice, Indexer, RolloutState, bucket_of, choose
 from indexer.snapshot import ActionResult, Comparison, IndexerSnapshot
 from indexer.sources.base import ChangeSource
 from indexer.sources.sqlite import ENV_DB
@@ -283,8 +283,13 @@ class IndexerService:
                 return ActionResult("rescan", False, "not running")
             # v2 reconciles; v1 re-runs its bulk phase over what changed: each its own way.
             report = cur.rescan()
-            found = report.findings if report is not None else 0
-            return ActionResult("rescan", True, f"rescan found {found} files")
+            if report is None:
+                return ActionResult("rescan", True, "rescan found 0 files")
+            text = f"rescan found {report.findings} files to index"
+            catches = getattr(report, "catches", None)  # v1's bulk pass has no events to judge
+            if isinstance(catches, int):
+                text += f"; {catches or 'none'} of them missed by the events"
+            return ActionResult("rescan", True, text)
 
     def retry(self, rel_path: str) -> ActionResult:
         key = classify(rel_path)
@@ -335,6 +340,15 @@ class IndexerService:
                 self.choice = Choice("v1", "rolled back", 0)
             result = self.switch_to("v1", reason)
             return ActionResult("rollback", result.ok, f"rolled back to v1: {result.message}")
+
+    def rollout_threshold(self) -> int | None:
+        """The lowest rollout percent at which set_rollout puts this install on v2 (its bucket
+        + 1, as rollout.choose decides); None when UNIFIED_INDEXER_V2_ENABLED pins the indexer."""
+        if self.config.rollout.enabled is not None:
+            return None
+        state = self.state
+        install_id = state.install_id() if state.writable else state.saved_install_id()
+        return 100 if install_id is None else bucket_of(install_id) + 1
 
     def set_rollout(self, percent: int) -> ActionResult:
         """Persist a new rollout and apply it now (the start-time --indexer no longer binds)."""

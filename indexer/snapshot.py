@@ -68,6 +68,8 @@ class ReconcileSummary:
     retried_files: int
     found: tuple[str, ...] = ()
     """Relative paths the scan found (bounded for display; the counts are exact)."""
+    catches: int = 0
+    """Findings that an event should have brought and none did (see ReconcileReport.catches)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,20 +13,25 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
+from textual.command import Provider
 from textual.containers import Grid
-from textual.events import Resize
+from textual.events import Key, Resize
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
 from indexer.snapshot import ActionResult, IndexerFacade, IndexerSnapshot
 from tui import format as fmt
-from tui import keys
+from tui import intent, keys
+from tui.filterbar import FilterBar
+from tui.find import Find
+from tui.logbook import LogBook
 from tui.messages import ActionFinished, ErrorChosen, RetryRequested, SnapshotFailed, SnapshotReady
+from tui.palette import DashboardCommands, palette_commands
 from tui.panes.base import Pane
-from tui.panes.errors import ErrorsPane, ErrorTable
+from tui.panes.errors import ErrorsPane
 from tui.panes.findings import FindingsPane
 from tui.panes.header import AlertBanner, StatusHeader
 from tui.panes.latency import LatencyPane
@@ -35,6 +40,7 @@ from tui.screens.ab import ABScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.error_detail import ErrorDetailScreen
 from tui.screens.help import HelpScreen, help_markdown
+from tui.screens.logs import LogScreen
 
 
 def assets_dir() -> Path:
@@ -62,6 +68,7 @@ class OcindexApp(App[int]):
     TITLE = "ocindex"
     CSS_PATH = str(ASSETS / "ocindex.tcss")
     BINDINGS: ClassVar[list[BindingType]] = keys.bindings("app")
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {DashboardCommands}
 
     paused: reactive[bool] = reactive(False, toggle_class="-paused")
 
@@ -70,9 +77,13 @@ class OcindexApp(App[int]):
         facade: IndexerFacade,
         poll_interval: float | None = DEFAULT_POLL_S,
         clock: Callable[[], float] = time.time,
+        logbook: LogBook | None = None,
     ) -> None:
         super().__init__()
         self._facade = facade
+        self.logbook = logbook or LogBook()
+        """The session's log lines (tui/entry.py attaches it to logging; else it stays empty)."""
+        self._find = Find(self)
         self._poll_interval = poll_interval
         self._clock = clock
         self._stale_after = max(5.0, 4 * (poll_interval or 0.0))
@@ -82,6 +93,7 @@ class OcindexApp(App[int]):
         """The snapshot on screen."""
         self.busy = ""
         """The action in flight, '' when none; one action runs at a time."""
+        self._planned = ""
         self._polling = False
         self._repoll = False
         self._poll_timer: Timer | None = None
@@ -100,6 +112,7 @@ class OcindexApp(App[int]):
             yield LatencyPane(id="latency")
             yield FindingsPane(id="findings")
             yield ErrorsPane(id="errors")
+        yield FilterBar(id="filter")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -220,27 +233,33 @@ class OcindexApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "focus_pane":
             return not self.narrow
-        if action == "pane":
+        if action in ("pane", "narrow"):
             return self.narrow
+        if action in keys.WIDE_ONLY:
+            return not self.narrow
         if action == "pause":
             return not self.paused
         if action == "resume":
             return self.paused
         if action in keys.MUTATIONS:
-            snap = self.latest
-            if self.busy:
-                return None
-            if action in ("flush", "rescan"):
-                return True
-            if snap is None:
-                return None
-            if action == "rollback" and snap.active == "v1" and snap.rollout_percent == 0:
-                return None
-            if action == "rollout":
-                delta = int(str(parameters[0])) if parameters else 0
-                target = min(100, max(0, snap.rollout_percent + delta))
-                return None if target == snap.rollout_percent else True
+            return None if self.why_unavailable(action, parameters) else True
         return True
+
+    def why_unavailable(self, action: str, parameters: tuple[object, ...] = ()) -> str:
+        """Why an engine-changing action cannot act now; '' when it can."""
+        delta = int(str(parameters[0])) if parameters else 0
+        return intent.unavailable(action, delta, self.latest, self.busy)
+
+    def on_key(self, event: Key) -> None:
+        """A dimmed key says why it does nothing instead of staying silent."""
+        for key in keys.in_scope("app"):
+            if key.key != event.key or key.action_name not in keys.MUTATIONS:
+                continue
+            reason = self.why_unavailable(key.action_name, key.parameters)
+            if reason:
+                self.notify(reason, title=f"{key.label} ({key.shown_key})", severity="warning")
+                event.stop()
+                return
 
     def _sync_bindings(self) -> None:
         snap = self.latest
@@ -253,7 +272,9 @@ class OcindexApp(App[int]):
             self._binding_state = state
             self.refresh_bindings()
 
-    def _start_action(self, name: str, call: Callable[[], ActionResult]) -> None:
+    def _start_action(self, name: str, call: Callable[[], ActionResult], planned: str = "") -> None:
+        """Run `call` in a worker; `planned` is the toast's sentence if it works."""
+        self._planned = planned
         self.busy = name
         self.main.query_one(StatusHeader).busy = name
         self._sync_bindings()
@@ -278,8 +299,8 @@ class OcindexApp(App[int]):
         self.busy = ""
         self.main.query_one(StatusHeader).busy = ""
         self._sync_bindings()
-        title = result.action.replace("_", " ").capitalize()
-        text = result.message or ("done" if result.ok else "failed")
+        title, text = intent.toast(result, self._planned)
+        self._planned = ""
         self.notify(text, title=title, severity="information" if result.ok else "error")
         self.poll_now()
 
@@ -294,10 +315,7 @@ class OcindexApp(App[int]):
         if snap is None:
             return
         target = "v2" if snap.active == "v1" else "v1"
-        body = (
-            f"The active indexer is {snap.active}. Switch to {target}? "
-            "Both write the same tables, so nothing is re-indexed."
-        )
+        body = intent.switch_body(snap.active, target)
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -315,14 +333,12 @@ class OcindexApp(App[int]):
         reason = "dashboard: b key"
         if snap.alert is not None:
             reason = f"dashboard: b key on alert: {fmt.alert_line(snap.alert)}"
-        body = (
-            f"Now: {snap.active} active, v2 rollout {fmt.percent(snap.rollout_percent)}. "
-            "Roll back to the legacy v1 indexer and set the v2 rollout to 0%?"
-        )
+        body = intent.rollback_body(snap)
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._start_action("rollback", partial(self._facade.rollback, reason=reason))
+                call = partial(self._facade.rollback, reason=reason)
+                self._start_action("rollback", call, "v1 is now active; the v2 rollout is 0%.")
 
         self.push_screen(ConfirmScreen("Roll back to v1?", body, "Roll back"), answered)
 
@@ -330,8 +346,18 @@ class OcindexApp(App[int]):
         snap = self.latest
         if snap is None:
             return
-        target = min(100, max(0, snap.rollout_percent + delta))
-        self._start_action("rollout", partial(self._facade.set_rollout, target))
+        facade = self._facade
+        threshold = (
+            facade.rollout_threshold() if isinstance(facade, intent.KnowsRolloutThreshold) else None
+        )
+        step = intent.rollout_step(snap, delta, threshold)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                call = partial(facade.set_rollout, step.target)
+                self._start_action("rollout", call, step.toast)
+
+        self.push_screen(ConfirmScreen(step.title, step.body, step.confirm), answered)
 
     def action_pause(self) -> None:
         self.paused = True
@@ -352,6 +378,29 @@ class OcindexApp(App[int]):
 
     def action_pane(self, number: int) -> None:
         self.action_focus_pane(number)
+
+    def action_narrow(self, action: str) -> None:
+        """A wide-only key pressed in a narrow terminal: the same action."""
+        getattr(self, f"action_{action}")()
+
+    def action_logs(self) -> None:
+        self.push_screen(LogScreen(self.logbook, None if self._poll_interval is None else 0.5))
+
+    # ---- find: `/` filters and `s` sorts the focused pane's list ------------------------------
+
+    def action_filter(self) -> None:
+        self._find.open_filter()
+
+    @on(Input.Changed, "#filter")
+    def _filter_typed(self, event: Input.Changed) -> None:
+        self._find.typed(event.value)
+
+    @on(FilterBar.Closed, "#filter")
+    def _filter_closed(self, event: FilterBar.Closed) -> None:
+        self._find.closed(event.kept)
+
+    def action_sort(self) -> None:
+        self._find.sort()
 
     @on(ErrorChosen)
     def _error_chosen(self, message: ErrorChosen) -> None:
@@ -377,20 +426,5 @@ class OcindexApp(App[int]):
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        if isinstance(screen, ModalScreen):
-            return
-        for key in keys.ACTION_KEYS:
-            if self._check_action_state(key.action, self) is True:
-                title = f"{key.label} ({key.shown_key})"
-                yield SystemCommand(title, key.palette, partial(self.run_action, key.action))
-        for number, key in enumerate(keys.FOCUS_KEYS, 1):
-            yield SystemCommand(
-                f"Focus pane {number}: {self.pane(number).TITLE} ({key.shown_key})",
-                key.palette,
-                partial(self.action_focus_pane, number),
-            )
-        table = self.main.query_one(ErrorTable)
-        if table.selected_key() is not None:
-            for key in keys.in_scope("error_table"):
-                title = f"{key.command} ({key.shown_key})"
-                yield SystemCommand(title, key.palette, partial(self.run_action, key.action, table))
+        if not isinstance(screen, ModalScreen):
+            yield from palette_commands(self)

@@ -8,11 +8,12 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 import threading
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from indexer.config import ConfigError, default_db_path
 from indexer.snapshot import IndexerFacade
@@ -20,10 +21,11 @@ from indexer.storage import resolve_storage_root
 from indexer.store.database import DatabaseError
 from tui import format as fmt
 from tui.app import OcindexApp
+from tui.logbook import LogBook
+
+log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 20.0
-HELD_LOG_LINES = 20
-"""Warnings logged during the session that are shown once the dashboard has closed."""
 
 
 def _error(message: str) -> int:
@@ -51,23 +53,17 @@ def stop_service(facade: IndexerFacade, timeout_s: float) -> bool:
     return True
 
 
-class _HeldLogs(logging.Handler):
-    """Keeps the last `keep` WARNING+ records while the dashboard owns the terminal."""
-
-    def __init__(self, keep: int) -> None:
-        super().__init__(logging.WARNING)
-        self.records: deque[logging.LogRecord] = deque(maxlen=keep)
-        self.total = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.total += 1
-        self.records.append(record)
+def dashboard_log_path() -> Path:
+    """Where the warnings of a dashboard session are written (replaced by the next session)."""
+    return default_db_path().parent / "dashboard.log"
 
 
 @contextmanager
-def logs_held_off_the_terminal(keep: int = HELD_LOG_LINES) -> Iterator[None]:
-    """While the dashboard draws, log lines must not be written over it: detach the root
-    handlers that write to the terminal, keep the last warnings, and replay them afterwards."""
+def logs_held_off_the_terminal(book: LogBook) -> Iterator[LogBook]:
+    """While the dashboard draws, log lines must not be written over it: the root handlers that
+    write to the terminal are detached and every line goes to `book` (the log screen reads it,
+    warnings also reach its file). Afterwards the terminal gets one line: how many warnings, and
+    the file that holds them."""
     root = logging.getLogger()
     terminal = {id(s) for s in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)}
     detached = [
@@ -77,25 +73,45 @@ def logs_held_off_the_terminal(keep: int = HELD_LOG_LINES) -> Iterator[None]:
         and not isinstance(h, logging.FileHandler)
         and id(h.stream) in terminal
     ]
-    held = _HeldLogs(keep)
     for handler in detached:
         root.removeHandler(handler)
-    root.addHandler(held)
+    level = root.level
+    if not root.handlers:  # nobody else listens: the log screen shows the INFO lines too
+        root.setLevel(min(level or logging.WARNING, logging.INFO))
+    root.addHandler(book)
+    try:
+        yield book
+    finally:
+        root.removeHandler(book)
+        root.setLevel(level)
+        book.close()
+        for handler in detached:
+            root.addHandler(handler)
+        summary = book.summary()
+        if summary:
+            print(summary, file=sys.stderr)
+
+
+HANGUP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGHUP", "SIGTERM") if hasattr(signal, name)
+)
+
+
+@contextmanager
+def quitting_on_hangup(app: OcindexApp, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+    """A closed terminal (SIGHUP) or a SIGTERM ends the dashboard as `q` does, so the engine
+    stops and a demo's temporary tree is removed; the previous handlers come back after."""
+
+    def quit_app(signum: int, _frame: object) -> None:
+        log.info("signal %d: closing the dashboard", signum)
+        loop.call_soon_threadsafe(app.exit)
+
+    previous = {sig: signal.signal(sig, quit_app) for sig in HANGUP_SIGNALS}
     try:
         yield
     finally:
-        root.removeHandler(held)
-        for handler in detached:
-            root.addHandler(handler)
-        if held.total:
-            outputs: list[logging.Handler | None] = [*detached] or [logging.lastResort]
-            hidden = held.total - len(held.records)
-            if hidden:
-                print(f"ocindex: {hidden} earlier log lines were not shown", file=sys.stderr)
-            for record in held.records:
-                for output in outputs:
-                    if output is not None and record.levelno >= output.level:
-                        output.handle(record)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
@@ -120,8 +136,10 @@ def run_dashboard(args: argparse.Namespace) -> int:
     loop = asyncio.new_event_loop()
     try:
         # An own loop: asyncio.run() would wait for a worker thread still inside the engine.
-        with logs_held_off_the_terminal():
-            OcindexApp(service).run(loop=loop)
+        book = LogBook(path=dashboard_log_path())
+        app = OcindexApp(service, logbook=book)
+        with logs_held_off_the_terminal(book), quitting_on_hangup(app, loop):
+            app.run(loop=loop)
     finally:
         stopped = stop_service(service, STOP_TIMEOUT_S)
         loop.close()

@@ -4,6 +4,8 @@ Pure functions of their arguments: never reads a clock, a file or the engine.
 
 from __future__ import annotations
 
+import os
+
 from indexer.snapshot import Alert, Percentiles
 
 NONE = "—"
@@ -22,6 +24,31 @@ def count(n: int) -> str:
 def files(n: int) -> str:
     """'1 file', '12,345 files'."""
     return f"{count(n)} file" if n == 1 else f"{count(n)} files"
+
+
+def plural(n: int, one: str, many: str = "") -> str:
+    """'1 batch', '2 batches', '0 scans': the count and the word that agrees with it."""
+    return f"{count(n)} {one if n == 1 else many or one + 's'}"
+
+
+def short_root(path: str, width: int = 40, home: str = "") -> str:
+    """A folder for a header line: the home folder as '~', then cut in the middle keeping the
+    first folder and the last ones ('/tmp/…/ocindex-demo-x/storage')."""
+    home = home or os.path.expanduser("~")
+    if home not in ("", "/") and (path == home or path.startswith(home + "/")):
+        path = "~" + path[len(home) :]
+    if len(path) <= width:
+        return path
+    parts = path.split("/")
+    head = parts[0] or "/" + parts[1]
+    tail = parts[-1]
+    for index in range(len(parts) - 2, 1, -1):
+        longer = parts[index] + "/" + tail
+        if len(head) + len(longer) + 3 > width:
+            break
+        tail = longer
+    shown = f"{head}/{ELLIPSIS}/{tail}"
+    return shown if len(shown) <= width else fit_path(path, width)
 
 
 def compact(n: int) -> str:
@@ -128,19 +155,63 @@ def fit(text: str, width: int) -> str:
     return text[: width - 1] + ELLIPSIS
 
 
+MIN_NAME = 8
+"""Cells a shortened path keeps for its file name or record id at least."""
+WANTED_NAME = 18
+"""Cells of the name for which a shorter form of the kind is chosen."""
+
+
+def _elide(text: str, width: int) -> str:
+    """`text` cut in its middle to `width` cells: its start (type and time) and its end (the
+    distinctive random part) both stay."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return text[:width]
+    keep = width - 1
+    head = (keep + 1) // 2
+    return f"{text[:head]}{ELLIPSIS}{text[len(text) - (keep - head) :]}"
+
+
+def _heads(path: str) -> tuple[list[str], str, bool]:
+    """The ways to write a key's kind (longest first), its name, and whether folders were
+    left out between them. 'sqlite:opencode.db:part/prt_1' has the kind 'sqlite:opencode.db:part'
+    or 'sqlite:…:part'; 'part/msg_1/prt_1.json' has 'part' and the name 'prt_1.json'."""
+    folders, _, name = path.rpartition("/")
+    if not folders:
+        return [], path, False
+    kind, _, middle = folders.partition("/")
+    heads = [kind]
+    scheme, colon, rest = kind.partition(":")
+    if colon and ":" in rest:
+        record = rest.rpartition(":")[2]
+        heads += [f"{scheme}:{ELLIPSIS}:{record}", record]
+    return heads, name, bool(middle)
+
+
 def fit_path(path: str, width: int) -> str:
-    """Fit a relative path to `width` cells by cutting its middle: the kind folder stays at the
-    start and the file name's distinctive tail at the end ('part/msg_c…ZpL5YXBvxi.json')."""
+    """Fit a key to `width` cells keeping what tells rows apart: the kind at the start, then the
+    file name or record id, cut in its middle ('part/…/prt_c11f5…L5YXBvxi',
+    'sqlite:opencode.db:session_message/msg_b77…jrtL_21'); folders in between go first."""
     if width <= 0:
         return ""
     if len(path) <= width:
         return path
-    if width <= 4:
-        return path[:width]
-    keep = width - 1
-    head = max(1, keep * 2 // 5)
-    tail = keep - head
-    return f"{path[:head]}{ELLIPSIS}{path[len(path) - tail :]}"
+    heads, name, skipped = _heads(path)
+    short_name = name.removesuffix(".json")
+    joint = f"/{ELLIPSIS}/" if skipped else "/"
+    # A longer kind is worth it only while the name keeps a readable length; failing that,
+    # the shortest kind leaves the name the most room.
+    for wanted, kinds in ((min(len(short_name), WANTED_NAME), heads), (MIN_NAME, heads[-1:])):
+        for head in kinds:
+            room = width - len(head) - len(joint)
+            if room >= len(name):
+                return f"{head}{joint}{name}"
+            if room >= wanted:
+                return f"{head}{joint}{_elide(short_name, room)}"
+    if width >= MIN_NAME:
+        return _elide(short_name, width)
+    return path[:width]
 
 
 def one_line(text: str) -> str:

@@ -4,16 +4,28 @@ key table are derived from this registry. Never acts on a key: the owners of `sc
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from typing import Literal
 
 from textual.binding import Binding, BindingType
 
-Scope = Literal["app", "error_table", "error_detail", "ab", "confirm", "help", "textual"]
+Scope = Literal[
+    "app",
+    "error_table",
+    "error_detail",
+    "ab",
+    "confirm",
+    "help",
+    "logs",
+    "filter_bar",
+    "textual",
+]
 """Who binds the key: the app, a widget or a screen; "textual" keys are Textual's own and are
 listed only in the help."""
 
 PANE_GROUP = Binding.Group("Pane", compact=True)
+FIND_GROUP = Binding.Group("Find", compact=True)
 ROLLOUT_GROUP = Binding.Group("Rollout", compact=True)
 
 KEY_TABLE_MARKER = "<!-- the key table, generated from tui/keys.py -->"
@@ -55,6 +67,15 @@ class Key:
         """The action without its arguments: "rollout" for "rollout(10)"."""
         return self.action.partition("(")[0]
 
+    @property
+    def parameters(self) -> tuple[object, ...]:
+        """The action's arguments: (10,) for "rollout(10)"."""
+        _name, paren, rest = self.action.partition("(")
+        if not paren or not rest.rstrip(")"):
+            return ()
+        value = ast.literal_eval(f"({rest.rstrip(')')},)")
+        return tuple(value) if isinstance(value, tuple) else (value,)
+
     def binding(self) -> Binding:
         return Binding(
             self.key,
@@ -89,6 +110,64 @@ def _focus(digit: int, pane: str, label: str) -> tuple[Key, Key]:
     narrow = Key(f"focus_{pane}_narrow", str(digit), f"pane({digit})", label, "app", show=False)
     return listed, narrow
 
+
+def _wide_only(listed: Key) -> tuple[Key, Key]:
+    """A key the footer lists only in a wide terminal, and its unlisted twin for narrow ones
+    (tui.app.NARROW_BELOW): the key works at every width, the footer keeps its room."""
+    twin = Key(
+        f"{listed.id}_narrow",
+        listed.key,
+        f"narrow('{listed.action}')",
+        listed.label,
+        "app",
+        display=listed.display,
+        show=False,
+    )
+    return listed, twin
+
+
+_WIDE_ONLY = (
+    _wide_only(
+        Key(
+            "filter",
+            "slash",
+            "filter",
+            "Filter",
+            "app",
+            display="/",
+            group=FIND_GROUP,
+            palette="Show only the rows of the focused list that contain a word",
+            manual="**Filter** the focused list (pane 1, pane 3's files, pane 4) by a word "
+            "(`enter` keeps it, `esc` clears it); `s` sorts it by its next column",
+            manual_keys="`/` / `s`",
+        )
+    ),
+    _wide_only(
+        Key(
+            "sort",
+            "s",
+            "sort",
+            "Sort",
+            "app",
+            group=FIND_GROUP,
+            palette="Sort the focused list by its next column",
+        )
+    ),
+    _wide_only(
+        Key(
+            "logs",
+            "l",
+            "logs",
+            "Logs",
+            "app",
+            palette="The log of this session, live, with levels and a filter",
+            manual="**Logs**: this session's log lines, live; `w` cycles the lowest level shown, "
+            "`/` filters, `f` stops or resumes following the newest",
+        )
+    ),
+)
+WIDE_ONLY = frozenset(listed.action for listed, _twin in _WIDE_ONLY)
+"""Actions the footer lists only in a wide terminal (their twins act in a narrow one)."""
 
 _FOCUS = (
     _focus(1, "pending", "Pending"),
@@ -201,6 +280,8 @@ KEYS: tuple[Key, ...] = (
         palette="Leave the dashboard; the indexer stops cleanly",
         manual="**Quit**; the indexer flushes and stops",
     ),
+    *(listed for listed, _twin in _WIDE_ONLY),
+    *(twin for _listed, twin in _WIDE_ONLY),
     *(listed for listed, _narrow in _FOCUS),
     *(narrow for _listed, narrow in _FOCUS),
     Key(
@@ -251,6 +332,13 @@ KEYS: tuple[Key, ...] = (
     Key("confirm_no", "n", "answer(False)", "No", "confirm"),
     Key("confirm_cancel", "escape", "cancel", "Cancel", "confirm"),
     Key("help_close", "escape", "close", "Close", "help"),
+    Key("logs_close", "escape", "close", "Close", "logs"),
+    Key("logs_toggle", "l", "close", "Close logs", "logs"),
+    Key("logs_level", "w", "cycle_level", "Level", "logs"),
+    Key("logs_filter", "slash", "filter", "Filter", "logs", display="/"),
+    Key("logs_follow", "f", "follow", "Follow", "logs"),
+    Key("logs_quit", "q", "app.quit", "Quit", "logs"),
+    Key("filter_cancel", "escape", "cancel", "Clear filter", "filter_bar"),
     Key("help_toggle", "question_mark", "close_help", "Close help", "help", display="?"),
     Key("help_quit", "q", "app.quit", "Quit", "help"),
 )

@@ -57,7 +57,7 @@ class ReconcileReport:
     def summary(self) -> ReconcileSummary:
         found = (*self.new, *self.modified, *self.deleted)[:MAX_FOUND_KEPT]
         scan = (self.scan_id, self.started_at, self.duration_ms, self.files_seen)
-        return ReconcileSummary(*scan, *self.counts, found=found)
+        return ReconcileSummary(*scan, *self.counts, found=found, catches=self.catches)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,11 +164,18 @@ class Reconciler:
                     disk = pa.concat_tables([disk, stamps.select(_DISK.names).cast(_DISK)])
                     judged.append(f"starts_with(f.file_path, '{source.prefix}')")
             retry_after_s = 0.0 if trigger is Trigger.STARTUP else self.config.pending_retry_after_s
+            # Taken before the diff as well as after it: a file committed while the diff ran
+            # was in flight, not missed.
+            in_flight = self._in_flight()
             rows = self._diff(disk, " OR ".join(judged), started_wall - retry_after_s)
             found: dict[str, list[str]] = {"new": [], "modified": [], "deleted": [], "retry": []}
             keys: list[FileKey] = []
             fresh_after_ns = int((started_wall - self.config.catch_grace_s) * 1e9)
-            in_flight = self._in_flight()
+            in_flight |= self._in_flight()
+            # A source's fast path sees rows stamped after its cursor: a row stamped before the
+            # last scan (a fork's copies) or deleted reaches the index only through this scan.
+            last = self._stats.last_scan_at
+            stamped_after_ns = int(last * 1e9) if last is not None else None
             catches = 0
             for path, what, mtime_ns in rows:
                 owner = owner_of(path, self._sources)
@@ -179,6 +186,9 @@ class Reconciler:
                 keys.append(key)
                 # At start no event could have brought anything: those findings are no catches.
                 missed = trigger is not Trigger.STARTUP and path not in in_flight
+                if owner is not None:
+                    seen = stamped_after_ns is not None and (mtime_ns or 0) >= stamped_after_ns
+                    missed = missed and what != "deleted" and seen
                 if what != "retry" and missed and (mtime_ns or 0) < fresh_after_ns:
                     catches += 1
             self._submit(keys, trigger)

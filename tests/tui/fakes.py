@@ -30,6 +30,8 @@ from indexer.snapshot import (
 from tui.app import OcindexApp
 from tui.messages import SnapshotReady
 
+READS = ("snapshot", "compare", "rollout_threshold")
+"""Facade calls that change nothing: not listed by actions(), never held by the gate."""
 T0 = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
 STORAGE = "/home/dev/.local/share/opencode/storage"
 
@@ -143,6 +145,11 @@ RECONCILES = (
     ),
     ReconcileSummary(42 - 3, T0 - 192.0, 1_903.0, 12_650, 12_650, 0, 0, 0, ()),
 )
+RESCAN_FOUND = (
+    "sqlite:opencode.db:session_message/msg_c11f60001001AbCdEfGhIjKlMnOp",
+    "part/msg_c11f57eb6001zjdZqveZle3ppa/prt_c11f58909001QqRrSsTtUuVvWw.json",
+    "todo/ses_3ee0c5d10ffeAaBbCcDdEeFfGg.json",
+)
 ALERT = Alert(
     figure="p95 latency",
     value=412.0,
@@ -222,6 +229,10 @@ class FakeFacade:
         self.gate: threading.Event | None = None
         """When set to an Event, actions block until it is set (to observe the busy state)."""
         self.stopped = False
+        self.reconciles = self.base.reconciles
+        """The active indexer's scans: r adds one, a switch starts the new indexer's list."""
+        self.threshold: int | None = 41
+        """This install runs v2 from this rollout up (bucket 40); None: pinned by the env."""
         self._lock = threading.Lock()
 
     def _record(self, name: str, *args: Any) -> None:
@@ -229,7 +240,7 @@ class FakeFacade:
             self.calls.append((name, args))
         if name in self.fail:
             raise RuntimeError(f"{name} exploded\nsecond line")
-        if self.gate is not None and name not in ("snapshot", "compare"):
+        if self.gate is not None and name not in READS:
             self.gate.wait(5)
 
     def names(self) -> list[str]:
@@ -238,7 +249,7 @@ class FakeFacade:
 
     def actions(self) -> list[tuple[str, tuple[Any, ...]]]:
         with self._lock:
-            return [c for c in self.calls if c[0] not in ("snapshot", "compare")]
+            return [c for c in self.calls if c[0] not in READS]
 
     def snapshot(self) -> IndexerSnapshot:
         self._record("snapshot")
@@ -249,6 +260,7 @@ class FakeFacade:
             rollout_percent=self.rollout,
             alert=self.alert,
             errors=errors,
+            reconciles=self.reconciles,
         )
 
     def compare(self, window_s: float = 300.0) -> Comparison:
@@ -261,10 +273,15 @@ class FakeFacade:
 
     def rescan(self) -> ActionResult:
         self._record("rescan")
+        newest = max((scan.scan_id for scan in self.reconciles), default=0)
+        scan = ReconcileSummary(newest + 1, T0 - 1.0, 450.0, 12_900, 1, 1, 1, 2, RESCAN_FOUND)
+        self.reconciles = (scan, *self.reconciles)
         return ActionResult("rescan", True, "rescan started")
 
     def switch_to(self, version: str, reason: str = "") -> ActionResult:
         self._record("switch_to", version, reason)
+        if version != self.active:
+            self.reconciles = ()
         self.active = version
         return ActionResult("switch", True, f"{version} is now active")
 
@@ -276,7 +293,13 @@ class FakeFacade:
     def set_rollout(self, percent: int) -> ActionResult:
         self._record("set_rollout", percent)
         self.rollout = percent
+        if self.threshold is not None:
+            self.active = "v2" if percent >= self.threshold else "v1"
         return ActionResult("rollout", True, f"rollout {percent}%")
+
+    def rollout_threshold(self) -> int | None:
+        self._record("rollout_threshold")
+        return self.threshold
 
     def retry(self, rel_path: str) -> ActionResult:
         self._record("retry", rel_path)

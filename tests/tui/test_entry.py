@@ -174,26 +174,46 @@ def test_stop_service_reports_a_failing_stop(capsys: pytest.CaptureFixture[str])
     assert "disk gone" in capsys.readouterr().err
 
 
-def test_log_lines_wait_until_the_dashboard_is_closed(
-    service: FakeService, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_log_lines_go_to_the_log_screen_and_one_summary_line_after_exit(
+    service: FakeService,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     monkeypatch.setattr(root, "handlers", [handler])
+    monkeypatch.setattr(root, "level", logging.WARNING)
     during: list[str] = []
+    books: list[int] = []
 
     def run(self: OcindexApp, **kwargs: Any) -> None:
         log = logging.getLogger("indexer.legacy.v1")
         for i in range(25):
             log.warning("error: file %d", i)
-        log.info("not kept")
+        log.info("kept for the log screen")
         during.append(capsys.readouterr().err)
+        books.append(len(self.logbook.since(0)))
 
     monkeypatch.setattr(OcindexApp, "run", run)
     assert run_dashboard(args()) == 0
     assert during == [""]  # nothing was written over the dashboard
+    assert books == [26]  # the INFO line too: the log screen shows it
+    path = tmp_path / "data" / "ocindex" / "dashboard.log"
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == "ocindex: 5 earlier log lines were not shown"
-    assert err[1:] == [f"WARNING indexer.legacy.v1: error: file {i}" for i in range(5, 25)]
-    assert root.handlers == [handler]
+    assert err == [f"ocindex: 25 warnings or errors logged during the session; see {path}"]
+    written = path.read_text(encoding="utf-8").splitlines()
+    assert len(written) == 25 and written[-1].endswith("WARNING indexer.legacy.v1: error: file 24")
+    assert root.handlers == [handler] and root.level == logging.WARNING
+
+
+def test_a_quiet_session_prints_nothing_after_exit(
+    service: FakeService, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def run(self: OcindexApp, **kwargs: Any) -> None:
+        logging.getLogger("indexer").info("started")
+
+    monkeypatch.setattr(OcindexApp, "run", run)
+    assert run_dashboard(args()) == 0
+    assert capsys.readouterr().err == ""

@@ -77,14 +77,24 @@ def test_a_ratio_reads_as_a_multiplier_or_a_dash() -> None:
     assert fmt.ratio(4.2777) == "×4.28"
 
 
-def test_fit_path_keeps_the_kind_folder_and_the_file_tail() -> None:
+def test_fit_path_keeps_the_kind_folder_and_both_ends_of_the_file_name() -> None:
     path = "part/msg_c11f57eb6001zjdZqveZle3ppa/prt_c11f58908001mP9IZpL5YXBvxi.json"
     assert fmt.fit_path(path, 200) == path
+    assert fmt.fit_path(path, 44) == "part/…/prt_c11f58908001mP9IZpL5YXBvxi.json"
     short = fmt.fit_path(path, 24)
-    assert len(short) == 24
-    assert short.startswith("part/") and short.endswith("YXBvxi.json") and "…" in short
+    assert short == "part/…/prt_c11f…L5YXBvxi"
     assert fmt.fit_path(path, 3) == "par"
     assert fmt.fit_path(path, 0) == ""
+
+
+def test_fit_path_keeps_a_source_rows_record_and_both_ends_of_its_id() -> None:
+    key = "sqlite:opencode.db:session_message/msg_b770773200026UHZxE2SdLjrtL_21"
+    assert fmt.fit_path(key, 60) == "sqlite:opencode.db:session_message/msg_b7707732…E2SdLjrtL_21"
+    assert fmt.fit_path(key, 45) == "sqlite:…:session_message/msg_b77077…dLjrtL_21"
+    assert fmt.fit_path(key, 40) == "session_message/msg_b7707732…2SdLjrtL_21"
+    assert fmt.fit_path(key, 33) == "session_message/msg_b770…LjrtL_21"
+    for width in range(1, 80):
+        assert len(fmt.fit_path(key, width)) <= width
 
 
 def test_fit_marks_a_cut_and_one_line_keeps_only_the_first_line() -> None:

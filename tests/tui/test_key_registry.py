@@ -12,11 +12,13 @@ from textual.screen import Screen
 
 from tui import keys
 from tui.app import ASSETS, OcindexApp
+from tui.filterbar import FilterBar
 from tui.panes.errors import ErrorTable
 from tui.screens.ab import ABScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.error_detail import ErrorDetailScreen
 from tui.screens.help import HelpScreen, help_markdown
+from tui.screens.logs import LogScreen
 
 OWNED: dict[keys.Scope, list[BindingType]] = {
     "app": OcindexApp.BINDINGS,
@@ -25,6 +27,8 @@ OWNED: dict[keys.Scope, list[BindingType]] = {
     "ab": ABScreen.BINDINGS,
     "confirm": ConfirmScreen.BINDINGS,
     "help": HelpScreen.BINDINGS,
+    "logs": LogScreen.BINDINGS,
+    "filter_bar": FilterBar.BINDINGS,
 }
 
 

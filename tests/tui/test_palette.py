@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 import time
+from typing import cast
 
 from textual.app import SystemCommand
 from textual.binding import Binding
+from textual.content import Content
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
 from tests.tui.fakes import FakeFacade, make_app, settle
 from tui.app import OcindexApp
+from tui.filterbar import FilterBar
 from tui.messages import SnapshotReady
+from tui.palette import DashboardCommands
 from tui.panes.errors import ErrorTable
 from tui.screens.ab import ABScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.error_detail import ErrorDetailScreen
 from tui.screens.help import HelpScreen
+from tui.screens.logs import LogScreen
 
-OWNERS = (OcindexApp, ErrorTable, ABScreen, ConfirmScreen, ErrorDetailScreen, HelpScreen)
+OWNERS = (
+    OcindexApp,
+    ErrorTable,
+    ABScreen,
+    ConfirmScreen,
+    ErrorDetailScreen,
+    HelpScreen,
+    LogScreen,
+    FilterBar,
+)
 AVOIDED = {"ctrl+s", "ctrl+j", "ctrl+o", "ctrl+a", "ctrl+b"}
 
 
@@ -85,8 +99,29 @@ async def test_the_palette_follows_the_state(facade: FakeFacade) -> None:
         await pilot.pause()
         names = titles(list(app.get_system_commands(app.screen)))
         assert "Resume (p)" in names and "Pause (p)" not in names
-        assert "Rollback (b)" not in names  # nothing to roll back
+        assert "Rollback (b)" not in names  # nothing to roll back: listed, dimmed, with why
         assert "Rollout -10% (-)" not in names  # already at 0%
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        rollback = commands["Rollback (b) · unavailable"]
+        assert "nothing to roll back" in rollback.help
+        assert "already 0%" in commands["Rollout -10% (-) · unavailable"].help
+        rollback.callback()
+        await settle(pilot)
+        assert facade.actions() == []
+        assert any("nothing to roll back" in n.message for n in app._notifications)
+
+
+async def test_the_palette_shows_unavailable_commands_dimmed(facade: FakeFacade) -> None:
+    facade.active, facade.rollout = "v1", 0
+    app = make_app(facade)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.post_message(SnapshotReady(facade.snapshot()))
+        await settle(pilot)
+        hits = [hit async for hit in DashboardCommands(app.screen).discover()]
+        shown = {hit.text: hit.display for hit in hits}
+        dimmed = shown["Rollback (b) · unavailable"]
+        assert isinstance(dimmed, Content) and "dim" in str(dimmed.spans)
+        assert "dim" not in str(cast(Content, shown["Flush (f)"]).spans)
 
 
 async def test_narrow_footer_keeps_the_action_keys(facade: FakeFacade) -> None:

@@ -173,8 +173,8 @@ async def test_pending_flush_latency_and_switch_to_v1_lose_nothing(
                 ),
                 "a snapshot with nothing pending and every file in the totals",
             )
-            assert any(m.startswith("flushed ") for m, _ in notices(app))
-            assert table.row_count == 0 and pending.border_subtitle == "none"
+            assert any(m.startswith("Flushed ") for m, _ in notices(app))
+            assert not table.row_keys and pending.border_subtitle == "nothing waiting"
 
             # -- the latency pane holds the flushed batch
             latency = app.pane(2)
@@ -211,7 +211,7 @@ async def test_pending_flush_latency_and_switch_to_v1_lose_nothing(
                 "the switch to v1 shown on screen",
                 20,
             )
-            switched = [m for m, sev in notices(app) if m.startswith("switched to v1")]
+            switched = [m for m, sev in notices(app) if m.startswith("Switched to v1")]
             handed = re.search(r"(\d+) files handed over", switched[0]) if switched else None
             assert handed is not None, notices(app)
             assert int(handed.group(1)) >= len(second)  # v2's open batch went to v1
@@ -372,7 +372,7 @@ async def test_error_burst_shows_the_banner_and_b_rolls_back(
             )
             assert app.shown is not None and app.shown.rollout_percent == 0
             assert app.check_action("rollback", ()) is None  # nothing left to roll back
-            assert any(m.startswith("rolled back to v1") for m, _ in notices(app))
+            assert any(m.startswith("v1 is now active") for m, _ in notices(app))
     finally:
         service.stop()
 

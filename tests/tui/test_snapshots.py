@@ -4,13 +4,24 @@ snap_compare runs its own event loop). Regenerate with `pytest tests/tui --snaps
 from __future__ import annotations
 
 import dataclasses
+import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from textual.pilot import Pilot
 
-from tests.tui.fakes import ALERT, FakeFacade, base_snapshot, make_app, post_snapshot, settle
+from tests.tui.fakes import (
+    ALERT,
+    T0,
+    FakeFacade,
+    base_snapshot,
+    make_app,
+    post_snapshot,
+    settle,
+)
 from tui.app import OcindexApp
+from tui.logbook import LogBook
 
 SnapCompare = Callable[..., bool]
 WIDE = (120, 36)
@@ -89,3 +100,50 @@ def test_empty_engine(snap_compare: SnapCompare) -> None:
         message="storage root is not readable: permission denied",
     )
     assert snap_compare(app, terminal_size=NARROW, run_before=post_snapshot())
+
+
+def test_rollout_confirmation_wide(snap_compare: SnapCompare) -> None:
+    assert snap_compare(make_app(), terminal_size=WIDE, run_before=then_press("minus"))
+
+
+def test_rollout_confirmation_narrow(snap_compare: SnapCompare) -> None:
+    assert snap_compare(make_app(), terminal_size=NARROW, run_before=then_press("plus"))
+
+
+def test_reconciler_history_after_a_switch(snap_compare: SnapCompare) -> None:
+    assert snap_compare(make_app(), terminal_size=WIDE, run_before=then_press("v", "y"))
+
+
+def app_with_log() -> OcindexApp:
+    """The app with a few fixed log lines of each level (their times are fixed too)."""
+    app = make_app()
+    app.logbook = LogBook(local_time=time.gmtime)
+    lines = [
+        (logging.INFO, "indexer.service", "starting v2 (persisted rollout 50%)"),
+        (logging.INFO, "indexer.pipeline.reconciler", "reconcile: 12840 files, 2 new, 1 modified"),
+        (logging.WARNING, "indexer.pipeline.v2", "error: todo/ses_3ee0c5d10ffe.json: invalid_json"),
+        (logging.ERROR, "indexer.pipeline.v2", "batch not committed, retrying its files: I/O"),
+    ]
+    for i, (level, name, message) in enumerate(lines):
+        record = logging.LogRecord(name, level, __file__, 1, message, None, None)
+        record.created = T0 - 60 + i
+        app.logbook.handle(record)
+    return app
+
+
+def test_log_screen_wide(snap_compare: SnapCompare) -> None:
+    assert snap_compare(app_with_log(), terminal_size=WIDE, run_before=then_press("l"))
+
+
+def test_log_screen_narrow(snap_compare: SnapCompare) -> None:
+    assert snap_compare(app_with_log(), terminal_size=NARROW, run_before=then_press("l"))
+
+
+def test_filtered_pane_wide(snap_compare: SnapCompare) -> None:
+    keys = ("1", "slash", "s", "e", "s", "s", "i", "o", "n", "enter")
+    assert snap_compare(make_app(), terminal_size=WIDE, run_before=then_press(*keys))
+
+
+def test_filtered_pane_narrow(snap_compare: SnapCompare) -> None:
+    keys = ("4", "slash", "j", "s", "o", "n")
+    assert snap_compare(make_app(), terminal_size=NARROW, run_before=then_press(*keys))

@@ -35,6 +35,9 @@ def columns(wide: bool) -> tuple[Col, ...]:
     )
 
 
+NO_ERRORS = "no error yet: a file still unreadable once settled shows here"
+
+
 class ErrorTable(RowsTable):
     BINDINGS: ClassVar[list[BindingType]] = keys.bindings("error_table")
 
@@ -58,7 +61,7 @@ class ErrorsPane(Pane):
         self._errors: dict[str, ErrorFile] = {}
 
     def compose(self) -> ComposeResult:
-        yield ErrorTable(id="errors-table")
+        yield ErrorTable(id="errors-table", empty=NO_ERRORS)
 
     def focus_target(self) -> Widget:
         return self.query_one(ErrorTable)
@@ -67,7 +70,7 @@ class ErrorsPane(Pane):
         errors = snapshot.errors
         self._errors = {e.rel_path: e for e in errors}
         total = max(snapshot.totals.get("error", 0), len(errors))
-        self.border_subtitle = fmt.files(total) if total else "none"
+        self.border_subtitle = fmt.files(total) if total else "no error"
         cols = columns(self.wide)
         rows: list[Row] = []
         for e in errors:
@@ -79,7 +82,7 @@ class ErrorsPane(Pane):
             }
             rows.append((e.rel_path, tuple(cells[c.key] for c in cols)))
         table = self.query_one(ErrorTable)
-        had_rows = table.row_count > 0
+        had_rows = bool(table.row_keys)
         table.set_rows(cols, rows)
         if had_rows != bool(rows):
             table.refresh_bindings()

@@ -21,6 +21,10 @@ def _total(name: str, n: int) -> Content:
     return Content.from_markup(f"{name} [{style}]$n[/]", n=fmt.count(n))
 
 
+SOURCES_NOTICE = "sources:"
+"""How the engine's line naming its sources starts (IndexerService._sources_line): no warning."""
+
+
 def status_lines(snapshot: IndexerSnapshot, paused: bool, short: bool = False) -> Content:
     """The left-hand header lines for one snapshot: state, totals, then the storage root and
     the engine's notice; `short` drops that third line when there is no notice."""
@@ -40,22 +44,27 @@ def status_lines(snapshot: IndexerSnapshot, paused: bool, short: bool = False) -
     )
     parts = [_total(name, snapshot.totals.get(name, 0)) for name in TOTALS]
     last = snapshot.last_reconcile
-    if last is None:
+    if last is None and snapshot.active == "v1":
+        reconcile = Content("reconcile: none (v1 has no reconciler)")
+    elif last is None:
         reconcile = Content("reconcile: none yet")
     else:
         reconcile = Content.from_markup(
             "reconciled [b]$when[/]", when=fmt.ago(last.started_at, snapshot.taken_at)
         )
     line2 = Content("  ").join([*parts, reconcile])
-    line3 = Content.from_markup("[dim]storage $root[/]", root=snapshot.storage_root)
+    root = fmt.short_root(snapshot.storage_root)
+    line3 = Content.from_markup("[dim]storage $root[/]", root=root)
     if short and not snapshot.message:
         return Content("\n").join([line1, line2])
     if snapshot.message:
-        line3 = Content.from_markup(
-            "[$warning]$message[/]  [dim]· $root[/]",
-            message=fmt.one_line(snapshot.message),
-            root=snapshot.storage_root,
+        # What matters more comes first, a narrow line cuts its end: a warning before the
+        # storage path, the path before the line naming the sources.
+        info = snapshot.message.startswith(SOURCES_NOTICE)
+        markup = (
+            "[dim]storage $root ·[/] $message" if info else "[$warning]$message[/]  [dim]· $root[/]"
         )
+        line3 = Content.from_markup(markup, message=fmt.one_line(snapshot.message), root=root)
     return Content("\n").join([line1, line2, line3])
 
 

@@ -86,7 +86,7 @@ class LatencyHistogram(PlotextPlot):  # type: ignore[misc]
         plt.clear_figure()
         width, height = self.size.width, self.size.height
         if not self._samples:
-            plt.title("no batches yet")
+            plt.title("no batch committed yet")
             return
         marks = (self._marks.p50, self._marks.p95, self._marks.p99)
         highest = max((*self._samples, *(m for m in marks if m is not None)))
@@ -95,15 +95,22 @@ class LatencyHistogram(PlotextPlot):  # type: ignore[misc]
         centers, counts = bin_counts(self._samples, top, max(4, min(60, (width - 8) // 2)))
         plt.bar(centers, counts, width=1.0, color=BAR, reset_ticks=False)
         peak = max(counts)
-        for (_, rgb), value in zip(MARKS, marks, strict=True):
+        for step, ((name, rgb), value) in enumerate(zip(MARKS, marks, strict=True)):
             if value is not None and value <= top:
                 # a line dataset after the bars, so it stays visible over them
                 plt.plot([value, value], [0, peak], color=rgb, marker="│")
+                # each line named at its top, one row lower per mark so close ones stay legible
+                if height >= 8 and peak >= 3:
+                    label_y = peak - step * peak / max(3, height - 4)
+                    plt.text(name, value, label_y, color=rgb, alignment="left")
         ticks = nice_ticks(top, max(2, (width - 6) // 9))
         labels = [fmt.number(t) for t in ticks]
         labels[-1] += " ms"
         plt.xticks(ticks, labels)
-        plt.yticks([0, peak // 2, peak] if height >= 8 and peak >= 2 else [0, peak])
+        if height < 6:  # a plot one or two rows high: 0 and the peak would share a row
+            plt.yticks([peak])
+        else:
+            plt.yticks([0, peak // 2, peak] if height >= 8 and peak >= 2 else [0, peak])
         plt.xlim(0, top)
         plt.ylim(0, peak)
 
@@ -146,7 +153,9 @@ class LatencyPane(Pane):
     def fill(self, snapshot: IndexerSnapshot) -> None:
         samples = [b.processing_ms for b in snapshot.recent_batches]
         marks = percentiles_of(samples)
-        self.border_subtitle = f"last {fmt.count(len(samples))} batches" if samples else "idle"
+        self.border_subtitle = (
+            f"last {fmt.plural(len(samples), 'batch', 'batches')}" if samples else "idle"
+        )
         self.query_one("#latency-marks", Static).update(marks_text(marks))
         self.query_one(LatencyHistogram).plot(samples, marks)
         spark = self.query_one(Sparkline)

@@ -16,10 +16,13 @@ def columns(wide: bool) -> tuple[Col, ...]:
     """Narrow panes drop the kind: the path's first folder says it already."""
     if not wide:
         return (Col("path", "path"), Col("age", "age", 6, "right"))
-    return (Col("path", "path"), Col("kind", "kind", 12), Col("age", "age", 6, "right"))
+    return (Col("path", "path"), Col("kind", "kind", KIND_WIDTH), Col("age", "age", 6, "right"))
 
 
 MAX_ROWS = 500
+KIND_WIDTH = 15
+"""Wide enough for the longest kind, message_content."""
+NOTHING_PENDING = "nothing waiting: a changed file shows here until its batch is committed"
 
 
 class PendingPane(Pane):
@@ -27,7 +30,7 @@ class PendingPane(Pane):
     TITLE = "Pending"
 
     def compose(self) -> ComposeResult:
-        yield RowsTable(id="pending-table")
+        yield RowsTable(id="pending-table", empty=NOTHING_PENDING)
 
     def focus_target(self) -> Widget:
         return self.query_one(RowsTable)
@@ -37,7 +40,7 @@ class PendingPane(Pane):
             oldest = fmt.duration(snapshot.oldest_pending_age_s)
             self.border_subtitle = f"{fmt.files(snapshot.pending_count)} · oldest {oldest}"
         else:
-            self.border_subtitle = "none"
+            self.border_subtitle = "nothing waiting"
         newest_first = sorted(snapshot.pending, key=lambda p: (p.age_s, p.rel_path))[:MAX_ROWS]
         cols = columns(self.wide)
         rows: list[Row] = []

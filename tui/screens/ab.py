@@ -24,7 +24,8 @@ from tui.panes.latency import LatencyHistogram, marks_text
 
 WINDOW_S = 300.0
 LABELS = {"v1": "v1 · legacy per-file", "v2": "v2 · micro-batch"}
-TITLE = "A/B · v1 vs v2"
+TITLE = "A/B · v1 vs v2 · windows of live history"
+WINDOWS_NOTE = "each indexer's own active minutes and load, not one shared workload"
 
 
 def figure_rows(c: Comparison) -> list[tuple[str, str, str]]:
@@ -48,7 +49,7 @@ def figure_rows(c: Comparison) -> list[tuple[str, str, str]]:
         ),
         ("errors", fmt.count(c.v1.errors), fmt.count(c.v2.errors)),
         (
-            "reconciler catches",
+            "missed by events",
             fmt.count(c.v1.reconciler_catches),
             fmt.count(c.v2.reconciler_catches),
         ),
@@ -79,7 +80,7 @@ def figures_content(c: Comparison, active: str) -> Content:
     lines.append(
         Content.from_markup(
             "[dim]$label[/][b]$ratio[/]",
-            label="v2/v1 files/s".ljust(label_w),
+            label="v2/v1 files/s*".ljust(label_w),
             ratio=fmt.ratio(c.ratio),
         )
     )
@@ -88,8 +89,12 @@ def figures_content(c: Comparison, active: str) -> Content:
 
 def notes_content(c: Comparison) -> Content:
     notes = [(m.version, m.note) for m in (c.v1, c.v2) if m.note]
+    windows = Content.from_markup("[dim]* $note[/]", note=WINDOWS_NOTE)
     return Content("\n").join(
-        Content.from_markup("[$warning]⚠ $v: $note[/]", v=v, note=note) for v, note in notes
+        [
+            windows,
+            *(Content.from_markup("[$warning]⚠ $v: $note[/]", v=v, note=note) for v, note in notes),
+        ]
     )
 
 
