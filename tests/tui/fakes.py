@@ -356,3 +356,19 @@ def post_snapshot(
         await settle(pilot)
 
     return run_before
+
+
+async def footer_keys(pilot: Pilot[Any], wanted: set[str], timeout_s: float = 10.0) -> set[str]:
+    """The footer's keys once they include `wanted`: the footer recomposes them after a
+    refresh, which a loaded machine delays (polled until a deadline)."""
+    import time
+
+    from textual.widgets import Footer
+    from textual.widgets._footer import FooterKey
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        keys = {key.key for key in pilot.app.screen.query_one(Footer).query(FooterKey)}
+        if wanted <= keys or time.monotonic() > deadline:
+            return keys
+        await pilot.pause(0.05)
