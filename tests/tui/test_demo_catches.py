@@ -16,8 +16,8 @@ from indexer.service import IndexerService
 from indexer.simulate.demo import DemoWriter
 from tests.helpers import drop_half_the_events
 
-STEADY_S = 60.0
-SCAN_EVERY_S = 3.0
+STEADY_S = 20.0  # a minute showed the same; the suite keeps to a third of it
+SCAN_EVERY_S = 2.0
 
 
 @contextmanager
@@ -49,13 +49,13 @@ def catches_over(service: IndexerService, seconds: float) -> list[int]:
     return counts
 
 
-def test_demo_reconciler_reports_no_catch_over_a_minute_of_steady_activity(
+def test_demo_reconciler_reports_no_catch_over_steady_activity(
     tmp_path: Path,
 ) -> None:
     with running_demo(tmp_path) as service:
         counts = catches_over(service, STEADY_S)
         found = sum(s.new_files + s.modified_files for s in service.snapshot().reconciles)
-    assert len(counts) >= 10
+    assert len(counts) >= 8
     assert found > 0, "the scans found nothing in flight: the demo wrote nothing?"
     assert counts == [0] * len(counts)
 
@@ -65,7 +65,7 @@ def test_demo_reconciler_reports_catches_when_the_watcher_drops_events(
 ) -> None:
     drop_half_the_events(monkeypatch)
     with running_demo(tmp_path) as service:
-        counts = catches_over(service, 5 * SCAN_EVERY_S)
+        counts = catches_over(service, 4 * SCAN_EVERY_S)
         shown = [s.catches for s in service.snapshot().reconciles]
     assert sum(counts) > 0
     assert sum(shown) > 0, "the snapshot's scans do not carry the catches"
