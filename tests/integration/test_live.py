@@ -71,13 +71,20 @@ def status_json(db: Path) -> dict[str, object]:
 
 
 def settled(db: Path, root: Path) -> bool:
-    """The daemon has indexed every message on disk and has nothing pending or queued."""
+    """The daemon has indexed every message on disk, tracks every file and has nothing pending
+    or queued."""
     client = reach(db)
     assert client is not None, "no live endpoint"
     try:
         live = client.status(3600)["report"]["live"]
         idle = live["pending_files"] == 0 and live["queue_depth"] == 0
-        return bool(idle and client.query(COUNT).table.to_pylist() == [{"n": messages_in(root)}])
+        files = sum(1 for p in root.rglob("*") if p.is_file())
+        tracked = client.query("select count(*) n from file_index").table.to_pylist()
+        return bool(
+            idle
+            and client.query(COUNT).table.to_pylist() == [{"n": messages_in(root)}]
+            and tracked == [{"n": files}]  # every file, not only the messages, committed
+        )
     finally:
         client.close()
 
