@@ -11,10 +11,8 @@ from tests.tui.fakes import FakeFacade, base_snapshot, make_app, settle
 
 
 async def test_the_header_shows_a_paused_writer_and_unwatched_folders() -> None:
-    notice = health_notice(
-        Health(condition="the database was invalidated (No space left on device); reopening it",
-               unwatched_folders=3)  # fmt: skip
-    )
+    condition = "the database was invalidated (No space left on device); reopening it"
+    notice = health_notice(Health(condition=condition, unwatched_folders=3))
     facade = FakeFacade(dataclasses.replace(base_snapshot(), message=notice))
     app = make_app(facade)
     async with app.run_test(size=(200, 30)) as pilot:
