@@ -6,12 +6,13 @@ Never blocks the writer: it reads through its own cursor, and the exporter only 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import duckdb
 
 from indexer.config import Alerts, process_env
+from indexer.health import Health
 from indexer.outcome import BatchResult
 from indexer.snapshot import Alert, Comparison, Percentiles, VersionMetrics
 
@@ -155,6 +156,17 @@ class PrometheusExporter:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )
+        self.unwatched = Gauge(
+            "ocindex_unwatched_folders",
+            "Folders the watcher could not watch (the inotify limit); the reconciler polls them",
+            registry=self.registry,
+        )
+        self.writer_ok = Gauge(
+            "ocindex_writer_ok",
+            "1 while the index writer can write; 0 while it reopens the database or has stopped",
+            registry=self.registry,
+        )
+        self.writer_ok.set(1)
         self.server, self.thread = start_http_server(port, addr=addr, registry=self.registry)
 
     def observe(self, result: BatchResult) -> None:
@@ -165,6 +177,12 @@ class PrometheusExporter:
 
     def set_pending(self, version: str, count: int) -> None:
         self.pending.labels(indexer_version=version).set(count)
+
+    def track_health(self, health: Callable[[], Health]) -> None:
+        """Read the engine's health at each scrape rather than at each batch: a writer that
+        cannot write commits no batch to report it."""
+        self.unwatched.set_function(lambda: float(health().unwatched_folders))
+        self.writer_ok.set_function(lambda: float(health().writer_ok))
 
     def close(self) -> None:
         self.server.shutdown()

@@ -19,6 +19,7 @@ import duckdb
 
 from indexer.config import Flags, IndexerConfig, Tunables, process_env
 from indexer.engine import Engine, assemble
+from indexer.health import Health, health_notice, health_of
 from indexer.kinds import classify
 from indexer.live.host import ServiceHost
 from indexer.live.server import LiveServer, serve
@@ -31,10 +32,10 @@ from indexer.metrics import (
 )
 from indexer.outcome import BatchResult
 from indexer.pipeline.accumulator import Trigger
-from indexer.pipeline.writer import IndexWriter
+from indexer.pipeline.writer import IndexWriter, WriterFailed
 from indexer.read_model import file_status_counts
 from indexer.rollout import Choice, Indexer, RolloutState, bucket_of, choose
-from indexer.snapshot import ActionResult, Comparison, IndexerSnapshot
+from indexer.snapshot import ActionResult, Alert, Comparison, IndexerSnapshot
 from indexer.sources.base import ChangeSource
 from indexer.sources.sqlite import ENV_DB
 from indexer.status import V1_NOTE
@@ -104,6 +105,7 @@ class IndexerService:
         self._demo: DemoWriter | None = None
         self._live: LiveServer | None = None
         self.message = ""
+        self._totals: dict[str, int] = {}
 
     @classmethod
     def from_config(
@@ -133,6 +135,8 @@ class IndexerService:
         self.current = engine.indexer
         self.current.start()
         self.state.save(active_version=self.choice.version)
+        if self.exporter is not None:
+            self.exporter.track_health(self.health)
         # Queries, status and rollback from other processes, while this one holds the file.
         self._live = serve(ServiceHost(self), self.db_path)
 
@@ -183,6 +187,11 @@ class IndexerService:
             raise RuntimeError("the service is not running")
         return self._writer.cursor()
 
+    def health(self) -> Health:
+        """The writer's condition and the unwatched folders, now."""
+        current = self.current
+        return health_of(current.stats()) if current is not None else Health()
+
     @property
     def active(self) -> str:
         return self.current.version if self.current is not None else "-"
@@ -198,12 +207,24 @@ class IndexerService:
             raise RuntimeError("the service is not running")
         now = time.time()
         stats = cur.stats()
-        cursor = writer.cursor()
+        alert: Alert | None = None
         try:
-            totals = file_status_counts(cursor)
-            active = version_metrics(cursor, cur.version, self.thresholds.window_s, now)
-        finally:
-            cursor.close()
+            cursor = writer.cursor()
+            try:
+                self._totals = file_status_counts(cursor)
+                active = version_metrics(cursor, cur.version, self.thresholds.window_s, now)
+            finally:
+                cursor.close()
+            errors = tuple(cur.error_files(100))
+            alert = check_alert(active, self.thresholds)
+        except (WriterFailed, duckdb.Error):
+            # Between reopen attempts the database cannot be read: the header says why, with
+            # the totals last read.
+            stats = cur.stats()
+            if health_of(stats).writer_ok:
+                raise
+            errors = ()
+        notice = health_notice(health_of(stats))
         reconciles = tuple(cur.reconciler_findings(10))
         rollout = self.choice.rollout_percent if self.choice else 0
         return IndexerSnapshot(
@@ -214,7 +235,7 @@ class IndexerService:
             demo=self.demo,
             storage_root=str(self.root),
             files_per_s=self._rate(now, 5.0),
-            totals=totals,
+            totals=dict(self._totals),
             pending_count=stats.pending_files,
             oldest_pending_age_s=stats.oldest_pending_age_s,
             queue_depth=stats.queue_depth,
@@ -222,9 +243,10 @@ class IndexerService:
             recent_batches=tuple(cur.recent_batches(200)),
             throughput=self._throughput(now),
             reconciles=reconciles,
-            errors=tuple(cur.error_files(100)),
-            alert=check_alert(active, self.thresholds),
-            message=self.message or self._sources_line(cur.version),
+            errors=errors,
+            alert=alert,
+            message="; ".join(m for m in (notice, self.message) if m)
+            or self._sources_line(cur.version),
         )
 
     def _sources_line(self, version: str) -> str:

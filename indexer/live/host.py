@@ -14,6 +14,8 @@ from typing import Protocol
 import duckdb
 
 from indexer.config import IndexerConfig
+from indexer.health import health_notice, health_of
+from indexer.pipeline.writer import WriterFailed
 from indexer.rollout import Indexer, RolloutState, choose
 from indexer.snapshot import ActionResult
 from indexer.sources.base import ChangeSource
@@ -54,14 +56,18 @@ class ServiceHost:
         paths = service.config.paths
         choice = choose(None, RolloutState(service.db_path, writable=False), service.config.rollout)
         databases = discover_databases(service.root, paths.opencode_db, paths.opencode_env)
-        cursor = service.cursor()
+        live = self.live_figures()
+        try:
+            cursor = service.cursor()
+        except (WriterFailed, duckdb.Error) as exc:
+            # Between reopen attempts the index cannot be read: the live figures say why.
+            return {"report": {"live": live, "error": str(exc)}, "lines": live_lines(live)}
         try:
             report = status_report(
                 cursor, service.db_path, choice, window_s, databases, service.root
             )
         finally:
             cursor.close()
-        live = self.live_figures()
         return {
             "report": {**report.as_json(), "live": live},
             "lines": [*report.lines(), *live_lines(live)],
@@ -74,6 +80,7 @@ class ServiceHost:
         if current is None:
             return {"pid": os.getpid(), "running": False}
         stats = current.stats()
+        health = health_of(stats)
         batches = current.recent_batches(200)
         now = time.time()
         processing = sorted(b.processing_ms for b in batches)
@@ -90,9 +97,13 @@ class ServiceHost:
             "files_processed": stats.files_processed,
             "db_errors": stats.db_errors,
             "fatal": stats.fatal,
+            "condition": health.condition,
+            "unwatched_folders": health.unwatched_folders,
+            "refused_watches": health.refused_watches,
             "batch_p95_ms": _round(_p95(processing)),
             "last_commit_age_s": _round(now - batches[0].committed_at if batches else None),
             "sources": [dict(s.describe()) for s in service.sources],
+            "notice": health_notice(health),
         }
 
     def live_rollback(self, reason: str) -> dict[str, object]:
@@ -103,13 +114,16 @@ class ServiceHost:
 def live_lines(live: dict[str, object]) -> list[str]:
     if not live.get("running"):
         return [f"live            process {live['pid']}: not running"]
-    return [
+    lines = [
         f"live            process {live['pid']} runs {live['active']} on {live['storage_root']}",
         f"live            {live['pending_files']} pending (oldest "
         f"{_shown(live['oldest_pending_age_s'], 's')}), queue {live['queue_depth']}, "
         f"{live['batches']} batches, batch p95 {_shown(live['batch_p95_ms'], ' ms')}, "
         f"last commit {_shown(live['last_commit_age_s'], 's ago')}",
     ]
+    if live.get("notice"):
+        lines.append(f"live            {live['notice']}")
+    return lines
 
 
 def _shown(value: object, unit: str) -> str:
