@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 import sqlite3
+import sys
 from pathlib import Path
 
 import duckdb
@@ -16,7 +18,8 @@ import pytest
 
 from indexer.kinds import TABLES, FileKind
 from indexer.simulate import SqliteSimulator
-from tests.faults.support import run_cli
+from tests.faults.support import run_cli, spawned
+from tests.helpers import wait_until
 from tests.support.recount import recount
 
 COUNTED = "NOT coalesce(is_fork_copy, false)"
@@ -134,33 +137,38 @@ def test_a_store_missing_a_required_column_gives_one_clear_line_and_exit_1(
     assert "session_message without column seq" in lines[0]
 
 
-def test_a_2x_store_streamed_into_live_ends_equal_to_its_final_state(tmp_path: Path) -> None:
-    from indexer.pipeline.reconciler import ReconcilerConfig
-    from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
-    from indexer.sources.sqlite import make_sources
-
+def test_ocindex_run_on_a_2x_store_streamed_into_ends_equal_to_its_final_state(
+    tmp_path: Path,
+) -> None:
     root, db = tmp_path / "storage", tmp_path / "index.duckdb"
     sim = SqliteSimulator(root, seed=5, generation="2.x")
     sim.write_sessions(2)  # history from before ocindex started
-    config = V2Config(reconciler=ReconcilerConfig(interval_s=3600.0))
-    v2 = UnifiedIndexerV2(root, db, config=config, sources=make_sources([sim.db_path], root))
-    v2.start()
-    try:
+    run = [sys.executable, "-m", "indexer", "run", "--storage", str(root), "--db", str(db)]
+    env = ("env", "OCINDEX_RECONCILE_INTERVAL_S=1")  # deletions are the reconciler's to find
+    with spawned(run, prefix=env) as daemon:
+        daemon.wait_for("live query endpoint on", timeout_s=60)
         report = sim.run(50, 10.0)  # replies streamed: inserts, in-place updates, forks, deletes
         assert report.writes >= 300
         sim.close()
-        assert v2.wait_idle(30, settle_s=0.5)
-        # Everything but deletions came by the fast path; one reconcile catches those.
-        assert v2.rescan() is not None and v2.wait_idle(30, settle_s=0.5)
-    finally:
-        v2.stop()
-    want = recount(sim.db_path)
+        want = recount(sim.db_path)
+        with sqlite3.connect(f"file:{sim.db_path}?mode=ro", uri=True) as conn:
+            rows = {r[0] for r in conn.execute("SELECT id FROM session_message")}
+
+        def caught_up() -> bool:
+            sql = (
+                "select (select count(*) from sessions) s, (select count(*) from messages "
+                f"where role = 'assistant' and {COUNTED}) a, (select count(*) from messages) m"
+            )
+            done = run_cli("query", sql, "--db", db, "--format", "json")
+            return done.returncode == 0 and json.loads(done.stdout) == [
+                {"s": want["sessions"], "a": want["assistant_messages"], "m": len(rows)}
+            ]
+
+        assert wait_until(caught_up, 60)
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(60) == 0, daemon.log()
     got = index_totals(db)
-    assert {k: got[k] for k in got} == {
-        k: round(want[k], 9) if k == "cost" else want[k] for k in got
-    }
-    with sqlite3.connect(f"file:{sim.db_path}?mode=ro", uri=True) as conn:
-        rows = {r[0] for r in conn.execute("SELECT id FROM session_message")}
+    assert got == {k: round(want[k], 9) if k == "cost" else want[k] for k in got}
     index = duckdb.connect(str(db), read_only=True)
     try:
         indexed = {r[0] for r in index.execute("SELECT id FROM messages").fetchall()}
