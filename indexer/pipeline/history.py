@@ -11,12 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import duckdb
-
 from indexer.kinds import FileKind
 from indexer.outcome import FileRead, Found, RetryPolicy, Situation, decide
 from indexer.sources.base import ChangeSource, owner_of
-from indexer.store.database import sql_strings
 
 
 def history_kinds(sources: Sequence[ChangeSource]) -> tuple[frozenset[FileKind], list[str]]:
@@ -51,21 +48,3 @@ def as_history(
             r = FileRead(r.key, status, r.stamp, message=reason)
         out.append(r)
     return out
-
-
-def mark_history_for_reread(
-    conn: duckdb.DuckDBPyConnection, kinds: frozenset[FileKind], authorities: Sequence[str]
-) -> int:
-    """Mark the indexed JSON copies of these kinds pending, so each is read again (and found to
-    be history) by the reconciler's retry; return how many."""
-    others = " ".join(f"AND NOT starts_with(file_path, '{a}')" for a in authorities)
-    where = (
-        f"status IN ('indexed', 'pending', 'error') AND file_type IN "
-        f"{sql_strings(sorted(str(k) for k in kinds))} {others}"
-    )
-    count = conn.execute(f"SELECT count(*) FROM file_index WHERE {where}").fetchone()
-    conn.execute(
-        "UPDATE file_index SET status = 'pending', indexed_at = to_timestamp(0), "
-        f"error_message = 're-read: the store now holds this kind' WHERE {where}"
-    )
-    return int(count[0]) if count else 0

@@ -20,7 +20,7 @@ from indexer.kinds import FileKind
 from indexer.outcome import BatchResult, FileRead, with_backoff
 from indexer.pipeline.accumulator import Batch, PendingEntry
 from indexer.pipeline.apply import apply_reads
-from indexer.pipeline.history import as_history, history_kinds, mark_history_for_reread
+from indexer.pipeline.history import as_history, history_kinds
 from indexer.pipeline.reader import ProcessorConfig, read_file
 from indexer.sources.base import ChangeSource, owner_of
 from indexer.store.database import transaction
@@ -152,6 +152,8 @@ class BatchProcessor:
         label = ",".join(sorted(str(k) for k in read.history))
         if get_meta(self.conn, "history_kinds") == label:
             return
-        marked = mark_history_for_reread(self.conn, read.history, read.authorities)
+        marked = self.tracker.mark_kinds_for_reread(
+            [str(k) for k in read.history], read.authorities, "the store now holds this kind"
+        )
         set_meta(self.conn, "history_kinds", label)
         log.info("the store holds %s: %d JSON copies are read again as history", label, marked)

@@ -5,7 +5,7 @@ Never opens a transaction of its own: callers run these inside their batch's tra
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,11 +146,28 @@ class FileTracker:
         """Mark tracked rows pending so the reconciler's retry reads them again, in the caller's
         transaction (so a crash cannot lose the request)."""
         if rel_paths:
-            self.conn.execute(
-                "UPDATE file_index SET status = 'pending', indexed_at = to_timestamp(0), "
-                f"error_message = ? WHERE file_path IN {sql_strings(rel_paths)}",
-                [f"re-read: {why}"],
-            )
+            self._reread(f"file_path IN {sql_strings(rel_paths)}", why)
+
+    def mark_kinds_for_reread(
+        self, kinds: Collection[str], outside: Sequence[str], why: str
+    ) -> int:
+        """mark_for_reread for every tracked row of these kinds (indexed, pending or in error)
+        whose path starts with none of `outside`; returns how many."""
+        others = " AND NOT starts_with(file_path, ?)" * len(outside)
+        return self._reread(
+            f"status IN ('indexed', 'pending', 'error') AND file_type IN "
+            f"{sql_strings(sorted(kinds))}{others}",
+            why,
+            outside,
+        )
+
+    def _reread(self, where: str, why: str, params: Sequence[str] = ()) -> int:
+        row = self.conn.execute(
+            "UPDATE file_index SET status = 'pending', indexed_at = to_timestamp(0), "
+            f"error_message = ? WHERE {where}",
+            [f"re-read: {why}", *params],
+        ).fetchone()
+        return int(row[0]) if row else 0
 
     def needs_indexing(self, files: Sequence[tuple[FileKey, FileStamp]]) -> list[FileKey]:
         """Return the keys whose stamp differs from file_index (compared with !=) or are unknown."""

@@ -55,3 +55,26 @@ def test_deleted_keeps_a_row_and_needs_indexing_compares_with_not_equal(
     )
     assert [k.record_id for k in todo] == ["prt_1", "prt_2", "prt_3"]
     assert t.needs_indexing([(key(1), FileStamp(200, 5))]) == []
+
+
+def test_marking_kinds_for_reread_leaves_other_kinds_other_sources_and_settled_rows(
+    index_db: duckdb.DuckDBPyConnection,
+) -> None:
+    t = FileTracker(index_db, "v2")
+    store = FileKey("sqlite:opencode.db:part/prt_9", key(9).kind, "prt_9")
+    diff = classify("session_diff/ses_1.json")
+    assert diff is not None
+    t.mark_indexed([(key(1), FileStamp(1, 1), "a"), (store, FileStamp(1, 1), "s")])
+    t.mark_indexed([(diff, FileStamp(1, 1), "d")])
+    t.mark_error([(key(2), FileStamp(1, 1), "invalid_json: x")])
+    t.mark_skipped([(key(3), FileStamp(1, 1))])
+    t.mark_deleted([key(4)])
+    marked = t.mark_kinds_for_reread(["part"], ["sqlite:opencode.db:"], "the store holds it")
+    assert marked == 2
+    rows = t.lookup([k.rel_path for k in (key(1), key(2), key(3), key(4), store, diff)])
+    status = {path: (row.status, row.error_message) for path, row in rows.items()}
+    reread = (FileStatus.PENDING, "re-read: the store holds it")
+    assert status[key(1).rel_path] == status[key(2).rel_path] == reread
+    assert status[key(3).rel_path][0] is FileStatus.SKIPPED
+    assert status[key(4).rel_path][0] is FileStatus.DELETED
+    assert status[store.rel_path][0] is status[diff.rel_path][0] is FileStatus.INDEXED
