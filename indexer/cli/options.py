@@ -61,8 +61,9 @@ def engine_config(args: argparse.Namespace) -> IndexerConfig:
     paths = config.paths
     root, source = paths.storage_root, paths.storage_source
     # A store alone (OpenCode 2.x never writes the JSON tree) is enough: the tree is then empty.
-    stores = discover_databases(root, paths.opencode_db, paths.opencode_env)
-    if not root.is_dir() and not any(p.is_file() for p in stores):
+    if not root.is_dir() and not any(
+        p.is_file() for p in discover_databases(root, paths.opencode_db, paths.opencode_env)
+    ):
         raise Fatal(
             f"no OpenCode storage at {root} (from {source}); pass --storage DIR, "
             "or write a demo tree with `ocindex simulate --root DIR`"
