@@ -224,6 +224,9 @@ def regex(needle: str) -> str:
 
 def _hit(row: dict[str, object]) -> Hit:
     at = row["at"]
+    cut_before, cut_after = bool(row["cut_before"]), bool(row["cut_after"])
+    before = _SPACE.sub(" ", str(row["before"] or ""))
+    after = _SPACE.sub(" ", str(row["after"] or ""))
     return Hit(
         kind=str(row["kind"]),
         detail=None if row["detail"] is None else str(row["detail"]),
@@ -231,9 +234,9 @@ def _hit(row: dict[str, object]) -> Hit:
         session_title=None if row["session_title"] is None else str(row["session_title"]),
         record_id=str(row["record_id"]),
         at=at if isinstance(at, dt.datetime) else None,
-        before=_SPACE.sub(" ", str(row["before"] or "")),
+        before=before if cut_before else before.lstrip(),
         match=_SPACE.sub(" ", str(row["match"] or "")),
-        after=_SPACE.sub(" ", str(row["after"] or "")),
-        cut_before=bool(row["cut_before"]),
-        cut_after=bool(row["cut_after"]),
+        after=after if cut_after else after.rstrip(),
+        cut_before=cut_before,
+        cut_after=cut_after,
     )

@@ -121,9 +121,9 @@ def text_lines(result: SearchResult, colour: bool) -> list[str]:
     out: list[str] = []
     for h in result.hits:
         when = h.at.strftime("%Y-%m-%d %H:%M") if h.at else "????-??-?? ??:??"
-        kind = f"{h.kind}:{h.detail}" if h.kind == "tool" and h.detail else h.kind
+        kind = f"{h.kind}:{h.detail}" if h.detail else h.kind
         title = _short(h.session_title or "(untitled)")
-        out.append(f"{when}  {kind:<12} {title} ({short_id(h.session_id)})")
+        out.append(f"{when}  {kind:<17} {title} ({short_id(h.session_id)})")
         out.append("    " + snippet(h, *marks))
     shown, total = len(result.hits), result.total
     if not total:
