@@ -23,7 +23,7 @@ from indexer.live.readonly import QueryError
 from indexer.live.server import LiveServer
 from indexer.outcome import ParsedFile
 from indexer.records import parse
-from indexer.search import regex, search
+from indexer.search import caseless_run, regex, search
 from indexer.store.rows import write_parsed
 from indexer.store.schema import migrate
 
@@ -108,6 +108,9 @@ def test_search_folds_greek_sigmas_and_finds_cjk_and_emoji(db: Path) -> None:
     assert ids(db, "σίσυφος") == ["prt_3"]  # final ς in the text's capitals
     assert ids(db, "テキスト") == ["prt_2"]
     assert ids(db, "🚀 FIN") == ["prt_2"]
+    # A caseless run narrows the texts first; the letters around it still ignore case.
+    assert caseless_run("のテキストです 🚀 FIN") == "のテキストです 🚀 "
+    assert ids(db, "のテキストです 🚀 FIN") == ["prt_2"]
     assert ids(db, "🙂") == ["prt_1"]
 
 
