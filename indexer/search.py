@@ -32,6 +32,11 @@ KINDS = ("text", "reasoning", "message", "tool", "title")
 """What a hit is: a text or reasoning part, a 2.x message row's own text (user, system,
 synthetic, skill), a tool call's target, a session's title."""
 _SPACE = re.compile(r"\s+")
+_SOURCE = {"text": "part", "reasoning": "part", "tool": "part", "message": "message"}
+_SOURCE["title"] = "session"
+_PART_TEXT = "coalesce(p.text, p.text_preview)"
+SNIPPET_BATCH = 1_000
+"""Hits whose text one query fetches by id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,23 +132,28 @@ def search(
         live_pid = reader.live_pid
         # The live process's zone may not be this shell's: ask this process's DuckDB then.
         zone = tz or (str(probe["zone"]) if live_pid is None else local_zone())
-        sql = search_sql(needle, zone, session, since, until, limit, context)
-        rows = reader.read(sql).to_pylist()
-    hits = tuple(_hit(r) for r in rows)
+        rows = reader.read(hits_sql(needle, zone, session, since, until, limit)).to_pylist()
+        texts: dict[tuple[str, str], dict[str, object]] = {}
+        for start in range(0, len(rows), SNIPPET_BATCH):
+            batch = rows[start : start + SNIPPET_BATCH]
+            for t in reader.read(snippets_sql(batch, needle, context)).to_pylist():
+                texts[(str(t["source"]), str(t["id"]))] = t
+    hits = tuple(_hit(r, texts) for r in rows)
     total = int(rows[0]["total"]) if rows else 0
     return SearchResult(needle, hits, total, zone, live_pid, time.monotonic() - started)
 
 
-def search_sql(
+def hits_sql(
     needle: str,
     zone: str,
     session: str | None = None,
     since: dt.date | None = None,
     until: dt.date | None = None,
     limit: int = DEFAULT_LIMIT,
-    context: int = DEFAULT_CONTEXT,
 ) -> str:
-    """The one read-only statement of a search (exposed for the benchmark)."""
+    """The newest `limit` hits and their count, without their text: a common word may match
+    hundreds of thousands of long parts, and a join back to `parts` would read all their text
+    again, so snippets_sql fetches the few texts shown by id."""
     pattern = literal(regex(needle))
     # A run of characters without case (digits, punctuation, CJK) must appear as written:
     # contains() rules most texts out several times faster than the case-insensitive pattern.
@@ -154,13 +164,11 @@ def search_sql(
         return prefilter.format(expr=expr) + f"regexp_matches({expr}, {pattern})"
 
     counted = "NOT coalesce({a}.is_fork_copy, false)"
-    part_text = "coalesce(p.text, p.text_preview)"
-    # No text is carried until the newest `limit` hits are chosen: a common word may match
-    # hundreds of thousands of long parts.
     sources = [
         "SELECT p.type AS kind, NULL AS detail, p.session_id, p.id AS record_id, p.message_id, "
         "p.time_start AS at FROM parts p "
-        f"WHERE p.type IN ('text', 'reasoning') AND {counted.format(a='p')} AND {found(part_text)}",
+        f"WHERE p.type IN ('text', 'reasoning') AND {counted.format(a='p')} "
+        f"AND {found(_PART_TEXT)}",
         "SELECT 'message', coalesce(m.type, m.role), m.session_id, m.id, m.id, m.time_created "
         f"FROM messages m WHERE m.text IS NOT NULL AND {counted.format(a='m')} "
         f"AND {found('m.text')}",
@@ -182,38 +190,50 @@ def search_sql(
     if until is not None:
         where.append(f"{local} < DATE '{(until + dt.timedelta(days=1)).isoformat()}'")
     union = "\nUNION ALL\n".join(sources)
-    c = int(context)
-    body = (
-        "CASE r.kind WHEN 'tool' THEN p.tool_target WHEN 'message' THEN mm.text "
-        f"WHEN 'title' THEN s.title ELSE {part_text} END"
-    )
+    return f"""
+WITH hits AS ({union})
+SELECT h.kind, h.detail, h.session_id, h.record_id, {local} AS at_local,
+       count(*) OVER () AS total
+FROM hits h LEFT JOIN messages m ON m.id = h.message_id
+WHERE {" AND ".join(where)}
+ORDER BY at_local DESC NULLS LAST, h.record_id LIMIT {int(limit)}
+"""
+
+
+def snippets_sql(rows: list[dict[str, object]], needle: str, context: int) -> str:
+    """For the hits in `rows`, each holding text's snippet around the first match (by `source`
+    and `id`: a part, a message or a session, whose title is also the session's name)."""
+    wanted: dict[str, set[str]] = {"part": set(), "message": set(), "session": set()}
+    for r in rows:
+        wanted[_SOURCE[str(r["kind"])]].add(str(r["record_id"]))
+        wanted["session"].add(str(r["session_id"]))
+
+    def ids(source: str) -> str:
+        return "(" + ", ".join(literal(i) for i in sorted(wanted[source])) + ")"
+
+    sources = [
+        f"SELECT 'part' AS source, p.id, CASE WHEN p.type = 'tool' THEN p.tool_target "
+        f"ELSE {_PART_TEXT} END AS body FROM parts p WHERE p.id IN {ids('part')}",
+        f"SELECT 'message' AS source, m.id, m.text AS body FROM messages m "
+        f"WHERE m.id IN {ids('message')}",
+        f"SELECT 'session' AS source, s.id, s.title AS body FROM sessions s "
+        f"WHERE s.id IN {ids('session')}",
+    ]
+    union = "\nUNION ALL\n".join(q for q, k in zip(sources, wanted, strict=True) if wanted[k])
+    pattern, c = literal(regex(needle)), int(context)
     # The leftmost match is the first occurrence of the text it matched: strpos finds it, in
     # code points as substr counts.
     return f"""
-WITH hits AS ({union}),
-ranged AS (
-    SELECT h.kind, h.detail, h.session_id, h.record_id, {local} AS at_local,
-           count(*) OVER () AS total
-    FROM hits h LEFT JOIN messages m ON m.id = h.message_id
-    WHERE {" AND ".join(where)}
-    ORDER BY at_local DESC NULLS LAST, h.record_id LIMIT {int(limit)}
-),
-bodies AS (
-    SELECT r.*, s.title AS session_title, {body} AS body
-    FROM ranged r
-    LEFT JOIN parts p ON p.id = r.record_id AND r.kind IN ('text', 'reasoning', 'tool')
-    LEFT JOIN messages mm ON mm.id = r.record_id AND r.kind = 'message'
-    LEFT JOIN sessions s ON s.id = r.session_id
-),
+WITH bodies AS ({union}),
 matched AS (SELECT *, regexp_extract(body, {pattern}) AS found FROM bodies),
 placed AS (SELECT *, strpos(body, found) AS pos, length(found) AS n FROM matched)
-SELECT kind, detail, session_id, session_title, record_id, at_local AS at, total,
+SELECT source, id, body AS title,
        substr(body, greatest(1, pos - {c}), pos - greatest(1, pos - {c})) AS before,
        found AS match,
        substr(body, pos + n, {c}) AS after,
        pos - {c} > 1 AS cut_before,
        pos + n + {c} <= length(body) AS cut_after
-FROM placed ORDER BY at_local DESC NULLS LAST, record_id
+FROM placed
 """
 
 
@@ -235,20 +255,23 @@ def regex(needle: str) -> str:
     )
 
 
-def _hit(row: dict[str, object]) -> Hit:
-    at = row["at"]
-    cut_before, cut_after = bool(row["cut_before"]), bool(row["cut_after"])
-    before = _SPACE.sub(" ", str(row["before"] or ""))
-    after = _SPACE.sub(" ", str(row["after"] or ""))
+def _hit(row: dict[str, object], texts: dict[tuple[str, str], dict[str, object]]) -> Hit:
+    at = row["at_local"]
+    text = texts.get((_SOURCE[str(row["kind"])], str(row["record_id"])), {})
+    session = texts.get(("session", str(row["session_id"])), {})
+    cut_before, cut_after = bool(text.get("cut_before")), bool(text.get("cut_after"))
+    before = _SPACE.sub(" ", str(text.get("before") or ""))
+    after = _SPACE.sub(" ", str(text.get("after") or ""))
+    title = session.get("title")
     return Hit(
         kind=str(row["kind"]),
         detail=None if row["detail"] is None else str(row["detail"]),
         session_id=str(row["session_id"]),
-        session_title=None if row["session_title"] is None else str(row["session_title"]),
+        session_title=None if title is None else str(title),
         record_id=str(row["record_id"]),
         at=at if isinstance(at, dt.datetime) else None,
         before=before if cut_before else before.lstrip(),
-        match=_SPACE.sub(" ", str(row["match"] or "")),
+        match=_SPACE.sub(" ", str(text.get("match") or "")),
         after=after if cut_after else after.rstrip(),
         cut_before=cut_before,
         cut_after=cut_after,

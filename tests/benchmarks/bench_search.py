@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -180,6 +181,7 @@ def main() -> int:
         "text_parts": int(row[1]),
         "text_chars": int(row[2]),
         "db_mb": round(db.stat().st_size / 2**20),
+        "load_avg_1m": round(os.getloadavg()[0], 1),
         "searches": [
             timed(db, text, args.runs) for text in (RARE, "ÉTÉ", "ΣΊΣΥΦΟΣ", "module_4244", MISS)
         ],

@@ -16,6 +16,7 @@ import duckdb
 import orjson
 import pytest
 
+from indexer import search as search_module
 from indexer.cli import main
 from indexer.kinds import classify
 from indexer.live.address import socket_path
@@ -102,6 +103,15 @@ def test_search_finds_accented_text_in_any_case_in_every_kind_once(db: Path) -> 
     assert str(result.hits[1].at) == "2026-01-02 06:00:00"  # its message's time
     assert result.hits[3].detail == "bash"
     assert ids(db, "été") == [h.record_id for h in result.hits]
+
+
+def test_snippets_fetched_in_batches_equal_those_fetched_at_once(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = search(db, "été", tz="UTC")
+    monkeypatch.setattr(search_module, "SNIPPET_BATCH", 2)
+    assert search(db, "été", tz="UTC").hits == whole.hits
+    assert all(h.match.lower() == "été" and h.session_title for h in whole.hits)
 
 
 def test_search_folds_greek_sigmas_and_finds_cjk_and_emoji(db: Path) -> None:
