@@ -8,13 +8,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from indexer.cli.options import Fatal, Subparsers, db_path
-from indexer.config import ConfigError
+from indexer.config import ConfigError, process_env
 from indexer.live.readonly import QueryError
 from indexer.search import DEFAULT_LIMIT, Hit, SearchResult, search, short_id
 
@@ -80,7 +79,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(as_json(result), indent=2, ensure_ascii=False))
     else:
-        colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        colour = sys.stdout.isatty() and not process_env().get("NO_COLOR")
         for line in text_lines(result, colour):
             print(line)
     return 0

@@ -18,6 +18,7 @@ import pytest
 
 from indexer import search as search_module
 from indexer.cli import main
+from indexer.cli.search import text_lines
 from indexer.kinds import classify
 from indexer.live.address import socket_path
 from indexer.live.readonly import QueryError
@@ -176,6 +177,8 @@ def test_the_text_output_names_session_time_and_kind_and_marks_the_match(
     assert lines[0].split() == ["2026-01-01", "01:00", "text", "Vacances", "d'Été", "(lpha0001)"]
     assert lines[1] == "    Un été à [[Paris]] 🙂"
     assert lines[2] == "1 hit; times in UTC"
+    coloured = text_lines(search(db, "PARIS", tz="UTC"), colour=True)
+    assert coloured[1] == "    Un été à \x1b[1;33mParis\x1b[0m 🙂"
 
 
 def test_bad_arguments_exit_2_and_a_missing_index_exits_1(
