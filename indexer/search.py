@@ -1,13 +1,13 @@
-"""Search of the index's stored text: text and reasoning parts, 2.x message rows' own text, tool
-targets and session titles, each record once (fork copies left out), newest first, with a snippet.
+"""Search of the stored text (text and reasoning parts, 2.x message text, tool targets, titles).
 Never writes the index: it reads through indexer.live.reading, live or idle, as `query` does.
 
-Matching is a substring test, case-insensitive by RE2's Unicode simple case folding (DuckDB's
-regexp_matches, ~4x faster here than lower() and strpos, and it reads ς, σ and Σ alike). No full
-case folding (ß never matches "ss"), no accent folding; the search text is NFC-normalized, as
-OpenCode's text usually is. DuckDB's
-`fts` extension is not used: extensions download from DuckDB's own site, never from PyPI, and
-no build exists for DuckDB 2.0 there. docs/benchmarks.md has the bound on 1,000,000 parts.
+Each record is found once (fork copies left out), newest first, with a snippet. Matching is a
+substring test, case-insensitive by RE2's Unicode simple case folding (DuckDB's regexp_matches:
+~4x faster here than lower() with strpos, and it reads ς, σ and Σ alike). No full case folding
+(ß never matches "ss"), no accent folding; the search text is NFC-normalized, as OpenCode's text
+usually is. DuckDB's `fts` extension is not used: extensions download from DuckDB's own site,
+not PyPI, and none is packaged for DuckDB 2.0. docs/benchmarks.md has the bound on 1,000,000
+parts.
 """
 
 from __future__ import annotations
@@ -32,8 +32,14 @@ KINDS = ("text", "reasoning", "message", "tool", "title")
 """What a hit is: a text or reasoning part, a 2.x message row's own text (user, system,
 synthetic, skill), a tool call's target, a session's title."""
 _SPACE = re.compile(r"\s+")
-_SOURCE = {"text": "part", "reasoning": "part", "tool": "part", "message": "message"}
-_SOURCE["title"] = "session"
+_SOURCE = {
+    "text": "part",
+    "reasoning": "part",
+    "tool": "part",
+    "message": "message",
+    "title": "session",
+}
+"""Where each kind of hit keeps its text."""
 _PART_TEXT = "coalesce(p.text, p.text_preview)"
 SNIPPET_BATCH = 1_000
 """Hits whose text one query fetches by id."""
@@ -112,13 +118,10 @@ def search(
     if limit < 1:
         raise ValueError("the limit must be at least 1")
     started = time.monotonic()
-    known = (
-        "TRUE"
-        if tz is None
-        else (
-            f"(SELECT count(*) > 0 FROM pg_timezone_names() WHERE lower(name) = lower({literal(tz)}))"
-        )
-    )
+    known = "TRUE"
+    if tz is not None:
+        zones = "SELECT lower(name) FROM pg_timezone_names()"
+        known = f"lower({literal(tz)}) IN ({zones})"
     with reading(Path(db), timeout_s) as reader:
         probe = reader.read(
             "SELECT (SELECT count(*) FROM information_schema.columns WHERE table_name = 'parts' "
