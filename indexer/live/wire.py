@@ -106,8 +106,9 @@ def _dataclass(kind: type, data: object, where: str) -> Any:
     return kind(**values)
 
 
-def _sequence(data: object, where: str) -> list[object]:
-    if not isinstance(data, list):
+def _sequence(data: object, where: str) -> list[object] | tuple[object, ...]:
+    """An array: a list from JSON, or the tuple dataclasses.asdict keeps."""
+    if not isinstance(data, list | tuple):
         raise WireError(f"{where}: expected an array, got {type(data).__name__}")
     return data
 
