@@ -61,8 +61,6 @@ class Link:
     pid: int
     db: str
     connected: bool
-    since: float
-    """Epoch seconds of the last change (attached, lost, attached again)."""
 
     @property
     def header(self) -> str:
@@ -93,16 +91,14 @@ class RemoteService:
         db: Path,
         *,
         find: Callable[[Path], LiveClient | None] = reach,
-        clock: Callable[[], float] = time.time,
         retry_s: float = REATTACH_EVERY_S,
     ) -> None:
         self.db = db
         self._find = find
-        self._clock = clock
         self._retry_s = retry_s
         self._lock = threading.Lock()
         self._client: LiveClient | None = client
-        self._link = Link(client.label, client.pid, str(db), True, clock())
+        self._link = Link(client.label, client.pid, str(db), True)
         self._last: IndexerSnapshot | None = None
         self._last_try = 0.0
         self._stopped = False
@@ -128,7 +124,7 @@ class RemoteService:
             if client is None:
                 raise Detached(self._link.header)
             self._client = client
-            self._link = Link(client.label, client.pid, str(self.db), True, self._clock())
+            self._link = Link(client.label, client.pid, str(self.db), True)
         log.info("attached again to %s (pid %d) on %s", client.label, client.pid, self.db)
         return client
 
@@ -138,7 +134,7 @@ class RemoteService:
                 return  # another thread noticed first
             self._client = None
             self._last_try = time.monotonic()
-            self._link = dataclasses.replace(self._link, connected=False, since=self._clock())
+            self._link = dataclasses.replace(self._link, connected=False)
         client.close()
         log.warning("%s (pid %d) stopped answering", self._link.label, self._link.pid)
 
@@ -149,6 +145,13 @@ class RemoteService:
         except Unreachable:
             self._lose(client)
             raise Detached(self.link().header) from None
+        except QueryError as exc:
+            if str(exc).startswith("unknown action"):
+                raise QueryError(
+                    f"{client.label} (pid {client.pid}) is an ocindex without attach mode: "
+                    "update it, or stop it and run the dashboard alone"
+                ) from None
+            raise
 
     def _value(self, kind: type[T], action: str, body: dict[str, object], timeout_s: float) -> T:
         return wire.rebuild(kind, self._call(action, body, timeout_s).get("value"))

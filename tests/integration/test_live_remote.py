@@ -8,11 +8,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pyarrow.flight as flight
 import pytest
 
 from indexer.health import Health
-from indexer.live.address import AddressError, loopback, socket_path
+from indexer.live.address import ENGINE_ACTIONS, AddressError, loopback, socket_path
 from indexer.live.client import LiveClient, reach
 from indexer.live.readonly import QueryError
 from indexer.live.remote import Detached, RemoteService, attach
@@ -202,3 +204,27 @@ def test_the_process_says_what_it_is() -> None:
     assert process_label(["ocindex", "-v", "run", "--db", "x"]) == "ocindex run"
     assert process_label(["ocindex"]) == "the ocindex dashboard"
     assert process_label(["ocindex", "tui", "--db", "x"]) == "the ocindex dashboard"
+
+
+class OlderServer(LiveServer):
+    """An ocindex from before attach mode: it answers ping, status and rollback only."""
+
+    def _reply(self, name: str, request: dict[str, Any]) -> dict[str, object]:
+        if name in ENGINE_ACTIONS:
+            raise flight.FlightServerError(f"unknown action {name!r}", extra_info=b"failed")
+        return super()._reply(name, request)
+
+
+def test_an_ocindex_without_attach_mode_is_named_as_such(engine: Engine, db: Path) -> None:
+    older = OlderServer(FakeHost(engine), socket_path(db))
+    try:
+        remote = attach(db)
+        assert remote is not None
+        try:
+            with pytest.raises(QueryError, match=r"is an ocindex without attach mode: update it"):
+                remote.snapshot()
+            assert remote.link().connected
+        finally:
+            remote.stop()
+    finally:
+        older.stop()

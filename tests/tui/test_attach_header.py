@@ -11,7 +11,7 @@ import pytest
 from textual.widgets import Static
 
 from indexer.live.remote import Link
-from tests.tui.fakes import T0, FakeFacade, frozen_clock, post_snapshot, settle
+from tests.tui.fakes import FakeFacade, frozen_clock, post_snapshot, settle
 from tui import attach
 from tui.attach import AttachedApp
 from tui.palette import UNAVAILABLE, palette_commands
@@ -26,13 +26,13 @@ class FakeRemote(FakeFacade):
 
     def __init__(self) -> None:
         super().__init__()
-        self.current = Link("ocindex run", 4242, DB, True, T0)
+        self.current = Link("ocindex run", 4242, DB, True)
 
     def link(self) -> Link:
         return self.current
 
     def lose(self) -> None:
-        self.current = Link("ocindex run", 4242, DB, False, T0 + 1)
+        self.current = Link("ocindex run", 4242, DB, False)
 
 
 def attached_app(remote: FakeRemote | None = None) -> AttachedApp:
@@ -58,7 +58,7 @@ async def test_the_header_says_attached_then_detached_with_a_toast_each_time() -
         await post_snapshot()(pilot)
         assert "detached: ocindex run (pid 4242) is gone" in badge(app)
         assert [n.title for n in app._notifications] == ["Detached"]
-        remote.current = Link("ocindex run", 5151, DB, True, T0 + 2)
+        remote.current = Link("ocindex run", 5151, DB, True)
         await post_snapshot()(pilot)
         assert "attached to ocindex run (pid 5151)" in badge(app)
         assert [n.title for n in app._notifications] == ["Detached", "Attached again"]

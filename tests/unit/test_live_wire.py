@@ -54,7 +54,7 @@ VALUES: list[object] = [
     ALERT,
     Percentiles(1.0, None, 3.5),
     comparison().v2,
-    Link("ocindex run", 4242, "/tmp/index.duckdb", False, 1.5),
+    Link("ocindex run", 4242, "/tmp/index.duckdb", False),
 ]
 
 
