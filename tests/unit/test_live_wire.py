@@ -67,6 +67,11 @@ def test_every_value_that_crosses_comes_back_equal_and_of_its_type(value: object
     assert type(back) is type(value)
 
 
+@pytest.mark.parametrize("value", VALUES, ids=lambda v: type(v).__name__)
+def test_the_json_is_what_dataclasses_asdict_gives(value: object) -> None:
+    assert json.loads(wire.dumps(value)) == json.loads(json.dumps(dataclasses.asdict(value)))
+
+
 def dataclasses_under(kind: object, seen: set[type]) -> set[type]:
     """Every dataclass reachable from `kind` through its fields' types."""
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
