@@ -15,7 +15,7 @@ from indexer.snapshot import IndexerFacade
 from tui import keys
 from tui.app import OcindexApp
 from tui.intent import KnowsRolloutThreshold
-from tui.messages import SnapshotFailed, SnapshotReady
+from tui.messages import RetryRequested, SnapshotFailed, SnapshotReady
 from tui.panes.header import StatusHeader
 
 IN_PROCESS_ONLY: dict[str, str] = {}
@@ -69,10 +69,26 @@ class AttachedApp(OcindexApp):
         """The attachment as last shown in the header."""
         return self._link
 
+    def _detached_reason(self) -> str:
+        link = self._link
+        if link is None or link.connected:
+            return ""
+        return f"{link.header}: its keys act again once it answers"
+
+    @on(RetryRequested)
+    def _retry_while_detached(self, message: RetryRequested) -> None:
+        """`R` in pane 4 says why it does nothing while the process is gone (OcindexApp's own
+        handler, which would send the retry, is skipped)."""
+        reason = self._detached_reason()
+        if reason:
+            message.prevent_default()
+            self.notify(reason, title="Retry", severity="warning")
+
     def why_unavailable(self, action: str, parameters: tuple[object, ...] = ()) -> str:
         link = self._link
-        if link is not None and not link.connected:
-            return f"{link.header}: its keys act again once it answers"
+        detached = self._detached_reason()
+        if detached:
+            return detached
         reason = IN_PROCESS_ONLY.get(action)
         if reason:
             return f"attached to {link.label if link else 'another process'}: {reason}"

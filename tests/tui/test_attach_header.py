@@ -74,6 +74,9 @@ async def test_while_detached_every_key_that_acts_on_the_engine_is_dimmed_and_sa
         for key in ("f", "r", "v", "b", "plus"):
             await pilot.press(key)
             await settle(pilot)
+        await pilot.press("4", "R")  # retry the selected error file
+        await settle(pilot)
+        assert "Retry" in [n.title for n in app._notifications]
         assert remote.actions() == []
         reasons = {n.message for n in app._notifications if n.title != "Detached"}
         assert reasons == {
