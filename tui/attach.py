@@ -64,11 +64,6 @@ class AttachedApp(OcindexApp):
         else:
             self.notify(link.explained, title="Detached", severity="warning")
 
-    @property
-    def attached_link(self) -> Link | None:
-        """The attachment as last shown in the header."""
-        return self._link
-
     def _detached_reason(self) -> str:
         link = self._link
         if link is None or link.connected:

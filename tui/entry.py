@@ -23,6 +23,7 @@ from indexer.storage import resolve_storage_root
 from indexer.store.database import DatabaseError
 from tui import format as fmt
 from tui.app import OcindexApp
+from tui.attach import AttachedApp
 from tui.logbook import LogBook
 
 log = logging.getLogger(__name__)
@@ -173,12 +174,11 @@ def run_dashboard(args: argparse.Namespace) -> int:
     try:
         # An own loop: asyncio.run() would wait for a worker thread still inside the engine.
         book = LogBook(path=dashboard_log_path())
-        if isinstance(service, RemoteService):
-            from tui.attach import AttachedApp
-
-            app: OcindexApp = AttachedApp(service, logbook=book)
-        else:
-            app = OcindexApp(service, logbook=book)
+        app = (
+            AttachedApp(service, logbook=book)
+            if isinstance(service, RemoteService)
+            else OcindexApp(service, logbook=book)
+        )
         with logs_held_off_the_terminal(book), quitting_on_hangup(app, loop):
             if isinstance(service, RemoteService):
                 attached_notes(service, args)
