@@ -16,7 +16,8 @@ import pytest
 from indexer.health import Health
 from indexer.live.address import ENGINE_ACTIONS, AddressError, loopback, socket_path
 from indexer.live.client import LiveClient, reach
-from indexer.live.readonly import QueryError
+from indexer.live.reading import query_engine
+from indexer.live.readonly import QueryError, Refused
 from indexer.live.remote import Detached, RemoteService, attach
 from indexer.live.server import LiveServer, process_label, serve_tcp
 from indexer.snapshot import ActionResult
@@ -228,3 +229,14 @@ def test_an_ocindex_without_attach_mode_is_named_as_such(engine: Engine, db: Pat
             remote.stop()
     finally:
         older.stop()
+
+
+def test_a_dashboard_reads_the_index_the_same_way_attached_or_in_process(
+    remote: RemoteService, engine: Engine
+) -> None:
+    in_process = FakeHost(engine)  # has cursor(), as IndexerService
+    for source in (remote, in_process):
+        assert query_engine(source, "select 42 as n").table.to_pylist() == [{"n": 42}]
+        assert query_engine(source, "select * from range(10)", limit=3).truncated
+        with pytest.raises(Refused):
+            query_engine(source, "create table t (a int)")
