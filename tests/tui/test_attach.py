@@ -20,9 +20,9 @@ from indexer.live.client import reach
 from indexer.live.remote import RemoteService, attach
 from indexer.simulate import OpenCodeSimulator
 from tests.faults.support import Spawned, census_of, cli, spawned
+from tests.support.toasts import ToastsKept
 from tests.tui.fakes import until
 from tui.app import OcindexApp
-from tui.attach import AttachedApp
 from tui.screens.confirm import ConfirmScreen
 
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
@@ -78,10 +78,6 @@ def badge(app: OcindexApp) -> str:
     return str(app.main.query_one("#header-badges", Static).visual)
 
 
-def notices(app: OcindexApp) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
 async def quiet(pilot: Pilot[Any]) -> None:
     """No poll re-armed, none in flight: the remote can be stopped."""
     app = pilot.app
@@ -101,7 +97,7 @@ async def test_the_dashboard_attached_to_a_daemon_acts_on_it_and_survives_its_re
     remote = attach(db)
     assert isinstance(remote, RemoteService)
     files = sum(1 for p in root.rglob("*") if p.is_file())
-    app = AttachedApp(remote, poll_interval=0.2)
+    app = ToastsKept(remote, poll_interval=0.2)
     second: Spawned | None = None
     try:
         async with app.run_test(size=SIZE, notifications=True) as pilot:
@@ -121,7 +117,7 @@ async def test_the_dashboard_attached_to_a_daemon_acts_on_it_and_survives_its_re
                 assert live(db)["pending_files"] == 0
                 await until(
                     pilot,
-                    lambda: any(m.startswith("Flushed ") for m in notices(app)),
+                    lambda: any(m.startswith("Flushed ") for m in app.messages()),
                     "the daemon's answer as a toast",
                 )
 
@@ -149,7 +145,7 @@ async def test_the_dashboard_attached_to_a_daemon_acts_on_it_and_survives_its_re
                 assert app.why_unavailable("flush").startswith("detached: ocindex run")
                 await pilot.press("f")  # dimmed: says why, asks nothing of anybody
                 await until(
-                    pilot, lambda: any("act again once" in m for m in notices(app)), "why f"
+                    pilot, lambda: any("act again once" in m for m in app.messages()), "why f"
                 )
 
                 # -- a daemon serves the database again: attached to it

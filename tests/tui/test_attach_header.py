@@ -11,9 +11,9 @@ import pytest
 from textual.widgets import Static
 
 from indexer.live.remote import Link
+from tests.support.toasts import ToastsKept
 from tests.tui.fakes import FakeFacade, frozen_clock, post_snapshot, settle
 from tui import attach
-from tui.attach import AttachedApp
 from tui.palette import UNAVAILABLE, palette_commands
 from tui.screens.ab import ABScreen
 
@@ -35,11 +35,11 @@ class FakeRemote(FakeFacade):
         self.current = Link("ocindex run", 4242, DB, False)
 
 
-def attached_app(remote: FakeRemote | None = None) -> AttachedApp:
-    return AttachedApp(remote or FakeRemote(), poll_interval=None, clock=frozen_clock)
+def attached_app(remote: FakeRemote | None = None) -> ToastsKept:
+    return ToastsKept(remote or FakeRemote(), poll_interval=None, clock=frozen_clock)
 
 
-def badge(app: AttachedApp) -> str:
+def badge(app: ToastsKept) -> str:
     return str(app.main.query_one("#header-badges", Static).visual)
 
 
@@ -53,15 +53,15 @@ async def test_the_header_says_attached_then_detached_with_a_toast_each_time() -
     async with app.run_test(size=(120, 36), notifications=True) as pilot:
         await post_snapshot()(pilot)
         assert "attached to ocindex run (pid 4242)" in badge(app)
-        assert not app._notifications  # the first attachment needs no toast
+        assert app.toasts == []  # the first attachment needs no toast
         remote.lose()
         await post_snapshot()(pilot)
         assert "detached: ocindex run (pid 4242) is gone" in badge(app)
-        assert [n.title for n in app._notifications] == ["Detached"]
+        assert app.titles() == ["Detached"]
         remote.current = Link("ocindex run", 5151, DB, True)
         await post_snapshot()(pilot)
         assert "attached to ocindex run (pid 5151)" in badge(app)
-        assert [n.title for n in app._notifications] == ["Detached", "Attached again"]
+        assert app.titles() == ["Detached", "Attached again"]
 
 
 async def test_while_detached_every_key_that_acts_on_the_engine_is_dimmed_and_says_why() -> None:
@@ -76,9 +76,9 @@ async def test_while_detached_every_key_that_acts_on_the_engine_is_dimmed_and_sa
             await settle(pilot)
         await pilot.press("4", "R")  # retry the selected error file
         await settle(pilot)
-        assert "Retry" in [n.title for n in app._notifications]
+        assert "Retry" in app.titles()
         assert remote.actions() == []
-        reasons = {n.message for n in app._notifications if n.title != "Detached"}
+        reasons = {message for title, message in app.toasts if title != "Detached"}
         assert reasons == {
             "detached: ocindex run (pid 4242) is gone: its keys act again once it answers"
         }
@@ -107,7 +107,7 @@ async def test_an_action_that_needs_the_engine_in_this_process_is_dimmed_while_a
         await pilot.press("a")
         await settle(pilot)
         assert not isinstance(app.screen, ABScreen)
-        assert [n.message for n in app._notifications] == [
+        assert app.messages() == [
             "attached to ocindex run: the A/B view reads this process's engine"
         ]
         assert app.check_action("ab", ()) is None
