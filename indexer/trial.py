@@ -53,8 +53,8 @@ class Workload:
 
     @property
     def name(self) -> str:
-        pace = "unpaced" if self.rate <= 0 else f"at {self.rate:,.0f} files/s"
-        return f"{self.files:,} files, {pace}"
+        pace = ", unpaced" if self.rate <= 0 else f" at {self.rate:,.0f} files/s"
+        return f"{self.files:,} files{pace}"
 
 
 PRESETS: tuple[Workload, ...] = (
@@ -148,6 +148,11 @@ class Trial:
         self._lock = threading.Lock()
         self._procs: list[subprocess.Popen[str]] = []
 
+    def pids(self) -> tuple[int, ...]:
+        """The trial's processes still running or not yet waited for."""
+        with self._lock:
+            return tuple(proc.pid for proc in self._procs)
+
     def cancel(self) -> None:
         self._cancelled.set()
         with self._lock:
@@ -156,6 +161,7 @@ class Trial:
             proc.kill()
 
     def run(self, on_progress: Callable[[TrialProgress], None] = lambda _p: None) -> TrialResult:
+        self._check()
         self.base.mkdir(parents=True, exist_ok=True)
         self.scratch = Path(tempfile.mkdtemp(prefix="ocindex-trial-", dir=self.base))
         try:
@@ -164,6 +170,7 @@ class Trial:
             # About 120 files a session: enough sessions that the first `files` exist.
             sessions = self.workload.files // 100 + 5
             OpenCodeSimulator(source, seed=self.workload.seed).write_sessions(sessions)
+            self._check()
             runs = {v: self._run_one(v, source, on_progress) for v in VERSIONS}
             return TrialResult(self.workload, runs["v1"], runs["v2"])
         except TrialFailed:
