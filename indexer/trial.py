@@ -160,7 +160,7 @@ class Trial:
         for proc in procs:
             proc.kill()
 
-    def run(self, on_progress: Callable[[TrialProgress], None] = lambda _p: None) -> TrialResult:
+    def run(self, on_progress: Callable[[TrialProgress], object] = lambda _p: None) -> TrialResult:
         self._check()
         self.base.mkdir(parents=True, exist_ok=True)
         self.scratch = Path(tempfile.mkdtemp(prefix="ocindex-trial-", dir=self.base))
@@ -209,7 +209,7 @@ class Trial:
                     pipe.close()
 
     def _run_one(
-        self, version: str, source: Path, on_progress: Callable[[TrialProgress], None]
+        self, version: str, source: Path, on_progress: Callable[[TrialProgress], object]
     ) -> IndexerTrial:
         assert self.scratch is not None
         self._check()
@@ -219,14 +219,18 @@ class Trial:
         w = self.workload
         with (work / "trial.log").open("w") as log:
             indexer = self._spawn(
-                ["indexer.trial", version, str(root), str(work / "index.duckdb")]
-                + ["--catch-up", str(self.catch_up_s)],
+                [
+                    *("indexer.trial", version, str(root), str(work / "index.duckdb")),
+                    *("--catch-up", str(self.catch_up_s)),
+                ],
                 log,
             )
             _expect(indexer, "ready", work)
             writer = self._spawn(
-                ["indexer.simulate.replay", str(source), str(root)]
-                + ["--rate", str(w.rate), "--limit", str(w.files)],
+                [
+                    *("indexer.simulate.replay", str(source), str(root)),
+                    *("--rate", str(w.rate), "--limit", str(w.files)),
+                ],
                 log,
             )
             _expect(writer, "ready", work)
@@ -325,7 +329,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1  # the parent went away
     cpu0 = _cpu_s()
     written = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.readline(), written.set()), daemon=True).start()
+
+    def await_written() -> None:
+        sys.stdin.readline()  # "written N", or the end of stdin when the parent went away
+        written.set()
+
+    threading.Thread(target=await_written, daemon=True).start()
     while not written.wait(0.2):
         _emit(committed=indexer.stats().files_processed)
     deadline = time.monotonic() + args.catch_up
