@@ -29,6 +29,7 @@ from typing import IO, Any
 from indexer.bench import default_bench_dir, percentile
 from indexer.config import ENV_OPENCODE_DB, Flags, IndexerConfig, process_env
 from indexer.engine import assemble
+from indexer.rollout import Indexer
 from indexer.simulate import OpenCodeSimulator
 
 CATCH_UP_S = 60.0
@@ -37,7 +38,11 @@ CATCH_UP_FILES_PER_S = 25.0
 of the workload (v1 manages about 100 files/s on a quiet machine) before it is reported as not
 caught up."""
 SETTLE_S = 0.5
-"""Quiet time after the last commit that counts as caught up (watch events may still arrive)."""
+"""Quiet time after the last commit that counts as caught up once every written file is in the
+index (watch events may still be on their way before that)."""
+QUIET_S = 5.0
+"""Quiet this long, an indexer has done all it will: the files it lacks are the closing scan's
+catches (events it missed)."""
 CPU_CLOCK = "user+system CPU of the indexer's own process while it indexed (getrusage)"
 VERSIONS = ("v1", "v2")
 
@@ -328,20 +333,24 @@ def main(argv: list[str] | None = None) -> int:
     if sys.stdin.readline().strip() != "go":
         return 1  # the parent went away
     cpu0 = _cpu_s()
-    written = threading.Event()
+    written: list[int] = []
+    told = threading.Event()
 
     def await_written() -> None:
-        sys.stdin.readline()  # "written N", or the end of stdin when the parent went away
-        written.set()
+        words = sys.stdin.readline().split()  # "written N", or nothing if the parent went away
+        written.append(int(words[1]) if len(words) == 2 and words[1].isdigit() else 0)
+        told.set()
 
     threading.Thread(target=await_written, daemon=True).start()
-    while not written.wait(0.2):
+    while not told.wait(0.2):
         _emit(committed=indexer.stats().files_processed)
     deadline = time.monotonic() + args.catch_up
     caught_up = False
     while not caught_up and time.monotonic() < deadline:
-        caught_up = indexer.wait_idle(timeout_s=0.2, settle_s=SETTLE_S)
+        idle = indexer.wait_idle(timeout_s=0.2, settle_s=SETTLE_S)
         _emit(committed=indexer.stats().files_processed)
+        # Every written file in the index; or quiet so long that what is missing was missed.
+        caught_up = idle and (_indexed(indexer) >= written[0] or indexer.is_idle(QUIET_S))
     cpu_s = _cpu_s() - cpu0
     figures = _figures(indexer.cursor(), args.version)
     report = indexer.rescan() if caught_up else None
@@ -361,6 +370,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     _emit(result=result)
     return 0
+
+
+def _indexed(indexer: Indexer) -> int:
+    cursor = indexer.cursor()
+    try:
+        row = cursor.execute("SELECT count(*) FROM file_index").fetchone()
+    finally:
+        cursor.close()
+    return int(row[0]) if row else 0
 
 
 def _figures(cursor: Any, version: str) -> dict[str, Any]:

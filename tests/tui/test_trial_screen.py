@@ -1,6 +1,7 @@
 """The A/B trial from the A/B view: `t` picks a workload, the trial runs in a worker with
 progress, escape cancels it (its scratch data removed), the result shows v1 and v2 side by side.
-Driven through Pilot over fake trials, and over a real one with real engines."""
+Driven through Pilot over fake trials, and over a real one (real engines) that escape cancels;
+tests/integration/test_trial.py runs the trial itself to the end."""
 
 from __future__ import annotations
 
@@ -168,24 +169,6 @@ async def test_a_failed_trial_says_why_and_escape_closes_it(facade: FakeFacade) 
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, ABScreen)
-
-
-async def test_a_real_trial_runs_both_engines_and_leaves_no_scratch_data(
-    facade: FakeFacade, tmp_path: Path
-) -> None:
-    app = make_app(facade)
-    async with app.run_test(size=SIZE) as pilot:
-        await start(pilot)
-        ab_with(app, lambda _w: Trial(Workload(files=40), base=tmp_path, catch_up_s=120))
-        await settle(pilot)
-        await pilot.press("t", "enter")
-        screen = app.screen
-        assert isinstance(screen, TrialScreen)
-        await until(pilot, lambda: screen.result is not None, "the trial's result", 180)
-        assert screen.result is not None
-        assert screen.result.v1.files_indexed == screen.result.v2.files_indexed == 40
-        assert "40 in" in shown(app, "#trial-result")
-        assert list(tmp_path.iterdir()) == []
 
 
 async def test_escape_cancels_a_real_trial_and_its_scratch_data_goes(
