@@ -110,9 +110,8 @@ async def test_t_in_the_ab_view_runs_the_picked_workload_and_shows_both_side_by_
         await pilot.pause()
         assert isinstance(app.screen, TrialPicker)
         options = app.screen.query_one(OptionList)
-        assert [str(options.get_option_at_index(i).prompt) for i in range(4)] == [
-            w.name for w in PRESETS
-        ]
+        prompts = [str(options.get_option_at_index(i).prompt) for i in range(len(PRESETS))]
+        assert prompts == [f"{PRESETS[0].name} (default)", *(w.name for w in PRESETS[1:])]
         await pilot.press("down", "enter")
         await settle(pilot)
         assert asked == [PRESETS[1]]

@@ -36,6 +36,8 @@ HOW = (
     "scratch database. The live indexer keeps running; the scratch data is removed afterwards."
 )
 
+PICK_HINT = "↑↓ choose · enter runs it · esc cancels · v1 indexes about 100 files/s, v2 far more"
+
 
 class TrialRun(Protocol):
     """What the screen needs of indexer.trial.Trial."""
@@ -56,13 +58,18 @@ class TrialPicker(ModalScreen[Workload | None]):
     TrialPicker { align: center middle; }
     #trial-pick { width: 72; max-width: 100%; height: auto; border: round $accent; padding: 0 1; }
     #trial-pick OptionList { height: auto; margin-top: 1; }
+    #trial-pick-hint { color: $text-muted; }
     """
 
     def compose(self) -> ComposeResult:
         with Vertical(id="trial-pick") as box:
             box.border_title = "Run an A/B trial"
             yield Static(HOW, markup=False)
-            yield OptionList(*(w.name for w in PRESETS), id="trial-workloads")
+            yield OptionList(
+                *(w.name + (" (default)" if i == 0 else "") for i, w in enumerate(PRESETS)),
+                id="trial-workloads",
+            )
+            yield Static(PICK_HINT, id="trial-pick-hint", markup=False)
         yield Footer(compact=True)
 
     def action_cancel(self) -> None:
@@ -77,7 +84,7 @@ def trial_rows(result: TrialResult) -> list[tuple[str, str, str]]:
     """(label, v1 text, v2 text) for every figure of the trial."""
 
     def pair(a: float | None, b: float | None) -> str:
-        return "—" if a is None and b is None else f"{fmt.ms_bare(a)} / {fmt.ms_bare(b)} ms"
+        return f"{fmt.ms(a)} / {fmt.ms(b)}"
 
     def each(get: Callable[[IndexerTrial], str]) -> tuple[str, str]:
         return get(result.v1), get(result.v2)
@@ -94,6 +101,7 @@ def trial_rows(result: TrialResult) -> list[tuple[str, str, str]]:
         ("catches", *each(lambda t: fmt.count(t.catches))),
         ("CPU time", *each(lambda t: fmt.duration(t.cpu_s))),
         ("caught up", *each(lambda t: "yes" if t.caught_up else "no, stopped waiting")),
+        ("writer files/s", *each(lambda t: fmt.per_second(t.writer_files_per_s))),
     ]
 
 
