@@ -272,25 +272,32 @@ def _send(proc: subprocess.Popen[str], line: str) -> None:
         pass  # it ended (killed on cancel): its missing output says so
 
 
+def _failed(proc: subprocess.Popen[str], work: Path, what: str) -> TrialFailed:
+    """The process ended (or is ended) without what it owed: the failure, with its log's tail."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    log = work / "trial.log"
+    tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
+    text = f"{work.name} trial: {what} (exit {proc.returncode})"
+    return TrialFailed(f"{text}: {' '.join(tail)}" if tail else text)
+
+
 def _read(proc: subprocess.Popen[str], work: Path) -> dict[str, Any]:
     """The process's next JSON line; its end without one is a TrialFailed (or cancelled)."""
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line:
-        proc.wait()
-        log = work / "trial.log"
-        tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
-        raise TrialFailed(f"{work.name} trial process ended ({proc.returncode}): {' '.join(tail)}")
+        raise _failed(proc, work, "the indexer process ended without its result")
     found = json.loads(line)
     return found if isinstance(found, dict) else {"line": found}
 
 
 def _expect(proc: subprocess.Popen[str], word: str, work: Path) -> None:
     assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if line.strip() != word:
-        proc.wait()
-        raise TrialFailed(f"{work.name}: expected {word!r}, got {line.strip()!r}")
+    line = proc.stdout.readline().strip()
+    if line != word:
+        raise _failed(proc, work, f"expected {word!r} from a trial process, got {line!r}")
 
 
 def _await_writer(

@@ -3,6 +3,7 @@ processes, real scratch databases; and the scratch data gone afterwards, also on
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from indexer.trial import (
     PRESETS,
     Trial,
     TrialCancelled,
+    TrialFailed,
     TrialProgress,
     TrialResult,
     Workload,
@@ -81,6 +83,22 @@ def test_trial_cancelled_before_it_starts_runs_nothing(tmp_path: Path) -> None:
         trial.run()
 
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_trial_process_that_fails_is_a_trial_failed_naming_its_log_and_leaves_no_scratch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = tmp_path / "base"
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'engine exploded' >&2\nexit 3\n")
+    broken.chmod(0o755)
+    trial = Trial(Workload(files=20), base=base)
+    monkeypatch.setattr(sys, "executable", str(broken))
+
+    with pytest.raises(TrialFailed, match=r"v1 trial: expected 'ready'.*exit 3.*engine exploded"):
+        trial.run()
+
+    assert list(base.iterdir()) == []
 
 
 def test_trial_progress_counts_each_indexer_for_half() -> None:
