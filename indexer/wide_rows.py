@@ -163,17 +163,22 @@ def _usage(doc: Doc) -> Row:
     """tokens: input, output, reasoning, cache read, cache write."""
     tokens = v if (v := doc.get("tokens")).__class__ is dict else EMPTY
     cache = v if (v := tokens.get("cache")).__class__ is dict else EMPTY
-    return tuple(
+    return (
         v
-        if (v := where.get(key)).__class__ is int and -BIGINT <= v < BIGINT
-        else (as_int(v) if v.__class__ is float else None)
-        for where, key in (
-            (tokens, "input"),
-            (tokens, "output"),
-            (tokens, "reasoning"),
-            (cache, "read"),
-            (cache, "write"),
-        )
+        if (v := tokens.get("input")).__class__ is int and -BIGINT <= v < BIGINT
+        else (as_int(v) if v.__class__ is float else None),
+        v
+        if (v := tokens.get("output")).__class__ is int and -BIGINT <= v < BIGINT
+        else (as_int(v) if v.__class__ is float else None),
+        v
+        if (v := tokens.get("reasoning")).__class__ is int and -BIGINT <= v < BIGINT
+        else (as_int(v) if v.__class__ is float else None),
+        v
+        if (v := cache.get("read")).__class__ is int and -BIGINT <= v < BIGINT
+        else (as_int(v) if v.__class__ is float else None),
+        v
+        if (v := cache.get("write")).__class__ is int and -BIGINT <= v < BIGINT
+        else (as_int(v) if v.__class__ is float else None),
     )
 
 
