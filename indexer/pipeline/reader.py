@@ -183,15 +183,17 @@ UNCHANGED = UnchangedClock()
 
 
 def _read(path: str, limit: int) -> bytes:
-    """Up to limit bytes: the file's size as stat saw it, plus one to see that it grew. One
-    read(2) (a short one reads as a change, and the file is read again); asking for the size
-    limit instead would allocate 16 MiB for every file."""
+    """Up to limit bytes: the file's size as stat saw it, plus one to see that it grew. Asking
+    for the size limit instead would allocate 16 MiB for every file; unbuffered, one read(2)
+    (a short one reads as a change, and the file is read again)."""
     # O_NOFOLLOW: a link swapped in after the lstat is refused (ELOOP), not followed.
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        return os.read(fd, limit)
-    finally:
-        os.close(fd)
+    with open(path, "rb", buffering=0, opener=_no_follow) as fh:
+        data: bytes = fh.read(limit)
+        return data
+
+
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW)
 
 
 def disk_failure(exc: OSError) -> Failure:
