@@ -149,8 +149,6 @@ def floats_at(objs: Sequence[Doc], key: str) -> Column:
     ]
 
 
-
-
 def lens(values: Column) -> Column:
     return [len(v) if v.__class__ is str else None for v in values]
 
