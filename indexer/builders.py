@@ -28,30 +28,14 @@ from indexer.fields import (
     strs_at,
     tokens_of,
 )
-from indexer.fields import (
-    MAX_STRING_CHARS as MAX_STRING_CHARS,
-)
-from indexer.fields import (
-    MAX_TEXT_BYTES as MAX_TEXT_BYTES,
-)
-from indexer.fields import (
-    PREVIEW_CHARS as PREVIEW_CHARS,
-)
-from indexer.fields import (
-    TARGET_CHARS as TARGET_CHARS,
-)
-from indexer.fields import (
-    Column as Column,
-)
-from indexer.fields import (
-    ColumnBuilder as ColumnBuilder,
-)
-from indexer.fields import (
-    Row as Row,
-)
-from indexer.fields import (
-    Source as Source,
-)
+from indexer.fields import MAX_STRING_CHARS as MAX_STRING_CHARS
+from indexer.fields import MAX_TEXT_BYTES as MAX_TEXT_BYTES
+from indexer.fields import PREVIEW_CHARS as PREVIEW_CHARS
+from indexer.fields import TARGET_CHARS as TARGET_CHARS
+from indexer.fields import Column as Column
+from indexer.fields import ColumnBuilder as ColumnBuilder
+from indexer.fields import Row as Row
+from indexer.fields import Source as Source
 from indexer.wide_rows import message_columns as message_columns
 from indexer.wide_rows import message_row as message_row
 from indexer.wide_rows import part_columns as part_columns
