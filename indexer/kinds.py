@@ -68,6 +68,8 @@ class Table:
     columns: tuple[tuple[str, str], ...]
     primary_key: tuple[str, ...]
     owner_column: str
+    build: builders.ColumnBuilder | None = None
+    """Builds the table's columns from the sources of many rows (see `indexer.builders`)."""
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -75,7 +77,7 @@ class Table:
 
 
 ObjectBuilder = Callable[[str, str, Mapping[str, Any]], Row]
-ArrayBuilder = Callable[[str, str, Sequence[Mapping[str, Any]]], tuple[Row, ...]]
+ArrayBuilder = Callable[[str, str, Sequence[Mapping[str, Any]]], tuple[builders.Source, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +92,8 @@ class KindSpec:
     table: Table
     build_object: ObjectBuilder | None = None
     build_array: ArrayBuilder | None = None
-    """Exactly one builder: array kinds build many rows from the document's items."""
+    """Exactly one builder: an object kind's row, or an array kind's items as the sources of
+    its rows; the table's column builder makes the rows of a whole batch at once."""
     sqlite: tuple[SqliteTable, ...] = ()
 
     @property
@@ -162,6 +165,7 @@ KINDS: tuple[KindSpec, ...] = (
             ),
             ("id",),
             "id",
+            builders.project_columns,
         ),
         build_object=builders.project_row,
         sqlite=(generations.PROJECT_1X,),
@@ -199,6 +203,7 @@ KINDS: tuple[KindSpec, ...] = (
             ),
             ("id",),
             "id",
+            builders.session_columns,
         ),
         build_object=builders.session_row,
         sqlite=(generations.SESSION_1X, generations.SESSION_2X),
@@ -245,6 +250,7 @@ KINDS: tuple[KindSpec, ...] = (
             ),
             ("id",),
             "id",
+            builders.message_columns,
         ),
         build_object=builders.message_row,
         sqlite=(generations.MESSAGE_1X, generations.SWITCHES_1X, generations.MESSAGE_2X),
@@ -252,20 +258,15 @@ KINDS: tuple[KindSpec, ...] = (
     KindSpec(
         FileKind.PART,
         ("part/{parent}/{id}.json", "session/part/{_}/{parent}/{id}.json"),
-        Table(
-            "parts",
-            _PART_COLUMNS,
-            ("id",),
-            "id",
-        ),
+        Table("parts", _PART_COLUMNS, ("id",), "id", builders.part_columns),
         build_object=builders.part_row,
         sqlite=(generations.PART_1X,),
     ),
     KindSpec(
         FileKind.MESSAGE_CONTENT,
         (),  # OpenCode 2 only: no JSON layout
-        Table("parts", _PART_COLUMNS, ("id",), "message_id"),
-        build_array=builders.content_rows,
+        Table("parts", _PART_COLUMNS, ("id",), "message_id", builders.part_columns),
+        build_array=builders.content_sources,
         sqlite=(generations.CONTENT_2X,),
     ),
     KindSpec(
@@ -283,8 +284,9 @@ KINDS: tuple[KindSpec, ...] = (
             ),
             ("session_id", "position"),
             "session_id",
+            builders.todo_columns,
         ),
-        build_array=builders.todo_rows,
+        build_array=builders.todo_sources,
         sqlite=(generations.TODO_1X,),
     ),
     KindSpec(
@@ -305,8 +307,9 @@ KINDS: tuple[KindSpec, ...] = (
             ),
             ("session_id", "file"),
             "session_id",
+            builders.session_diff_columns,
         ),
-        build_array=builders.session_diff_rows,
+        build_array=builders.session_diff_sources,
     ),
 )
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from indexer.builders import Source, clamped, out_of_range
 from indexer.kinds import FileKey, Table
 
 
@@ -75,11 +76,23 @@ class Failure:
 
 @dataclass(frozen=True, slots=True)
 class ParsedFile:
-    """The rows one file contributes: a single table's rows (possibly none for an empty array)."""
+    """The rows one file contributes: a single table's rows (possibly none for an empty array),
+    as the sources they are built from; a batch's writer builds all its rows' columns at once."""
 
     table: Table
     owner_id: str
-    rows: tuple[tuple[Any, ...], ...]
+    sources: tuple[Source, ...]
+
+    @property
+    def rows(self) -> tuple[tuple[Any, ...], ...]:
+        """The rows one by one, every integer no BIGINT holds as None (as they are stored)."""
+        if self.table.build is None or not self.sources:
+            return ()
+        columns = self.table.build(self.sources)
+        types = [sql for _, sql in self.table.columns]
+        for i in out_of_range(types, columns):
+            columns[i] = clamped(columns[i])
+        return tuple(zip(*columns, strict=True))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
-"""Turns the bytes of one OpenCode file into typed rows for its kind, or a classified failure.
-Never touches the database or the filesystem; which rows a kind makes is `indexer.kinds`'s.
+"""Turns the bytes of one OpenCode file into the sources of its kind's rows, or a classified
+failure. Never touches the database or the filesystem; which rows a kind makes is `indexer.kinds`'s.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def parse(
                 f"a {key.kind} file must hold an array, found {_jtype(doc)}",
             )
         items = [item for item in doc if isinstance(item, dict)]
-        rows = spec.build_array(key.record_id, key.parent_id, items)
-        return ParsedFile(spec.table, key.record_id, rows)
+        sources = spec.build_array(key.record_id, key.parent_id, items)
+        return ParsedFile(spec.table, key.record_id, sources)
     if not isinstance(doc, dict):
         return Failure(
             FailureReason.NOT_OBJECT, f"a {key.kind} file must hold an object, found {_jtype(doc)}"
@@ -57,9 +57,8 @@ def parse(
     record_id = doc.get("id")
     if not isinstance(record_id, str) or not record_id:
         return Failure(FailureReason.MISSING_ID, f"the {key.kind} object has no 'id' field")
-    assert spec.build_object is not None
-    row = spec.build_object(key.record_id, key.parent_id, doc)
-    return ParsedFile(spec.table, key.record_id, (row,))
+    # Its row is built with the rest of its batch's, by the table's column builder.
+    return ParsedFile(spec.table, key.record_id, ((key.record_id, key.parent_id, doc),))
 
 
 def too_large(size: int, max_file_bytes: int) -> Failure:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import math
 import os
-import re
 import stat as stat_mode
 import threading
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import orjson
 
+from indexer.builders import out_of_range
 from indexer.kinds import FileKey, FileKind
 from indexer.outcome import (
     Failure,
@@ -79,9 +79,7 @@ def read_file(
         if before.st_size > config.max_file_bytes:
             failure = too_large(before.st_size, config.max_file_bytes)
             return failed_read(key, failure, situation, stamp)
-        # O_NOFOLLOW: a link swapped in after the lstat is refused (ELOOP), not followed.
-        with open(path, "rb", opener=_no_follow) as fh:
-            data = fh.read(config.max_file_bytes + 1)
+        data = _read(path, before.st_size + 1)
         after = os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return decided_read(key, Found.GONE, situation)
@@ -98,7 +96,7 @@ def read_file(
     digest = content_hash(data)
     result = parse(key, data, config.max_file_bytes)
     if isinstance(result, ParsedFile):
-        if not _LONG_NUMBER.search(data):  # no number near 2^63: nothing to clamp
+        if _LONG_DIGITS not in data.translate(_DIGIT_CLASSES):  # no number near 2^63
             return decided_read(key, Found.PARSED, situation, stamp, digest, result)
         result, columns = clamp_rows(result)
         read = decided_read(key, Found.PARSED, situation, stamp, digest, result)
@@ -116,8 +114,10 @@ def read_file(
     return replace(read, message=f"{read.message} (its mtime lies in the future)")
 
 
-_LONG_NUMBER = re.compile(rb"\d{19}")
-"""Cheap pre-check: a number outside 64-bit integers has at least 19 digits."""
+_DIGIT_CLASSES = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
+_LONG_DIGITS = b"0" * 19
+"""Cheap pre-check (the bytes' digits as "0", the rest as spaces): a number outside 64-bit
+integers has at least 19 digits in a row. Ten times faster than a regular expression."""
 _BIGINT = 2**63
 
 
@@ -146,25 +146,13 @@ def clamped_fields(data: bytes) -> list[str]:
 
 
 def clamp_rows(parsed: ParsedFile) -> tuple[ParsedFile, list[str]]:
-    """The rows with every integer that its BIGINT column cannot hold (a sum of huge token
-    counts) as NULL, and the names of those columns. Arrow would refuse the whole batch."""
-    bigint = [i for i, (_, sql) in enumerate(parsed.table.columns) if sql.upper() == "BIGINT"]
-    bad: set[int] = set()
-    rows = []
-    for row in parsed.rows:
-        out = {i for i in bigint if _outside_bigint(row[i])}
-        bad |= out
-        rows.append(tuple(None if i in out else v for i, v in enumerate(row)) if out else row)
-    if not bad:
+    """The parsed file, whose rows read every integer that its BIGINT column cannot hold (a sum
+    of huge token counts) as NULL, as the writer stores it, and the names of those columns."""
+    if parsed.table.build is None or not parsed.sources:
         return parsed, []
-    names = sorted(parsed.table.columns[i][0] for i in bad)
-    return replace(parsed, rows=tuple(rows)), names
-
-
-def _outside_bigint(value: object) -> bool:
-    return (
-        isinstance(value, int) and not isinstance(value, bool) and not -_BIGINT <= value < _BIGINT
-    )
+    columns = parsed.table.build(parsed.sources)
+    bad = out_of_range([sql for _, sql in parsed.table.columns], columns)
+    return parsed, sorted(parsed.table.columns[i][0] for i in bad)
 
 
 class UnchangedClock:
@@ -192,6 +180,16 @@ class UnchangedClock:
 
 
 UNCHANGED = UnchangedClock()
+
+
+def _read(path: str, limit: int) -> bytes:
+    """Up to limit bytes: the file's size as stat saw it, plus one to see that it grew. Asking
+    for the size limit instead would allocate 16 MiB for every file; unbuffered, one read(2)
+    (a short one reads as a change, and the file is read again)."""
+    # O_NOFOLLOW: a link swapped in after the lstat is refused (ELOOP), not followed.
+    with open(path, "rb", buffering=0, opener=_no_follow) as fh:
+        data: bytes = fh.read(limit)
+        return data
 
 
 def _no_follow(path: str, flags: int) -> int:

@@ -1,14 +1,18 @@
-"""Writes parsed rows into the data tables: every row a file owns is replaced at once.
-Never opens a transaction of its own and never decides a file's status.
+"""Writes parsed rows into the data tables: every row a file owns is replaced at once, each
+table's rows built as Arrow columns in one pass per batch. Never opens a transaction of its own
+and never decides a file's status.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from functools import cache
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from indexer.builders import Column, Source, clamped
 from indexer.kinds import Table
 from indexer.outcome import ParsedFile
 from indexer.store.database import sql_strings
@@ -23,17 +27,27 @@ _ARROW_TYPES = {
 }
 
 
+@cache
 def arrow_schema(table: Table) -> pa.Schema:
     return pa.schema([(name, _ARROW_TYPES[kind]) for name, kind in table.columns])
 
 
 def to_arrow(table: Table, rows: Sequence[tuple[object, ...]]) -> pa.Table:
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(table.columns)
+    columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in table.columns]
+    return columns_to_arrow(table, columns)
+
+
+def columns_to_arrow(table: Table, columns: Sequence[Column]) -> pa.Table:
+    """The table's columns as Arrow; an integer no BIGINT holds (a sum of huge token counts)
+    is stored as NULL, the rest of its column kept."""
     schema = arrow_schema(table)
-    return pa.Table.from_arrays(
-        [pa.array(col, type=field.type) for col, field in zip(columns, schema, strict=True)],
-        schema=schema,
-    )
+    arrays = []
+    for column, field in zip(columns, schema, strict=True):
+        try:
+            arrays.append(pa.array(column, type=field.type))
+        except OverflowError:
+            arrays.append(pa.array(clamped(list(column)), type=field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def replace_rows(
@@ -42,18 +56,25 @@ def replace_rows(
     owner_ids: Iterable[str],
     rows: Sequence[tuple[object, ...]],
 ) -> None:
-    """Delete every row owned by owner_ids, then insert rows (already deduplicated by key).
+    """Delete every row owned by owner_ids, then insert rows (already deduplicated by key)."""
+    _replace(conn, table, owner_ids, to_arrow(table, rows) if rows else None)
 
-    Delete-then-insert in one transaction is several times cheaper than INSERT OR REPLACE on
-    existing keys, and an array file that shrank loses its stale rows.
-    """
+
+def _replace(
+    conn: duckdb.DuckDBPyConnection,
+    table: Table,
+    owner_ids: Iterable[str],
+    batch: pa.Table | None,
+) -> None:
+    """Delete-then-insert in one transaction is several times cheaper than INSERT OR REPLACE on
+    existing keys, and an array file that shrank loses its stale rows."""
     owners = list(dict.fromkeys(owner_ids))
     if owners:
         conn.execute(
             f"DELETE FROM {table.name} WHERE {table.owner_column} IN {sql_strings(owners)}"
         )
-    if rows:
-        conn.from_arrow(to_arrow(table, rows)).insert_into(table.name)
+    if batch is not None and batch.num_rows:
+        conn.from_arrow(batch).insert_into(table.name)
 
 
 def write_parsed(
@@ -68,21 +89,29 @@ def write_parsed(
     the later file wins.
     """
     # Keyed by the Table itself: two kinds may share a table under different owner columns.
-    by_table: dict[
-        Table, tuple[Table, list[str], dict[tuple[object, ...], tuple[object, ...]]]
-    ] = {}
+    by_table: dict[Table, tuple[list[str], list[Source]]] = {}
     for item in parsed:
-        table, owners, rows = by_table.setdefault(item.table, (item.table, [], {}))
+        owners, sources = by_table.setdefault(item.table, ([], []))
         if owners_with_rows is None or (item.table.name, item.owner_id) in owners_with_rows:
             owners.append(item.owner_id)
-        pk_index = [item.table.column_names.index(c) for c in item.table.primary_key]
-        for row in item.rows:
-            pk = tuple(row[i] for i in pk_index)
-            rows.pop(pk, None)
-            rows[pk] = row
-    for table, owners, rows in by_table.values():
-        replace_rows(conn, table, owners, list(rows.values()))
+        sources.extend(item.sources)
+    for table, (owners, sources) in by_table.items():
+        batch = None
+        if sources and table.build is not None:
+            batch = columns_to_arrow(table, _latest(table, table.build(sources)))
+        _replace(conn, table, owners, batch)
+
+
+def _latest(table: Table, columns: list[Column]) -> list[Column]:
+    """The columns with one row per primary key: the last one built."""
+    names = table.column_names
+    keys: Iterable[Any] = zip(*(columns[names.index(c)] for c in table.primary_key), strict=True)
+    last = {key: i for i, key in enumerate(keys)}
+    if len(last) == len(columns[0]):
+        return columns
+    keep = sorted(last.values())
+    return [[column[i] for i in keep] for column in columns]
 
 
 def delete_owned(conn: duckdb.DuckDBPyConnection, table: Table, owner_ids: Iterable[str]) -> None:
-    replace_rows(conn, table, owner_ids, ())
+    _replace(conn, table, owner_ids, None)

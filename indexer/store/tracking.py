@@ -58,6 +58,16 @@ _COLUMNS = (
 _SCHEMA = pa.schema(list(_COLUMNS))
 
 
+_JOIN_MIN_KEYS = 200
+_ROWS_PER_KEY = 300
+"""A batch of paths is matched against file_index by a join with an Arrow table of its keys
+when it has at least _JOIN_MIN_KEYS paths and file_index at most _ROWS_PER_KEY rows per path;
+otherwise by a literal IN list, which DuckDB probes in the primary-key index. Measured (2
+cores, DuckDB 2.0.1): the list costs ~33 µs a path, whatever the table's size; the join ~5 ms
+plus ~80 ns a row of file_index, since it scans the table (DuckDB has no index join)."""
+_KEYS = "_ocindex_batch_paths"
+
+
 class FileTracker:
     """Reads and writes file_index rows on the caller's connection; not thread-safe by itself."""
 
@@ -72,58 +82,87 @@ class FileTracker:
         self._now = now
 
     def lookup(self, rel_paths: Iterable[str]) -> dict[str, TrackedFile]:
-        """Return the tracked rows of these paths; unknown paths are absent."""
+        """Return the tracked rows of these paths (one statement); unknown paths are absent."""
         paths = list(dict.fromkeys(rel_paths))
         if not paths:
             return {}
-        rows = self.conn.execute(
-            "SELECT file_path, file_type, status, mtime_ns, size, content_hash, attempts, "
-            f"error_message, indexer_version FROM file_index WHERE file_path IN {sql_strings(paths)}"
-        ).fetchall()
+        rows = self._matching(
+            paths,
+            "SELECT f.file_path, f.file_type, f.status, f.mtime_ns, f.size, f.content_hash, "
+            "f.attempts, f.error_message, f.indexer_version FROM file_index f",
+        )
         return {row[0]: _tracked(row) for row in rows}
+
+    def _matching(self, paths: Sequence[str], statement: str) -> list[tuple[Any, ...]]:
+        """Run `statement` (a SELECT or DELETE over file_index aliased f) on the rows of these
+        paths, by whichever of a join or a key lookup costs less for this many (see
+        _ROWS_PER_KEY)."""
+        if len(paths) >= _JOIN_MIN_KEYS and self._rows() <= _ROWS_PER_KEY * len(paths):
+            keys = pa.table({"file_path": pa.array(paths, pa.string())})
+            self.conn.register(_KEYS, keys)
+            try:
+                using = " USING " if statement.startswith("DELETE") else " JOIN "
+                on = " WHERE " if statement.startswith("DELETE") else " ON "
+                sql = f"{statement}{using}{_KEYS} k{on}f.file_path = k.file_path"
+                return self.conn.execute(sql).fetchall()
+            finally:
+                self.conn.unregister(_KEYS)
+        where = f" WHERE f.file_path IN {sql_strings(paths)}"
+        return self.conn.execute(statement + where).fetchall()
+
+    def _rows(self) -> int:
+        rows = self.conn.execute("SELECT count(*) FROM file_index").fetchall()
+        return int(rows[0][0])
 
     def record(
         self, entries: Sequence[TrackEntry], prior: dict[str, TrackedFile] | None = None
     ) -> None:
         """Write the new state of each file; attempts count consecutive pending/error outcomes.
 
-        prior, when the caller already looked the paths up, saves a query.
+        prior, when the caller already looked the paths up, saves a query. The rows of known
+        paths are deleted, then the batch inserted as one Arrow table: two statements where
+        INSERT OR REPLACE, ON CONFLICT DO UPDATE and MERGE each cost 3-10 times as much.
         """
         if not entries:
             return
         latest = {e.key.rel_path: e for e in entries}  # newest wins inside one call
         if prior is None:
             prior = self.lookup(latest)
+        paths = list(latest)
+        news = list(latest.values())
+        olds = [prior.get(p) for p in paths]
         now_us = int(self._now() * 1_000_000)
-        columns: dict[str, list[object]] = {name: [] for name, _ in _COLUMNS}
-        for path, entry in latest.items():
-            before = prior.get(path)
-            attempts = next_attempts(
-                before.status if before else None, before.attempts if before else 0, entry.status
-            )
-            stamp = entry.stamp or (before.stamp if before else None)
-            values = {
-                "file_path": path,
-                "file_type": str(entry.key.kind),
-                "mtime": stamp.mtime_ns / 1e9 if stamp else 0.0,
-                "size": min(stamp.size, 2**31 - 1) if stamp else 0,
-                "record_id": entry.key.record_id or None,
-                "indexed_at": now_us,
-                "error_message": entry.message,
-                "status": str(entry.status),
-                "mtime_ns": stamp.mtime_ns if stamp else None,
-                "content_hash": entry.content_hash
-                or (before.content_hash if before and entry.status is FileStatus.DELETED else None),
-                "attempts": attempts,
-                "indexer_version": self.indexer_version,
-                "first_attempt_at": now_us if attempts == 1 else None,
-            }
-            for name, value in values.items():
-                columns[name].append(value)
-        batch = pa.Table.from_pydict(columns, schema=_SCHEMA)
-        known = [path for path in latest if path in prior]
+        attempts = [
+            next_attempts(b.status, b.attempts, e.status) if b else next_attempts(None, 0, e.status)
+            for e, b in zip(news, olds, strict=True)
+        ]
+        stamps = [e.stamp or (b.stamp if b else None) for e, b in zip(news, olds, strict=True)]
+        deleted = FileStatus.DELETED
+        columns: list[list[Any]] = [
+            paths,
+            [e.key.kind.value for e in news],
+            [s.mtime_ns / 1e9 if s else 0.0 for s in stamps],
+            [min(s.size, 2**31 - 1) if s else 0 for s in stamps],
+            [e.key.record_id or None for e in news],
+            [now_us] * len(paths),
+            [e.message for e in news],
+            [e.status.value for e in news],
+            [s.mtime_ns if s else None for s in stamps],
+            [
+                e.content_hash or (b.content_hash if b and e.status is deleted else None)
+                for e, b in zip(news, olds, strict=True)
+            ],
+            attempts,
+            [self.indexer_version] * len(paths),
+            [now_us if a == 1 else None for a in attempts],
+        ]
+        batch = pa.Table.from_arrays(
+            [pa.array(c, type=t) for c, (_, t) in zip(columns, _COLUMNS, strict=True)],
+            schema=_SCHEMA,
+        )
+        known = [path for path, before in zip(paths, olds, strict=True) if before is not None]
         if known:
-            self.conn.execute(f"DELETE FROM file_index WHERE file_path IN {sql_strings(known)}")
+            self._matching(known, "DELETE FROM file_index f")
         # Column order is the table's: the v1-era columns, then those migrations appended.
         self.conn.from_arrow(batch).insert_into("file_index")
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import duckdb
+import pytest
 
 from indexer.kinds import FileKey, classify
 from indexer.outcome import FileStamp, FileStatus
 from indexer.read_model import file_status_counts
+from indexer.store import tracking
 from indexer.store.tracking import FileTracker
 
 
@@ -78,3 +80,33 @@ def test_marking_kinds_for_reread_leaves_other_kinds_other_sources_and_settled_r
     assert status[key(3).rel_path][0] is FileStatus.SKIPPED
     assert status[key(4).rel_path][0] is FileStatus.DELETED
     assert status[store.rel_path][0] is status[diff.rel_path][0] is FileStatus.INDEXED
+
+
+@pytest.mark.parametrize("rows_per_key", [0, 10**9], ids=["key-lookups", "join"])
+def test_a_batch_is_looked_up_and_replaced_alike_by_join_or_key_lookups(
+    index_db: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, rows_per_key: int
+) -> None:
+    """300 paths (enough to join): the outcome is the same whichever statement matches them."""
+    monkeypatch.setattr(tracking, "_ROWS_PER_KEY", rows_per_key)
+    t = FileTracker(index_db, "v2", now=lambda: 1_700_000_000.0)
+    keys = [key(i) for i in range(300)]
+    t.mark_indexed([(k, FileStamp(1000 + i, 10), f"h{i}") for i, k in enumerate(keys)])
+    t.mark_pending([(k, FileStamp(2000, 20), "empty") for k in keys[:250]])
+    t.mark_deleted(keys[250:260])
+    rows = index_db.execute("SELECT count(*), count(DISTINCT file_path) FROM file_index").fetchall()
+    assert rows == [(300, 300)]
+    got = t.lookup([k.rel_path for k in keys] + ["part/msg_1/unknown.json"])
+    assert len(got) == 300
+    assert got[keys[0].rel_path].status is FileStatus.PENDING
+    assert (got[keys[0].rel_path].attempts, got[keys[0].rel_path].stamp) == (1, FileStamp(2000, 20))
+    gone = got[keys[255].rel_path]  # a deleted file keeps its last stamp and hash
+    assert (gone.status, gone.stamp, gone.content_hash) == (
+        FileStatus.DELETED,
+        FileStamp(1255, 10),
+        "h255",
+    )
+    assert got[keys[299].rel_path].status is FileStatus.INDEXED
+    first = index_db.execute(
+        "SELECT count(*) FROM file_index WHERE first_attempt_at IS NOT NULL"
+    ).fetchall()
+    assert first == [(250,)]
