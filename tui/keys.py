@@ -19,6 +19,9 @@ Scope = Literal[
     "help",
     "logs",
     "filter_bar",
+    "usage",
+    "console",
+    "console_input",
     "textual",
 ]
 """Who binds the key: the app, a widget or a screen; "textual" keys are Textual's own and are
@@ -27,6 +30,7 @@ listed only in the help."""
 PANE_GROUP = Binding.Group("Pane", compact=True)
 FIND_GROUP = Binding.Group("Find", compact=True)
 ROLLOUT_GROUP = Binding.Group("Rollout", compact=True)
+HISTORY_GROUP = Binding.Group("History", compact=True)
 
 KEY_TABLE_MARKER = "<!-- the key table, generated from tui/keys.py -->"
 """The line of assets/help.md that `with_key_table` replaces by the table of keys."""
@@ -262,6 +266,26 @@ KEYS: tuple[Key, ...] = (
         manual="**A/B** view: v1 and v2 side by side; `a` or `esc` closes it",
     ),
     Key(
+        "usage",
+        "u",
+        "usage",
+        "Usage",
+        "app",
+        palette="Tokens and cost per day by model, the costliest sessions, the failing tools",
+        manual="**Usage**: tokens and cost per day by model, the costliest sessions and the "
+        "failing tools, refreshed as batches commit; `u` or `esc` closes it",
+    ),
+    Key(
+        "console",
+        "c",
+        "console",
+        "SQL",
+        "app",
+        palette="Read-only SQL on the index, with the views and their columns",
+        manual="**SQL console**: read-only queries on the index (first 1,000 rows, 10 s at "
+        "most), the views and their columns beside, `↑`/`↓` history; `esc` closes it",
+    ),
+    Key(
         "help",
         "question_mark",
         "help",
@@ -341,6 +365,28 @@ KEYS: tuple[Key, ...] = (
     Key("filter_cancel", "escape", "cancel", "Clear filter", "filter_bar"),
     Key("help_toggle", "question_mark", "close_help", "Close help", "help", display="?"),
     Key("help_quit", "q", "app.quit", "Quit", "help"),
+    Key("usage_close", "escape", "close", "Close", "usage"),
+    Key("usage_toggle", "u", "close", "Close usage", "usage"),
+    Key("usage_quit", "q", "app.quit", "Quit", "usage"),
+    Key("console_close", "escape", "close", "Close", "console"),
+    Key(
+        "console_previous",
+        "up",
+        "history(-1)",
+        "History",
+        "console_input",
+        display="↑",
+        group=HISTORY_GROUP,
+    ),
+    Key(
+        "console_next",
+        "down",
+        "history(1)",
+        "History",
+        "console_input",
+        display="↓",
+        group=HISTORY_GROUP,
+    ),
 )
 
 BY_ID: dict[str, Key] = {k.id: k for k in KEYS}
