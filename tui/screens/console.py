@@ -254,13 +254,13 @@ class ConsoleScreen(ModalScreen[None]):
         answer = message.answer
         self.answer = answer
         elapsed = fmt.ms(answer.elapsed_s * 1000)
+        table = self.query_one("#console-results", DataTable)
+        table.clear(columns=True)
         if answer.error:
             self._status(
                 Content.from_markup("[$error]$e[/] [dim]($t)[/]", e=answer.error, t=elapsed)
             )
             return
-        table = self.query_one("#console-results", DataTable)
-        table.clear(columns=True)
         for name, numeric in zip(answer.columns, answer.numeric, strict=True):
             table.add_column(Text(name, justify="right" if numeric else "left"))
         for row in answer.rows:
