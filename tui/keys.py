@@ -265,12 +265,15 @@ KEYS: tuple[Key, ...] = (
         palette="Compare v1 and v2 side by side",
         manual="**A/B** view: v1 and v2 side by side; `a` or `esc` closes it",
     ),
+    # u and c stay out of the footer: it is full at 80 and at 120 columns (listed, they push
+    # out Help and Quit, or the pane digits); the help's table and the palette list them.
     Key(
         "usage",
         "u",
         "usage",
         "Usage",
         "app",
+        show=False,
         palette="Tokens and cost per day by model, the costliest sessions, the failing tools",
         manual="**Usage**: tokens and cost per day by model, the costliest sessions and the "
         "failing tools, refreshed as batches commit; `u` or `esc` closes it",
@@ -281,6 +284,7 @@ KEYS: tuple[Key, ...] = (
         "console",
         "SQL",
         "app",
+        show=False,
         palette="Read-only SQL on the index, with the views and their columns",
         manual="**SQL console**: read-only queries on the index (first 1,000 rows, 10 s at "
         "most), the views and their columns beside, `↑`/`↓` history; `esc` closes it",
