@@ -4,15 +4,21 @@ limit and the timeout said, a running query never freezing the screen and stoppe
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
+from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static, Tree
 
+from indexer.service import IndexerService
+from indexer.simulate import OpenCodeSimulator
 from indexer.store.views import VIEWS
 from tests.tui.fakes import FakeFacade, make_app, settle, until
 from tests.tui.usage_data import IndexFacade
 from tui import keys
+from tui.app import OcindexApp
 from tui.screens.console import (
     NO_CURSOR,
     ConsoleScreen,
@@ -196,8 +202,36 @@ def test_a_cell_is_one_line_cut_short_with_nulls_and_floats_readable() -> None:
 
 
 def test_the_console_keys_are_bound_by_the_console_and_its_input() -> None:
-    bound = [b.id for b in ConsoleScreen.BINDINGS if hasattr(b, "id")]
+    bound = [b.id for b in ConsoleScreen.BINDINGS if isinstance(b, Binding)]
     assert bound == [k.id for k in keys.in_scope("console")]
-    line = [b.id for b in HistoryInput.BINDINGS if hasattr(b, "id")]
+    line = [b.id for b in HistoryInput.BINDINGS if isinstance(b, Binding)]
     assert line == [k.id for k in keys.in_scope("console_input")]
     assert "`c`" in keys.key_table() and "**SQL console**" in keys.key_table()
+
+
+async def test_over_the_real_engine_the_console_reads_the_live_index(
+    storage_root: Path, db_path: Path
+) -> None:
+    OpenCodeSimulator(storage_root, seed=3).write_sessions(1)
+    service = IndexerService(storage_root, db_path, cli_choice="v2", env={})
+    service.start()
+    try:
+        app = OcindexApp(service, poll_interval=None)
+        async with app.run_test(size=(120, 36)) as pilot:
+            current = service.current
+            assert current is not None and await asyncio.to_thread(current.wait_idle, 30, 0.2)
+            await pilot.press("c")
+            await until(pilot, lambda: bool(console(pilot).views), "the views listed")
+            screen = await run(pilot, "SELECT count(*) AS n FROM messages")
+            cursor = service.cursor()
+            try:
+                row = cursor.execute("SELECT count(*) FROM messages").fetchone()
+            finally:
+                cursor.close()
+            assert row is not None and row[0] > 0
+            assert screen.answer is not None and screen.answer.rows == ((str(row[0]),),)
+            screen = await run(pilot, "DELETE FROM messages")
+            assert status(screen).startswith("refused: ")
+            await app.workers.wait_for_complete()
+    finally:
+        service.stop()

@@ -4,13 +4,18 @@ states say so; and the pure pieces (the chart's series, the read of the views) o
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
+from pathlib import Path
 
 import duckdb
+from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from indexer.cli.usage import usage_report
+from indexer.service import IndexerService
+from indexer.simulate import OpenCodeSimulator
 from indexer.snapshot import BatchSummary
 from indexer.usage_read import DayModel, usage_overview
 from tests.tui.fakes import T0, FakeFacade, base_snapshot, make_app, post_snapshot, settle, until
@@ -196,6 +201,50 @@ def test_the_overview_counts_what_ocindex_usage_counts() -> None:
 
 
 def test_the_usage_keys_are_bound_by_the_usage_screen() -> None:
-    bound = [b.id for b in UsageScreen.BINDINGS if hasattr(b, "id")]
+    bound = [b.id for b in UsageScreen.BINDINGS if isinstance(b, Binding)]
     assert bound == [k.id for k in keys.in_scope("usage")]
     assert "`u`" in keys.key_table() and "**Usage**" in keys.key_table()
+
+
+async def test_over_the_real_engine_the_screen_fills_in_as_the_simulators_batches_commit(
+    storage_root: Path, db_path: Path
+) -> None:
+    service = IndexerService(storage_root, db_path, cli_choice="v2", env={})
+    service.start()
+    try:
+        app = OcindexApp(service, poll_interval=0.1)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await until(pilot, lambda: app.shown is not None, "the first snapshot")
+            await pilot.press("u")
+            screen = open_usage(app)
+            await until(pilot, lambda: screen.overview is not None, "the first read")
+            assert screen.overview is not None and screen.overview.empty
+            await asyncio.to_thread(OpenCodeSimulator(storage_root, seed=5).write_sessions, 2)
+
+            def expected() -> tuple[int, int]:
+                cursor = service.cursor()
+                try:
+                    row = cursor.execute(
+                        "SELECT count(DISTINCT day), coalesce(sum(tokens_total), 0) FROM usage_daily"
+                    ).fetchone()
+                finally:
+                    cursor.close()
+                assert row is not None
+                return int(row[0]), int(row[1])
+
+            def shows_the_index() -> bool:
+                o = screen.overview
+                days, tokens = expected()
+                return (
+                    o is not None
+                    and tokens > 0
+                    and sum(d.tokens for d in o.days) == tokens
+                    and len({d.day for d in o.days}) == days
+                )
+
+            await until(pilot, shows_the_index, "the screen showing what the views count", 60)
+            assert screen.query_one("#usage-data").display
+            app._poll_interval = None  # the poller re-arms no timer while the engine stops
+            await app.workers.wait_for_complete()
+    finally:
+        service.stop()

@@ -54,7 +54,7 @@ def message(
         "reasoning": 100 * scale,
         "cache": {"read": 8_000 * scale, "write": 300 * scale},
     }
-    doc = {"role": "assistant", "providerID": provider, "modelID": model_id}
+    doc: dict[str, Any] = {"role": "assistant", "providerID": provider, "modelID": model_id}
     doc |= {"cost": round(0.013 * scale * (model + 1), 4), "tokens": tokens}
     doc |= {"time": {"created": NOON_MS + day * DAY_MS + scale * 1000}}
     put(conn, f"message/{sid}/{mid}.json", doc)
