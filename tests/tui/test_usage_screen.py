@@ -248,3 +248,28 @@ async def test_over_the_real_engine_the_screen_fills_in_as_the_simulators_batche
             await app.workers.wait_for_complete()
     finally:
         service.stop()
+
+
+async def test_after_a_slow_read_the_screen_waits_four_times_as_long_before_the_next() -> None:
+    now = [1_000.0]
+    mark = ["batch 1"]
+
+    class SlowIndex(IndexFacade):
+        def cursor(self) -> duckdb.DuckDBPyConnection:
+            now[0] += 2.0  # the read takes two seconds of the injected clock
+            return super().cursor()
+
+    facade = SlowIndex()
+    app = make_app(facade)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = UsageScreen(facade, lambda: mark[0], check_s=None, clock=lambda: now[0])
+        await app.push_screen(screen)
+        await until(pilot, lambda: screen.reads == 1, "the first read")
+        mark[0] = "batch 2"
+        now[0] += 7.9  # not yet 4 × 2 s after the read
+        screen._check()
+        await settle(pilot)
+        assert screen.reads == 1 and facade.cursors == 1
+        now[0] += 0.1
+        screen._check()
+        await until(pilot, lambda: screen.reads == 2, "the read once the quiet time is over")

@@ -6,6 +6,7 @@ through the engine's read cursor, again whenever the engine has committed someth
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -28,6 +29,9 @@ from tui import keys
 
 CHECK_S = 2.0
 """How often the screen asks whether the engine committed something since its last read."""
+QUIET_FACTOR = 4.0
+"""After a read that took t seconds the screen waits at least QUIET_FACTOR × t before the next,
+so on a large index under steady activity it spends at most a fifth of its time reading."""
 MODELS_APART = 4
 """Models drawn in their own colour; the others are summed as 'other'."""
 RGB = tuple[int, int, int]
@@ -165,16 +169,18 @@ class UsageChart(PlotextPlot):  # type: ignore[misc]
 class UsageRead(Message):
     """A worker's read of the views: the overview, or one line saying why it failed."""
 
-    def __init__(self, overview: UsageOverview | None, error: str = "") -> None:
+    def __init__(self, overview: UsageOverview | None, took_s: float, error: str = "") -> None:
         super().__init__()
         self.overview = overview
+        self.took_s = took_s
         self.error = error
 
 
 class UsageScreen(ModalScreen[None]):
     """Full screen over the dashboard; `u` or esc closes it. `changes()` is a mark of the
     engine's data (its newest batch): the screen reads again when it differs from the mark of
-    its last read, looked at every `check_s` seconds (None: read only on open)."""
+    its last read, looked at every `check_s` seconds (None: read only on open), and never sooner
+    than QUIET_FACTOR times the last read's duration after it."""
 
     BINDINGS: ClassVar[list[BindingType]] = keys.bindings("usage")
 
@@ -183,8 +189,11 @@ class UsageScreen(ModalScreen[None]):
         engine: object,
         changes: Callable[[], object] = lambda: None,
         check_s: float | None = CHECK_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(classes="usage")
+        self._clock = clock
+        self._quiet_until = 0.0
         self._engine = engine if isinstance(engine, HasCursor) else None
         self._changes = changes
         self._check_s = check_s
@@ -228,7 +237,8 @@ class UsageScreen(ModalScreen[None]):
             self.set_interval(self._check_s, self._check)
 
     def _check(self) -> None:
-        if not self._reading and self._changes() != self._mark:
+        quiet = self._clock() < self._quiet_until
+        if not self._reading and not quiet and self._changes() != self._mark:
             self._read_now()
 
     def _read_now(self) -> None:
@@ -240,6 +250,7 @@ class UsageScreen(ModalScreen[None]):
 
     @work(thread=True, group="usage", exit_on_error=False, description="usage_overview()")
     def _read(self, engine: HasCursor) -> None:
+        start = self._clock()
         try:
             cursor = engine.cursor()
             try:
@@ -247,13 +258,15 @@ class UsageScreen(ModalScreen[None]):
             finally:
                 cursor.close()
         except Exception as exc:  # an error value for the screen: it says so and stays open
-            self.post_message(UsageRead(None, fmt.one_line(str(exc)) or type(exc).__name__))
+            error = fmt.one_line(str(exc)) or type(exc).__name__
+            self.post_message(UsageRead(None, self._clock() - start, error))
             return
-        self.post_message(UsageRead(overview))
+        self.post_message(UsageRead(overview, self._clock() - start))
 
     @on(UsageRead)
     def _got(self, message: UsageRead) -> None:
         self._reading = False
+        self._quiet_until = self._clock() + QUIET_FACTOR * message.took_s
         self.reads += 1
         if message.overview is None:
             self._show_state(
