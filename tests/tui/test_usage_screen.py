@@ -225,7 +225,8 @@ async def test_over_the_real_engine_the_screen_fills_in_as_the_simulators_batche
                 cursor = service.cursor()
                 try:
                     row = cursor.execute(
-                        "SELECT count(DISTINCT day), coalesce(sum(tokens_total), 0) FROM usage_daily"
+                        "SELECT count(DISTINCT day), coalesce(sum(tokens_total), 0) "
+                        "FROM usage_daily"
                     ).fetchone()
                 finally:
                     cursor.close()

@@ -31,7 +31,7 @@ ROW_LIMIT = 1_000
 TIMEOUT_S = 10.0
 CELL_CHARS = 120
 """A cell is cut to this many characters: a text part can hold a megabyte."""
-TITLE = f"SQL console · read-only · first {ROW_LIMIT:,} rows · {TIMEOUT_S:g} s at most"
+TITLE = "SQL console · read-only · first {limit:,} rows · {timeout:g} s at most"
 HINT = (
     "Type a query below and press enter: SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN "
     "(anything that writes is refused). ↑/↓ bring back earlier queries; the views are listed "
@@ -175,12 +175,11 @@ class ConsoleScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="console-body") as body:
-            body.border_title = TITLE
+            body.border_title = TITLE.format(limit=self._limit, timeout=self._timeout_s)
             with Horizontal(id="console-main"):
                 yield DataTable(id="console-results", zebra_stripes=True)
                 tree: Tree[str] = Tree("views", id="console-views")
                 tree.show_root = False
-                tree.border_title = "views"
                 yield tree
             yield Static(HINT, id="console-status")
             yield HistoryInput(self.history, id="console-input")

@@ -42,8 +42,9 @@ WIDE = 100
 TITLE = "Usage · tokens and cost per day by model"
 EMPTY = (
     "No usage in the index yet.\n\n"
-    "This screen shows tokens and cost per day by model (the last {days} days with usage), the "
-    "sessions that cost most (their subagents included) and the tools that fail.\n\n"
+    "This screen shows tokens and cost per day by model (the {days} days up to the newest day "
+    "with usage), the sessions that cost most (their subagents included) and the tools that "
+    "fail.\n\n"
     "They come from OpenCode's assistant messages: use OpenCode while this dashboard runs, or "
     "index an existing history with `ocindex index`, and the figures appear as batches commit."
 )
@@ -75,18 +76,17 @@ def series(rows: Sequence[DayModel], days: int = DAYS, apart: int = MODELS_APART
         return Series((), (), (), ())
     last = max(r.day for r in rows)
     window = tuple(last - dt.timedelta(days=days - 1 - i) for i in range(days))
+    at = {day: i for i, day in enumerate(window)}
+    rows = [r for r in rows if r.day in at]
     spent: dict[str, tuple[float, int]] = {}
     for r in rows:
         so_far = spent.get(r.model, (0.0, 0))
         spent[r.model] = (so_far[0] + r.cost, so_far[1] + r.tokens)
     ranked = sorted(spent, key=lambda m: (-spent[m][0], -spent[m][1], m))
     shown = ranked if len(ranked) <= apart else [*ranked[: apart - 1], "other"]
-    at = {day: i for i, day in enumerate(window)}
     tokens = [[0] * days for _ in shown]
     cost = [[0.0] * days for _ in shown]
     for r in rows:
-        if r.day not in at:
-            continue
         line = shown.index(r.model) if r.model in shown else len(shown) - 1
         tokens[line][at[r.day]] += r.tokens
         cost[line][at[r.day]] += r.cost
@@ -156,7 +156,8 @@ class UsageChart(PlotextPlot):  # type: ignore[misc]
                 if y > 0:
                     plt.bar([x], [y], color=s.colour(i), width=0.6, reset_ticks=False)
         plt.xlim(0.4, len(xs) + 0.6)
-        every = max(1, -(-len(xs) * 6 // max(6, self.size.width - 8)))
+        # labels far enough apart that plotext drops none (which one it drops varies by run)
+        every = max(1, -(-len(xs) * 8 // max(8, self.size.width - 10)))
         ticks = xs[::-1][::every][::-1]
         plt.xticks(ticks, [f"{s.days[int(x) - 1]:%m-%d}" for x in ticks])
         peak = max(stack, default=0.0) or 1.0
