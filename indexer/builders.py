@@ -6,7 +6,7 @@ defensive: a wrong type becomes NULL rather than an error. Ids come from the pat
 never from the file, as OpenCode's own migration does. Long strings are capped, never stored
 whole, except the text of text and reasoning parts (and 2.x message text), kept up to
 MAX_TEXT_BYTES with the cut recorded. The column order each builder follows is its table's, in
-`indexer.kinds`; docs/data-model.md says where each column comes from.
+`indexer.kinds`; docs/schema.md says where each column comes from.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState
 
 from indexer.snapshot import ActionResult, IndexerFacade, IndexerSnapshot
 from tui import format as fmt
-from tui import intent, keys
+from tui import intent, keys, rowkeys
 from tui.filterbar import FilterBar
 from tui.find import Find
 from tui.logbook import LogBook
@@ -59,7 +59,7 @@ SHORT_BELOW = 30
 PANES: tuple[str, ...] = ("pending", "latency", "findings", "errors")
 
 
-class OcindexApp(DataScreens, App[int]):
+class OcindexApp(rowkeys.RowKeys, DataScreens, App[int]):
     """The live dashboard over one `IndexerFacade`.
 
     `poll_interval` is the seconds between snapshots (None: no timer; snapshots arrive only as

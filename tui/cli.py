@@ -16,7 +16,9 @@ def _add_tui(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "tui",
         help="open the live dashboard (the default command)",
-        description="Open the dashboard. With no OpenCode storage it runs a live demo.",
+        description="Open the dashboard. On a database a running ocindex serves (`ocindex run`, "
+        "another dashboard) it attaches to that process: the same panes, its keys acting on it. "
+        "With no OpenCode storage it runs a live demo.",
     )
     p.add_argument("--storage", type=Path, help="OpenCode storage root")
     p.add_argument(

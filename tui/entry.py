@@ -1,5 +1,6 @@
-"""The dashboard process: open the engine, run the app with log lines held off the screen, then
-stop the engine within a deadline. Never draws: what the user sees is tui/app.py's.
+"""The dashboard process: open the engine (or attach to the ocindex process that holds the
+database), run the app with log lines held off the screen, then stop the engine within a
+deadline. Never draws: what the user sees is tui/app.py's.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from indexer.config import ConfigError, default_db_path
+from indexer.live.remote import RemoteService, attach
 from indexer.snapshot import IndexerFacade
 from indexer.storage import resolve_storage_root
 from indexer.store.database import DatabaseError
 from tui import format as fmt
 from tui.app import OcindexApp
+from tui.attach import AttachedApp
 from tui.logbook import LogBook
 
 log = logging.getLogger(__name__)
@@ -114,22 +117,56 @@ def quitting_on_hangup(app: OcindexApp, loop: asyncio.AbstractEventLoop) -> Iter
             signal.signal(sig, handler)
 
 
-def run_dashboard(args: argparse.Namespace) -> int:
-    """Open the engine, run the dashboard until q, stop the engine; the exit code."""
+def open_engine(args: argparse.Namespace) -> IndexerFacade:
+    """The engine of this session: a client of the ocindex process serving the database when
+    one answers (attach mode), else an engine started here (or the demo's)."""
+    db_given = None if args.demo else (args.db or default_db_path())
+    remote = None if db_given is None else attach(db_given)
+    if remote is not None:
+        return remote
+    storage_root, _source = resolve_storage_root(args.storage)
+    demo = bool(args.demo) or (args.storage is None and not storage_root.exists())
+    db_path = None if demo else db_given
+
+    from indexer.service import open_service
+
     try:
-        storage_root, _source = resolve_storage_root(args.storage)
-        demo = bool(args.demo) or (args.storage is None and not storage_root.exists())
-        db_path = None if demo else (args.db or default_db_path())
-
-        from indexer.service import open_service
-
-        service = open_service(
+        return open_service(
             storage_root=None if demo else storage_root,
             db_path=db_path,
             indexer=args.indexer,
             demo=demo,
             opencode_db=getattr(args, "opencode_db", None),
         )
+    except DatabaseError:
+        # The holder may be an ocindex that started its endpoint after the first look.
+        remote = None if db_path is None else attach(db_path)
+        if remote is None:
+            raise
+        return remote
+
+
+def attached_notes(remote: RemoteService, args: argparse.Namespace) -> None:
+    """Log what attach mode means for this session (the log screen shows it)."""
+    link = remote.link()
+    log.info("%s; its own log stays with it", link.explained)
+    ignored = [
+        f"--{name}" for name in ("storage", "indexer", "opencode_db") if getattr(args, name, None)
+    ]
+    if ignored:
+        log.warning(
+            "%s ignored: %s (pid %d) already indexes %s with its own settings",
+            ", ".join(n.replace("_", "-") for n in ignored),
+            link.label,
+            link.pid,
+            link.db,
+        )
+
+
+def run_dashboard(args: argparse.Namespace) -> int:
+    """Open the engine, run the dashboard until q, stop the engine; the exit code."""
+    try:
+        service = open_engine(args)
     except (DatabaseError, ConfigError, OSError, ValueError) as exc:
         return _error(fmt.one_line(str(exc)) or type(exc).__name__)
 
@@ -137,12 +174,22 @@ def run_dashboard(args: argparse.Namespace) -> int:
     try:
         # An own loop: asyncio.run() would wait for a worker thread still inside the engine.
         book = LogBook(path=dashboard_log_path())
-        app = OcindexApp(service, logbook=book)
+        app = (
+            AttachedApp(service, logbook=book)
+            if isinstance(service, RemoteService)
+            else OcindexApp(service, logbook=book)
+        )
         with logs_held_off_the_terminal(book), quitting_on_hangup(app, loop):
+            if isinstance(service, RemoteService):
+                attached_notes(service, args)
             app.run(loop=loop)
     finally:
         stopped = stop_service(service, STOP_TIMEOUT_S)
         loop.close()
+    if isinstance(service, RemoteService):
+        link = service.link()
+        still = "keeps indexing" if link.connected else "had stopped answering on"
+        print(f"ocindex: {link.label} (pid {link.pid}) {still} {link.db}", file=sys.stderr)
     if not stopped:
         _error(f"the indexer did not stop within {STOP_TIMEOUT_S:.0f}s; exiting anyway")
         sys.stderr.flush()

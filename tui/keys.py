@@ -15,6 +15,8 @@ Scope = Literal[
     "error_table",
     "error_detail",
     "ab",
+    "trial_pick",
+    "trial",
     "confirm",
     "help",
     "logs",
@@ -159,6 +161,31 @@ _WIDE_ONLY = (
     ),
     _wide_only(
         Key(
+            "copy_path",
+            "y",
+            "copy_path",
+            "Copy",
+            "app",
+            group=FIND_GROUP,
+            palette="Copy the selected row's path (pane 1, pane 3's files, pane 4) to the clipboard",
+            manual="**Copy** the selected row's path to the clipboard (a SQLite row: its key); "
+            "`o` **opens** its file in `$PAGER` (a SQLite row as JSON)",
+            manual_keys="`y` / `o`",
+        )
+    ),
+    _wide_only(
+        Key(
+            "open_row",
+            "o",
+            "open_row",
+            "Open",
+            "app",
+            group=FIND_GROUP,
+            palette="Open the selected row's file in $PAGER (a SQLite row as JSON)",
+        )
+    ),
+    _wide_only(
+        Key(
             "logs",
             "l",
             "logs",
@@ -263,7 +290,9 @@ KEYS: tuple[Key, ...] = (
         "A/B",
         "app",
         palette="Compare v1 and v2 side by side",
-        manual="**A/B** view: v1 and v2 side by side; `a` or `esc` closes it",
+        manual="**A/B** view: v1 and v2 side by side over windows of live history; there `t` "
+        "runs a **trial**: one generated workload through v1, then v2, each on scratch data "
+        "while the live indexer keeps running (`esc` cancels it); `a` or `esc` closes the view",
     ),
     # u and c stay out of the footer: it is full at 80 and at 120 columns (listed, they push
     # out Help and Quit, or the pane digits); the help's table and the palette list them.
@@ -355,7 +384,11 @@ KEYS: tuple[Key, ...] = (
     Key("detail_retry", "R", "retry", "Retry", "error_detail", display="R", mutates=True),
     Key("ab_close", "escape", "close", "Close", "ab"),
     Key("ab_toggle", "a", "close_ab", "Close A/B", "ab"),
+    Key("ab_trial", "t", "trial", "Trial", "ab"),
     Key("ab_quit", "q", "app.quit", "Quit", "ab"),
+    Key("trial_pick_cancel", "escape", "cancel", "Cancel", "trial_pick"),
+    Key("trial_cancel", "escape", "cancel", "Cancel trial", "trial"),
+    Key("trial_close", "escape", "close", "Close", "trial"),
     Key("confirm_yes", "y", "answer(True)", "Yes", "confirm"),
     Key("confirm_no", "n", "answer(False)", "No", "confirm"),
     Key("confirm_cancel", "escape", "cancel", "Cancel", "confirm"),

@@ -20,6 +20,7 @@ from indexer.cli.export import add_export
 from indexer.cli.indexing import add_index, add_run
 from indexer.cli.options import Command, Fatal, Subparsers, parse_numbers
 from indexer.cli.query import add_query
+from indexer.cli.search import add_search
 from indexer.cli.simulate import add_simulate
 from indexer.cli.status import add_rollback, add_status
 from indexer.cli.usage import add_usage
@@ -38,6 +39,7 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     add_simulate,
     add_bench,
     add_usage,
+    add_search,
 )
 
 

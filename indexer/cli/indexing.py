@@ -12,8 +12,10 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from indexer.cli.options import Fatal, Subparsers, add_engine_options, engine_config
+from indexer.config import ConfigError
 from indexer.engine import assemble
 from indexer.facade import IndexerStats
 from indexer.live.client import reach
@@ -22,6 +24,10 @@ from indexer.rollout import Indexer
 from indexer.sources.sqlite import SourceState
 from indexer.status import V1_NOTE
 from indexer.store.database import open_database
+
+if TYPE_CHECKING:
+    from indexer.live.server import LiveServer
+    from indexer.service import IndexerService
 
 SOURCE_FIELDS = ("name", "kind", "path", "state", "message", "generation", "rows")
 """What the --json summary says of each discovered source (from its describe())."""
@@ -187,6 +193,12 @@ def add_run(sub: Subparsers) -> None:
     )
     add_engine_options(p)
     p.add_argument("--metrics-port", help="serve Prometheus metrics on 127.0.0.1:PORT (1 to 65535)")
+    p.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="also serve the live endpoint on loopback TCP (127.0.0.1 or [::1] only; "
+        "no authentication: any local user can query it and switch the indexer)",
+    )
     p.set_defaults(func=cmd_run)
 
 
@@ -204,12 +216,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise Fatal(
                 f"cannot serve metrics on port {args.metrics_port}: {exc.strerror}"
             ) from None
+    listen = None if args.listen is None else live_address(args.listen)
     service = IndexerService.from_config(config, exporter=exporter)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     t0 = time.monotonic()
     service.start()
+    tcp = None if listen is None else serve_tcp_or_stop(service, listen)
     logging.getLogger("ocindex").info(
         "running %s on %s into %s (%s)",
         service.active,
@@ -226,6 +240,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             fatal = stats.fatal
             break
     version = service.active
+    if tcp is not None:
+        tcp.stop()
     service.stop()
     if fatal:
         raise Fatal(f"the index writer stopped: {fatal}")
@@ -240,3 +256,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         flush=True,
     )
     return 0
+
+
+def live_address(text: str) -> str:
+    """`--listen` checked before anything starts: a loopback HOST:PORT, else exit code 2."""
+    from indexer.live.address import AddressError, loopback
+
+    try:
+        loopback(text)
+    except AddressError as exc:
+        raise ConfigError(str(exc)) from None
+    return text
+
+
+def serve_tcp_or_stop(service: IndexerService, address: str) -> LiveServer:
+    """The loopback TCP endpoint of `ocindex run --listen`; the engine stops if it cannot bind."""
+    from indexer.live.address import AddressError
+    from indexer.live.host import ServiceHost
+    from indexer.live.server import serve_tcp
+
+    try:
+        return serve_tcp(ServiceHost(service), service.db_path, address)
+    except AddressError as exc:
+        service.stop()
+        raise Fatal(str(exc)) from None

@@ -5,6 +5,7 @@ too long for a socket, one named after it in an owner-only runtime folder. Never
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import stat
 import tempfile
@@ -17,6 +18,29 @@ MAX_SOCKET_PATH = 100
 ACTION_PING = "ping"
 ACTION_STATUS = "status"
 ACTION_ROLLBACK = "rollback"
+ACTION_SNAPSHOT = "snapshot"
+ACTION_COMPARE = "compare"
+ACTION_FLUSH = "flush"
+ACTION_RESCAN = "rescan"
+ACTION_RETRY = "retry"
+ACTION_SWITCH = "switch"
+ACTION_ROLLOUT = "rollout"
+ACTION_THRESHOLD = "rollout_threshold"
+ACTION_HEALTH = "health"
+ENGINE_ACTIONS = frozenset(
+    {
+        ACTION_SNAPSHOT,
+        ACTION_COMPARE,
+        ACTION_FLUSH,
+        ACTION_RESCAN,
+        ACTION_RETRY,
+        ACTION_SWITCH,
+        ACTION_ROLLOUT,
+        ACTION_THRESHOLD,
+        ACTION_HEALTH,
+    }
+)
+"""The actions an attached dashboard drives the engine with (indexer.live.host.engine_call)."""
 
 
 class AddressError(Exception):
@@ -50,3 +74,38 @@ def runtime_folder() -> Path:
 
 def location(path: Path) -> str:
     return f"grpc+unix://{path}"
+
+
+def tcp_location(host: str, port: int) -> str:
+    return f"grpc+tcp://[{host}]:{port}" if ":" in host else f"grpc+tcp://{host}:{port}"
+
+
+def loopback(address: str) -> tuple[str, int]:
+    """(host, port) of `--listen HOST:PORT` when HOST is a loopback address (127.0.0.1, another
+    127.x, [::1], or localhost); AddressError otherwise: the endpoint has no authentication, so
+    it never listens where another machine could reach it. Port 0 asks for a free port."""
+    host, colon, port_text = address.strip().rpartition(":")
+    if not colon or not host or not port_text:
+        raise AddressError(f"--listen {address!r}: expected HOST:PORT, e.g. 127.0.0.1:8815")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host == "localhost":
+        host = "127.0.0.1"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise AddressError(
+            f"--listen {address}: {host!r} is not an IP address; use 127.0.0.1 or [::1]"
+        ) from None
+    if not ip.is_loopback:
+        raise AddressError(
+            f"--listen {address}: {host} is not a loopback address; the endpoint has no "
+            "authentication, so it listens on 127.0.0.1 or [::1] only"
+        )
+    try:
+        port = int(port_text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise AddressError(f"--listen {address}: the port must be 0 to 65535, got {port_text!r}")
+    return str(ip), port

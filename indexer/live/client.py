@@ -37,21 +37,33 @@ ACTION_TIMEOUT_S = 120.0
 """A status or a rollback (which waits for the running indexer to hand over) takes this at most."""
 
 
-class LiveClient:
-    """A connection to the endpoint of the process that holds a database; close() it."""
+class Unreachable(QueryError):
+    """The endpoint does not answer (its process stopped, or never listened there)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._client = flight.FlightClient(location(path))
+    kind = "unreachable"
+
+
+class LiveClient:
+    """A connection to the endpoint of the process that holds a database; close() it.
+    `address` is the socket's path, or a `grpc+tcp://127.0.0.1:PORT` location."""
+
+    def __init__(self, address: Path | str) -> None:
+        self.path = address
+        self._client = flight.FlightClient(
+            address if isinstance(address, str) else location(address)
+        )
         self.pid = 0
+        self.label = "ocindex"
+        """What the answering process is ("ocindex run", "the ocindex dashboard")."""
 
     def ping(self) -> bool:
-        """True when a process answers on the socket (and learn its id)."""
+        """True when a process answers on the socket (and learn its id and what it is)."""
         try:
             reply = self.action(ACTION_PING, {}, PING_TIMEOUT_S)
         except (flight.FlightError, QueryError, OSError):
             return False
         self.pid = int(str(reply["pid"]))
+        self.label = str(reply.get("label", self.label))
         return True
 
     def action(self, name: str, body: dict[str, object], timeout_s: float) -> dict[str, Any]:
@@ -94,8 +106,8 @@ def _error(exc: flight.FlightError) -> QueryError:
     kind = (getattr(exc, "extra_info", b"") or b"").decode(errors="replace")
     message = first_line(exc).split(". Detail:")[0]
     if isinstance(exc, flight.FlightUnavailableError):
-        message = f"the live ocindex stopped answering: {message}"
-    elif isinstance(exc, flight.FlightTimedOutError):
+        return Unreachable(f"the live ocindex stopped answering: {message}")
+    if isinstance(exc, flight.FlightTimedOutError):
         message = "the live ocindex did not answer in time"
     return ERRORS.get(kind, QueryError)(message)
 

@@ -1,6 +1,6 @@
 """What the live endpoint asks of a running IndexerService: a cursor, the status report with the
-engine's live figures, the rollback. Never touches the writer's connection or the indexer's
-threads: it goes through the service's public methods.
+engine's live figures, the rollback, and the dashboard's facade for an attached dashboard. Never
+touches the writer's connection or the indexer's threads: it goes through the public methods.
 """
 
 from __future__ import annotations
@@ -9,21 +9,78 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import duckdb
 
 from indexer.config import IndexerConfig
-from indexer.health import health_notice, health_of
+from indexer.health import Health, health_notice, health_of
+from indexer.live.address import (
+    ACTION_COMPARE,
+    ACTION_FLUSH,
+    ACTION_HEALTH,
+    ACTION_RESCAN,
+    ACTION_RETRY,
+    ACTION_ROLLOUT,
+    ACTION_SNAPSHOT,
+    ACTION_SWITCH,
+    ACTION_THRESHOLD,
+)
 from indexer.pipeline.writer import WriterFailed
 from indexer.rollout import Indexer, RolloutState, choose
-from indexer.snapshot import ActionResult
+from indexer.snapshot import ActionResult, Comparison, IndexerSnapshot
 from indexer.sources.base import ChangeSource
 from indexer.sources.sqlite import discover_databases
 from indexer.status import status_report
 
 
-class Service(Protocol):
+class Engine(Protocol):
+    """The dashboard's facade of a running engine, as an attached dashboard drives it
+    (indexer.service.IndexerService; indexer.live.remote.RemoteService on the other side)."""
+
+    def snapshot(self) -> IndexerSnapshot: ...
+    def compare(self, window_s: float = ...) -> Comparison: ...
+    def flush(self) -> ActionResult: ...
+    def rescan(self) -> ActionResult: ...
+    def retry(self, rel_path: str) -> ActionResult: ...
+    def switch_to(self, version: str, reason: str = ...) -> ActionResult: ...
+    def set_rollout(self, percent: int) -> ActionResult: ...
+    def rollout_threshold(self) -> int | None: ...
+    def health(self) -> Health: ...
+
+
+def engine_call(engine: Engine, action: str, request: dict[str, Any]) -> object:
+    """What the engine answers to one of address.ENGINE_ACTIONS: a frozen value, an int or None.
+    A request field of the wrong type raises ValueError or TypeError."""
+    if action == ACTION_SNAPSHOT:
+        return engine.snapshot()
+    if action == ACTION_COMPARE:
+        return engine.compare(float(request.get("window_s", 300.0)))
+    if action == ACTION_FLUSH:
+        return engine.flush()
+    if action == ACTION_RESCAN:
+        return engine.rescan()
+    if action == ACTION_RETRY:
+        return engine.retry(_text(request, "rel_path"))
+    if action == ACTION_SWITCH:
+        return engine.switch_to(_text(request, "version"), str(request.get("reason", "")))
+    if action == ACTION_ROLLOUT:
+        return engine.set_rollout(int(request["percent"]))
+    if action == ACTION_THRESHOLD:
+        return engine.rollout_threshold()
+    if action == ACTION_HEALTH:
+        return engine.health()
+    raise ValueError(f"unknown action {action!r}")
+
+
+def _text(request: dict[str, Any], name: str) -> str:
+    value = request[name]
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string")
+    return value
+
+
+class Service(Engine, Protocol):
     """What ServiceHost reads of indexer.service.IndexerService."""
 
     config: IndexerConfig
@@ -108,7 +165,15 @@ class ServiceHost:
 
     def live_rollback(self, reason: str) -> dict[str, object]:
         result = self._service.rollback(reason)
-        return {"ok": result.ok, "message": result.message, "active": self._service.active}
+        return {
+            "action": result.action,
+            "ok": result.ok,
+            "message": result.message,
+            "active": self._service.active,
+        }
+
+    def engine_call(self, action: str, request: dict[str, Any]) -> object:
+        return engine_call(self._service, action, request)
 
 
 def live_lines(live: dict[str, object]) -> list[str]:

@@ -1,5 +1,6 @@
 """A session of reads on a database's index, for a command that runs many: one connection to the
-live process that holds it, else one read-only open of the file. Never writes the index: every
+live process that holds it, else one read-only open of the file; and one read on the index of
+the engine a dashboard shows, in this process or attached. Never writes the index: every
 read goes through indexer.live.readonly (READ ONLY, rolled back), here or in the live process.
 """
 
@@ -8,13 +9,19 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import duckdb
 import pyarrow as pa
 
 from indexer.live.client import LiveClient, reach
-from indexer.live.readonly import QueryError, QueryResult, run_read
+from indexer.live.readonly import (
+    DEFAULT_LIMIT,
+    DEFAULT_TIMEOUT_S,
+    QueryError,
+    QueryResult,
+    run_read,
+)
 
 MAX_ROWS = 100_000_000
 """The live endpoint's largest row limit; a read that passes it is an error, never cut short."""
@@ -80,3 +87,33 @@ def reading(db: Path, timeout_s: float) -> Iterator[Reader]:
             cursor.close()
     finally:
         conn.close()
+
+
+@runtime_checkable
+class Queries(Protocol):
+    """An engine in another process, read through its live endpoint (RemoteService)."""
+
+    def query(self, sql: str, limit: int = ..., timeout_s: float = ...) -> QueryResult: ...
+
+
+class HasCursor(Protocol):
+    """An engine in this process (IndexerService)."""
+
+    def cursor(self) -> duckdb.DuckDBPyConnection: ...
+
+
+def query_engine(
+    engine: Queries | HasCursor,
+    sql: str,
+    limit: int = DEFAULT_LIMIT,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> QueryResult:
+    """A read-only query on the index of the engine a dashboard shows, whichever process runs
+    it: through the live endpoint when attached, else on a cursor of the engine's own."""
+    if isinstance(engine, Queries):
+        return engine.query(sql, limit, timeout_s)
+    cursor = engine.cursor()
+    try:
+        return run_read(cursor, sql, limit, timeout_s)
+    finally:
+        cursor.close()

@@ -1,6 +1,7 @@
 """The live endpoint of a running ocindex: Arrow Flight on an owner-only Unix socket beside the
-database, for read-only queries (do_get), status and rollback (do_action). Never runs a query on
-the writer's connection: each call reads on a cursor of its own and closes it.
+database (and on loopback TCP when asked), for read-only queries (do_get), status, rollback and
+an attached dashboard's calls (do_action). Never runs a query on the writer's connection: each
+call reads on a cursor of its own and closes it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import json
 import logging
 import os
 import stat
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,12 +19,17 @@ import duckdb
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from indexer.live import wire
 from indexer.live.address import (
     ACTION_PING,
     ACTION_ROLLBACK,
     ACTION_STATUS,
+    ENGINE_ACTIONS,
+    AddressError,
     location,
+    loopback,
     socket_path,
+    tcp_location,
 )
 from indexer.live.readonly import (
     DEFAULT_LIMIT,
@@ -49,23 +56,40 @@ class Host(Protocol):
 
     def live_rollback(self, reason: str) -> dict[str, object]: ...
 
+    def engine_call(self, action: str, request: dict[str, Any]) -> object: ...
+
+
+def process_label(argv: list[str] | None = None) -> str:
+    """What this process is, for an attached dashboard's header: "ocindex run" for the daemon,
+    "the ocindex dashboard" for `ocindex [tui]`."""
+    words = [w for w in (sys.argv if argv is None else argv)[1:] if not w.startswith("-")]
+    return "ocindex run" if words[:1] == ["run"] else "the ocindex dashboard"
+
 
 def _failure(exc: QueryError) -> flight.FlightServerError:
     return flight.FlightServerError(str(exc), extra_info=exc.kind.encode())
 
 
 class LiveServer(flight.FlightServerBase):
-    """Listening from construction until stop(); the socket file is removed by stop()."""
+    """Listening from construction until stop(); the socket file is removed by stop().
+    With `tcp` (host, port), it listens on that loopback address instead of the socket."""
 
-    def __init__(self, host: Host, path: Path) -> None:
+    def __init__(self, host: Host, path: Path, tcp: tuple[str, int] | None = None) -> None:
         self._host = host
         self.path = path
         self.pid = os.getpid()
+        self.label = process_label()
+        self.tcp = tcp
+        if tcp is not None:
+            super().__init__(tcp_location(*tcp))
+            self.location = tcp_location(tcp[0], self.port)
+            return
         _clear_stale(path)
         # Connecting needs write permission, which bind() under any usual umask (022, or the
         # commands' 077) gives the owner alone; the chmod makes it exactly owner read/write.
         super().__init__(location(path))
         os.chmod(path, 0o600)
+        self.location = location(path)
 
     def do_get(self, context: Any, ticket: flight.Ticket) -> flight.RecordBatchStream:
         try:
@@ -95,29 +119,43 @@ class LiveServer(flight.FlightServerBase):
 
     def do_action(self, context: Any, action: flight.Action) -> Iterator[flight.Result]:
         body = action.body.to_pybytes() if action.body is not None else b""
-        request: dict[str, Any] = json.loads(body) if body else {}
-        if action.type == ACTION_PING:
-            reply: dict[str, object] = {"pid": self.pid}
-        elif action.type == ACTION_STATUS:
-            reply = self._host.live_status(float(request.get("window_s", 3600.0)))
-        elif action.type == ACTION_ROLLBACK:
-            reply = self._host.live_rollback(str(request.get("reason", "rollback")))
-        else:
-            raise _failure(QueryError(f"unknown action {action.type!r}"))
+        try:
+            request: dict[str, Any] = json.loads(body) if body else {}
+            if not isinstance(request, dict):
+                raise TypeError("the body must be a JSON object")
+            reply = self._reply(action.type, request)
+        except flight.FlightError:
+            raise
+        except Exception as exc:  # the engine's own failure, told to the caller in one line
+            raise _failure(QueryError(first_line(exc))) from None
         yield flight.Result(pa.py_buffer(json.dumps({"pid": self.pid, **reply}).encode()))
+
+    def _reply(self, name: str, request: dict[str, Any]) -> dict[str, object]:
+        if name == ACTION_PING:
+            return {"pid": self.pid, "label": self.label}
+        if name == ACTION_STATUS:
+            return self._host.live_status(float(request.get("window_s", 3600.0)))
+        if name == ACTION_ROLLBACK:
+            return self._host.live_rollback(str(request.get("reason", "rollback")))
+        if name in ENGINE_ACTIONS:
+            value = self._host.engine_call(name, request)
+            return {"value": wire.plain(value)}
+        raise _failure(QueryError(f"unknown action {name!r}"))
 
     def list_actions(self, context: Any) -> list[tuple[str, str]]:
         return [
             (ACTION_PING, "the serving process's id"),
             (ACTION_STATUS, "what `ocindex status --json` reports, with the live engine's figures"),
             (ACTION_ROLLBACK, "roll back to v1 now, persisted"),
+            *((name, "the dashboard's call of the same name") for name in sorted(ENGINE_ACTIONS)),
         ]
 
     def stop(self) -> None:
         """Stop listening (calls in flight finish first) and remove the socket."""
         self.shutdown()
         self.wait()
-        self.path.unlink(missing_ok=True)
+        if self.tcp is None:
+            self.path.unlink(missing_ok=True)
 
 
 def _clear_stale(path: Path) -> None:
@@ -139,4 +177,20 @@ def serve(host: Host, db: Path) -> LiveServer | None:
         log.warning("no live query endpoint for %s: %s", db, first_line(exc))
         return None
     log.info("live query endpoint on %s", server.path)
+    return server
+
+
+def serve_tcp(host: Host, db: Path, address: str) -> LiveServer:
+    """Also serve the database at `db` on the loopback `address` (`--listen HOST:PORT`).
+    AddressError names what is wrong: not loopback, or the port cannot be bound."""
+    tcp = loopback(address)
+    try:
+        server = LiveServer(host, Path(db), tcp)
+    except Exception as exc:  # gRPC reports a failed bind as several error types
+        raise AddressError(f"--listen {address}: cannot listen: {first_line(exc)}") from None
+    log.warning(
+        "live query endpoint also on %s: no authentication, any local user can query it, "
+        "switch the indexer and roll it back",
+        server.location,
+    )
     return server

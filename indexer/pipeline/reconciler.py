@@ -100,7 +100,10 @@ WHERE f.mtime_ns = d.mtime_ns AND f.size = least(d.size, 2147483647) AND {retry}
 
 
 _DISK = pa.schema([("path", pa.string()), ("mtime_ns", pa.int64()), ("size", pa.int64())])
-_RETRY = needs_retry_sql("f", pending_before="f.indexed_at < to_timestamp(?)")
+# file_index times are naive UTC; to_timestamp() would compare them in the session's zone.
+_RETRY = needs_retry_sql(
+    "f", pending_before="f.indexed_at < make_timestamp(CAST(? * 1000000 AS BIGINT))"
+)
 
 
 class Reconciler:

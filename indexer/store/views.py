@@ -5,7 +5,7 @@ Every view counts each logical record once: fork copies are left out (`NOT coale
 is_fork_copy, false)`), and usage is read from messages only, never from step-finish parts,
 which repeat their message's totals. Days are local dates in the connection's `TimeZone`
 setting (DuckDB's default is the machine's zone; `SET TimeZone = 'UTC'` changes it), because
-timestamps are stored as naive UTC. docs/data-model.md documents every column.
+timestamps are stored as naive UTC. docs/schema.md documents every column.
 """
 
 from __future__ import annotations

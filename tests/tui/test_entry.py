@@ -8,15 +8,21 @@ import os
 import sys
 import threading
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from indexer.live.address import socket_path
+from indexer.live.remote import RemoteService, attach
+from indexer.live.server import LiveServer
 from indexer.store.database import DatabaseError
+from tests.support.live_host import Engine, FakeHost
 from tests.tui.fakes import FakeFacade
 from tui import entry
 from tui.app import OcindexApp
+from tui.attach import AttachedApp
 from tui.entry import run_dashboard, stop_service
 
 
@@ -217,3 +223,77 @@ def test_a_quiet_session_prints_nothing_after_exit(
     monkeypatch.setattr(OcindexApp, "run", run)
     assert run_dashboard(args()) == 0
     assert capsys.readouterr().err == ""
+
+
+# ---- attach mode: a database another ocindex process serves ----------------------------------
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Path]:
+    """A database path whose live endpoint answers (a fake engine behind a real socket)."""
+    db = tmp_path / "held" / "index.duckdb"
+    db.parent.mkdir()
+    server = LiveServer(FakeHost(Engine()), socket_path(db))
+    try:
+        yield db
+    finally:
+        server.stop()
+
+
+def test_a_database_another_process_serves_opens_the_dashboard_attached_to_it(
+    service: FakeService,
+    ran: list[OcindexApp],
+    served: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(logging.getLogger(), "level", logging.INFO)  # as `ocindex` sets it
+    assert run_dashboard(args(db=served)) == 0
+    assert service.opened == []  # no engine started here
+    assert len(ran) == 1 and isinstance(ran[0], AttachedApp)
+    remote = ran[0].facade
+    assert isinstance(remote, RemoteService) and remote.link().pid == os.getpid()
+    messages = [line.message for line in ran[0].logbook.since(0)]
+    assert any(m.startswith("attached to ") and str(served) in m for m in messages), messages
+    label = remote.link().label
+    err = capsys.readouterr().err
+    assert f"ocindex: {label} (pid {os.getpid()}) keeps indexing {served}" in err
+
+
+def test_flags_that_only_an_engine_started_here_would_use_are_reported_as_ignored(
+    service: FakeService, ran: list[OcindexApp], served: Path, tmp_path: Path
+) -> None:
+    assert run_dashboard(args(db=served, indexer="v1", storage=tmp_path)) == 0
+    warnings = [line.message for line in ran[0].logbook.since(0) if line.level == logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].startswith("--storage, --indexer ignored: ")
+
+
+def test_a_holder_that_starts_serving_after_the_first_look_is_attached(
+    service: FakeService,
+    ran: list[OcindexApp],
+    served: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    looks: list[Path] = []
+
+    def attach_late(db: Path) -> RemoteService | None:
+        looks.append(db)
+        return None if len(looks) == 1 else attach(db)
+
+    monkeypatch.setattr(entry, "attach", attach_late)
+    service.error = DatabaseError(f"{served} is in use by process 1")
+    (served.parent / "storage").mkdir()
+    assert run_dashboard(args(db=served, storage=served.parent / "storage")) == 0
+    assert looks == [served, served] and len(service.opened) == 1
+    assert isinstance(ran[0], AttachedApp)
+
+
+def test_a_held_database_nobody_serves_is_still_an_error_on_one_line(
+    service: FakeService, ran: list[OcindexApp], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    service.error = DatabaseError("database is in use by process 1")
+    (tmp_path / "storage").mkdir()
+    db = tmp_path / "index.duckdb"
+    assert run_dashboard(args(db=db, storage=tmp_path / "storage")) == 1
+    assert ran == []
+    assert capsys.readouterr().err == "ocindex: error: database is in use by process 1\n"

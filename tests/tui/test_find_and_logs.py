@@ -7,7 +7,7 @@ import logging
 
 from textual.widgets import RichLog
 
-from tests.tui.fakes import ERRORS, PENDING, FakeFacade, make_app, settle
+from tests.tui.fakes import ERRORS, PENDING, FakeFacade, make_app, settle, until
 from tests.tui.test_keys import start
 from tui.filterbar import FilterBar
 from tui.logbook import LogBook
@@ -50,10 +50,14 @@ async def test_a_filter_matching_nothing_says_how_to_clear_it(facade: FakeFacade
     app = make_app(facade)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
-        await pilot.press("4", "slash", *"zzz", "enter")
-        await pilot.pause()
         table = app.query_one("#errors-table", RowsTable)
-        assert table.row_keys == [] and table.selected_key() is None
+        await pilot.press("4")
+        await until(pilot, lambda: app.focused is table, "the errors pane focused")
+        await pilot.press("slash")
+        await until(pilot, lambda: app.focused is app.query_one(FilterBar), "the filter bar")
+        await pilot.press(*"zzz", "enter")
+        await until(pilot, lambda: table.row_keys == [], "the filter applied")
+        assert table.selected_key() is None
         hint = str(table.get_row_at(0)[0])
         assert "zzz" in hint and "esc" in hint
 

@@ -19,12 +19,15 @@ from tui.screens.confirm import ConfirmScreen
 from tui.screens.error_detail import ErrorDetailScreen
 from tui.screens.help import HelpScreen, help_markdown
 from tui.screens.logs import LogScreen
+from tui.screens.trial import TrialPicker, TrialScreen
 
 OWNED: dict[keys.Scope, list[BindingType]] = {
     "app": OcindexApp.BINDINGS,
     "error_table": ErrorTable.BINDINGS,
     "error_detail": ErrorDetailScreen.BINDINGS,
     "ab": ABScreen.BINDINGS,
+    "trial_pick": TrialPicker.BINDINGS,
+    "trial": TrialScreen.BINDINGS,
     "confirm": ConfirmScreen.BINDINGS,
     "help": HelpScreen.BINDINGS,
     "logs": LogScreen.BINDINGS,

@@ -7,7 +7,7 @@ import pytest
 from textual.widgets import Static
 from textual.widgets._toast import Toast
 
-from tests.tui.fakes import FakeFacade, make_app, settle
+from tests.tui.fakes import FakeFacade, make_app, settle, until
 from tests.tui.test_keys import SIZE, header_text, notices, start
 from tui.screens.confirm import ConfirmScreen
 
@@ -107,8 +107,9 @@ async def test_a_dimmed_b_says_there_is_nothing_to_roll_back() -> None:
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await start(pilot)
         await pilot.press("b")
+        await until(pilot, lambda: "nothing to roll back" in str(notices(app)), "the notice")
         await settle(pilot)
-        assert ("nothing to roll back" in str(notices(app))) and facade.actions() == []
+        assert facade.actions() == [] and not isinstance(app.screen, ConfirmScreen)
 
 
 async def test_the_v_dialog_says_v1_stops_reading_the_sqlite_store(facade: FakeFacade) -> None:

@@ -55,6 +55,7 @@ def test_every_command_group_is_in_the_parser() -> None:
         "simulate",
         "bench",
         "usage",
+        "search",
     }
 
 

@@ -120,6 +120,29 @@ def test_unreadable_errors_and_stale_pending_rows_are_retried(
     assert sorted(report.retried) == ["session/global/ses_a.json", "session/global/ses_b.json"]
 
 
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/Los_Angeles", "UTC"])
+def test_a_pending_row_waits_its_retry_delay_whatever_the_database_time_zone(
+    storage_root: Path, index_db: duckdb.DuckDBPyConnection, acc: FileBatchAccumulator, zone: str
+) -> None:
+    index_db.execute(f"SET GLOBAL TimeZone = '{zone}'")
+    fresh = write(storage_root, "session/global/ses_fresh.json", b"")
+    old = write(storage_root, "session/global/ses_old.json", b"")
+    for path, age_s in ((fresh, 1.0), (old, 60.0)):
+        st = path.stat()
+        FileTracker(index_db, "v2", now=lambda age=age_s: time.time() - age).mark_pending(
+            [
+                (
+                    key_of(f"session/global/{path.name}"),
+                    FileStamp(st.st_mtime_ns, st.st_size),
+                    "empty",
+                )
+            ]
+        )
+    config = ReconcilerConfig(pending_retry_after_s=30.0)
+    rec = Reconciler(storage_root, index_db.cursor, acc.add_many, acc.pending_paths, config)
+    assert list(rec.scan_now().retried) == ["session/global/ses_old.json"]
+
+
 def test_stop_returns_within_five_seconds(
     storage_root: Path, index_db: duckdb.DuckDBPyConnection, acc: FileBatchAccumulator
 ) -> None:

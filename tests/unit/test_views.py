@@ -4,7 +4,6 @@ touched, local days; and schema 6's migration of an index written at schema 5.""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import duckdb
 import orjson
 import pytest
 
-from indexer.kinds import DATA_TABLES, classify
+from indexer.kinds import classify
 from indexer.outcome import ParsedFile
 from indexer.records import parse
 from indexer.store.rows import write_parsed
@@ -153,26 +152,3 @@ def test_schema_6_adds_the_columns_marks_records_for_reading_again_and_makes_the
     views = {r[0] for r in found}
     assert views == {name for name, _ in VIEWS}
     assert get_meta(c, "views_version") is not None
-
-
-DOC = Path(__file__).resolve().parents[2] / "docs" / "data-model.md"
-
-
-def test_the_data_model_doc_names_every_column_and_view_and_queries_each_view(
-    conn: duckdb.DuckDBPyConnection,
-) -> None:
-    text = DOC.read_text()
-    named = set(re.findall(r"`([a-z0-9_]+)`", text))
-    for table in DATA_TABLES:
-        if table.name in ("messages", "parts", "sessions"):
-            missing = [c for c in table.column_names if c not in named]
-            assert not missing, f"{table.name} columns missing from {DOC.name}: {missing}"
-    queries = re.findall(r"```sql\n(.*?)```", text, re.S)
-    for name, _ in VIEWS:
-        assert name in named, f"view {name} is not documented"
-        columns = [r[0] for r in conn.execute(f"DESCRIBE {name}").fetchall()]
-        assert not [c for c in columns if c not in named], f"{name} columns undocumented"
-        assert any(re.search(rf"\bFROM {name}\b", q) for q in queries), f"no example of {name}"
-    for query in queries:  # every example runs
-        for statement in filter(str.strip, query.split(";")):
-            conn.execute(statement).fetchall()

@@ -79,6 +79,10 @@ class StatusHeader(Horizontal):
     poll_error: reactive[str] = reactive("")
     short: reactive[bool] = reactive(False)
     """A short terminal: two lines unless the engine has a notice."""
+    attached: reactive[str] = reactive("")
+    """'attached to ocindex run (pid N)' while the engine runs in another process (tui/attach.py)."""
+    detached: reactive[bool] = reactive(False)
+    """That process stopped answering: `attached` says so, in the error colour."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -107,6 +111,12 @@ class StatusHeader(Horizontal):
     def watch_short(self) -> None:
         self._update()
 
+    def watch_attached(self) -> None:
+        self._update()
+
+    def watch_detached(self) -> None:
+        self._update()
+
     def _update(self) -> None:
         if not self.is_mounted:
             return
@@ -117,6 +127,9 @@ class StatusHeader(Horizontal):
             )
             self.styles.height = 2 if self.short and not snap.message else 3
         badges: list[Content] = []
+        if self.attached:
+            style = "b $error" if self.detached else "b $accent"
+            badges.append(Content.from_markup(f"[{style}]$a[/]", a=fmt.fit(self.attached, 46)))
         if snap is not None and snap.demo:
             badges.append(Content.from_markup("[b reverse $accent] DEMO [/]"))
         if self.busy:

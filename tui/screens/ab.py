@@ -17,15 +17,20 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from indexer.snapshot import Comparison, IndexerFacade, VersionMetrics
+from indexer.trial import Trial, Workload
 from tui import format as fmt
 from tui import keys
 from tui.messages import ComparisonFailed, ComparisonReady
 from tui.panes.latency import LatencyHistogram, marks_text
+from tui.screens.table import side_by_side
+from tui.screens.trial import TrialFactory, TrialPicker, TrialScreen
 
 WINDOW_S = 300.0
 LABELS = {"v1": "v1 · legacy per-file", "v2": "v2 · micro-batch"}
 TITLE = "A/B · v1 vs v2 · windows of live history"
-WINDOWS_NOTE = "each indexer's own active minutes and load, not one shared workload"
+WINDOWS_NOTE = (
+    "each indexer's own active minutes and load, not one shared workload: t runs a trial on one"
+)
 
 
 def figure_rows(c: Comparison) -> list[tuple[str, str, str]]:
@@ -58,33 +63,7 @@ def figure_rows(c: Comparison) -> list[tuple[str, str, str]]:
 
 def figures_content(c: Comparison, active: str) -> Content:
     """The comparison as aligned text: a heading row, one row per figure, then the ratio."""
-    rows = figure_rows(c)
-    label_w = max(len(r[0]) for r in rows) + 2
-    value_w = max(14, *(len(r[1]) for r in rows), *(len(r[2]) for r in rows)) + 2
-
-    def head(version: str) -> str:
-        mark = " ●" if version == active else ""
-        return fmt.fit(f"{version}{mark}", value_w).ljust(value_w)
-
-    lines = [
-        Content.from_markup(
-            "[b]$pad$v1$v2[/]", pad=" " * label_w, v1=head("v1"), v2=head("v2").rstrip()
-        )
-    ]
-    for label, a, b in rows:
-        lines.append(
-            Content.from_markup(
-                "[dim]$label[/]$a$b", label=label.ljust(label_w), a=a.ljust(value_w), b=b
-            )
-        )
-    lines.append(
-        Content.from_markup(
-            "[dim]$label[/][b]$ratio[/]",
-            label="v2/v1 files/s*".ljust(label_w),
-            ratio=fmt.ratio(c.ratio),
-        )
-    )
-    return Content("\n").join(lines)
+    return side_by_side(figure_rows(c), active, "v2/v1 files/s*", c.ratio)
 
 
 def notes_content(c: Comparison) -> Content:
@@ -103,9 +82,16 @@ class ABScreen(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = keys.bindings("ab")
 
-    def __init__(self, facade: IndexerFacade, active: str, refresh_s: float | None) -> None:
+    def __init__(
+        self,
+        facade: IndexerFacade,
+        active: str,
+        refresh_s: float | None,
+        trials: TrialFactory = Trial,
+    ) -> None:
         super().__init__(classes="ab")
         self._facade = facade
+        self._trials = trials
         self._active = active
         self._refresh_s = refresh_s
         self._timer: Timer | None = None
@@ -132,6 +118,15 @@ class ABScreen(ModalScreen[None]):
 
     def action_close_ab(self) -> None:
         self.dismiss(None)
+
+    def action_trial(self) -> None:
+        """Pick a workload, then run it through v1 and v2 on scratch data (indexer.trial)."""
+
+        def picked(workload: Workload | None) -> None:
+            if workload is not None:
+                self.app.push_screen(TrialScreen(workload, self._trials(workload)))
+
+        self.app.push_screen(TrialPicker(), picked)
 
     @work(thread=True, group="compare", exit_on_error=False, description="facade.compare()")
     def _fetch(self) -> None:
