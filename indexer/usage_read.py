@@ -1,21 +1,28 @@
 """Typed reads of the documented views for the dashboard's usage screen and SQL console: usage per
 day and model, the costliest sessions, failing tools, the views' columns. Never writes or opens:
-every function reads through the cursor it is handed, which the caller owns and closes.
+it reads through a cursor it is handed (the caller closes it) or an attached engine's endpoint.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import duckdb
 
+from indexer.live.reading import Queries
 from indexer.store.views import VIEWS
 
 DAYS = 14
 """The usage chart's window: this many days up to the newest day with usage."""
 TOP = 10
+READ_TIMEOUT_S = 30.0
+"""An attached engine's reads of the views stop after this long."""
+Rows = Callable[[str], Sequence[tuple[Any, ...]]]
+"""Runs one SELECT and returns its rows."""
 
 
 @runtime_checkable
@@ -89,19 +96,49 @@ _DAYS_SQL = """
 SELECT day, coalesce(provider_id || '/' || model_id, model_id, 'unknown') AS model,
        CAST(sum(tokens_total) AS BIGINT), sum(cost)
 FROM usage_daily
-WHERE day > (SELECT max(day) FROM usage_daily) - CAST(? AS INTEGER)
+WHERE day > (SELECT max(day) FROM usage_daily) - {days:d}
 GROUP BY ALL ORDER BY 1, 2
 """
 _SESSIONS_SQL = """
 SELECT session_id, coalesce(title, ''), started, turns, tokens_total + children_tokens, total_cost
 FROM session_summary
 WHERE parent_id IS NULL AND (total_cost > 0 OR tokens_total + children_tokens > 0)
-ORDER BY total_cost DESC, tokens_total + children_tokens DESC, session_id LIMIT ?
+ORDER BY total_cost DESC, tokens_total + children_tokens DESC, session_id LIMIT {top:d}
 """
 _TOOLS_SQL = """
 SELECT tool, calls, failures, nonzero_exits, interrupted, p95_ms
-FROM tool_stats WHERE failures > 0 ORDER BY failures DESC, calls DESC, tool LIMIT ?
+FROM tool_stats WHERE failures > 0 ORDER BY failures DESC, calls DESC, tool LIMIT {top:d}
 """
+_VIEWS_SQL = (
+    "SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c "
+    "JOIN duckdb_views() v ON v.view_name = c.table_name AND v.schema_name = c.table_schema "
+    "AND v.database_name = c.table_catalog "
+    f"WHERE NOT v.internal AND c.table_name IN ({', '.join(repr(n) for n, _sql in VIEWS)}) "
+    "ORDER BY c.table_name, c.ordinal_position"
+)
+
+
+def cursor_rows(cursor: duckdb.DuckDBPyConnection) -> Rows:
+    return lambda sql: cursor.execute(sql).fetchall()
+
+
+@contextlib.contextmanager
+def engine_rows(engine: HasCursor | Queries) -> Iterator[Rows]:
+    """Reads on the index of the engine a dashboard shows: through the live endpoint when it is
+    attached (each read checked read-only there), else on a cursor of its own, closed after."""
+    if isinstance(engine, Queries):
+
+        def remote(sql: str) -> Sequence[tuple[Any, ...]]:
+            table = engine.query(sql, timeout_s=READ_TIMEOUT_S).table
+            return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
+
+        yield remote
+        return
+    cursor = engine.cursor()
+    try:
+        yield cursor_rows(cursor)
+    finally:
+        cursor.close()
 
 
 def usage_overview(
@@ -109,12 +146,17 @@ def usage_overview(
 ) -> UsageOverview:
     """What the usage screen shows, read from the views usage_daily, session_summary and
     tool_stats (each record counted once, as `ocindex usage` and SQL count it)."""
-    zone = cursor.execute("SELECT current_setting('TimeZone')").fetchone()
-    day_rows = cursor.execute(_DAYS_SQL, [days]).fetchall()
-    session_rows = cursor.execute(_SESSIONS_SQL, [top]).fetchall()
-    tool_rows = cursor.execute(_TOOLS_SQL, [top]).fetchall()
+    return overview_from(cursor_rows(cursor), days, top)
+
+
+def overview_from(rows: Rows, days: int = DAYS, top: int = TOP) -> UsageOverview:
+    """usage_overview through any way of running a SELECT."""
+    zone = rows("SELECT current_setting('TimeZone')")
+    day_rows = rows(_DAYS_SQL.format(days=days))
+    session_rows = rows(_SESSIONS_SQL.format(top=top))
+    tool_rows = rows(_TOOLS_SQL.format(top=top))
     return UsageOverview(
-        time_zone=str(zone[0]) if zone else "",
+        time_zone=str(zone[0][0]) if zone else "",
         days=tuple(
             DayModel(day, str(model), int(tokens or 0), float(cost or 0.0))
             for day, model, tokens, cost in day_rows
@@ -140,16 +182,13 @@ def usage_overview(
 def documented_views(cursor: duckdb.DuckDBPyConnection) -> tuple[ViewColumns, ...]:
     """The documented views (indexer/store/views.py) the index holds, in their definition
     order, each with its columns as DuckDB's catalog describes them."""
+    return views_from(cursor_rows(cursor))
+
+
+def views_from(rows: Rows) -> tuple[ViewColumns, ...]:
+    """documented_views through any way of running a SELECT."""
     names = [name for name, _sql in VIEWS]
-    rows = cursor.execute(
-        "SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c "
-        "JOIN duckdb_views() v ON v.view_name = c.table_name AND v.schema_name = c.table_schema "
-        "AND v.database_name = c.table_catalog "
-        "WHERE NOT v.internal AND list_contains(?, c.table_name) "
-        "ORDER BY c.table_name, c.ordinal_position",
-        [names],
-    ).fetchall()
     columns: dict[str, list[tuple[str, str]]] = {}
-    for view, column, kind in rows:
+    for view, column, kind in rows(_VIEWS_SQL):
         columns.setdefault(str(view), []).append((str(column), str(kind)))
     return tuple(ViewColumns(n, tuple(columns[n])) for n in names if n in columns)

@@ -294,8 +294,7 @@ KEYS: tuple[Key, ...] = (
         "runs a **trial**: one generated workload through v1, then v2, each on scratch data "
         "while the live indexer keeps running (`esc` cancels it); `a` or `esc` closes the view",
     ),
-    # u and c stay out of the footer: it is full at 80 and at 120 columns (listed, they push
-    # out Help and Quit, or the pane digits); the help's table and the palette list them.
+    # u and c are not in the footer, full at 80 and 120 columns; the help and palette list them
     Key(
         "usage",
         "u",
@@ -406,23 +405,12 @@ KEYS: tuple[Key, ...] = (
     Key("usage_toggle", "u", "close", "Close usage", "usage"),
     Key("usage_quit", "q", "app.quit", "Quit", "usage"),
     Key("console_close", "escape", "close", "Close", "console"),
-    Key(
-        "console_previous",
-        "up",
-        "history(-1)",
-        "History",
-        "console_input",
-        display="↑",
-        group=HISTORY_GROUP,
-    ),
-    Key(
-        "console_next",
-        "down",
-        "history(1)",
-        "History",
-        "console_input",
-        display="↓",
-        group=HISTORY_GROUP,
+    *(
+        Key(f"console_{n}", k, f"history({d})", "History", "console_input", display=v, group=g)
+        for n, k, d, v, g in (
+            ("previous", "up", -1, "↑", HISTORY_GROUP),
+            ("next", "down", 1, "↓", HISTORY_GROUP),
+        )
     ),
 )
 

@@ -16,7 +16,7 @@ from indexer.service import IndexerService
 from indexer.simulate import OpenCodeSimulator
 from indexer.store.views import VIEWS
 from tests.tui.fakes import FakeFacade, make_app, settle, until
-from tests.tui.usage_data import IndexFacade
+from tests.tui.usage_data import EndpointFacade, IndexFacade
 from tui import keys
 from tui.app import OcindexApp
 from tui.screens.console import (
@@ -235,3 +235,17 @@ async def test_over_the_real_engine_the_console_reads_the_live_index(
             await app.workers.wait_for_complete()
     finally:
         service.stop()
+
+
+async def test_attached_the_console_runs_queries_through_the_engines_endpoint() -> None:
+    facade = EndpointFacade()
+    app = make_app(facade)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("c")
+        screen = console(pilot)
+        await until(pilot, lambda: bool(screen.views), "the views listed through the endpoint")
+        screen = await run(pilot, "SELECT count(*) AS n FROM tool_calls")
+        assert screen.answer is not None and screen.answer.rows == (("13",),)
+        screen = await run(pilot, "DELETE FROM parts")
+        assert status(screen).startswith("refused: ")
+        assert ("query", ("SELECT count(*) AS n FROM tool_calls",)) in facade.calls

@@ -22,6 +22,7 @@ from tests.tui.fakes import T0, FakeFacade, base_snapshot, make_app, post_snapsh
 from tests.tui.usage_data import (
     DAY_MS,
     NOON_MS,
+    EndpointFacade,
     IndexFacade,
     empty_index,
     message,
@@ -274,3 +275,16 @@ async def test_after_a_slow_read_the_screen_waits_four_times_as_long_before_the_
         now[0] += 0.1
         screen._check()
         await until(pilot, lambda: screen.reads == 2, "the read once the quiet time is over")
+
+
+async def test_attached_the_screen_reads_the_views_through_the_engines_query_endpoint() -> None:
+    facade = EndpointFacade()
+    app = make_app(facade)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("u")
+        screen = open_usage(app)
+        await until(pilot, lambda: screen.overview is not None, "the read through the endpoint")
+        cursor = facade.conn.cursor()
+        cursor.execute("SET TimeZone = 'UTC'")
+        assert screen.overview == usage_overview(cursor)
+        assert "query" in facade.names() and "cursor" not in facade.names()

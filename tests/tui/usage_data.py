@@ -13,6 +13,7 @@ import duckdb
 import orjson
 
 from indexer.kinds import classify
+from indexer.live.readonly import DEFAULT_LIMIT, DEFAULT_TIMEOUT_S, QueryResult, run_read
 from indexer.outcome import ParsedFile
 from indexer.records import parse
 from indexer.store.rows import write_parsed
@@ -119,3 +120,23 @@ def empty_index() -> IndexFacade:
     conn = duckdb.connect(":memory:")
     migrate(conn)
     return IndexFacade(conn)
+
+
+class EndpointFacade(FakeFacade):
+    """The fake engine as an attached dashboard sees it (RemoteService): no cursor, only
+    read-only queries answered as the live endpoint answers them (indexer.live.readonly)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conn = usage_index(duckdb.connect(":memory:"))
+
+    def query(
+        self, sql: str, limit: int = DEFAULT_LIMIT, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> QueryResult:
+        self._record("query", sql)
+        cursor = self.conn.cursor()
+        try:
+            cursor.execute("SET TimeZone = 'UTC'")
+            return run_read(cursor, sql, limit, timeout_s)
+        finally:
+            cursor.close()

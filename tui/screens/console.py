@@ -22,8 +22,9 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static, Tree
 
-from indexer.live.readonly import QueryError, TimedOut, run_read
-from indexer.usage_read import HasCursor, ViewColumns, documented_views
+from indexer.live.reading import Queries
+from indexer.live.readonly import QueryError, QueryResult, TimedOut, run_read
+from indexer.usage_read import HasCursor, ViewColumns, engine_rows, views_from
 from tui import format as fmt
 from tui import keys
 
@@ -38,7 +39,10 @@ HINT = (
     "on the right."
 )
 NULL = "NULL"
-NO_CURSOR = "The console reads the index through the engine's read cursor; this engine has none."
+NO_CURSOR = (
+    "The console reads the index through the engine's read cursor or its query endpoint; "
+    "this engine offers neither."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,22 +83,19 @@ def cell(value: object) -> str:
 
 
 def ask(
-    engine: HasCursor,
+    engine: HasCursor | Queries,
     sql: str,
     limit: int,
     timeout_s: float,
     cancelled: Callable[[], bool],
     clock: Callable[[], float] = time.monotonic,
 ) -> Answer:
-    """Run `sql` read-only on a fresh cursor of the engine (closed after) as the query socket
-    does: at most `limit` rows, interrupted after `timeout_s` or once `cancelled()`."""
+    """Run `sql` read-only as the query socket does: at most `limit` rows, interrupted after
+    `timeout_s`; in this process on a fresh cursor of the engine (closed after), also once
+    `cancelled()`; attached, through the engine's own endpoint."""
     start = clock()
     try:
-        cursor = engine.cursor()
-        try:
-            result = run_read(cursor, sql, limit, timeout_s, cancelled)
-        finally:
-            cursor.close()
+        result = _read(engine, sql, limit, timeout_s, cancelled)
     except TimedOut:
         error = f"stopped after {timeout_s:g} s, the console's limit (`ocindex query` has none)"
         return Answer(sql, elapsed_s=clock() - start, error=error)
@@ -107,6 +108,22 @@ def ask(
     rows = tuple(tuple(cell(v) for v in row) for row in zip(*columns, strict=True))
     numeric = tuple(_is_number(f.type) for f in table.schema)
     return Answer(sql, tuple(table.column_names), numeric, rows, result.truncated, clock() - start)
+
+
+def _read(
+    engine: HasCursor | Queries,
+    sql: str,
+    limit: int,
+    timeout_s: float,
+    cancelled: Callable[[], bool],
+) -> QueryResult:
+    if isinstance(engine, Queries):
+        return engine.query(sql, limit, timeout_s)
+    cursor = engine.cursor()
+    try:
+        return run_read(cursor, sql, limit, timeout_s, cancelled)
+    finally:
+        cursor.close()
 
 
 def _is_number(kind: pa.DataType) -> bool:
@@ -162,7 +179,7 @@ class ConsoleScreen(ModalScreen[None]):
     ) -> None:
         super().__init__(classes="console")
         self._clock = clock
-        self._engine = engine if isinstance(engine, HasCursor) else None
+        self._engine = engine if isinstance(engine, (HasCursor, Queries)) else None
         self._limit = limit
         self._timeout_s = timeout_s
         self.history: list[str] = []
@@ -196,13 +213,10 @@ class ConsoleScreen(ModalScreen[None]):
         return self._cancel is not None
 
     @work(thread=True, group="console-views", exit_on_error=False, description="views")
-    def _list_views(self, engine: HasCursor) -> None:
+    def _list_views(self, engine: HasCursor | Queries) -> None:
         try:
-            cursor = engine.cursor()
-            try:
-                views = documented_views(cursor)
-            finally:
-                cursor.close()
+            with engine_rows(engine) as rows:
+                views = views_from(rows)
         except Exception as exc:  # listed inline in the tree's place; the console still works
             self.post_message(ViewsListed((), fmt.one_line(str(exc)) or type(exc).__name__))
             return
@@ -241,7 +255,9 @@ class ConsoleScreen(ModalScreen[None]):
         self._run(self._engine, self._runs, sql, self._cancel)
 
     @work(thread=True, group="console", exit_on_error=False, description="console query")
-    def _run(self, engine: HasCursor, run: int, sql: str, cancel: threading.Event) -> None:
+    def _run(
+        self, engine: HasCursor | Queries, run: int, sql: str, cancel: threading.Event
+    ) -> None:
         answer = ask(engine, sql, self._limit, self._timeout_s, cancel.is_set, self._clock)
         self.post_message(Answered(run, answer))
 

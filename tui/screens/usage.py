@@ -22,8 +22,16 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
 
+from indexer.live.reading import Queries
 from indexer.snapshot import IndexerSnapshot
-from indexer.usage_read import DAYS, DayModel, HasCursor, UsageOverview, usage_overview
+from indexer.usage_read import (
+    DAYS,
+    DayModel,
+    HasCursor,
+    UsageOverview,
+    engine_rows,
+    overview_from,
+)
 from tui import format as fmt
 from tui import keys
 
@@ -49,8 +57,8 @@ EMPTY = (
     "index an existing history with `ocindex index`, and the figures appear as batches commit."
 )
 NO_CURSOR = (
-    "The usage screen reads the index through the engine's read cursor, "
-    "and this engine offers none."
+    "The usage screen reads the index through the engine's read cursor or its query endpoint, "
+    "and this engine offers neither."
 )
 Figure = Literal["tokens", "cost"]
 CHARTS: tuple[tuple[Figure, str], ...] = (("tokens", "tokens per day"), ("cost", "cost per day"))
@@ -195,7 +203,7 @@ class UsageScreen(ModalScreen[None]):
         super().__init__(classes="usage")
         self._clock = clock
         self._quiet_until = 0.0
-        self._engine = engine if isinstance(engine, HasCursor) else None
+        self._engine = engine if isinstance(engine, (HasCursor, Queries)) else None
         self._changes = changes
         self._check_s = check_s
         self._mark: object = None
@@ -250,14 +258,11 @@ class UsageScreen(ModalScreen[None]):
         self._read(self._engine)
 
     @work(thread=True, group="usage", exit_on_error=False, description="usage_overview()")
-    def _read(self, engine: HasCursor) -> None:
+    def _read(self, engine: HasCursor | Queries) -> None:
         start = self._clock()
         try:
-            cursor = engine.cursor()
-            try:
-                overview = usage_overview(cursor)
-            finally:
-                cursor.close()
+            with engine_rows(engine) as rows:
+                overview = overview_from(rows)
         except Exception as exc:  # an error value for the screen: it says so and stays open
             error = fmt.one_line(str(exc)) or type(exc).__name__
             self.post_message(UsageRead(None, self._clock() - start, error))
