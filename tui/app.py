@@ -38,6 +38,7 @@ from tui.panes.latency import LatencyPane
 from tui.panes.pending import PendingPane
 from tui.screens.ab import ABScreen
 from tui.screens.confirm import ConfirmScreen
+from tui.screens.data import DataScreens
 from tui.screens.error_detail import ErrorDetailScreen
 from tui.screens.help import HelpScreen, help_markdown
 from tui.screens.logs import LogScreen
@@ -58,7 +59,7 @@ SHORT_BELOW = 30
 PANES: tuple[str, ...] = ("pending", "latency", "findings", "errors")
 
 
-class OcindexApp(rowkeys.RowKeys, App[int]):
+class OcindexApp(rowkeys.RowKeys, DataScreens, App[int]):
     """The live dashboard over one `IndexerFacade`.
 
     `poll_interval` is the seconds between snapshots (None: no timer; snapshots arrive only as

@@ -21,6 +21,9 @@ Scope = Literal[
     "help",
     "logs",
     "filter_bar",
+    "usage",
+    "console",
+    "console_input",
     "textual",
 ]
 """Who binds the key: the app, a widget or a screen; "textual" keys are Textual's own and are
@@ -29,6 +32,7 @@ listed only in the help."""
 PANE_GROUP = Binding.Group("Pane", compact=True)
 FIND_GROUP = Binding.Group("Find", compact=True)
 ROLLOUT_GROUP = Binding.Group("Rollout", compact=True)
+HISTORY_GROUP = Binding.Group("History", compact=True)
 
 KEY_TABLE_MARKER = "<!-- the key table, generated from tui/keys.py -->"
 """The line of assets/help.md that `with_key_table` replaces by the table of keys."""
@@ -290,6 +294,29 @@ KEYS: tuple[Key, ...] = (
         "runs a **trial**: one generated workload through v1, then v2, each on scratch data "
         "while the live indexer keeps running (`esc` cancels it); `a` or `esc` closes the view",
     ),
+    # u and c are not in the footer, full at 80 and 120 columns; the help and palette list them
+    Key(
+        "usage",
+        "u",
+        "usage",
+        "Usage",
+        "app",
+        show=False,
+        palette="Tokens and cost per day by model, the costliest sessions, the failing tools",
+        manual="**Usage**: tokens and cost per day by model, the costliest sessions and the "
+        "failing tools, refreshed as batches commit; `u` or `esc` closes it",
+    ),
+    Key(
+        "console",
+        "c",
+        "console",
+        "SQL",
+        "app",
+        show=False,
+        palette="Read-only SQL on the index, with the views and their columns",
+        manual="**SQL console**: read-only queries on the index (first 1,000 rows, 10 s at "
+        "most), the views and their columns beside, `↑`/`↓` history; `esc` closes it",
+    ),
     Key(
         "help",
         "question_mark",
@@ -374,6 +401,17 @@ KEYS: tuple[Key, ...] = (
     Key("filter_cancel", "escape", "cancel", "Clear filter", "filter_bar"),
     Key("help_toggle", "question_mark", "close_help", "Close help", "help", display="?"),
     Key("help_quit", "q", "app.quit", "Quit", "help"),
+    Key("usage_close", "escape", "close", "Close", "usage"),
+    Key("usage_toggle", "u", "close", "Close usage", "usage"),
+    Key("usage_quit", "q", "app.quit", "Quit", "usage"),
+    Key("console_close", "escape", "close", "Close", "console"),
+    *(
+        Key(f"console_{n}", k, f"history({d})", "History", "console_input", display=v, group=g)
+        for n, k, d, v, g in (
+            ("previous", "up", -1, "↑", HISTORY_GROUP),
+            ("next", "down", 1, "↓", HISTORY_GROUP),
+        )
+    ),
 )
 
 BY_ID: dict[str, Key] = {k.id: k for k in KEYS}
