@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 from indexer.snapshot import ActionResult, IndexerFacade, IndexerSnapshot
 from tui import format as fmt
 from tui import intent, keys, rowkeys
+from tui.confirmed import ConfirmedActions
 from tui.filterbar import FilterBar
 from tui.find import Find
 from tui.logbook import LogBook
@@ -37,7 +38,6 @@ from tui.panes.header import AlertBanner, StatusHeader
 from tui.panes.latency import LatencyPane
 from tui.panes.pending import PendingPane
 from tui.screens.ab import ABScreen
-from tui.screens.confirm import ConfirmScreen
 from tui.screens.data import DataScreens
 from tui.screens.error_detail import ErrorDetailScreen
 from tui.screens.help import HelpScreen, help_markdown
@@ -59,7 +59,7 @@ SHORT_BELOW = 30
 PANES: tuple[str, ...] = ("pending", "latency", "findings", "errors")
 
 
-class OcindexApp(rowkeys.RowKeys, DataScreens, App[int]):
+class OcindexApp(rowkeys.RowKeys, DataScreens, ConfirmedActions, App[int]):
     """The live dashboard over one `IndexerFacade`.
 
     `poll_interval` is the seconds between snapshots (None: no timer; snapshots arrive only as
@@ -310,55 +310,6 @@ class OcindexApp(rowkeys.RowKeys, DataScreens, App[int]):
 
     def action_rescan(self) -> None:
         self._start_action("rescan", self._facade.rescan)
-
-    def action_switch(self) -> None:
-        snap = self.latest
-        if snap is None:
-            return
-        target = "v2" if snap.active == "v1" else "v1"
-        body = intent.switch_body(snap.active, target)
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                call = partial(self._facade.switch_to, target, reason="dashboard: v key")
-                self._start_action("switch", call)
-
-        self.push_screen(
-            ConfirmScreen(f"Switch to {target}?", body, f"Switch to {target}"), answered
-        )
-
-    def action_rollback(self) -> None:
-        snap = self.latest
-        if snap is None:
-            return
-        reason = "dashboard: b key"
-        if snap.alert is not None:
-            reason = f"dashboard: b key on alert: {fmt.alert_line(snap.alert)}"
-        body = intent.rollback_body(snap)
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                call = partial(self._facade.rollback, reason=reason)
-                self._start_action("rollback", call, "v1 is now active; the v2 rollout is 0%.")
-
-        self.push_screen(ConfirmScreen("Roll back to v1?", body, "Roll back"), answered)
-
-    def action_rollout(self, delta: int) -> None:
-        snap = self.latest
-        if snap is None:
-            return
-        facade = self._facade
-        threshold = (
-            facade.rollout_threshold() if isinstance(facade, intent.KnowsRolloutThreshold) else None
-        )
-        step = intent.rollout_step(snap, delta, threshold)
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                call = partial(facade.set_rollout, step.target)
-                self._start_action("rollout", call, step.toast)
-
-        self.push_screen(ConfirmScreen(step.title, step.body, step.confirm), answered)
 
     def action_pause(self) -> None:
         self.paused = True

@@ -1,5 +1,5 @@
 """Pane 2: the histogram of recent batch latencies with p50/p95/p99 marked, and the throughput
-sparkline. The only module that imports textual_plotext/plotext; it never reads the engine itself.
+sparkline (plotext, as the usage screen's charts); it never reads the engine itself.
 """
 
 from __future__ import annotations
