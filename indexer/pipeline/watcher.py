@@ -84,7 +84,7 @@ class _OverflowSpotter(logging.Handler):
 
 def new_observer() -> tuple[BaseObserver, bool]:
     """A new observer for this system, and whether it reports close-after-write (inotify)."""
-    if sys.platform.startswith("linux") and Observer.__name__ == "InotifyObserver":
+    if sys.platform.startswith("linux") and getattr(Observer, "__name__", "") == "InotifyObserver":
         from watchdog.observers.inotify import InotifyObserver
 
         # Full events: a file moved in from outside the root is a move with no source, so a
