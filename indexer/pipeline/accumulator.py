@@ -4,7 +4,8 @@ handed in order to the one writer. Never touches the filesystem or the database.
 add() is safe from any thread. When to seal is decide_seal(), a pure function of the open batch
 and the clock; the sealer thread, begun by start(), applies it. Batches leave through a bounded
 queue, so when the writer falls behind keys coalesce in the pending set and add() eventually
-waits: nothing is dropped and memory stays bounded.
+waits: nothing is dropped and memory stays bounded. A key whose path waits in a sealed batch
+not yet taken by the consumer coalesces into that batch: the file is read after this add().
 """
 
 from __future__ import annotations
@@ -178,6 +179,7 @@ class FileBatchAccumulator:
         self._queue: queue.Queue[Batch] = queue.Queue(maxsize=self.config.max_queued_batches)
         self._batches_sent = self._files_sent = self._coalesced = 0
         self._sealed: Counter[str] = Counter()  # paths in batches sealed and not yet done()
+        self._queued: Counter[str] = Counter()  # paths in sealed batches not yet taken
         self._thread = threading.Thread(target=self._seal_loop, name="ocindex-sealer", daemon=True)
 
     def add(self, key: FileKey, trigger: Trigger = Trigger.WATCHER) -> None:
@@ -204,6 +206,9 @@ class FileBatchAccumulator:
             self._lock.notify_all()
 
     def _put(self, key: FileKey, trigger: Trigger) -> None:
+        if key.rel_path in self._queued:  # its batch is not read yet: that read will see it
+            self._coalesced += 1
+            return
         old = self._pending.get(key.rel_path)
         if old is None:
             self._pending[key.rel_path] = PendingEntry(
@@ -229,9 +234,12 @@ class FileBatchAccumulator:
     def get_batch(self, timeout_s: float | None = None) -> Batch | None:
         """Return the next sealed batch in order, or None when none came within timeout_s."""
         try:
-            return self._queue.get(timeout=timeout_s)
+            batch = self._queue.get(timeout=timeout_s)
         except queue.Empty:
             return None
+        with self._lock:  # from now on the batch may be read: later changes need a new batch
+            self._queued -= Counter(e.key.rel_path for e in batch.entries)
+        return batch
 
     def done(self, batch: Batch) -> None:
         """The consumer is finished with a batch (committed, or its retries scheduled)."""
@@ -332,6 +340,7 @@ class FileBatchAccumulator:
         for entry in taken:
             del self._pending[entry.key.rel_path]
             self._sealed[entry.key.rel_path] += 1
+            self._queued[entry.key.rel_path] += 1
         if not self._pending:
             self._force = False
         self._batches_sent += 1

@@ -313,6 +313,23 @@ def test_a_key_added_twice_before_sealing_is_sent_once_with_the_newest_trigger(
     assert batch.entries[0].trigger is Trigger.RECONCILER
 
 
+def test_a_key_added_while_its_batch_waits_unread_in_the_queue_joins_that_batch() -> None:
+    acc = started(AccumulatorConfig(window_ms=10_000))
+    try:
+        k = keys(1)[0]
+        acc.add(k)
+        acc.force_flush()
+        assert wait_until(lambda: acc.get_stats().queue_depth == 1)
+        acc.add(k, Trigger.RECONCILER)  # the batch is read after this: that read will see it
+        assert acc.get_stats().pending_files == 0 and acc.get_stats().coalesced == 1
+        batch = acc.get_batch(timeout_s=5)
+        assert batch is not None and [e.key for e in batch.entries] == [k]
+        acc.add(k)  # taken now, maybe read already: the change needs a batch of its own
+        assert acc.get_stats().pending_files == 1
+    finally:
+        acc.stop()
+
+
 def test_stop_flushes_everything_pending() -> None:
     acc = started(AccumulatorConfig(window_ms=10_000, max_files=100))
     acc.add_many(keys(250))

@@ -156,7 +156,12 @@ class LatencyPane(Pane):
         self.border_subtitle = (
             f"last {fmt.plural(len(samples), 'batch', 'batches')}" if samples else "idle"
         )
-        self.query_one("#latency-marks", Static).update(marks_text(marks))
+        batches = snapshot.recent_batches  # newest first
+        size = ""
+        if batches:  # batches grow under a backlog: how big they are now, and were lately
+            largest = max(b.files for b in batches)
+            size = f"batch {fmt.plural(batches[0].files, 'file')}, max {fmt.count(largest)}"
+        self.query_one("#latency-marks", Static).update(marks_text(marks, size))
         self.query_one(LatencyHistogram).plot(samples, marks)
         spark = self.query_one(Sparkline)
         data = list(snapshot.throughput)
