@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from indexer.config import MAX_BATCH_FILES_UNDER_BACKLOG
 from indexer.kinds import FileKey
 from indexer.snapshot import PendingFile, newest_pending
 
@@ -51,8 +52,9 @@ class AccumulatorConfig:
     max_queued_batches: int = 4
     max_pending_files: int = 50_000
     """add() waits while this many distinct keys are pending (backpressure)."""
-    max_files_under_backlog: int | None = None
-    """Adaptive mode, off unless set: while batches wait in the queue, seal up to this many."""
+    max_files_under_backlog: int | None = MAX_BATCH_FILES_UNDER_BACKLOG
+    """Adaptive mode (None: off): while batches wait in the queue, seal up to this many. Light
+    load keeps batches of max_files and their latency; a backlog gets throughput."""
 
     def __post_init__(self) -> None:
         if self.window_ms < 0 or self.max_files < 1 or self.max_queued_batches < 1:

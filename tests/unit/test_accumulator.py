@@ -77,15 +77,19 @@ def clock() -> FakeClock:
 @pytest.fixture
 def acc(clock: FakeClock) -> Iterator[FileBatchAccumulator]:
     # Quarter seconds add up exactly in binary, so the fake clock lands on each deadline.
-    a = started(AccumulatorConfig(window_ms=250, max_files=100), clock)
+    a = started(
+        AccumulatorConfig(window_ms=250, max_files=100, max_files_under_backlog=None), clock
+    )
     yield a
     a.stop(timeout_s=2)
 
 
 # --- the sealing policy: a pure function of the open batch, the config and the clock -----------
 
-WINDOW = AccumulatorConfig(window_ms=200, max_files=100)
-NO_FLUSH = AccumulatorConfig(window_ms=200, max_files=100, flush_on_stop=False)
+WINDOW = AccumulatorConfig(window_ms=200, max_files=100, max_files_under_backlog=None)
+NO_FLUSH = AccumulatorConfig(
+    window_ms=200, max_files=100, flush_on_stop=False, max_files_under_backlog=None
+)
 ADAPTIVE = AccumulatorConfig(window_ms=200, max_files=10, max_files_under_backlog=50)
 LONG_WINDOW = AccumulatorConfig(window_ms=5000, max_files=100)
 NO_WINDOW = AccumulatorConfig(window_ms=0, max_files=100)
