@@ -153,15 +153,15 @@ class LatencyPane(Pane):
     def fill(self, snapshot: IndexerSnapshot) -> None:
         samples = [b.processing_ms for b in snapshot.recent_batches]
         marks = percentiles_of(samples)
-        self.border_subtitle = (
-            f"last {fmt.plural(len(samples), 'batch', 'batches')}" if samples else "idle"
-        )
         batches = snapshot.recent_batches  # newest first
-        size = ""
-        if batches:  # batches grow under a backlog: how big they are now, and were lately
+        subtitle = f"last {fmt.plural(len(samples), 'batch', 'batches')}" if samples else "idle"
+        if batches:  # batches grow under a backlog: how big the newest is, and the largest
             largest = max(b.files for b in batches)
-            size = f"batch {fmt.plural(batches[0].files, 'file')}, max {fmt.count(largest)}"
-        self.query_one("#latency-marks", Static).update(marks_text(marks, size))
+            subtitle += (
+                f", newest {fmt.plural(batches[0].files, 'file')}, largest {fmt.count(largest)}"
+            )
+        self.border_subtitle = subtitle
+        self.query_one("#latency-marks", Static).update(marks_text(marks))
         self.query_one(LatencyHistogram).plot(samples, marks)
         spark = self.query_one(Sparkline)
         data = list(snapshot.throughput)
