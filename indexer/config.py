@@ -39,7 +39,7 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 LOCK_WAIT_S = 5.0
 """Opening a database another process holds is retried this long unless OCINDEX_LOCK_WAIT_S
 says otherwise."""
-MAX_BATCH_FILES_UNDER_BACKLOG = 2000
+MAX_BATCH_FILES_UNDER_BACKLOG = 1000
 """While sealed batches wait for the writer, a batch grows up to this many files; once the queue
 drains it is back to OCINDEX_MAX_BATCH_FILES. On unless OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG
 says otherwise (0: off). The bound was measured with the replay capacity run (docs/benchmarks.md,
