@@ -98,12 +98,14 @@ def decide_seal(batch: OpenBatch, config: AccumulatorConfig, now: float) -> Seal
     """Decide whether the open batch seals at monotonic time `now`, why, and how big.
 
     The file cap comes first, then a forced flush (a flushing stop forces one too), then the
-    window counted from the oldest pending key. While batches wait in the queue, the cap rises
-    to max_files_under_backlog when that is set.
+    window counted from the oldest pending key. While batches wait in the queue, the cap grows
+    with the backlog, when max_files_under_backlog is set: what is pending, spread over the
+    queue's slots, up to that bound.
     """
     cap = config.max_files
     if config.max_files_under_backlog and batch.backlog:
-        cap = max(cap, config.max_files_under_backlog)
+        share = batch.pending_files // config.max_queued_batches
+        cap = max(cap, min(config.max_files_under_backlog, share))
     window_s = config.window_ms / 1000.0
     oldest = batch.oldest_first_seen if batch.pending_files else None
     if oldest is not None:

@@ -184,17 +184,23 @@ POLICY_CASES: dict[str, tuple[OpenBatch, AccumulatorConfig, float, SealDecision]
         0.0,
         keep_open(0.001),
     ),
-    "a_backlog_raises_the_cap_in_adaptive_mode": (
-        open_batch(60, backlog=True),
+    "a_backlog_raises_the_cap_to_the_pending_share_of_each_queue_slot": (
+        open_batch(120, backlog=True),
+        ADAPTIVE,
+        0.0,
+        seal(SealReason.MAX_FILES, 30),
+    ),
+    "a_large_backlog_raises_the_cap_up_to_its_bound": (
+        open_batch(1000, backlog=True),
         ADAPTIVE,
         0.0,
         seal(SealReason.MAX_FILES, 50),
     ),
-    "a_backlog_lets_a_batch_grow_past_max_files_in_adaptive_mode": (
+    "a_small_backlog_keeps_max_files": (
         open_batch(30, backlog=True),
         ADAPTIVE,
         0.0,
-        keep_open(0.2),
+        seal(SealReason.MAX_FILES, 10),
     ),
     "adaptive_mode_without_a_backlog_keeps_max_files": (
         open_batch(60),
