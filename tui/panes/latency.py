@@ -157,9 +157,7 @@ class LatencyPane(Pane):
         subtitle = f"last {fmt.plural(len(samples), 'batch', 'batches')}" if samples else "idle"
         if batches:  # batches grow under a backlog: how big the newest is, and the largest
             largest = max(b.files for b in batches)
-            subtitle += (
-                f", newest {fmt.plural(batches[0].files, 'file')}, largest {fmt.count(largest)}"
-            )
+            subtitle += f", size {fmt.count(batches[0].files)}, max {fmt.count(largest)}"
         self.border_subtitle = subtitle
         self.query_one("#latency-marks", Static).update(marks_text(marks))
         self.query_one(LatencyHistogram).plot(samples, marks)
