@@ -39,6 +39,11 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 LOCK_WAIT_S = 5.0
 """Opening a database another process holds is retried this long unless OCINDEX_LOCK_WAIT_S
 says otherwise."""
+MAX_BATCH_FILES_UNDER_BACKLOG = 1000
+"""While sealed batches wait for the writer, a batch grows up to this many files; once the queue
+drains it is back to OCINDEX_MAX_BATCH_FILES. On unless OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG
+says otherwise (0: off). The bound was measured with the replay capacity run (docs/benchmarks.md,
+"Issue 14 measurements")."""
 
 
 def process_env() -> Mapping[str, str]:
@@ -286,7 +291,7 @@ class Tunables:
     window_ms: float = 200.0
     max_batch_files: int = 100
     max_batch_files_under_backlog: int | None = None
-    """None when unset; 0 when set to turn the adaptive mode off."""
+    """None when unset (MAX_BATCH_FILES_UNDER_BACKLOG applies); 0 when set to turn it off."""
     max_file_bytes: int = MAX_FILE_BYTES
     settle_s: float = 2.0
     reconcile_interval_s: float = 30.0
@@ -303,6 +308,12 @@ class Tunables:
             settle_s=env_number(env, ENV_SETTLE_S, cls.settle_s),
             reconcile_interval_s=env_number(env, ENV_RECONCILE_S, cls.reconcile_interval_s),
         )
+
+    @property
+    def backlog_batch_files(self) -> int:
+        """The adaptive cap in force: the variable's (0: off), else the default."""
+        value = self.max_batch_files_under_backlog
+        return MAX_BATCH_FILES_UNDER_BACKLOG if value is None else value
 
     def for_bulk(self, files: int) -> Tunables:
         """A one-shot catch-up grows batches to `files` under backlog unless the variable is set."""

@@ -120,7 +120,7 @@ def make_indexer(
 
 def pipeline_config(tunables: Tunables, watch: bool = True) -> V2Config:
     """v2's accumulator, processor and reconciler settings from the tunables."""
-    backlog = tunables.max_batch_files_under_backlog
+    backlog = tunables.backlog_batch_files
     return V2Config(
         accumulator=AccumulatorConfig(
             window_ms=tunables.window_ms,

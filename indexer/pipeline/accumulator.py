@@ -4,7 +4,8 @@ handed in order to the one writer. Never touches the filesystem or the database.
 add() is safe from any thread. When to seal is decide_seal(), a pure function of the open batch
 and the clock; the sealer thread, begun by start(), applies it. Batches leave through a bounded
 queue, so when the writer falls behind keys coalesce in the pending set and add() eventually
-waits: nothing is dropped and memory stays bounded.
+waits: nothing is dropped and memory stays bounded. A key whose path waits in a sealed batch
+not yet taken by the consumer coalesces into that batch: the file is read after this add().
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from indexer.config import MAX_BATCH_FILES_UNDER_BACKLOG
 from indexer.kinds import FileKey
 from indexer.snapshot import PendingFile, newest_pending
 
@@ -50,8 +52,9 @@ class AccumulatorConfig:
     max_queued_batches: int = 4
     max_pending_files: int = 50_000
     """add() waits while this many distinct keys are pending (backpressure)."""
-    max_files_under_backlog: int | None = None
-    """Adaptive mode, off unless set: while batches wait in the queue, seal up to this many."""
+    max_files_under_backlog: int | None = MAX_BATCH_FILES_UNDER_BACKLOG
+    """Adaptive mode (None: off): while batches wait in the queue, seal up to this many. Light
+    load keeps batches of max_files and their latency; a backlog gets throughput."""
 
     def __post_init__(self) -> None:
         if self.window_ms < 0 or self.max_files < 1 or self.max_queued_batches < 1:
@@ -95,12 +98,14 @@ def decide_seal(batch: OpenBatch, config: AccumulatorConfig, now: float) -> Seal
     """Decide whether the open batch seals at monotonic time `now`, why, and how big.
 
     The file cap comes first, then a forced flush (a flushing stop forces one too), then the
-    window counted from the oldest pending key. While batches wait in the queue, the cap rises
-    to max_files_under_backlog when that is set.
+    window counted from the oldest pending key. While batches wait in the queue, the cap grows
+    with the backlog, when max_files_under_backlog is set: what is pending, spread over the
+    queue's slots, up to that bound.
     """
     cap = config.max_files
     if config.max_files_under_backlog and batch.backlog:
-        cap = max(cap, config.max_files_under_backlog)
+        share = batch.pending_files // config.max_queued_batches
+        cap = max(cap, min(config.max_files_under_backlog, share))
     window_s = config.window_ms / 1000.0
     oldest = batch.oldest_first_seen if batch.pending_files else None
     if oldest is not None:
@@ -178,6 +183,7 @@ class FileBatchAccumulator:
         self._queue: queue.Queue[Batch] = queue.Queue(maxsize=self.config.max_queued_batches)
         self._batches_sent = self._files_sent = self._coalesced = 0
         self._sealed: Counter[str] = Counter()  # paths in batches sealed and not yet done()
+        self._queued: Counter[str] = Counter()  # paths in sealed batches not yet taken
         self._thread = threading.Thread(target=self._seal_loop, name="ocindex-sealer", daemon=True)
 
     def add(self, key: FileKey, trigger: Trigger = Trigger.WATCHER) -> None:
@@ -204,6 +210,9 @@ class FileBatchAccumulator:
             self._lock.notify_all()
 
     def _put(self, key: FileKey, trigger: Trigger) -> None:
+        if key.rel_path in self._queued:  # its batch is not read yet: that read will see it
+            self._coalesced += 1
+            return
         old = self._pending.get(key.rel_path)
         if old is None:
             self._pending[key.rel_path] = PendingEntry(
@@ -229,9 +238,12 @@ class FileBatchAccumulator:
     def get_batch(self, timeout_s: float | None = None) -> Batch | None:
         """Return the next sealed batch in order, or None when none came within timeout_s."""
         try:
-            return self._queue.get(timeout=timeout_s)
+            batch = self._queue.get(timeout=timeout_s)
         except queue.Empty:
             return None
+        with self._lock:  # from now on the batch may be read: later changes need a new batch
+            self._queued -= Counter(e.key.rel_path for e in batch.entries)
+        return batch
 
     def done(self, batch: Batch) -> None:
         """The consumer is finished with a batch (committed, or its retries scheduled)."""
@@ -332,6 +344,7 @@ class FileBatchAccumulator:
         for entry in taken:
             del self._pending[entry.key.rel_path]
             self._sealed[entry.key.rel_path] += 1
+            self._queued[entry.key.rel_path] += 1
         if not self._pending:
             self._force = False
         self._batches_sent += 1

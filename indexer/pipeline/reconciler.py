@@ -4,6 +4,10 @@ deleted, and files due for a retry. Never writes: its reconcile_log row goes thr
 Events are hints; this scan is the truth. It runs at start, on an interval, and at once when
 the watcher reports an overflow or a dead observer. Folders the watcher cannot watch (the
 inotify limit) are polled on their own, every few seconds, until they are watched again.
+
+Memory stays bounded at any tree size: the disk's stamps go into Arrow in chunks, findings are
+fetched and submitted in chunks (the accumulator's backpressure paces them), and a report keeps
+the counts whole but at most REPORT_PATHS_KEPT paths of each kind.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,10 @@ from indexer.sources.base import ChangeSource, owner_of
 log = logging.getLogger(__name__)
 
 MAX_FOUND_KEPT = 200
+REPORT_PATHS_KEPT = 10_000
+"""A report names at most this many paths of each kind (its counts are always whole)."""
+CHUNK_ROWS = 50_000
+"""Stamps gathered in Python, and findings fetched and submitted, this many at a time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +52,19 @@ class ReconcileReport:
     retried: tuple[str, ...]
     catches: int
     """Findings the events should have brought: not pending, and older than the catch grace."""
+    totals: tuple[int, int, int, int] | None = None
+    """How many were new, modified, deleted and retried, when more than the paths kept."""
 
     @property
     def findings(self) -> int:
-        return len(self.new) + len(self.modified) + len(self.deleted)
+        new, modified, deleted, _ = self.counts
+        return new + modified + deleted
 
     @property
     def counts(self) -> tuple[int, int, int, int]:
         """How many files were new, modified, deleted and retried."""
+        if self.totals is not None:
+            return self.totals
         return len(self.new), len(self.modified), len(self.deleted), len(self.retried)
 
     def summary(self) -> ReconcileSummary:
@@ -100,10 +113,54 @@ WHERE f.mtime_ns = d.mtime_ns AND f.size = least(d.size, 2147483647) AND {retry}
 
 
 _DISK = pa.schema([("path", pa.string()), ("mtime_ns", pa.int64()), ("size", pa.int64())])
+
+
+def disk_table(stamps: Iterable[tuple[str, int, int]]) -> pa.Table:
+    """(path, mtime_ns, size) rows as an Arrow table, gathered CHUNK_ROWS at a time: the
+    Python objects of a whole tree are never alive at once."""
+    batches: list[pa.RecordBatch] = []
+    paths: list[str] = []
+    mtimes: list[int] = []
+    sizes: list[int] = []
+    for rel, mtime_ns, size in stamps:
+        paths.append(rel)
+        mtimes.append(mtime_ns)
+        sizes.append(size)
+        if len(paths) >= CHUNK_ROWS:
+            batches.append(pa.RecordBatch.from_pydict(_disk_columns(paths, mtimes, sizes), _DISK))
+            paths, mtimes, sizes = [], [], []
+    if paths or not batches:
+        batches.append(pa.RecordBatch.from_pydict(_disk_columns(paths, mtimes, sizes), _DISK))
+    return pa.Table.from_batches(batches, _DISK)
+
+
+def _disk_columns(paths: list[str], mtimes: list[int], sizes: list[int]) -> dict[str, list[Any]]:
+    return {"path": paths, "mtime_ns": mtimes, "size": sizes}
+
+
 # file_index times are naive UTC; to_timestamp() would compare them in the session's zone.
 _RETRY = needs_retry_sql(
     "f", pending_before="f.indexed_at < make_timestamp(CAST(? * 1000000 AS BIGINT))"
 )
+
+
+class _Found:
+    """What a scan found, by kind: every one counted, the first REPORT_PATHS_KEPT named."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, list[str]] = {"new": [], "modified": [], "deleted": [], "retry": []}
+        self.count = dict.fromkeys(self.kept, 0)
+
+    def add(self, what: str, path: str) -> None:
+        self.count[what] += 1
+        if self.count[what] <= REPORT_PATHS_KEPT:
+            self.kept[what].append(path)
+
+    def totals(self) -> tuple[int, int, int, int] | None:
+        """The counts, when some paths were not kept; else None (the paths are the counts)."""
+        if all(self.count[k] == len(self.kept[k]) for k in self.kept):
+            return None
+        return self.count["new"], self.count["modified"], self.count["deleted"], self.count["retry"]
 
 
 class Reconciler:
@@ -150,14 +207,8 @@ class Reconciler:
         with self._scan_lock:
             started_wall = self._wall()
             t0 = time.perf_counter()
-            paths: list[str] = []
-            mtimes: list[int] = []
-            sizes: list[int] = []
-            for rel, mtime_ns, size in walk_files(self.root, links=True):
-                paths.append(rel)
-                mtimes.append(mtime_ns)
-                sizes.append(size)
-            disk = pa.Table.from_pydict({"path": paths, "mtime_ns": mtimes, "size": sizes}, _DISK)
+            disk = disk_table(walk_files(self.root, links=True))
+            files_seen = disk.num_rows
             # Rows are judged gone only in namespaces seen whole now: the files, and each
             # source that answered (a busy database is not a deleted one).
             judged = [f"NOT regexp_matches(f.file_path, '{SOURCE_PREFIX_PATTERN}')"]
@@ -167,44 +218,54 @@ class Reconciler:
                     disk = pa.concat_tables([disk, stamps.select(_DISK.names).cast(_DISK)])
                     judged.append(f"starts_with(f.file_path, '{source.prefix}')")
             retry_after_s = 0.0 if trigger is Trigger.STARTUP else self.config.pending_retry_after_s
-            # Taken before the diff as well as after it: a file committed while the diff ran
-            # was in flight, not missed.
-            in_flight = self._in_flight()
-            rows = self._diff(disk, " OR ".join(judged), started_wall - retry_after_s)
-            found: dict[str, list[str]] = {"new": [], "modified": [], "deleted": [], "retry": []}
-            keys: list[FileKey] = []
+            found = _Found()
             fresh_after_ns = int((started_wall - self.config.catch_grace_s) * 1e9)
-            in_flight |= self._in_flight()
             # A source's fast path sees rows stamped after its cursor: a row stamped before the
             # last scan (a fork's copies) or deleted reaches the index only through this scan.
             last = self._stats.last_scan_at
             stamped_after_ns = int(last * 1e9) if last is not None else None
             catches = 0
-            for path, what, mtime_ns in rows:
-                owner = owner_of(path, self._sources)
-                key = owner.key_for(path) if owner is not None else classify(path)
-                if key is None:
-                    continue
-                found[what].append(path)
-                keys.append(key)
-                # At start no event could have brought anything: those findings are no catches.
-                missed = trigger is not Trigger.STARTUP and path not in in_flight
-                if owner is not None:
-                    seen = stamped_after_ns is not None and (mtime_ns or 0) >= stamped_after_ns
-                    missed = missed and what != "deleted" and seen
-                if what != "retry" and missed and (mtime_ns or 0) < fresh_after_ns:
-                    catches += 1
-            self._submit(keys, trigger)
+            cursor = self._cursor_factory()
+            try:
+                # Taken before the diff as well as after it: a file committed while the diff
+                # ran was in flight, not missed.
+                in_flight = self._in_flight()
+                result = self._diff(cursor, disk, " OR ".join(judged), started_wall - retry_after_s)
+                in_flight |= self._in_flight()
+                del disk
+                while rows := result.fetchmany(CHUNK_ROWS):
+                    keys: list[FileKey] = []
+                    for path, what, mtime_ns in rows:
+                        owner = owner_of(path, self._sources)
+                        key = owner.key_for(path) if owner is not None else classify(path)
+                        if key is None:
+                            continue
+                        found.add(what, path)
+                        keys.append(key)
+                        # At start no event could have brought anything: no catches then.
+                        missed = trigger is not Trigger.STARTUP and path not in in_flight
+                        if owner is not None:
+                            seen = (
+                                stamped_after_ns is not None and (mtime_ns or 0) >= stamped_after_ns
+                            )
+                            missed = missed and what != "deleted" and seen
+                        if what != "retry" and missed and (mtime_ns or 0) < fresh_after_ns:
+                            catches += 1
+                    del rows
+                    self._submit(keys, trigger)  # waits while the writer is far behind
+            finally:
+                cursor.close()
             report = ReconcileReport(
                 scan_id=self._next_scan_id,
                 started_at=started_wall,
                 duration_ms=(time.perf_counter() - t0) * 1000,
-                files_seen=len(paths),
-                new=tuple(found["new"]),
-                modified=tuple(found["modified"]),
-                deleted=tuple(found["deleted"]),
-                retried=tuple(found["retry"]),
+                files_seen=files_seen,
+                new=tuple(found.kept["new"]),
+                modified=tuple(found.kept["modified"]),
+                deleted=tuple(found.kept["deleted"]),
+                retried=tuple(found.kept["retry"]),
                 catches=catches,
+                totals=found.totals(),
             )
             self._next_scan_id += 1
         with self._stats_lock:
@@ -227,41 +288,44 @@ class Reconciler:
             self._on_report(report)
         return report
 
-    def _diff(self, disk: pa.Table, judged: str, pending_before: float) -> list[Any]:
-        """The disagreements between `disk` and file_index; deletions only where `judged`."""
-        cursor = self._cursor_factory()
-        try:
-            cursor.register("_disk", disk)
-            sql = _DIFF_SQL.format(judged=judged, retry=_RETRY)
-            return cursor.execute(sql, [pending_before]).fetchall()
-        finally:
-            cursor.close()
+    @staticmethod
+    def _diff(
+        cursor: duckdb.DuckDBPyConnection, disk: pa.Table, judged: str, pending_before: float
+    ) -> duckdb.DuckDBPyConnection:
+        """The disagreements between `disk` and file_index, streamed: fetch them from the cursor
+        returned, which holds `disk` until closed. Deletions only where `judged`."""
+        cursor.register("_disk", disk)
+        return cursor.execute(_DIFF_SQL.format(judged=judged, retry=_RETRY), [pending_before])
 
     def poll_folders(self, folders: Sequence[str]) -> int:
         """Diff only these folders (stored paths; "" is the whole tree of files) and submit what
         differs, without a report: the watcher cannot watch them. Returns the files submitted."""
         tops = [f for f in folders if not any(f.startswith(o + "/") for o in folders if o != f)]
         with self._scan_lock:
-            paths: list[str] = []
-            mtimes: list[int] = []
-            sizes: list[int] = []
-            for folder in tops:
-                prefix = f"{folder}/" if folder else ""
-                where = self.root / (disk_name(folder) or folder) if folder else self.root
-                for rel, mtime_ns, size in walk_files(where, links=True):
-                    paths.append(prefix + rel)
-                    mtimes.append(mtime_ns)
-                    sizes.append(size)
-            disk = pa.Table.from_pydict({"path": paths, "mtime_ns": mtimes, "size": sizes}, _DISK)
+            walks = (
+                (f"{folder}/" if folder else "", self.root / (disk_name(folder) or folder))
+                for folder in tops
+            )
+            disk = disk_table(
+                (prefix + rel, mtime_ns, size)
+                for prefix, where in walks
+                for rel, mtime_ns, size in walk_files(where, links=True)
+            )
             under = " OR ".join(
                 "starts_with(f.file_path, '{}')".format(f"{f}/".replace("'", "''")) if f else "TRUE"
                 for f in tops
             )
             judged = f"NOT regexp_matches(f.file_path, '{SOURCE_PREFIX_PATTERN}') AND ({under})"
-            rows = self._diff(disk, judged, self._wall() - self.config.pending_retry_after_s)
-            # Retries are the full scan's: a disk error is not read again every few seconds.
-            found = (classify(path) for path, what, _ in rows if what != "retry")
-            keys = [key for key in found if key is not None]
+            cursor = self._cursor_factory()
+            try:
+                result = self._diff(
+                    cursor, disk, judged, self._wall() - self.config.pending_retry_after_s
+                )
+                # Retries are the full scan's: a disk error is not read again every few seconds.
+                found = (classify(path) for path, what, _ in result.fetchall() if what != "retry")
+                keys = [key for key in found if key is not None]
+            finally:
+                cursor.close()
             self._submit(keys, Trigger.RECONCILER)
         if keys:
             log.debug("polled %d unwatched folder(s): %d files submitted", len(tops), len(keys))

@@ -234,7 +234,8 @@ class UnifiedIndexerV2(IndexerReads):
         with self._lock:
             self.batches += 1
             self.files_processed += result.files
-            self._recent.appendleft(result)
+            # Kept for the dashboard: the counts, not the files read (500 batches of 2,000).
+            self._recent.appendleft(replace(result, reads=()))
         self.accumulator.done(read.batch)
         for outcome in result.reads:
             if outcome.status is FileStatus.ERROR:

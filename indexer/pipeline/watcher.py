@@ -4,6 +4,11 @@ events were lost (inotify overflow, dead observer). Never parses a file or decid
 watchdog only logs an overflow, so a logging handler on its inotify loggers reports it; a health
 thread restarts an observer that died. Either asks the reconciler for an immediate scan.
 
+On Linux the watcher subscribes only to what can change an outcome: a file closed after writing
+(not each write, which raises one modify event per write() call), created (only a link or a file
+that already has bytes is submitted: a regular file's writer closes it), moved and deleted, and
+folders created, moved and deleted. Elsewhere it falls back to modify events.
+
 watchdog also passes over a folder it cannot watch (the inotify limit): on Linux the observer's
 inotify instance is one that notices each refusal, logs it once with the limit and the fix,
 counts it, and hands the folder to `on_unwatched` (the reconciler then polls it). A root that
@@ -15,6 +20,8 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import stat
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -42,6 +49,11 @@ EVENT_TYPES: list[type[events.FileSystemEvent]] = [
     events.DirMovedEvent,
     events.DirDeletedEvent,
 ]
+"""Where no close-after-write event exists (not inotify): every write is seen as a modify."""
+CLOSE_EVENT_TYPES: list[type[events.FileSystemEvent]] = [
+    t for t in EVENT_TYPES if t is not events.FileModifiedEvent
+]
+"""inotify: a write is seen once, when its writer closes the file (IN_CLOSE_WRITE)."""
 _WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
 WATCH_LIMIT_FILE = "/proc/sys/fs/inotify/max_user_watches"
 REWATCH_AFTER_S = 60.0
@@ -68,6 +80,28 @@ class _OverflowSpotter(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if "overflow" in record.getMessage().lower():
             self._on_overflow()
+
+
+def new_observer() -> tuple[BaseObserver, bool]:
+    """A new observer for this system, and whether it reports close-after-write (inotify)."""
+    if sys.platform.startswith("linux") and getattr(Observer, "__name__", "") == "InotifyObserver":
+        from watchdog.observers.inotify import InotifyObserver
+
+        # Full events: a file moved in from outside the root is a move with no source, so a
+        # created event always names something made here (open, link, symlink).
+        return InotifyObserver(generate_full_events=True), True
+    return Observer(), False
+
+
+def written_later(path: str) -> bool:
+    """True for a regular file just created, with one link and no bytes yet: the close of its
+    writer raises an event of its own. A link, or a file already written (made elsewhere and
+    linked in, or written before this look), is not: only its creation tells of it."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return True  # gone already: its delete or move raises an event of its own
+    return stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_size == 0
 
 
 def watch_limit() -> str:
@@ -117,7 +151,10 @@ class StorageWatcher(events.FileSystemEventHandler):
         self._submit = submit
         self._on_events_lost = on_events_lost
         self._health_interval_s = health_interval_s
-        self._observer: Observer | None = None  # type: ignore[valid-type]
+        self._observer: BaseObserver | None = None
+        self._closes = False
+        """The observer reports close-after-write: creations and modifications need no event."""
+        self._events = 0  # counted on the observer's one dispatch thread
         self._stop = threading.Event()
         self._health: threading.Thread | None = None
         self._spotter = _OverflowSpotter(self._overflowed)
@@ -155,13 +192,14 @@ class StorageWatcher(events.FileSystemEventHandler):
             logging.getLogger(name).removeHandler(self._spotter)
 
     def get_stats(self) -> WatcherStats:
-        return self._stats
+        return replace(self._stats, events=self._events)
 
-    def _new_observer(self) -> Observer:  # type: ignore[valid-type]
-        observer = Observer()
+    def _new_observer(self) -> BaseObserver:
+        observer, self._closes = new_observer()
         _refusals_noticed(observer, self._refused)
+        wanted = CLOSE_EVENT_TYPES if self._closes else EVENT_TYPES
         try:
-            observer.schedule(self, os.fspath(self.root), recursive=True, event_filter=EVENT_TYPES)
+            observer.schedule(self, os.fspath(self.root), recursive=True, event_filter=wanted)
             observer.daemon = True
             observer.start()
         except OSError:
@@ -243,12 +281,14 @@ class StorageWatcher(events.FileSystemEventHandler):
         self._on_events_lost("inotify queue overflow")
 
     def on_any_event(self, event: events.FileSystemEvent) -> None:
-        with self._lock:
-            self._stats = replace(self._stats, events=self._stats.events + 1)
+        self._events += 1
         paths = [os.fsdecode(event.src_path)]
         if isinstance(event, events.FileMovedEvent | events.DirMovedEvent):
             paths.append(os.fsdecode(event.dest_path))  # a move is a delete plus a create
         if isinstance(event, events.DirCreatedEvent | events.DirMovedEvent):
+            if not paths[-1]:  # moved out of the root: what it held is gone
+                self._on_events_lost("folder moved away")
+                return
             # Files written before the new folder's watch existed raise no event: list them now.
             folder = Path(paths[-1])
             prefix = relative_path(self.root, folder)
@@ -256,8 +296,10 @@ class StorageWatcher(events.FileSystemEventHandler):
                 self._submit_paths(f"{prefix}/{rel}" for rel in list_files(folder, links=True))
         elif isinstance(event, events.DirDeletedEvent):
             self._on_events_lost("folder deleted")
+        elif self._closes and type(event) is events.FileCreatedEvent and written_later(paths[0]):
+            return
         else:
-            self._submit_paths(relative_path(self.root, path) for path in paths)
+            self._submit_paths(relative_path(self.root, path) for path in paths if path)
 
     def _submit_paths(self, rels: Iterable[str | None]) -> None:
         """Submit paths as file_index stores them (a name that is not UTF-8, escaped)."""

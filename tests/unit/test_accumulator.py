@@ -77,15 +77,19 @@ def clock() -> FakeClock:
 @pytest.fixture
 def acc(clock: FakeClock) -> Iterator[FileBatchAccumulator]:
     # Quarter seconds add up exactly in binary, so the fake clock lands on each deadline.
-    a = started(AccumulatorConfig(window_ms=250, max_files=100), clock)
+    a = started(
+        AccumulatorConfig(window_ms=250, max_files=100, max_files_under_backlog=None), clock
+    )
     yield a
     a.stop(timeout_s=2)
 
 
 # --- the sealing policy: a pure function of the open batch, the config and the clock -----------
 
-WINDOW = AccumulatorConfig(window_ms=200, max_files=100)
-NO_FLUSH = AccumulatorConfig(window_ms=200, max_files=100, flush_on_stop=False)
+WINDOW = AccumulatorConfig(window_ms=200, max_files=100, max_files_under_backlog=None)
+NO_FLUSH = AccumulatorConfig(
+    window_ms=200, max_files=100, flush_on_stop=False, max_files_under_backlog=None
+)
 ADAPTIVE = AccumulatorConfig(window_ms=200, max_files=10, max_files_under_backlog=50)
 LONG_WINDOW = AccumulatorConfig(window_ms=5000, max_files=100)
 NO_WINDOW = AccumulatorConfig(window_ms=0, max_files=100)
@@ -180,17 +184,23 @@ POLICY_CASES: dict[str, tuple[OpenBatch, AccumulatorConfig, float, SealDecision]
         0.0,
         keep_open(0.001),
     ),
-    "a_backlog_raises_the_cap_in_adaptive_mode": (
-        open_batch(60, backlog=True),
+    "a_backlog_raises_the_cap_to_the_pending_share_of_each_queue_slot": (
+        open_batch(120, backlog=True),
+        ADAPTIVE,
+        0.0,
+        seal(SealReason.MAX_FILES, 30),
+    ),
+    "a_large_backlog_raises_the_cap_up_to_its_bound": (
+        open_batch(1000, backlog=True),
         ADAPTIVE,
         0.0,
         seal(SealReason.MAX_FILES, 50),
     ),
-    "a_backlog_lets_a_batch_grow_past_max_files_in_adaptive_mode": (
+    "a_small_backlog_keeps_max_files": (
         open_batch(30, backlog=True),
         ADAPTIVE,
         0.0,
-        keep_open(0.2),
+        seal(SealReason.MAX_FILES, 10),
     ),
     "adaptive_mode_without_a_backlog_keeps_max_files": (
         open_batch(60),
@@ -311,6 +321,23 @@ def test_a_key_added_twice_before_sealing_is_sent_once_with_the_newest_trigger(
     batch = acc.get_batch(timeout_s=5)
     assert batch is not None and len(batch) == 1
     assert batch.entries[0].trigger is Trigger.RECONCILER
+
+
+def test_a_key_added_while_its_batch_waits_unread_in_the_queue_joins_that_batch() -> None:
+    acc = started(AccumulatorConfig(window_ms=10_000))
+    try:
+        k = keys(1)[0]
+        acc.add(k)
+        acc.force_flush()
+        assert wait_until(lambda: acc.get_stats().queue_depth == 1)
+        acc.add(k, Trigger.RECONCILER)  # the batch is read after this: that read will see it
+        assert acc.get_stats().pending_files == 0 and acc.get_stats().coalesced == 1
+        batch = acc.get_batch(timeout_s=5)
+        assert batch is not None and [e.key for e in batch.entries] == [k]
+        acc.add(k)  # taken now, maybe read already: the change needs a batch of its own
+        assert acc.get_stats().pending_files == 1
+    finally:
+        acc.stop()
 
 
 def test_stop_flushes_everything_pending() -> None:

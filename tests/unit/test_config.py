@@ -15,6 +15,7 @@ from indexer.config import (
     ENV_ENABLED,
     ENV_ROLLOUT,
     LOCK_WAIT_S,
+    MAX_BATCH_FILES_UNDER_BACKLOG,
     MAX_FILE_BYTES,
     RANGES,
     Alerts,
@@ -60,8 +61,15 @@ def test_tunables_come_from_the_environment() -> None:
 def test_defaults_are_the_plans() -> None:
     config = pipeline_config(Tunables.from_env({}))
     assert (config.accumulator.window_ms, config.accumulator.max_files) == (200, 100)
-    assert config.accumulator.max_files_under_backlog is None
+    assert config.accumulator.max_files_under_backlog == MAX_BATCH_FILES_UNDER_BACKLOG
     assert config.reconciler.interval_s == 30
+
+
+def test_adaptive_batches_are_on_unless_the_variable_turns_them_off() -> None:
+    on = pipeline_config(Tunables.from_env({})).accumulator
+    assert (on.max_files, on.max_files_under_backlog) == (100, MAX_BATCH_FILES_UNDER_BACKLOG)
+    off = Tunables.from_env({"OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG": "0"})
+    assert pipeline_config(off).accumulator.max_files_under_backlog is None
 
 
 def test_defaults_agree_with_the_pipeline_and_the_dashboard() -> None:

@@ -153,9 +153,12 @@ class LatencyPane(Pane):
     def fill(self, snapshot: IndexerSnapshot) -> None:
         samples = [b.processing_ms for b in snapshot.recent_batches]
         marks = percentiles_of(samples)
-        self.border_subtitle = (
-            f"last {fmt.plural(len(samples), 'batch', 'batches')}" if samples else "idle"
-        )
+        batches = snapshot.recent_batches  # newest first
+        subtitle = f"last {fmt.plural(len(samples), 'batch', 'batches')}" if samples else "idle"
+        if batches:  # batches grow under a backlog: how big the newest is, and the largest
+            largest = max(b.files for b in batches)
+            subtitle += f", size {fmt.count(batches[0].files)}, max {fmt.count(largest)}"
+        self.border_subtitle = subtitle
         self.query_one("#latency-marks", Static).update(marks_text(marks))
         self.query_one(LatencyHistogram).plot(samples, marks)
         spark = self.query_one(Sparkline)

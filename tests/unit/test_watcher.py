@@ -1,0 +1,138 @@
+"""The watcher's choice of events: a real observer on a real tree, its submissions recorded."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from indexer.kinds import FileKey
+from indexer.pipeline.accumulator import Trigger
+from indexer.pipeline.watcher import StorageWatcher, new_observer, written_later
+from tests.helpers import wait_until
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify")
+
+
+class Submitted:
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.lost: list[str] = []
+        self._lock = threading.Lock()
+
+    def submit(self, keys: list[FileKey], trigger: Trigger) -> None:
+        with self._lock:
+            self.paths.extend(k.rel_path for k in keys)
+
+    def count(self, rel: str) -> int:
+        with self._lock:
+            return self.paths.count(rel)
+
+
+@pytest.fixture
+def watched(tmp_path: Path) -> Iterator[tuple[Path, StorageWatcher, Submitted]]:
+    root = tmp_path / "storage"
+    (root / "message" / "ses_1").mkdir(parents=True)
+    seen = Submitted()
+    watcher = StorageWatcher(root, seen.submit, seen.lost.append)
+    watcher.start()
+    try:
+        yield root, watcher, seen
+    finally:
+        watcher.stop()
+
+
+def write_in_writes(path: Path, chunks: list[bytes]) -> None:
+    """One open, several write() calls, one close: one modify event per write on inotify."""
+    with open(path, "wb", buffering=0) as fh:
+        for chunk in chunks:
+            fh.write(chunk)
+
+
+@linux_only
+def test_new_observer_reports_close_after_write_on_linux() -> None:
+    observer, closes = new_observer()
+    try:
+        assert closes
+    finally:
+        observer.on_thread_stop()
+
+
+@linux_only
+def test_a_file_written_in_many_writes_is_submitted_once_when_closed(
+    watched: tuple[Path, StorageWatcher, Submitted],
+) -> None:
+    root, watcher, seen = watched
+    rel = "message/ses_1/msg_1.json"
+    with open(root / rel, "wb", buffering=0) as fh:
+        assert wait_until(lambda: watcher.get_stats().events == 1, 5)  # its creation, handled
+        assert seen.count(rel) == 0  # empty with one link: its close will tell
+        for chunk in (b'{"id": ', b'"msg_1", ', b'"role": "user"}'):
+            fh.write(chunk)
+    assert wait_until(lambda: seen.count(rel) >= 1, 5)
+    write_in_writes(root / rel, [b'{"id": ', b'"msg_1", ', b'"role": "assistant"}'])
+    assert wait_until(lambda: seen.count(rel) >= 2, 5)
+    marker = "message/ses_1/msg_marker.json"
+    (root / marker).touch()  # one inotify queue: its create and close come after the rest
+    assert wait_until(lambda: seen.count(marker) == 1, 5)
+    # Created empty, then one close per write: the creation and the six writes add nothing.
+    assert seen.count(rel) == 2
+    assert watcher.get_stats().events == 5  # created, closed, closed; the marker's two
+
+
+def test_a_symlink_created_while_watched_is_submitted(
+    watched: tuple[Path, StorageWatcher, Submitted], tmp_path: Path
+) -> None:
+    root, _, seen = watched
+    rel = "message/ses_1/msg_link.json"
+    os.symlink(tmp_path / "elsewhere.json", root / rel)  # no close event will ever come
+    assert wait_until(lambda: seen.count(rel) == 1, 5)
+
+
+def test_a_file_moved_in_from_outside_the_root_is_submitted(
+    watched: tuple[Path, StorageWatcher, Submitted], tmp_path: Path
+) -> None:
+    root, _, seen = watched
+    outside = tmp_path / "msg_2.json"
+    outside.write_bytes(b'{"id": "msg_2"}')
+    os.rename(outside, root / "message/ses_1/msg_2.json")
+    assert wait_until(lambda: seen.count("message/ses_1/msg_2.json") == 1, 5)
+
+
+def test_a_hard_link_made_while_watched_is_submitted(
+    watched: tuple[Path, StorageWatcher, Submitted], tmp_path: Path
+) -> None:
+    root, _, seen = watched
+    source = tmp_path / "msg_3.json"
+    source.write_bytes(b'{"id": "msg_3"}')
+    os.link(source, root / "message/ses_1/msg_3.json")
+    assert wait_until(lambda: seen.count("message/ses_1/msg_3.json") == 1, 5)
+
+
+def test_a_folder_moved_out_of_the_root_asks_for_a_reconcile(
+    watched: tuple[Path, StorageWatcher, Submitted], tmp_path: Path
+) -> None:
+    root, _, seen = watched
+    (root / "message/ses_1/msg_4.json").write_bytes(b'{"id": "msg_4"}')
+    os.rename(root / "message/ses_1", tmp_path / "ses_1")
+    assert wait_until(lambda: bool(seen.lost), 5)
+
+
+def test_written_later_is_true_only_for_an_empty_regular_file_with_one_link(
+    tmp_path: Path,
+) -> None:
+    empty, full = tmp_path / "empty.json", tmp_path / "full.json"
+    empty.write_bytes(b"")
+    full.write_bytes(b"{}")
+    os.symlink(empty, tmp_path / "link.json")
+    os.link(empty, tmp_path / "twin.json")
+    assert not written_later(os.fspath(tmp_path / "link.json"))
+    assert not written_later(os.fspath(empty))  # two links now: it may be a link into place
+    assert not written_later(os.fspath(full))
+    (tmp_path / "twin.json").unlink()
+    assert written_later(os.fspath(empty))
+    assert written_later(os.fspath(tmp_path / "gone.json"))
