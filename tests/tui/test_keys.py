@@ -58,7 +58,7 @@ async def test_first_snapshot_fills_every_pane(facade: FakeFacade) -> None:
         assert app.query_one("#scans-table", RowsTable).row_count == 4
         assert app.query_one("#found-table", RowsTable).row_count == 3
         assert app.pane(1).border_subtitle == "6 files · oldest 3.4s"
-        assert app.pane(2).border_subtitle == "last 120 batches"
+        assert app.pane(2).border_subtitle == "last 120 batches, size 60, max 99"
 
 
 async def test_pending_rows_are_newest_first(facade: FakeFacade) -> None:
