@@ -26,6 +26,7 @@ from indexer.live.address import socket_path
 from indexer.live.server import LiveServer
 from indexer.simulate import OpenCodeSimulator
 from tests.faults.support import REPO
+from tests.support.live_host import ConnectionHost
 
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
 
@@ -215,6 +216,7 @@ KILLER = """
 import os, signal, sys
 sys.path.insert(0, {repo!r})
 import indexer.export as export
+from tests.support.live_host import ConnectionHost
 real = export.encode
 def half_then_die(rows, sink):
     if rows.num_rows > 50:
@@ -249,26 +251,10 @@ def test_an_export_killed_mid_write_leaves_only_a_hidden_temporary_swept_next_ti
     assert export_figures(out) == index_figures(db)
 
 
-class Holder:
-    """indexer.live.server.Host over a read-write connection, as a running ocindex holds it."""
-
-    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
-        self.conn = conn
-
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        return self.conn.cursor()
-
-    def live_status(self, window_s: float) -> dict[str, object]:
-        return {}
-
-    def live_rollback(self, reason: str) -> dict[str, object]:
-        return {}
-
-
 @pytest.fixture
 def live(db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     conn = duckdb.connect(str(db))
-    server = LiveServer(Holder(conn), socket_path(db))
+    server = LiveServer(ConnectionHost(conn), socket_path(db))
     try:
         yield conn
     finally:

@@ -1,5 +1,6 @@
 """A live endpoint host over the dashboard tests' fake engine: what indexer.live.server serves
-in an ocindex process, without an engine, for tests of attach mode and of RemoteService."""
+in an ocindex process, without an engine, for tests of attach mode and of RemoteService; and
+over a bare connection, for tests of what the socket serves."""
 
 from __future__ import annotations
 
@@ -39,3 +40,19 @@ class FakeHost:
 
     def engine_call(self, action: str, request: dict[str, Any]) -> object:
         return engine_call(self.engine, action, request)
+
+
+class ConnectionHost:
+    """indexer.live.server.Host over a read-write connection, as a running ocindex holds it."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self.conn = conn
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.conn.cursor()
+
+    def live_status(self, window_s: float) -> dict[str, object]:
+        return {}
+
+    def live_rollback(self, reason: str) -> dict[str, object]:
+        return {}

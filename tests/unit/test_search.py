@@ -28,6 +28,7 @@ from indexer.records import parse
 from indexer.search import caseless_run, regex, search
 from indexer.store.rows import write_parsed
 from indexer.store.schema import migrate
+from tests.support.live_host import ConnectionHost
 
 HOUR_MS = 3_600_000
 T0 = 1_767_225_600_000  # 2026-01-01 00:00 UTC
@@ -207,26 +208,10 @@ def test_an_index_before_schema_6_is_refused_in_one_line(tmp_path: Path) -> None
         search(old, "x")
 
 
-class Holder:
-    """indexer.live.server.Host over a read-write connection, as a running ocindex holds it."""
-
-    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
-        self.conn = conn
-
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        return self.conn.cursor()
-
-    def live_status(self, window_s: float) -> dict[str, object]:
-        return {}
-
-    def live_rollback(self, reason: str) -> dict[str, object]:
-        return {}
-
-
 @pytest.fixture
 def live(db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     conn = duckdb.connect(str(db))  # holds the file: only the socket can read it now
-    server = LiveServer(Holder(conn), socket_path(db))
+    server = LiveServer(ConnectionHost(conn), socket_path(db))
     try:
         yield conn
     finally:
