@@ -216,7 +216,6 @@ KILLER = """
 import os, signal, sys
 sys.path.insert(0, {repo!r})
 import indexer.export as export
-from tests.support.live_host import ConnectionHost
 real = export.encode
 def half_then_die(rows, sink):
     if rows.num_rows > 50:
