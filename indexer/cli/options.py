@@ -5,6 +5,7 @@ typed reads of an indexer's stats. Never runs a command itself.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeAlias
@@ -84,3 +85,17 @@ def parse_numbers(args: argparse.Namespace) -> None:
         value = getattr(args, dest, None)
         if name.startswith("--") and isinstance(value, str):
             setattr(args, dest, parse_setting(name, value))
+
+
+def add_day_range(p: argparse.ArgumentParser, tz_help: str) -> None:
+    """--since/--until (local days, YYYY-MM-DD) and --tz, as usage and search take them."""
+    p.add_argument("--since", type=_date, help="first local day included, YYYY-MM-DD")
+    p.add_argument("--until", type=_date, help="last local day included, YYYY-MM-DD")
+    p.add_argument("--tz", help=tz_help)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None

@@ -6,13 +6,12 @@ index: indexer.search reads it, live through the running process or idle from th
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from indexer.cli.options import Fatal, Subparsers, db_path
+from indexer.cli.options import Fatal, Subparsers, add_day_range, db_path
 from indexer.config import ConfigError, process_env
 from indexer.live.readonly import QueryError
 from indexer.search import DEFAULT_LIMIT, Hit, SearchResult, search, short_id
@@ -37,11 +36,8 @@ def add_search(sub: Subparsers) -> None:
     p.add_argument("text", help="the text to find (a literal string, not a pattern)")
     p.add_argument("--db", type=Path, help="ocindex DuckDB file")
     p.add_argument("--session", help="only this session: its id, or its first or last characters")
-    p.add_argument("--since", type=_date, help="first local day included, YYYY-MM-DD")
-    p.add_argument("--until", type=_date, help="last local day included, YYYY-MM-DD")
-    p.add_argument(
-        "--tz",
-        help="time zone of days and times, e.g. UTC or Europe/Paris (default: this machine's)",
+    add_day_range(
+        p, "time zone of days and times, e.g. UTC or Europe/Paris (default: this machine's)"
     )
     p.add_argument(
         "--limit",
@@ -50,13 +46,6 @@ def add_search(sub: Subparsers) -> None:
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=cmd_search)
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
 
 
 def cmd_search(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from indexer.cli.options import Fatal, Subparsers, flags
+from indexer.cli.options import Fatal, Subparsers, add_day_range, flags
 from indexer.config import ConfigError, Paths, process_env
 from indexer.read_model import existing_tables
 from indexer.store.database import DatabaseLocked, open_database
@@ -67,20 +67,9 @@ def add_usage(sub: Subparsers) -> None:
         "--db", type=Path, help="ocindex DuckDB file (default $XDG_DATA_HOME/ocindex/index.duckdb)"
     )
     p.add_argument("--by", choices=tuple(GROUPINGS), default="day", help="grouping (default day)")
-    p.add_argument("--since", type=_date, help="first local day included, YYYY-MM-DD")
-    p.add_argument("--until", type=_date, help="last local day included, YYYY-MM-DD")
-    p.add_argument(
-        "--tz", help="time zone of the days, e.g. UTC or Europe/Paris (default: this machine's)"
-    )
+    add_day_range(p, "time zone of the days, e.g. UTC or Europe/Paris (default: this machine's)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_usage)
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
