@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 from indexer.live import wire
+from indexer.live.gate import QueryGate
 from indexer.live.address import (
     ACTION_PING,
     ACTION_ROLLBACK,
@@ -80,6 +81,7 @@ class LiveServer(flight.FlightServerBase):
         self.pid = os.getpid()
         self.label = process_label()
         self.tcp = tcp
+        self._gate = QueryGate()
         if tcp is not None:
             super().__init__(tcp_location(*tcp))
             self.location = tcp_location(tcp[0], self.port)
@@ -105,7 +107,9 @@ class LiveServer(flight.FlightServerBase):
         except RuntimeError as exc:
             raise _failure(QueryError(first_line(exc))) from None
         try:
-            result = run_read(cursor, sql, limit, timeout_s, context.is_cancelled)
+            result = self._gate.run(
+                cursor, lambda: run_read(cursor, sql, limit, timeout_s, context.is_cancelled)
+            )
         except QueryError as exc:
             raise _failure(exc) from None
         finally:
@@ -154,6 +158,7 @@ class LiveServer(flight.FlightServerBase):
         """Stop listening (calls in flight finish first) and remove the socket."""
         self.shutdown()
         self.wait()
+        self._gate.close()
         if self.tcp is None:
             self.path.unlink(missing_ok=True)
 
