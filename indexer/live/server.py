@@ -46,6 +46,8 @@ TRUNCATED = b"ocindex.truncated"
 """Schema metadata key of a result cut at its row limit."""
 MAX_LIMIT = 100_000_000
 MAX_TIMEOUT_S = 86_400.0
+PROCESS_GATE = QueryGate()
+"""The admission of every endpoint of this process (the socket and a --listen port alike)."""
 
 
 class Host(Protocol):
@@ -75,13 +77,19 @@ class LiveServer(flight.FlightServerBase):
     """Listening from construction until stop(); the socket file is removed by stop().
     With `tcp` (host, port), it listens on that loopback address instead of the socket."""
 
-    def __init__(self, host: Host, path: Path, tcp: tuple[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        host: Host,
+        path: Path,
+        tcp: tuple[str, int] | None = None,
+        gate: QueryGate = PROCESS_GATE,
+    ) -> None:
         self._host = host
+        self._gate = gate
         self.path = path
         self.pid = os.getpid()
         self.label = process_label()
         self.tcp = tcp
-        self._gate = QueryGate()
         if tcp is not None:
             super().__init__(tcp_location(*tcp))
             self.location = tcp_location(tcp[0], self.port)
@@ -158,7 +166,6 @@ class LiveServer(flight.FlightServerBase):
         """Stop listening (calls in flight finish first) and remove the socket."""
         self.shutdown()
         self.wait()
-        self._gate.close()
         if self.tcp is None:
             self.path.unlink(missing_ok=True)
 
