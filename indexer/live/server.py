@@ -20,7 +20,6 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 from indexer.live import wire
-from indexer.live.gate import QueryGate
 from indexer.live.address import (
     ACTION_PING,
     ACTION_ROLLBACK,
@@ -32,6 +31,7 @@ from indexer.live.address import (
     socket_path,
     tcp_location,
 )
+from indexer.live.gate import QueryGate
 from indexer.live.readonly import (
     DEFAULT_LIMIT,
     DEFAULT_TIMEOUT_S,
