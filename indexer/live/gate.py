@@ -1,6 +1,6 @@
 """Admission of live queries, so a client looping heavy queries cannot take the writer's CPU:
-one query at a time, on one query thread of lowest priority holding DuckDB to one thread, each
-followed by a bounded pause. Never refuses a query and never runs one on the writer's connection.
+queries on query threads of lowest priority holding DuckDB to one thread, and a bounded pause
+after each. Never refuses a query and never runs one on the writer's connection.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ QUERY_THREADS = 1
 """DuckDB's threads while a live query runs (a setting of the whole database, restored after):
 on 2 cores, a query on 2 threads slows the writer's batches 1.4-2× (docs/benchmarks.md)."""
 QUERY_NICE = 19
-"""The query thread's niceness (Linux: per thread); with DuckDB on one thread the whole query
-runs on it, so the writer's threads come first."""
+"""The query threads' niceness (Linux: per thread); with DuckDB on one thread the whole query
+runs on its calling thread, so the writer's threads come first."""
+QUERY_WORKERS = 8
+"""Queries running at once; a long one does not hold back a short one sent beside it."""
 
 
 def pause_after(work_s: float, duty: float = DUTY, longest_s: float = MAX_PAUSE_S) -> float:
@@ -38,8 +40,8 @@ def pause_after(work_s: float, duty: float = DUTY, longest_s: float = MAX_PAUSE_
 
 
 class QueryGate:
-    """Runs live queries one at a time on its own thread; after each, the next waits
-    pause_after(its duration). `clock` and `sleep` are injectable for tests."""
+    """Runs live queries on its own threads; a query is admitted once the pause after the last
+    one that ended is over. `clock` and `sleep` are injectable for tests."""
 
     def __init__(
         self,
@@ -55,8 +57,13 @@ class QueryGate:
         self._clock = clock
         self._sleep = sleep
         self._next_at = float("-inf")
+        self._lock = threading.Lock()
+        self._running = 0
+        self._former: int | None = None
         self._pool = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="ocindex-live-query", initializer=self._lower
+            max_workers=QUERY_WORKERS,
+            thread_name_prefix="ocindex-live-query",
+            initializer=self._lower,
         )
 
     def run(self, cursor: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
@@ -68,19 +75,26 @@ class QueryGate:
         self._pool.shutdown(wait=True)
 
     def _admitted(self, cursor: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
-        wait = self._next_at - self._clock()
+        with self._lock:
+            wait = self._next_at - self._clock()
         if wait > 0:
             self._sleep(wait)
-        former = _hold_threads(cursor, self._threads)
+        with self._lock:
+            if self._running == 0:
+                self._former = _hold_threads(cursor, self._threads)
+            self._running += 1
         started = self._clock()
         try:
             return work()
         finally:
             ended = self._clock()
-            self._next_at = ended + pause_after(ended - started, self._duty)
-            if former is not None:
-                with contextlib.suppress(duckdb.Error):
-                    cursor.execute(f"SET threads = {former}")
+            with self._lock:
+                self._next_at = max(self._next_at, ended + pause_after(ended - started, self._duty))
+                self._running -= 1
+                if self._running == 0 and self._former is not None:
+                    with contextlib.suppress(duckdb.Error):
+                        cursor.execute(f"SET threads = {self._former}")
+                    self._former = None
 
     def _lower(self) -> None:
         # Raising one's niceness needs no privilege; where it fails the query just runs as is.
