@@ -67,8 +67,9 @@ class QueryGate:
         )
 
     def run(self, cursor: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
-        """`work()` (a query on `cursor`) on the query thread once admitted: its result or its
-        exception. Waits for the queries before it and for the pause after the last one."""
+        """`work()` (a query on `cursor`) on a query thread once admitted: its result or its
+        exception. Waits for the pause after the last query that ended, and for a free thread
+        when QUERY_WORKERS queries already run."""
         return self._pool.submit(self._admitted, cursor, work).result()
 
     def close(self) -> None:

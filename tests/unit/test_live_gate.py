@@ -124,3 +124,35 @@ def test_gate_runs_queries_on_threads_of_lowest_priority(
     finally:
         gate.close()
         cursor.close()
+
+
+def test_gate_lets_a_short_query_run_beside_a_long_one_and_restores_threads_after_both(
+    conn: duckdb.DuckDBPyConnection,
+) -> None:
+    gate = QueryGate()
+    long_cursor, short_cursor = conn.cursor(), conn.cursor()
+    before = threads_of(conn)
+    started, release = threading.Event(), threading.Event()
+
+    def long_query() -> int:
+        started.set()
+        assert release.wait(30)
+        return threads_of(long_cursor)
+
+    results: list[int] = []
+    waiter = threading.Thread(target=lambda: results.append(gate.run(long_cursor, long_query)))
+    try:
+        waiter.start()
+        assert started.wait(30)
+        assert gate.run(short_cursor, lambda: threads_of(short_cursor)) == 1
+        assert threads_of(conn) == 1, "the long query still runs: DuckDB stays on one thread"
+        release.set()
+        waiter.join(30)
+        assert results == [1]
+        assert threads_of(conn) == before
+    finally:
+        release.set()
+        waiter.join(30)
+        gate.close()
+        long_cursor.close()
+        short_cursor.close()
