@@ -31,6 +31,7 @@ from indexer.live.address import (
     socket_path,
     tcp_location,
 )
+from indexer.live.gate import QueryGate
 from indexer.live.readonly import (
     DEFAULT_LIMIT,
     DEFAULT_TIMEOUT_S,
@@ -45,6 +46,8 @@ TRUNCATED = b"ocindex.truncated"
 """Schema metadata key of a result cut at its row limit."""
 MAX_LIMIT = 100_000_000
 MAX_TIMEOUT_S = 86_400.0
+PROCESS_GATE = QueryGate()
+"""The admission of every endpoint of this process (the socket and a --listen port alike)."""
 
 
 class Host(Protocol):
@@ -74,8 +77,15 @@ class LiveServer(flight.FlightServerBase):
     """Listening from construction until stop(); the socket file is removed by stop().
     With `tcp` (host, port), it listens on that loopback address instead of the socket."""
 
-    def __init__(self, host: Host, path: Path, tcp: tuple[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        host: Host,
+        path: Path,
+        tcp: tuple[str, int] | None = None,
+        gate: QueryGate = PROCESS_GATE,
+    ) -> None:
         self._host = host
+        self._gate = gate
         self.path = path
         self.pid = os.getpid()
         self.label = process_label()
@@ -105,7 +115,9 @@ class LiveServer(flight.FlightServerBase):
         except RuntimeError as exc:
             raise _failure(QueryError(first_line(exc))) from None
         try:
-            result = run_read(cursor, sql, limit, timeout_s, context.is_cancelled)
+            result = self._gate.run(
+                cursor, lambda: run_read(cursor, sql, limit, timeout_s, context.is_cancelled)
+            )
         except QueryError as exc:
             raise _failure(exc) from None
         finally:

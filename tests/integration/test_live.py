@@ -147,7 +147,7 @@ WRITES = [
     "create table t (a int)",
     "copy messages to '{out}'",
     "attach '{out}' as other",
-    "set threads = 1",
+    "set memory_limit = '1GB'",
     "pragma enable_profiling",
     "install httpfs",
     "load httpfs",
@@ -157,7 +157,7 @@ WRITES = [
 ]
 FINGERPRINT = (
     "select (select count(*) from messages) m, (select count(*) from file_index) f, "
-    "(select count(*) from information_schema.columns) c, current_setting('threads') t"
+    "(select count(*) from information_schema.columns) c, current_setting('memory_limit') t"
 )
 
 
