@@ -15,6 +15,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.command import Provider
 from textual.containers import Grid
+from textual.css.query import NoMatches
 from textual.events import Key, Resize
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
@@ -219,9 +220,15 @@ class OcindexApp(rowkeys.RowKeys, DataScreens, ConfirmedActions, App[int]):
         self._check_stale()
 
     def _check_stale(self) -> None:
+        if self._closing_down():
+            return
+        try:
+            header = self.main.query_one(StatusHeader)
+        except NoMatches:
+            return  # the timer ticked while `q` was removing the panes
         snap = self.shown
         age = 0.0 if snap is None else self._clock() - snap.taken_at
-        self.main.query_one(StatusHeader).stale_s = age if age > self._stale_after else 0.0
+        header.stale_s = age if age > self._stale_after else 0.0
 
     def watch_paused(self, paused: bool) -> None:
         self.main.query_one(StatusHeader).paused = paused

@@ -17,7 +17,7 @@ from tui import keys
 from tui.app import OcindexApp
 from tui.messages import SnapshotReady
 from tui.panes.base import RowsTable
-from tui.panes.header import AlertBanner
+from tui.panes.header import AlertBanner, StatusHeader
 from tui.screens.ab import ABScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.error_detail import ErrorDetailScreen
@@ -410,3 +410,13 @@ async def test_the_cursor_follows_its_file_across_snapshots(facade: FakeFacade) 
         found = app.query_one("#found-table", RowsTable)
         labels = [str(column.label) for column in found.columns.values()]
         assert labels[-1].startswith("found 13s ago")
+
+
+async def test_the_staleness_tick_during_teardown_does_nothing(facade: FakeFacade) -> None:
+    """The 1 s staleness timer can tick while `q` removes the panes (seen under load)."""
+    app = make_app(facade)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        await app.main.query_one(StatusHeader).remove()
+        app._check_stale()
+        assert not app.main.query(StatusHeader)
