@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 
 from tests.tui.fakes import (
@@ -82,7 +83,8 @@ def test_demo_with_alert(snap_compare: SnapCompare) -> None:
     assert snap_compare(app, terminal_size=WIDE, run_before=post_snapshot())
 
 
-def test_empty_engine(snap_compare: SnapCompare) -> None:
+@pytest.mark.parametrize("size", [NARROW, WIDE], ids=["narrow", "wide"])
+def test_empty_engine(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
     app = app_with(
         active="v1",
         rollout_percent=0,
@@ -99,7 +101,7 @@ def test_empty_engine(snap_compare: SnapCompare) -> None:
         errors=(),
         message="storage root is not readable: permission denied",
     )
-    assert snap_compare(app, terminal_size=NARROW, run_before=post_snapshot())
+    assert snap_compare(app, terminal_size=size, run_before=post_snapshot())
 
 
 def test_rollout_confirmation_wide(snap_compare: SnapCompare) -> None:
