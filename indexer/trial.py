@@ -351,13 +351,17 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=await_written, daemon=True).start()
     while not told.wait(0.2):
         _emit(committed=indexer.stats().files_processed)
-    deadline = time.monotonic() + args.catch_up
+    told_at = time.monotonic()
+    deadline = told_at + args.catch_up
     caught_up = False
     while not caught_up and time.monotonic() < deadline:
         idle = indexer.wait_idle(timeout_s=0.2, settle_s=SETTLE_S)
         _emit(committed=indexer.stats().files_processed)
-        # Every written file in the index; or quiet so long that what is missing was missed.
-        caught_up = idle and (_indexed(indexer) >= written[0] or indexer.is_idle(QUIET_S))
+        # Every written file in the index; or quiet so long after the writing that what is
+        # missing was missed (an indexer with no batch yet counts as quiet from the start, and
+        # v1's debounce still holds the first events then).
+        quiet = indexer.is_idle(QUIET_S) and time.monotonic() - told_at >= QUIET_S
+        caught_up = idle and (_indexed(indexer) >= written[0] or quiet)
     cpu_s = _cpu_s() - cpu0
     figures = _figures(indexer.cursor(), args.version)
     report = indexer.rescan() if caught_up else None
