@@ -178,8 +178,10 @@ class Trial:
             self._check()
             runs = {v: self._run_one(v, source, on_progress) for v in VERSIONS}
             return TrialResult(self.workload, runs["v1"], runs["v2"])
-        except TrialFailed:
-            self._check()  # a process killed by cancel() ends without its result
+        except Exception:
+            # A process killed by cancel() ends without its result, or mid-line: once cancelled,
+            # whatever that broke is the cancel.
+            self._check()
             raise
         finally:
             self._end_all()

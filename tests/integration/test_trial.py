@@ -75,6 +75,19 @@ def test_trial_cancel_ends_its_processes_and_removes_its_scratch(tmp_path: Path)
     assert list(tmp_path.iterdir()) == []
 
 
+def test_whatever_breaks_after_a_cancel_is_the_cancel(tmp_path: Path) -> None:
+    trial = Trial(Workload(files=2_000, rate=200.0), base=tmp_path)
+
+    def progress(p: TrialProgress) -> None:
+        if p.stage == "v1":
+            trial.cancel()
+            raise ValueError("a JSON line cut short by the kill")
+
+    with pytest.raises(TrialCancelled):
+        trial.run(progress)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_trial_cancelled_before_it_starts_runs_nothing(tmp_path: Path) -> None:
     trial = Trial(Workload(files=50), base=tmp_path)
     trial.cancel()

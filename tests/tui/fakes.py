@@ -332,15 +332,21 @@ async def settle(pilot: Pilot[Any]) -> None:
 
 
 async def until(
-    pilot: Pilot[Any], predicate: Callable[[], bool], what: str, timeout_s: float = 30.0
+    pilot: Pilot[Any],
+    predicate: Callable[[], bool],
+    what: str,
+    timeout_s: float = 30.0,
+    state: Callable[[], object] | None = None,
 ) -> None:
-    """Pump the app until `predicate()` holds; fail naming `what` at the deadline."""
+    """Pump the app until `predicate()` holds; fail naming `what` (and `state()`, what the app
+    shows then) at the deadline."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
             return
         await pilot.pause()
-    assert predicate(), f"timed out after {timeout_s:.0f}s waiting for: {what}"
+    shows = f"; at the deadline: {state()!r}" if state is not None else ""
+    assert predicate(), f"timed out after {timeout_s:.0f}s waiting for: {what}{shows}"
 
 
 def post_snapshot(

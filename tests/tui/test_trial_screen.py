@@ -73,6 +73,8 @@ class FakeTrial:
         self.started.set()
         if self.hold:
             self.cancelled.wait(10)
+            if self.fail:  # what the killed processes broke on the way out
+                raise RuntimeError(self.fail)
             raise TrialCancelled("trial cancelled")
         if self.fail:
             raise RuntimeError(self.fail)
@@ -156,6 +158,23 @@ async def test_escape_while_a_trial_runs_cancels_it_and_says_so(facade: FakeFaca
         assert any(n.title == "Trial cancelled" for n in app._notifications)
 
 
+async def test_escape_closes_the_trial_even_when_the_cancel_ends_it_with_an_error(
+    facade: FakeFacade,
+) -> None:
+    trial = FakeTrial(hold=True, fail="Expecting value: line 1 column 9")
+    app = make_app(facade)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await start(pilot)
+        ab_with(app, lambda _w: trial)
+        await settle(pilot)
+        await pilot.press("t", "enter")
+        await until(pilot, trial.started.is_set, "the trial to start")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ABScreen)
+        assert any(n.title == "Trial cancelled" for n in app._notifications)
+
+
 async def test_a_failed_trial_says_why_and_escape_closes_it(facade: FakeFacade) -> None:
     app = make_app(facade)
     async with app.run_test(size=SIZE) as pilot:
@@ -182,5 +201,12 @@ async def test_escape_cancels_a_real_trial_and_its_scratch_data_goes(
         await until(pilot, lambda: "v1:" in shown(app, "#trial-status"), "v1 to be indexing", 60)
         assert any(tmp_path.iterdir())
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(app.screen, ABScreen), "the trial screen to close")
+
+        def on_screen() -> str:
+            status = app.screen.query("#trial-status")
+            return f"{type(app.screen).__name__}: {status.first(Static).render() if status else ''}"
+
+        await until(
+            pilot, lambda: isinstance(app.screen, ABScreen), "the trial screen to close", state=on_screen
+        )
         assert list(tmp_path.iterdir()) == []

@@ -211,7 +211,8 @@ class TrialScreen(ModalScreen[None]):
     def _ended(self, message: Ended) -> None:
         self.running = False
         self.refresh_bindings()
-        if message.result is None and not message.error:
+        if self.cancelling or (message.result is None and not message.error):
+            # Once cancel is pressed the screen closes, whatever the ending trial reported.
             self.app.notify("the trial's scratch data is removed", title="Trial cancelled")
             self.dismiss(None)
             return
