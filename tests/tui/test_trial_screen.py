@@ -207,6 +207,9 @@ async def test_escape_cancels_a_real_trial_and_its_scratch_data_goes(
             return f"{type(app.screen).__name__}: {status.first(Static).render() if status else ''}"
 
         await until(
-            pilot, lambda: isinstance(app.screen, ABScreen), "the trial screen to close", state=on_screen
+            pilot,
+            lambda: isinstance(app.screen, ABScreen),
+            "the trial screen to close",
+            state=on_screen,
         )
         assert list(tmp_path.iterdir()) == []
