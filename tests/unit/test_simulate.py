@@ -222,11 +222,16 @@ def test_faults_are_injected_reported_and_left_on_disk(tmp_path: Path) -> None:
 
 def test_live_mode_streams_writes_and_rewrites_into_the_ledger(tmp_path: Path) -> None:
     ledger: list[str] = []
+    enough = threading.Event()  # by count, not by time: a loaded machine writes fewer
+
+    def note(rel: str) -> None:
+        ledger.append(rel)
+        if len(ledger) >= 300:
+            enough.set()
+
     sim = OpenCodeSimulator(tmp_path, seed=11)
-    started = time.monotonic()
-    report = sim.run(rate_files_per_s=0, duration_s=0.5, on_write=ledger.append)
-    assert time.monotonic() - started < 3
-    assert report.writes > 50 and report.rewrites > 0
+    report = sim.run(rate_files_per_s=0, duration_s=120, stop=enough, on_write=note)
+    assert report.writes >= 300 and report.rewrites > 0
     assert len(ledger) == report.writes
     assert all(not rel.startswith("/") and (tmp_path / rel).is_file() for rel in ledger)
     assert sim.expected_files() == disk_tree(tmp_path)
@@ -234,7 +239,7 @@ def test_live_mode_streams_writes_and_rewrites_into_the_ledger(tmp_path: Path) -
 
 def test_live_mode_never_runs_ahead_of_the_rate(tmp_path: Path) -> None:
     report = OpenCodeSimulator(tmp_path, seed=12).run(rate_files_per_s=200, duration_s=0.5)
-    assert 20 <= report.writes <= 200 * 0.5 + 5  # pacing never runs ahead of the rate
+    assert 1 <= report.writes <= 200 * 0.5 + 5  # pacing never runs ahead of the rate
 
 
 def test_live_mode_ends_promptly_when_the_stop_event_is_set(tmp_path: Path) -> None:

@@ -591,6 +591,13 @@ def test_the_live_writer_can_run_while_a_source_reads(tmp_path: Path) -> None:
     src = SqliteSource(sim.db_path, root)
     stop = threading.Event()
     errors: list[BaseException] = []
+    written: list[str] = []
+    enough = threading.Event()  # by count, not by time: a loaded machine writes fewer
+
+    def count(key: str) -> None:
+        written.append(key)
+        if len(written) >= 300:
+            enough.set()
 
     def reader() -> None:
         while not stop.is_set():
@@ -603,7 +610,7 @@ def test_the_live_writer_can_run_while_a_source_reads(tmp_path: Path) -> None:
     t = threading.Thread(target=reader)
     t.start()
     try:
-        report = sim.run(0, 0.5)
+        report = sim.run(0, 120.0, stop=enough, on_write=count)
     finally:
         stop.set()
         t.join()
