@@ -35,6 +35,7 @@ from indexer.sources.sqlite import SqliteSource, make_sources
 from indexer.status import V1_NOTE
 from indexer.store.database import open_database
 from tests.helpers import census, wait_until
+from tests.support.writes import WriteCount
 
 SQLITE_TABLES = {
     k: TABLES[k]
@@ -98,7 +99,8 @@ def test_live_writes_end_in_duckdb_with_final_content_and_a_deleted_session_goes
     v2 = v2_on(root, db, sim.db_path)  # no periodic reconcile: only the one asked for below
     v2.start()
     try:
-        report = sim.run(1000, 3.0)  # live: inserts, parts rewritten in place, deletions
+        written = WriteCount(3000)  # live: inserts, parts rewritten in place, deletions
+        report = sim.run(1000, 120.0, stop=written.enough, on_write=written)
         assert report.writes > 2000 and sim.deleted_sessions
         assert v2.wait_idle(30, settle_s=0.5)
         prefix = v2.sources[0].prefix

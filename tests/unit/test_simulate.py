@@ -24,6 +24,7 @@ from indexer.simulate import (
     SqliteSimulator,
     SqliteWriter,
 )
+from tests.support.writes import WriteCount
 
 ID_RE = re.compile(r"^(ses|msg|prt)_[0-9a-f]{12}[0-9A-Za-z]{14}$")
 PROJECT_ID_RE = re.compile(r"^(global|[0-9a-f]{40})$")
@@ -221,16 +222,10 @@ def test_faults_are_injected_reported_and_left_on_disk(tmp_path: Path) -> None:
 
 
 def test_live_mode_streams_writes_and_rewrites_into_the_ledger(tmp_path: Path) -> None:
-    ledger: list[str] = []
-    enough = threading.Event()  # by count, not by time: a loaded machine writes fewer
-
-    def note(rel: str) -> None:
-        ledger.append(rel)
-        if len(ledger) >= 300:
-            enough.set()
-
+    written = WriteCount(300)
     sim = OpenCodeSimulator(tmp_path, seed=11)
-    report = sim.run(rate_files_per_s=0, duration_s=120, stop=enough, on_write=note)
+    report = sim.run(rate_files_per_s=0, duration_s=120, stop=written.enough, on_write=written)
+    ledger = written.written
     assert report.writes >= 300 and report.rewrites > 0
     assert len(ledger) == report.writes
     assert all(not rel.startswith("/") and (tmp_path / rel).is_file() for rel in ledger)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from indexer.cli import main
 from indexer.simulate import SqliteSimulator
 from tests.support.recount import recount
+from tests.support.writes import WriteCount
 
 SESSION_1X_COLUMNS = {"cost", "tokens_input", "tokens_output", "tokens_reasoning"}
 SESSION_1X_COLUMNS |= {"tokens_cache_read", "tokens_cache_write", "agent", "model", "path"}
@@ -247,21 +247,15 @@ def test_a_2x_assistant_row_is_updated_in_place_while_it_streams(tmp_path: Path)
     with SqliteSimulator(tmp_path / "storage", seed=5, generation="2.x") as sim:
         reader = sqlite3.connect(f"file:{sim.db_path}?mode=ro", uri=True)
 
-        enough = threading.Event()  # by count, not by time: a loaded machine writes fewer
-        writes = 0
-
         def on_write(key: str) -> None:
-            nonlocal writes
-            writes += 1
-            if writes >= 200:
-                enough.set()
             table, _, rid = key.partition("/")
             if table == "session_message":
                 seen[rid] += reader.execute(
                     "SELECT type, seq, time_updated FROM session_message WHERE id = ?", [rid]
                 ).fetchall()
 
-        report = sim.run(0, 120.0, stop=enough, on_write=on_write)
+        written = WriteCount(200, then=on_write)
+        report = sim.run(0, 120.0, stop=written.enough, on_write=written)
         reader.close()
     assert report.writes > 50
     streamed = [v for v in seen.values() if v and v[0][0] == "assistant" and len(v) >= 4]

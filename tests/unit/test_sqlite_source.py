@@ -33,6 +33,7 @@ from indexer.sources.sqlite import (
     source_prefix,
 )
 from tests.helpers import key_of, wait_until, write
+from tests.support.writes import WriteCount
 
 SES = "ses_4891e7a39ffevhRzlPRxXhew1j"
 MSG = "msg_b76ef1510001AQ92WeEuAj0LVf"
@@ -591,13 +592,7 @@ def test_the_live_writer_can_run_while_a_source_reads(tmp_path: Path) -> None:
     src = SqliteSource(sim.db_path, root)
     stop = threading.Event()
     errors: list[BaseException] = []
-    written: list[str] = []
-    enough = threading.Event()  # by count, not by time: a loaded machine writes fewer
-
-    def count(key: str) -> None:
-        written.append(key)
-        if len(written) >= 300:
-            enough.set()
+    written = WriteCount(300)
 
     def reader() -> None:
         while not stop.is_set():
@@ -610,7 +605,7 @@ def test_the_live_writer_can_run_while_a_source_reads(tmp_path: Path) -> None:
     t = threading.Thread(target=reader)
     t.start()
     try:
-        report = sim.run(0, 120.0, stop=enough, on_write=count)
+        report = sim.run(0, 120.0, stop=written.enough, on_write=written)
     finally:
         stop.set()
         t.join()
