@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import ReconcilerConfig
@@ -36,22 +37,40 @@ def config(interval_s: float = 3600) -> V2Config:
     )
 
 
-def message(mid: str) -> bytes:
-    return orjson.dumps({"id": mid, "role": "user", "time": {"created": 1}})
+def message(mid: str, role: str = "user") -> bytes:
+    return orjson.dumps({"id": mid, "role": role, "time": {"created": 1}})
 
 
+# OpenCode's own atomic write (storage.ts atomicWrite in some releases): a hidden temporary file
+# in the target's folder, fsync, then rename over the target.
+TMP_NAMES = ("{name}.tmp", ".oc-{name}.4242.1764600000000.tmp")
+
+
+@pytest.mark.parametrize("tmp_name", TMP_NAMES)
 def test_an_atomic_tmp_then_rename_writer_never_gets_its_tmp_file_indexed(
-    root: Path, db: Path
+    root: Path, db: Path, tmp_name: str
 ) -> None:
     with running_v2(root, db, config()) as v2:
         settle(v2)
         rels = [f"message/ses_1/msg_{i}.json" for i in range(50)]
+
+        def write_atomically(rel: str, role: str) -> None:
+            target = root / rel
+            tmp = target.with_name(tmp_name.format(name=target.name))
+            write_now(tmp, message(target.stem, role))
+            os.replace(tmp, target)
+
+        def roles() -> set[str]:
+            found = cursor.execute("SELECT DISTINCT role FROM messages").fetchall()
+            return {str(r[0]) for r in found}
+
         for rel in rels:
-            tmp = root / f"{rel}.tmp"
-            write_now(tmp, message(Path(rel).stem))
-            os.replace(tmp, root / rel)
+            write_atomically(rel, "user")
         cursor = v2.cursor()
         poll(lambda: all(status_of(cursor, r) == "indexed" for r in rels), 20, "all indexed")
+        for rel in rels:  # each rename now replaces a file the index holds
+            write_atomically(rel, "assistant")
+        poll(lambda: roles() == {"assistant"}, 20, "every replaced file's new content")
         tmp_rows = cursor.execute("SELECT count(*) FROM file_index WHERE file_path LIKE '%.tmp'")
         assert tmp_rows.fetchone() == (0,)
         cursor.close()
