@@ -47,52 +47,82 @@ def disk_name(rel: str) -> str | None:
     return None if name == rel or stored_path(name) != rel else name
 
 
-def _file_entries(root: Path, links: bool = False) -> Iterator[tuple[str, os.DirEntry[str]]]:
-    """Yield (rel_path, entry) of every regular, non-ignored file under root (and of every
-    symlink with links=True: to a file or a folder, never followed), its path as stored.
+Stamps = tuple[list[str], list[int], list[int]]
+"""Columns of stored paths, mtime_ns and sizes, row i of each the same file."""
 
-    Folders that vanish or cannot be listed are passed over: the next scan sees them again.
+_FOLDER = os.O_RDONLY | os.O_DIRECTORY
+
+
+def walk_columns(root: Path, links: bool = False, chunk_rows: int = 50_000) -> Iterator[Stamps]:
+    """Yield the stamps of every regular, non-ignored file under root (with links=True of every
+    symlink too: to a file or a folder, never followed; the link's own stamp) as columns, a
+    chunk once it holds chunk_rows rows or more (whole folders: a big folder overshoots).
+
+    Folders that vanish or cannot be listed are passed over, and files that vanish between
+    listing and stat: the next scan sees them again.
     """
+    return _walk(root, links, True, chunk_rows)
+
+
+def _walk(root: Path, links: bool, stat: bool, chunk_rows: int) -> Iterator[Stamps]:
+    # One loop for the whole tree, hot path first: a million files cost a million lstat calls,
+    # so each file costs as few Python operations as can be, and each lstat is made relative to
+    # its folder's descriptor (the kernel resolves one name, not the whole path).
+    paths: list[str] = []
+    mtimes: list[int] = []
+    sizes: list[int] = []
     stack = [(os.fspath(root), "")]
     while stack:
         folder, prefix = stack.pop()
         try:
-            entries = os.scandir(folder)
+            fd = os.open(folder, _FOLDER)
         except OSError:
             continue
-        with entries:
-            for entry in entries:
-                rel = prefix + stored_path(entry.name)
-                if entry.name.startswith("."):
-                    continue
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        if not is_ignored(rel):
-                            stack.append((entry.path, rel + "/"))
+        try:
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    name = entry.name
+                    if name[0] == ".":
                         continue
-                    if entry.name.endswith(".tmp"):
-                        continue
-                    if entry.is_file(follow_symlinks=False) or (links and entry.is_symlink()):
-                        yield rel, entry
-                except OSError:
-                    continue
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            rel = prefix + stored_path(name)
+                            if not is_ignored(rel):
+                                stack.append((f"{folder}/{name}", rel + "/"))
+                            continue
+                        if name.endswith(".tmp") or not (
+                            entry.is_file(follow_symlinks=False) or (links and entry.is_symlink())
+                        ):
+                            continue
+                        if stat:
+                            st = entry.stat(follow_symlinks=False)
+                            mtimes.append(st.st_mtime_ns)
+                            sizes.append(st.st_size)
+                    except OSError:
+                        continue  # vanished between listing and stat
+                    paths.append(prefix + (name if name.isascii() else stored_path(name)))
+        except OSError:
+            continue  # the folder vanished while it was listed
+        finally:
+            os.close(fd)
+        if len(paths) >= chunk_rows:
+            yield paths, mtimes, sizes
+            paths, mtimes, sizes = [], [], []
+    if paths:
+        yield paths, mtimes, sizes
 
 
 def walk_files(root: Path, links: bool = False) -> Iterator[tuple[str, int, int]]:
     """Yield (rel_path, mtime_ns, size) of every regular, non-ignored file under root; with
     links=True of every file symlink too (the link's own stamp: it is never followed)."""
-    for rel, entry in _file_entries(root, links):
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue  # vanished between listing and stat
-        yield rel, st.st_mtime_ns, st.st_size
+    for paths, mtimes, sizes in _walk(root, links, True, 1):
+        yield from zip(paths, mtimes, sizes, strict=True)
 
 
 def list_files(root: Path, links: bool = False) -> Iterator[str]:
     """Yield the stored path of every regular, non-ignored file under root, without a stat."""
-    for rel, _ in _file_entries(root, links):
-        yield rel
+    for paths, _, _ in _walk(root, links, False, 1):
+        yield from paths
 
 
 def scan_tree(root: Path) -> Iterator[FileStat]:

@@ -69,7 +69,7 @@ def main() -> int:
     script = (
         "import sys, time, resource\n"
         "from pathlib import Path\n"
-        "from indexer.store.schema import open_database\n"
+        "from indexer.store.database import open_database\n"
         "from indexer.pipeline.reconciler import Reconciler\n"
         "conn = open_database(sys.argv[1])\n"
         "rec = Reconciler(Path(sys.argv[2]), conn.cursor, lambda k, t: None, set)\n"
