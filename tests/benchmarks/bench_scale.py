@@ -1,18 +1,21 @@
 """Scale check, not run in CI: a tree of N files (default 1,000,000), its initial index with
 `ocindex index`, then a reconcile of the unchanged tree, with peak RSS of each step and the
-share of the reconcile spent walking the tree (os.scandir + lstat into Arrow columns).
+share of the reconcile spent walking the tree (listing + lstat into Arrow columns).
 
     .venv/bin/python tests/benchmarks/bench_scale.py [--files 1000000] [--dir /dev/shm/ocindex-scale]
         [--keep-index]
 
 The tree is generated once (small part files, 100 per message folder, like OpenCode's layout)
 and reused; the database is rebuilt each run, unless --keep-index finds one to reconcile against.
+Old and new code side by side: alternate runs with PYTHONPATH set to each checkout (without it,
+the code run is this script's checkout).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -20,6 +23,8 @@ import time
 from pathlib import Path
 
 import orjson
+
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def generate(root: Path, files: int) -> None:
@@ -44,10 +49,18 @@ def generate(root: Path, files: int) -> None:
     print(f"generated {files:,} files in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
 
 
+def code_env() -> dict[str, str]:
+    """The environment that runs $PYTHONPATH's code if set, else this checkout's (not the
+    current folder's: runs of two checkouts side by side must each run their own)."""
+    return {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH") or str(CHECKOUT)}
+
+
 def timed(command: list[str]) -> tuple[float, float, str]:
     """Run a command; return its seconds, its peak RSS in MB and its stdout."""
     t0 = time.perf_counter()
-    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        command, capture_output=True, text=True, check=True, env=code_env(), cwd="/"
+    )
     seconds = time.perf_counter() - t0
     rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return seconds, rss_mb, out.stdout
@@ -61,9 +74,9 @@ def main() -> int:
         "--keep-index", action="store_true", help="reuse the database of an earlier run"
     )
     args = parser.parse_args()
-    root = args.dir / "storage"
+    root = args.dir.resolve() / "storage"
     generate(root, args.files)
-    db = args.dir / "index.duckdb"
+    db = root.parent / "index.duckdb"
     index: dict[str, object] = {}
     if not (args.keep_index and db.exists()):
         for p in (db, db.with_name(db.name + ".wal")):
@@ -83,7 +96,10 @@ def main() -> int:
         "from pathlib import Path\n"
         "from indexer.store.database import open_database\n"
         "from indexer.pipeline.reconciler import Reconciler, disk_table\n"
-        "from indexer.scan import walk_columns\n"
+        "try:\n"
+        "    from indexer.scan import walk_columns as walk\n"
+        "except ImportError:  # code before walk_columns, for a side-by-side run\n"
+        "    from indexer.scan import walk_files as walk\n"
         "conn = open_database(sys.argv[1])\n"
         "rec = Reconciler(Path(sys.argv[2]), conn.cursor, lambda k, t: None, set)\n"
         "runs = []\n"
@@ -93,12 +109,16 @@ def main() -> int:
         "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024\n"
         "walks = []\n"
         "for _ in range(3):\n"
-        "    t0 = time.perf_counter(); disk_table(walk_columns(Path(sys.argv[2]), links=True))\n"
+        "    t0 = time.perf_counter(); disk_table(walk(Path(sys.argv[2]), links=True))\n"
         "    walks.append(time.perf_counter() - t0)\n"
         "print(' '.join(f'{s:.3f}' for s in runs), sorted(walks)[1], rss)\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script, str(db), str(root)], capture_output=True, text=True
+        [sys.executable, "-c", script, str(db), str(root)],
+        capture_output=True,
+        text=True,
+        env=code_env(),
+        cwd="/",
     )
     if done.returncode != 0:
         sys.exit(done.stderr)
