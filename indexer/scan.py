@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_IFDIR, S_IFLNK, S_IFREG
 
 from indexer.kinds import FileKey, classify
 from indexer.outcome import FileStamp
@@ -47,52 +48,76 @@ def disk_name(rel: str) -> str | None:
     return None if name == rel or stored_path(name) != rel else name
 
 
-def _file_entries(root: Path, links: bool = False) -> Iterator[tuple[str, os.DirEntry[str]]]:
-    """Yield (rel_path, entry) of every regular, non-ignored file under root (and of every
-    symlink with links=True: to a file or a folder, never followed), its path as stored.
+Stamps = tuple[list[str], list[int], list[int]]
+"""Columns of stored paths, mtime_ns and sizes, row i of each the same file."""
 
-    Folders that vanish or cannot be listed are passed over: the next scan sees them again.
+_FOLDER = os.O_RDONLY | os.O_DIRECTORY
+_TYPE_BITS = 0o170000  # stat.S_IFMT's mask, without a call per file
+
+
+def walk_columns(root: Path, links: bool = False, chunk_rows: int = 50_000) -> Iterator[Stamps]:
+    """Yield the stamps of every regular, non-ignored file under root (with links=True of every
+    symlink too: to a file or a folder, never followed; the link's own stamp) as columns, a
+    chunk once it holds chunk_rows rows or more (whole folders: a big folder overshoots).
+
+    Folders that vanish or cannot be listed are passed over, and files that vanish between
+    listing and stat: the next scan sees them again.
     """
+    # A million files cost a million lstat calls, which no listing can spare (a rewrite in
+    # place changes no folder), so each name costs that one call and as few Python operations
+    # as can be: the lstat is relative to its folder's descriptor (the kernel resolves one
+    # name, not the whole path) and its mode gives the kind (no DirEntry, no second test).
+    paths: list[str] = []
+    mtimes: list[int] = []
+    sizes: list[int] = []
     stack = [(os.fspath(root), "")]
     while stack:
         folder, prefix = stack.pop()
         try:
-            entries = os.scandir(folder)
+            fd = os.open(folder, _FOLDER)
         except OSError:
             continue
-        with entries:
-            for entry in entries:
-                rel = prefix + stored_path(entry.name)
-                if entry.name.startswith("."):
+        try:
+            for name in os.listdir(fd):
+                # Temp files and folders named *.tmp are both ignored: no lstat needed.
+                if name[0] == "." or name.endswith(".tmp"):
                     continue
                 try:
-                    if entry.is_dir(follow_symlinks=False):
-                        if not is_ignored(rel):
-                            stack.append((entry.path, rel + "/"))
-                        continue
-                    if entry.name.endswith(".tmp"):
-                        continue
-                    if entry.is_file(follow_symlinks=False) or (links and entry.is_symlink()):
-                        yield rel, entry
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
                 except OSError:
-                    continue
+                    continue  # vanished between listing and stat
+                kind = st.st_mode & _TYPE_BITS
+                if kind == S_IFREG or (links and kind == S_IFLNK):
+                    paths.append(prefix + (name if name.isascii() else stored_path(name)))
+                    mtimes.append(st.st_mtime_ns)
+                    sizes.append(st.st_size)
+                elif kind == S_IFDIR:
+                    rel = prefix + stored_path(name)
+                    if not is_ignored(rel):
+                        stack.append((f"{folder}/{name}", rel + "/"))
+        except OSError:
+            continue  # the folder could not be listed
+        finally:
+            os.close(fd)
+        if len(paths) >= chunk_rows:
+            yield paths, mtimes, sizes
+            paths, mtimes, sizes = [], [], []
+    if paths:
+        yield paths, mtimes, sizes
 
 
 def walk_files(root: Path, links: bool = False) -> Iterator[tuple[str, int, int]]:
     """Yield (rel_path, mtime_ns, size) of every regular, non-ignored file under root; with
     links=True of every file symlink too (the link's own stamp: it is never followed)."""
-    for rel, entry in _file_entries(root, links):
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue  # vanished between listing and stat
-        yield rel, st.st_mtime_ns, st.st_size
+    for paths, mtimes, sizes in walk_columns(root, links, 1):
+        yield from zip(paths, mtimes, sizes, strict=True)
 
 
 def list_files(root: Path, links: bool = False) -> Iterator[str]:
-    """Yield the stored path of every regular, non-ignored file under root, without a stat."""
-    for rel, _ in _file_entries(root, links):
-        yield rel
+    """Yield the stored path of every regular, non-ignored file under root (and of every
+    symlink with links=True)."""
+    for paths, _, _ in walk_columns(root, links, 1):
+        yield from paths
 
 
 def scan_tree(root: Path) -> Iterator[FileStat]:

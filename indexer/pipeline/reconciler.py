@@ -19,7 +19,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -27,7 +26,7 @@ import pyarrow as pa
 from indexer.kinds import SOURCE_PREFIX_PATTERN, FileKey, classify
 from indexer.outcome import needs_retry_sql
 from indexer.pipeline.accumulator import Trigger
-from indexer.scan import disk_name, walk_files
+from indexer.scan import Stamps, disk_name, walk_columns
 from indexer.snapshot import ReconcileSummary
 from indexer.sources.base import ChangeSource, owner_of
 
@@ -95,47 +94,41 @@ class ReconcilerConfig:
     """Folders the watcher cannot watch are diffed this often (no report, no log row)."""
 
 
+# One pass over both sides: a full join pairs each file on disk with its row, if any. The first
+# WHERE is the cheap test that passes over an unchanged, indexed file; the CASE says what a
+# pair that may differ is (NULL: no finding).
 _DIFF_SQL = """
-WITH disk AS (SELECT * FROM _disk)
-SELECT d.path, CASE WHEN f.file_path IS NULL OR f.status = 'deleted' THEN 'new' ELSE 'modified' END,
-       d.mtime_ns
-FROM disk d LEFT JOIN file_index f ON f.file_path = d.path
-WHERE f.file_path IS NULL OR f.status = 'deleted'
-   OR f.mtime_ns IS DISTINCT FROM d.mtime_ns OR f.size != least(d.size, 2147483647)
-UNION ALL
-SELECT f.file_path, 'deleted', NULL FROM file_index f
-WHERE f.status != 'deleted' AND NOT EXISTS (SELECT 1 FROM disk d WHERE d.path = f.file_path)
-  AND ({judged})
-UNION ALL
-SELECT f.file_path, 'retry', NULL FROM file_index f JOIN disk d ON d.path = f.file_path
-WHERE f.mtime_ns = d.mtime_ns AND f.size = least(d.size, 2147483647) AND {retry}
+SELECT path, what, mtime_ns FROM (
+    SELECT coalesce(d.path, f.file_path) AS path, d.mtime_ns, CASE
+        WHEN d.path IS NULL THEN
+            CASE WHEN f.status != 'deleted' AND ({judged}) THEN 'deleted' END
+        WHEN f.file_path IS NULL OR f.status = 'deleted' THEN 'new'
+        WHEN f.mtime_ns IS DISTINCT FROM d.mtime_ns OR f.size != least(d.size, 2147483647)
+            THEN 'modified'
+        WHEN f.mtime_ns = d.mtime_ns AND f.size = least(d.size, 2147483647) AND {retry}
+            THEN 'retry'
+        END AS what
+    FROM _disk d FULL JOIN file_index f ON f.file_path = d.path
+    WHERE d.path IS NULL OR f.file_path IS NULL OR f.status IS DISTINCT FROM 'indexed'
+       OR f.mtime_ns IS DISTINCT FROM d.mtime_ns OR f.size != least(d.size, 2147483647)
+) WHERE what IS NOT NULL
 """
 
 
 _DISK = pa.schema([("path", pa.string()), ("mtime_ns", pa.int64()), ("size", pa.int64())])
 
 
-def disk_table(stamps: Iterable[tuple[str, int, int]]) -> pa.Table:
-    """(path, mtime_ns, size) rows as an Arrow table, gathered CHUNK_ROWS at a time: the
-    Python objects of a whole tree are never alive at once."""
+def disk_table(chunks: Iterable[Stamps]) -> pa.Table:
+    """Column chunks of (path, mtime_ns, size) as one Arrow table. Each chunk's Python objects
+    are let go once converted: those of a whole tree are never alive at once."""
     batches: list[pa.RecordBatch] = []
-    paths: list[str] = []
-    mtimes: list[int] = []
-    sizes: list[int] = []
-    for rel, mtime_ns, size in stamps:
-        paths.append(rel)
-        mtimes.append(mtime_ns)
-        sizes.append(size)
-        if len(paths) >= CHUNK_ROWS:
-            batches.append(pa.RecordBatch.from_pydict(_disk_columns(paths, mtimes, sizes), _DISK))
-            paths, mtimes, sizes = [], [], []
-    if paths or not batches:
-        batches.append(pa.RecordBatch.from_pydict(_disk_columns(paths, mtimes, sizes), _DISK))
+    for paths, mtimes, sizes in chunks:
+        columns = [pa.array(paths, pa.string()), pa.array(mtimes, pa.int64())]
+        batches.append(
+            pa.RecordBatch.from_arrays([*columns, pa.array(sizes, pa.int64())], schema=_DISK)
+        )
+        del paths, mtimes, sizes
     return pa.Table.from_batches(batches, _DISK)
-
-
-def _disk_columns(paths: list[str], mtimes: list[int], sizes: list[int]) -> dict[str, list[Any]]:
-    return {"path": paths, "mtime_ns": mtimes, "size": sizes}
 
 
 # file_index times are naive UTC; to_timestamp() would compare them in the session's zone.
@@ -207,7 +200,7 @@ class Reconciler:
         with self._scan_lock:
             started_wall = self._wall()
             t0 = time.perf_counter()
-            disk = disk_table(walk_files(self.root, links=True))
+            disk = disk_table(walk_columns(self.root, links=True, chunk_rows=CHUNK_ROWS))
             files_seen = disk.num_rows
             # Rows are judged gone only in namespaces seen whole now: the files, and each
             # source that answered (a busy database is not a deleted one).
@@ -307,9 +300,9 @@ class Reconciler:
                 for folder in tops
             )
             disk = disk_table(
-                (prefix + rel, mtime_ns, size)
+                ([prefix + rel for rel in paths], mtimes, sizes)
                 for prefix, where in walks
-                for rel, mtime_ns, size in walk_files(where, links=True)
+                for paths, mtimes, sizes in walk_columns(where, links=True, chunk_rows=CHUNK_ROWS)
             )
             under = " OR ".join(
                 "starts_with(f.file_path, '{}')".format(f"{f}/".replace("'", "''")) if f else "TRUE"

@@ -1,16 +1,21 @@
 """Scale check, not run in CI: a tree of N files (default 1,000,000), its initial index with
-`ocindex index`, then a reconcile of the unchanged tree, with peak RSS of each step.
+`ocindex index`, then a reconcile of the unchanged tree, with peak RSS of each step and the
+share of the reconcile spent walking the tree (listing + lstat into Arrow columns).
 
     .venv/bin/python tests/benchmarks/bench_scale.py [--files 1000000] [--dir /dev/shm/ocindex-scale]
+        [--keep-index]
 
 The tree is generated once (small part files, 100 per message folder, like OpenCode's layout)
-and reused; the database is rebuilt each run.
+and reused; the database is rebuilt each run, unless --keep-index finds one to reconcile against.
+Old and new code side by side: alternate runs with PYTHONPATH set to each checkout (without it,
+the code run is this script's checkout).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -18,6 +23,8 @@ import time
 from pathlib import Path
 
 import orjson
+
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def generate(root: Path, files: int) -> None:
@@ -42,10 +49,18 @@ def generate(root: Path, files: int) -> None:
     print(f"generated {files:,} files in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
 
 
+def code_env() -> dict[str, str]:
+    """The environment that runs $PYTHONPATH's code if set, else this checkout's (not the
+    current folder's: runs of two checkouts side by side must each run their own)."""
+    return {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH") or str(CHECKOUT)}
+
+
 def timed(command: list[str]) -> tuple[float, float, str]:
     """Run a command; return its seconds, its peak RSS in MB and its stdout."""
     t0 = time.perf_counter()
-    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        command, capture_output=True, text=True, check=True, env=code_env(), cwd="/"
+    )
     seconds = time.perf_counter() - t0
     rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return seconds, rss_mb, out.stdout
@@ -55,46 +70,66 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, default=Path("/dev/shm/ocindex-scale"))
-    args = parser.parse_args()
-    root = args.dir / "storage"
-    generate(root, args.files)
-    db = args.dir / "index.duckdb"
-    for p in (db, db.with_name(db.name + ".wal")):
-        p.unlink(missing_ok=True)
-    cli = [sys.executable, "-m", "indexer"]
-    index_s, index_rss, out = timed(
-        [*cli, "index", "--storage", str(root), "--db", str(db), "--indexer", "v2", "--json"]
+    parser.add_argument(
+        "--keep-index", action="store_true", help="reuse the database of an earlier run"
     )
-    summary = json.loads(out)
+    args = parser.parse_args()
+    root = args.dir.resolve() / "storage"
+    generate(root, args.files)
+    db = root.parent / "index.duckdb"
+    index: dict[str, object] = {}
+    if not (args.keep_index and db.exists()):
+        for p in (db, db.with_name(db.name + ".wal")):
+            p.unlink(missing_ok=True)
+        cli = [sys.executable, "-m", "indexer"]
+        index_s, index_rss, out = timed(
+            [*cli, "index", "--storage", str(root), "--db", str(db), "--indexer", "v2", "--json"]
+        )
+        index = {
+            "index_seconds": round(index_s, 1),
+            "index_files_per_s": round(args.files / index_s),
+            "index_peak_rss_mb": round(index_rss),
+            "indexed": json.loads(out)["indexed"],
+        }
     script = (
         "import sys, time, resource\n"
         "from pathlib import Path\n"
-        "from indexer.store.schema import open_database\n"
-        "from indexer.pipeline.reconciler import Reconciler\n"
+        "from indexer.store.database import open_database\n"
+        "from indexer.pipeline.reconciler import Reconciler, disk_table\n"
+        "try:\n"
+        "    from indexer.scan import walk_columns as walk\n"
+        "except ImportError:  # code before walk_columns, for a side-by-side run\n"
+        "    from indexer.scan import walk_files as walk\n"
         "conn = open_database(sys.argv[1])\n"
         "rec = Reconciler(Path(sys.argv[2]), conn.cursor, lambda k, t: None, set)\n"
         "runs = []\n"
         "for _ in range(3):\n"
         "    t0 = time.perf_counter(); r = rec.scan_now(); runs.append(time.perf_counter() - t0)\n"
         "    assert r.findings == 0, r.findings\n"
-        "print(' '.join(f'{s:.3f}' for s in runs), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+        "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024\n"
+        "walks = []\n"
+        "for _ in range(3):\n"
+        "    t0 = time.perf_counter(); disk_table(walk(Path(sys.argv[2]), links=True))\n"
+        "    walks.append(time.perf_counter() - t0)\n"
+        "print(' '.join(f'{s:.3f}' for s in runs), sorted(walks)[1], rss)\n"
     )
-    out = subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-c", script, str(db), str(root)],
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout.split()
-    runs, reconcile_rss = [float(x) for x in out[:-1]], int(out[-1])
+        env=code_env(),
+        cwd="/",
+    )
+    if done.returncode != 0:
+        sys.exit(done.stderr)
+    *runs, walk_s, reconcile_rss = (float(x) for x in done.stdout.split())
     result = {
         "files": args.files,
-        "index_seconds": round(index_s, 1),
-        "index_files_per_s": round(args.files / index_s),
-        "index_peak_rss_mb": round(index_rss),
-        "indexed": summary["indexed"],
+        **index,
         "reconcile_seconds": sorted(runs)[1],
         "reconcile_runs": runs,
-        "reconcile_peak_rss_mb": reconcile_rss,
+        "reconcile_walk_seconds": round(walk_s, 3),
+        "reconcile_peak_rss_mb": round(reconcile_rss),
         "db_mb": round(db.stat().st_size / 1e6),
     }
     print(json.dumps(result, indent=2))

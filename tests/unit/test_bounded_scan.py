@@ -13,6 +13,7 @@ from indexer.kinds import FileKey
 from indexer.pipeline import reconciler as reconciler_module
 from indexer.pipeline.accumulator import Trigger
 from indexer.pipeline.reconciler import Reconciler, disk_table
+from indexer.scan import walk_columns, walk_files
 from tests.helpers import write
 
 
@@ -22,15 +23,22 @@ def populate(root: Path, n: int) -> None:
         write(root, f"part/msg_{i // 10}/prt_{i:05d}.json", doc)
 
 
-def test_disk_table_holds_every_row_when_gathered_in_chunks(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(reconciler_module, "CHUNK_ROWS", 4)
+def test_disk_table_holds_every_row_of_every_chunk() -> None:
     rows = [(f"part/msg_1/prt_{i}.json", i * 1000, i) for i in range(10)]
-    table = disk_table(iter(rows))
+    chunks = [rows[:4], rows[4:8], rows[8:]]
+    table = disk_table(tuple(map(list, zip(*chunk, strict=True))) for chunk in chunks)
     assert table.num_rows == 10 and table.to_batches()[0].num_rows == 4
     assert list(zip(*table.to_pydict().values(), strict=True)) == rows
     assert disk_table(iter(())).num_rows == 0
+
+
+def test_walk_columns_yields_chunks_of_whole_folders_and_every_file(storage_root: Path) -> None:
+    populate(storage_root, 25)  # folders of 10, 10 and 5 files
+    chunks = list(walk_columns(storage_root, chunk_rows=12))
+    assert [len(paths) for paths, _, _ in chunks] == [20, 5]
+    assert all(len(p) == len(m) == len(s) for p, m, s in chunks)
+    walked = {(p, m, s) for chunk in chunks for p, m, s in zip(*chunk, strict=True)}
+    assert walked == set(walk_files(storage_root)) and len(walked) == 25
 
 
 def test_a_scan_submits_its_findings_in_chunks_and_reports_every_one(
