@@ -30,6 +30,7 @@ from indexer.pipeline.processor import BatchProcessor
 from indexer.pipeline.reconciler import Reconciler
 from indexer.scan import scan_tree, walk_files
 from indexer.simulate import OpenCodeSimulator
+from indexer.simulate.replay import replay_in_process
 from indexer.store.database import open_database
 from indexer.store.schema import migrate
 from indexer.store.tracking import FileTracker
@@ -127,15 +128,7 @@ def _replayed(source: Path, rate: float, limit: int) -> Load:
     """Pre-generated files copied in by a process that loaded their bytes before the clock."""
 
     def load(root: Path) -> tuple[int, float]:
-        command = [sys.executable, "-m", "indexer.simulate.replay", str(source), str(root)]
-        command += ["--rate", str(rate), "--limit", str(limit)]
-        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert proc.stdin is not None and proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        out = json.loads(proc.stdout.readline())
-        proc.wait()
+        out = replay_in_process(source, root, rate, limit)
         return int(out["files"]), float(out["seconds"])
 
     return load

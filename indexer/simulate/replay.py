@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from indexer.scan import walk_files
 
@@ -52,6 +54,29 @@ def replay(
             fh.write(data)
         written += 1
     return written, time.perf_counter() - start
+
+
+def replay_in_process(
+    source: Path, target: Path, rate: float = 0.0, limit: int | None = None
+) -> dict[str, Any]:
+    """Run this module in its own process (the writer never takes the measured process's CPU),
+    start it once its bytes are loaded, wait for it and return its JSON line."""
+    command = [sys.executable, "-m", __name__, str(source), str(target), "--rate", str(rate)]
+    if limit is not None:
+        command += ["--limit", str(limit)]
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"the replay writer did not start (exit {proc.wait()})")
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        found: dict[str, Any] = json.loads(proc.stdout.readline())
+    finally:
+        proc.stdin.close()
+        proc.stdout.close()
+        proc.wait()
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

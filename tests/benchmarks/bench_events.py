@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -26,6 +25,7 @@ from indexer.kinds import FileKey
 from indexer.pipeline.accumulator import Trigger
 from indexer.pipeline.watcher import StorageWatcher
 from indexer.scan import walk_files
+from indexer.simulate.replay import replay_in_process
 from indexer.simulate.simulator import OpenCodeSimulator
 
 
@@ -56,16 +56,7 @@ def run_pass(
     wait_quiet(watcher)
     raw0, events0, keys0 = counts.raw, watcher.get_stats().events, counts.keys
     cpu0 = time.process_time()
-    command = [sys.executable, "-m", "indexer.simulate.replay", str(source), str(target)]
-    proc = subprocess.Popen(
-        [*command, "--limit", str(limit)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    proc.stdin.write("go\n")
-    proc.stdin.flush()
-    writer = json.loads(proc.stdout.readline())
-    proc.wait()
+    writer = replay_in_process(source, target, limit=limit)
     wait_quiet(watcher)
     files = int(writer["files"])
     return {
