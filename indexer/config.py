@@ -29,6 +29,7 @@ ENV_ALERT_ERROR_RATE = "OCINDEX_ALERT_ERROR_RATE"
 ENV_ALERT_P95_MS = "OCINDEX_ALERT_P95_MS"
 ENV_ALERT_MIN_FILES = "OCINDEX_ALERT_MIN_FILES"
 ENV_LOCK_WAIT_S = "OCINDEX_LOCK_WAIT_S"
+ENV_READ_WORKERS = "OCINDEX_READ_WORKERS"
 
 VERSIONS = ("v1", "v2")
 DEFAULT_ROLLOUT = 100
@@ -132,6 +133,7 @@ RANGES: Mapping[str, Range] = {
     ENV_ALERT_P95_MS: Range(0, 3_600_000),
     ENV_ALERT_MIN_FILES: Range(0, 1_000_000, whole=True),
     ENV_LOCK_WAIT_S: Range(0, 300),
+    ENV_READ_WORKERS: Range(0, 64, whole=True),
     "--window": Range(1, 31_536_000),
     "--metrics-port": Range(1, 65_535, whole=True),
     "--settle-timeout": Range(0, 86_400),
@@ -295,6 +297,8 @@ class Tunables:
     max_file_bytes: int = MAX_FILE_BYTES
     settle_s: float = 2.0
     reconcile_interval_s: float = 30.0
+    read_workers: int | None = None
+    """Processes that read big batches; None when unset (one per core in a catch-up, else 0)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Tunables:
@@ -307,6 +311,7 @@ class Tunables:
             max_file_bytes=env_whole(env, ENV_MAX_FILE_BYTES, cls.max_file_bytes),
             settle_s=env_number(env, ENV_SETTLE_S, cls.settle_s),
             reconcile_interval_s=env_number(env, ENV_RECONCILE_S, cls.reconcile_interval_s),
+            read_workers=env_whole(env, ENV_READ_WORKERS, 0) if ENV_READ_WORKERS in env else None,
         )
 
     @property
@@ -315,11 +320,15 @@ class Tunables:
         value = self.max_batch_files_under_backlog
         return MAX_BATCH_FILES_UNDER_BACKLOG if value is None else value
 
-    def for_bulk(self, files: int) -> Tunables:
-        """A one-shot catch-up grows batches to `files` under backlog unless the variable is set."""
-        if self.max_batch_files_under_backlog is not None:
-            return self
-        return replace(self, max_batch_files_under_backlog=files)
+    def for_bulk(self, files: int, workers: int) -> Tunables:
+        """A one-shot catch-up grows batches to `files` under backlog and reads them on `workers`
+        processes, unless the variables say otherwise."""
+        bulk = self
+        if self.max_batch_files_under_backlog is None:
+            bulk = replace(bulk, max_batch_files_under_backlog=files)
+        if self.read_workers is None:
+            bulk = replace(bulk, read_workers=workers)
+        return bulk
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,13 @@ import enum
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from indexer.builders import Source, clamped, out_of_range
 from indexer.kinds import FileKey, Table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class FileStatus(enum.StrEnum):
@@ -75,17 +78,38 @@ class Failure:
 
 
 @dataclass(frozen=True, slots=True)
+class BuiltRows:
+    """Rows start to start + count of an Arrow table of many files' rows (built by a worker)."""
+
+    table: pa.Table
+    start: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedFile:
     """The rows one file contributes: a single table's rows (possibly none for an empty array),
-    as the sources they are built from; a batch's writer builds all its rows' columns at once."""
+    as the sources they are built from; a batch's writer builds all its rows' columns at once.
+    A file read by a worker process comes with its rows already built (`built`) instead."""
 
     table: Table
     owner_id: str
     sources: tuple[Source, ...]
+    built: BuiltRows | None = None
+    """The file's rows as Arrow columns, built where the file was read (then sources is empty)."""
 
     @property
     def rows(self) -> tuple[tuple[Any, ...], ...]:
         """The rows one by one, every integer no BIGINT holds as None (as they are stored)."""
+        if self.built is not None:
+            import pyarrow as pa  # only here: most processes never hold built rows
+
+            built = self.built.table.slice(self.built.start, self.built.count)
+            # Times as the sources hold them (epoch milliseconds), as for rows built here.
+            arrays = (
+                c.cast(pa.int64()) if pa.types.is_timestamp(c.type) else c for c in built.columns
+            )
+            return tuple(zip(*(a.to_pylist() for a in arrays), strict=True))
         if self.table.build is None or not self.sources:
             return ()
         columns = self.table.build(self.sources)

@@ -29,6 +29,7 @@ from indexer.facade import IndexerStats
 from indexer.kinds import FileKey
 from indexer.outcome import BatchResult
 from indexer.pipeline.accumulator import AccumulatorConfig, PendingEntry, Trigger
+from indexer.pipeline.read_pool import PoolConfig, default_workers
 from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import ReconcilerConfig
 from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
@@ -106,7 +107,7 @@ def make_indexer(
         )
     if version == "v2":
         if bulk:
-            tunables = tunables.for_bulk(BULK_BATCH_FILES)
+            tunables = tunables.for_bulk(BULK_BATCH_FILES, default_workers())
         return UnifiedIndexerV2(
             root,
             db_path=db_path,
@@ -131,6 +132,7 @@ def pipeline_config(tunables: Tunables, watch: bool = True) -> V2Config:
             max_file_bytes=tunables.max_file_bytes, settle_s=tunables.settle_s
         ),
         reconciler=ReconcilerConfig(interval_s=tunables.reconcile_interval_s),
+        pool=PoolConfig(workers=tunables.read_workers or 0),
         watch=watch,
     )
 

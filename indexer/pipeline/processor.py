@@ -16,11 +16,12 @@ from pathlib import Path
 
 import duckdb
 
-from indexer.kinds import FileKind
-from indexer.outcome import BatchResult, FileRead, with_backoff
+from indexer.kinds import FileKey, FileKind
+from indexer.outcome import BatchResult, FileRead, FileStatus, with_backoff
 from indexer.pipeline.accumulator import Batch, PendingEntry
 from indexer.pipeline.apply import apply_reads
 from indexer.pipeline.history import as_history, history_kinds
+from indexer.pipeline.read_pool import ReadPool
 from indexer.pipeline.reader import ProcessorConfig, read_file
 from indexer.sources.base import ChangeSource, owner_of
 from indexer.store.database import transaction
@@ -29,6 +30,8 @@ from indexer.store.schema import get_meta, set_meta
 from indexer.store.tracking import FileTracker, TrackedFile
 
 log = logging.getLogger(__name__)
+
+_READ_HERE = (FileStatus.ERROR, FileStatus.PENDING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +62,10 @@ class BatchProcessor:
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         sources: Sequence[ChangeSource] = (),
+        pool: ReadPool | None = None,
     ) -> None:
         self.conn = conn
+        self.pool = pool
         self.root = root
         self.version = indexer_version
         self.config = config or ProcessorConfig()
@@ -88,6 +93,7 @@ class BatchProcessor:
             mine = [e.key for e in entries if owner_of(e.key.rel_path, self.sources) is source]
             if mine:
                 found.update((r.key.rel_path, r) for r in source.read(mine))
+        found.update(self._read_on_pool([e.key for e in entries if e.key.rel_path not in found]))
         reads = [
             found.get(e.key.rel_path) or read_file(self.root, e.key, self.config, 0, self._wall)
             for e in entries
@@ -96,6 +102,15 @@ class BatchProcessor:
         reads = as_history(reads, history, self.sources, authorities)
         read_ms = (self._monotonic() - started) * 1000
         return ReadBatch(batch, entries, tuple(reads), read_ms, history, tuple(authorities))
+
+    def _read_on_pool(self, keys: list[FileKey]) -> dict[str, FileRead]:
+        """The files the worker processes read, when the batch is big enough for them. A file
+        that failed is left to be read here: whether it settles depends on this process's clock
+        (its first sight of a file dated in the future, the wall clock it was given)."""
+        if self.pool is None or not self.pool.wants(len(keys)):
+            return {}
+        reads = self.pool.read(keys) or ()
+        return {r.key.rel_path: r for r in reads if r.status not in _READ_HERE}
 
     def commit(self, read: ReadBatch) -> BatchResult:
         """Write one read batch: data rows, file_index rows and its batch_log row, one transaction."""

@@ -37,6 +37,8 @@ REPORT_PATHS_KEPT = 10_000
 """A report names at most this many paths of each kind (its counts are always whole)."""
 CHUNK_ROWS = 50_000
 """Stamps gathered in Python, and findings fetched and submitted, this many at a time."""
+FIRST_SCAN_CHUNK_ROWS = 2_000
+"""A first catch-up submits the walk this many files at a time: a catch-up batch's worth."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,54 +202,11 @@ class Reconciler:
         with self._scan_lock:
             started_wall = self._wall()
             t0 = time.perf_counter()
-            disk = disk_table(walk_columns(self.root, links=True, chunk_rows=CHUNK_ROWS))
-            files_seen = disk.num_rows
-            # Rows are judged gone only in namespaces seen whole now: the files, and each
-            # source that answered (a busy database is not a deleted one).
-            judged = [f"NOT regexp_matches(f.file_path, '{SOURCE_PREFIX_PATTERN}')"]
-            for source in self._sources:
-                stamps = source.stamps()
-                if stamps is not None:
-                    disk = pa.concat_tables([disk, stamps.select(_DISK.names).cast(_DISK)])
-                    judged.append(f"starts_with(f.file_path, '{source.prefix}')")
-            retry_after_s = 0.0 if trigger is Trigger.STARTUP else self.config.pending_retry_after_s
             found = _Found()
-            fresh_after_ns = int((started_wall - self.config.catch_grace_s) * 1e9)
-            # A source's fast path sees rows stamped after its cursor: a row stamped before the
-            # last scan (a fork's copies) or deleted reaches the index only through this scan.
-            last = self._stats.last_scan_at
-            stamped_after_ns = int(last * 1e9) if last is not None else None
-            catches = 0
-            cursor = self._cursor_factory()
-            try:
-                # Taken before the diff as well as after it: a file committed while the diff
-                # ran was in flight, not missed.
-                in_flight = self._in_flight()
-                result = self._diff(cursor, disk, " OR ".join(judged), started_wall - retry_after_s)
-                in_flight |= self._in_flight()
-                del disk
-                while rows := result.fetchmany(CHUNK_ROWS):
-                    keys: list[FileKey] = []
-                    for path, what, mtime_ns in rows:
-                        owner = owner_of(path, self._sources)
-                        key = owner.key_for(path) if owner is not None else classify(path)
-                        if key is None:
-                            continue
-                        found.add(what, path)
-                        keys.append(key)
-                        # At start no event could have brought anything: no catches then.
-                        missed = trigger is not Trigger.STARTUP and path not in in_flight
-                        if owner is not None:
-                            seen = (
-                                stamped_after_ns is not None and (mtime_ns or 0) >= stamped_after_ns
-                            )
-                            missed = missed and what != "deleted" and seen
-                        if what != "retry" and missed and (mtime_ns or 0) < fresh_after_ns:
-                            catches += 1
-                    del rows
-                    self._submit(keys, trigger)  # waits while the writer is far behind
-            finally:
-                cursor.close()
+            if trigger is Trigger.STARTUP and self._index_is_empty():
+                files_seen, catches = self._submit_everything(found, trigger), 0
+            else:
+                files_seen, catches = self._diff_and_submit(found, trigger, started_wall)
             report = ReconcileReport(
                 scan_id=self._next_scan_id,
                 started_at=started_wall,
@@ -280,6 +239,94 @@ class Reconciler:
         if self._on_report is not None:
             self._on_report(report)
         return report
+
+    def _diff_and_submit(
+        self, found: _Found, trigger: Trigger, started_wall: float
+    ) -> tuple[int, int]:
+        """Walk the tree, diff it with file_index, submit every finding; (files seen, catches)."""
+        disk = disk_table(walk_columns(self.root, links=True, chunk_rows=CHUNK_ROWS))
+        files_seen = disk.num_rows
+        # Rows are judged gone only in namespaces seen whole now: the files, and each
+        # source that answered (a busy database is not a deleted one).
+        judged = [f"NOT regexp_matches(f.file_path, '{SOURCE_PREFIX_PATTERN}')"]
+        for source in self._sources:
+            stamps = source.stamps()
+            if stamps is not None:
+                disk = pa.concat_tables([disk, stamps.select(_DISK.names).cast(_DISK)])
+                judged.append(f"starts_with(f.file_path, '{source.prefix}')")
+        retry_after_s = 0.0 if trigger is Trigger.STARTUP else self.config.pending_retry_after_s
+        fresh_after_ns = int((started_wall - self.config.catch_grace_s) * 1e9)
+        # A source's fast path sees rows stamped after its cursor: a row stamped before the
+        # last scan (a fork's copies) or deleted reaches the index only through this scan.
+        last = self._stats.last_scan_at
+        stamped_after_ns = int(last * 1e9) if last is not None else None
+        catches = 0
+        cursor = self._cursor_factory()
+        try:
+            # Taken before the diff as well as after it: a file committed while the diff
+            # ran was in flight, not missed.
+            in_flight = self._in_flight()
+            result = self._diff(cursor, disk, " OR ".join(judged), started_wall - retry_after_s)
+            in_flight |= self._in_flight()
+            del disk
+            while rows := result.fetchmany(CHUNK_ROWS):
+                keys: list[FileKey] = []
+                for path, what, mtime_ns in rows:
+                    owner = owner_of(path, self._sources)
+                    key = owner.key_for(path) if owner is not None else classify(path)
+                    if key is None:
+                        continue
+                    found.add(what, path)
+                    keys.append(key)
+                    # At start no event could have brought anything: no catches then.
+                    missed = trigger is not Trigger.STARTUP and path not in in_flight
+                    if owner is not None:
+                        seen = stamped_after_ns is not None and (mtime_ns or 0) >= stamped_after_ns
+                        missed = missed and what != "deleted" and seen
+                    if what != "retry" and missed and (mtime_ns or 0) < fresh_after_ns:
+                        catches += 1
+                del rows
+                self._submit(keys, trigger)  # waits while the writer is far behind
+        finally:
+            cursor.close()
+        return files_seen, catches
+
+    def _index_is_empty(self) -> bool:
+        cursor = self._cursor_factory()
+        try:
+            row = cursor.execute("SELECT NOT EXISTS (SELECT 1 FROM file_index)").fetchone()
+        finally:
+            cursor.close()
+        return bool(row and row[0])
+
+    def _submit_everything(self, found: _Found, trigger: Trigger) -> int:
+        """A first catch-up (the index is empty): every file is new, so each chunk of the walk is
+        submitted as soon as it is listed and reading starts while the walk goes on. Returns
+        the files seen."""
+        seen = 0
+        for paths, _, _ in walk_columns(self.root, links=True, chunk_rows=FIRST_SCAN_CHUNK_ROWS):
+            seen += len(paths)
+            self._submit(self._new_keys(found, paths), trigger)
+        for source in self._sources:
+            stamps = source.stamps()
+            if stamps is not None:  # a busy store is read by the next scan
+                paths = stamps.column("path").to_pylist()
+                seen += len(paths)
+                self._submit(self._new_keys(found, paths), trigger)
+        return seen
+
+    def _new_keys(self, found: _Found, paths: Iterable[str]) -> list[FileKey]:
+        keys: list[FileKey] = []
+        for path in paths:
+            key = self._key_of(path)
+            if key is not None:
+                found.add("new", path)
+                keys.append(key)
+        return keys
+
+    def _key_of(self, path: str) -> FileKey | None:
+        owner = owner_of(path, self._sources)
+        return owner.key_for(path) if owner is not None else classify(path)
 
     @staticmethod
     def _diff(

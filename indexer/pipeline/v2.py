@@ -29,6 +29,7 @@ from indexer.pipeline.accumulator import (
     Trigger,
 )
 from indexer.pipeline.processor import BatchProcessor, ReadBatch
+from indexer.pipeline.read_pool import PoolConfig, ReadPool
 from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import Reconciler, ReconcilerConfig, ReconcileReport
 from indexer.pipeline.watcher import StorageWatcher
@@ -48,6 +49,8 @@ class V2Config:
     accumulator: AccumulatorConfig = field(default_factory=AccumulatorConfig)
     processor: ProcessorConfig = field(default_factory=ProcessorConfig)
     reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
+    pool: PoolConfig = field(default_factory=PoolConfig)
+    """Worker processes that read big batches (a catch-up); none by default."""
     watch: bool = True
 
 
@@ -87,6 +90,7 @@ class UnifiedIndexerV2(IndexerReads):
         self.reconciler: Reconciler | None = None
         self.watcher: StorageWatcher | None = None
         self._reader: threading.Thread | None = None
+        self._pool: ReadPool | None = None
         self._commits: deque[Future[None]] = deque()
         self._recent: deque[BatchResult] = deque(maxlen=500)
         self._lock = threading.Lock()
@@ -107,6 +111,9 @@ class UnifiedIndexerV2(IndexerReads):
         writer, acc = self.writer, self.accumulator
         writer.on_reopened = partial(self._events_lost, "the database was reopened")
         acc.start()
+        if self.config.pool.workers:
+            # Its workers start with the first batch big enough for them.
+            self._pool = ReadPool(self.root, self.config.processor, self.config.pool)
         processor = writer.run(self._new_processor, writes=False)
         self._reader = threading.Thread(
             target=self._read_loop, args=(processor, writer), name="ocindex-reader", daemon=True
@@ -145,7 +152,12 @@ class UnifiedIndexerV2(IndexerReads):
 
     def _new_processor(self, conn: duckdb.DuckDBPyConnection) -> BatchProcessor:
         return BatchProcessor(
-            conn, self.root, self.version, self.config.processor, sources=self.sources
+            conn,
+            self.root,
+            self.version,
+            self.config.processor,
+            sources=self.sources,
+            pool=self._pool,
         )
 
     def stop(self, flush: bool = True, close: bool = True) -> list[PendingEntry]:
@@ -164,6 +176,9 @@ class UnifiedIndexerV2(IndexerReads):
         acc.stop()
         if self._reader is not None:
             self._reader.join(60)
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         self._wait_commits(0)
         if not flush:
             leftover += acc.drain_pending()  # retries scheduled by the last batches

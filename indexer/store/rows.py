@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from indexer.builders import Column, Source, clamped
 from indexer.kinds import Table
-from indexer.outcome import ParsedFile
+from indexer.outcome import BuiltRows, ParsedFile
 from indexer.store.database import sql_strings
 
 _ARROW_TYPES = {
@@ -89,17 +89,58 @@ def write_parsed(
     the later file wins.
     """
     # Keyed by the Table itself: two kinds may share a table under different owner columns.
-    by_table: dict[Table, tuple[list[str], list[Source]]] = {}
+    by_table: dict[Table, tuple[list[str], list[Source | BuiltRows]]] = {}
     for item in parsed:
-        owners, sources = by_table.setdefault(item.table, ([], []))
+        owners, parts = by_table.setdefault(item.table, ([], []))
         if owners_with_rows is None or (item.table.name, item.owner_id) in owners_with_rows:
             owners.append(item.owner_id)
-        sources.extend(item.sources)
-    for table, (owners, sources) in by_table.items():
+        if item.built is not None:
+            parts.append(item.built)  # read by a worker process: its rows came built
+        else:
+            parts.extend(item.sources)
+    for table, (owners, parts) in by_table.items():
         batch = None
-        if sources and table.build is not None:
-            batch = columns_to_arrow(table, _latest(table, table.build(sources)))
+        if parts and table.build is not None:
+            batch = _batch_rows(table, parts)
         _replace(conn, table, owners, batch)
+
+
+def _batch_rows(table: Table, parts: list[Source | BuiltRows]) -> pa.Table:
+    """One Arrow table of a batch's rows, in the files' order, one row per primary key."""
+    build = table.build
+    assert build is not None
+    only_sources = [p for p in parts if not isinstance(p, BuiltRows)]
+    if len(only_sources) == len(parts):
+        return columns_to_arrow(table, _latest(table, build(only_sources)))
+    runs: list[pa.Table] = []
+    sources: list[Source] = []
+    built: pa.Table | None = None
+    rows: list[int] = []
+
+    def flush() -> None:
+        nonlocal sources, built, rows
+        if sources:
+            runs.append(columns_to_arrow(table, build(sources)))
+        if built is not None:
+            whole = len(rows) == built.num_rows and rows[-1] == len(rows) - 1
+            runs.append(built if whole else built.take(rows))
+        sources, built, rows = [], None, []
+
+    for part in parts:  # runs of sources and of one worker's rows keep their place
+        if isinstance(part, BuiltRows):
+            if sources or (built is not None and part.table is not built):
+                flush()
+            built = part.table
+            rows.extend(range(part.start, part.start + part.count))
+        else:
+            if built is not None:
+                flush()
+            sources.append(part)
+    flush()
+    batch = pa.concat_tables(runs).combine_chunks() if len(runs) > 1 else runs[0]
+    keys = zip(*(batch.column(c).to_pylist() for c in table.primary_key), strict=True)
+    last = {key: i for i, key in enumerate(keys)}
+    return batch if len(last) == batch.num_rows else batch.take(sorted(last.values()))
 
 
 def _latest(table: Table, columns: list[Column]) -> list[Column]:

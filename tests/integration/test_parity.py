@@ -14,6 +14,7 @@ import pytest
 
 from indexer.kinds import DATA_TABLES, TABLES, classify
 from indexer.legacy.v1 import HybridIndexer, V1Config
+from indexer.pipeline.read_pool import PoolConfig
 from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
 from indexer.simulate import OpenCodeSimulator
@@ -67,8 +68,9 @@ def index_v1_realtime(source: Path, root: Path, db: Path) -> Dump:
     return dump(db)
 
 
-def index_v2(root: Path, db: Path) -> Dump:
-    ix = UnifiedIndexerV2(root, db, config=V2Config(watch=False, processor=PROCESSOR))
+def index_v2(root: Path, db: Path, pool: PoolConfig | None = None) -> Dump:
+    config = V2Config(watch=False, processor=PROCESSOR, pool=pool or PoolConfig())
+    ix = UnifiedIndexerV2(root, db, config=config)
     ix.start()
     assert ix.wait_idle(30, settle_s=0.2)
     ix.stop()
@@ -104,6 +106,19 @@ def test_v1_and_v2_write_identical_rows_for_real_opencode_files(
     realtime = index_v1_realtime(source, tmp_path / "storage-rt", tmp_path / "v1rt.duckdb")
     assert_same(realtime, v2)
     assert any(v2[t.name] for t in TABLES.values())
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="the real corpus is not present")
+def test_v2_reading_on_worker_processes_writes_v1s_rows_for_real_opencode_files(
+    tmp_path: Path,
+) -> None:
+    """Every corpus tree in one root, every batch read by the workers (catch-up mode)."""
+    root = tmp_path / "storage"
+    for source in corpus_roots():
+        shutil.copytree(source, root, dirs_exist_ok=True)
+    pooled = index_v2(root, tmp_path / "pool.duckdb", PoolConfig(workers=2, min_files=1))
+    assert_same(index_v1(root, tmp_path / "v1.duckdb"), pooled)
+    assert len(pooled["parts"]) > 50
 
 
 def test_both_read_the_same_database_after_a_switch(tmp_path: Path) -> None:

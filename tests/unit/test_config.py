@@ -169,12 +169,22 @@ def test_the_rollout_variables_are_parsed_once_and_keep_their_text() -> None:
 
 
 def test_a_bulk_catch_up_grows_batches_unless_the_variable_is_set() -> None:
-    assert Tunables().for_bulk(2000).max_batch_files_under_backlog == 2000
-    assert Tunables.from_env({}).for_bulk(2000).max_batch_files_under_backlog == 2000
+    assert Tunables().for_bulk(2000, 2).max_batch_files_under_backlog == 2000
+    assert Tunables.from_env({}).for_bulk(2000, 2).max_batch_files_under_backlog == 2000
     set_to_500 = Tunables.from_env({"OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG": "500"})
-    assert set_to_500.for_bulk(2000).max_batch_files_under_backlog == 500
-    turned_off = Tunables.from_env({"OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG": "0"}).for_bulk(2000)
-    assert pipeline_config(turned_off).accumulator.max_files_under_backlog is None
+    assert set_to_500.for_bulk(2000, 2).max_batch_files_under_backlog == 500
+    turned_off = Tunables.from_env({"OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG": "0"})
+    assert pipeline_config(turned_off.for_bulk(2000, 2)).accumulator.max_files_under_backlog is None
+
+
+def test_a_bulk_catch_up_reads_on_one_worker_per_core_unless_the_variable_is_set() -> None:
+    assert pipeline_config(Tunables()).pool.workers == 0  # the daemon reads on its own thread
+    assert pipeline_config(Tunables().for_bulk(2000, 3)).pool.workers == 3
+    set_to_1 = Tunables.from_env({"OCINDEX_READ_WORKERS": "1"})
+    assert pipeline_config(set_to_1.for_bulk(2000, 3)).pool.workers == 1
+    assert pipeline_config(set_to_1).pool.workers == 1  # the daemon too, when asked
+    turned_off = Tunables.from_env({"OCINDEX_READ_WORKERS": "0"}).for_bulk(2000, 3)
+    assert pipeline_config(turned_off).pool.workers == 0
 
 
 def test_alert_thresholds_come_from_the_environment() -> None:

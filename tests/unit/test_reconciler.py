@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from indexer.outcome import FileStamp
-from indexer.pipeline.accumulator import AccumulatorConfig, FileBatchAccumulator
+from indexer.pipeline.accumulator import AccumulatorConfig, FileBatchAccumulator, Trigger
 from indexer.pipeline.reconciler import Reconciler, ReconcilerConfig
 from indexer.scan import scan_tree
 from indexer.store.tracking import FileTracker
@@ -197,3 +197,35 @@ def test_catches_count_only_what_events_should_have_brought(
         assert missed.scan_now().catches == 20
     finally:
         other.stop(timeout_s=1)
+
+
+def test_a_first_catch_up_submits_the_walk_chunk_by_chunk_as_it_goes(
+    storage_root: Path, index_db: duckdb.DuckDBPyConnection
+) -> None:
+    """An empty index: every file is new, so reading need not wait for the whole walk."""
+    populate(storage_root, 4_500)
+    write(storage_root, ".hidden/prt_x.json", b"{}")  # ignored, as by the diff
+    submitted: list[int] = []
+    rec = Reconciler(
+        storage_root, index_db.cursor, lambda keys, _: submitted.append(len(keys)), set
+    )
+    report = rec.scan_now(Trigger.STARTUP)
+    assert len(submitted) >= 3 and max(submitted) < 4_500  # chunks of about 2,000
+    assert sum(submitted) == 4_500 == len(report.new) == report.files_seen
+    assert report.catches == 0
+
+
+def test_a_later_scan_of_an_empty_index_still_diffs_and_counts_catches(
+    storage_root: Path, index_db: duckdb.DuckDBPyConnection
+) -> None:
+    """Only the start streams: a scan on the interval keeps the diff (and its catches)."""
+    populate(storage_root, 30)
+    old = time.time() - 3600
+    for path in storage_root.rglob("*.json"):
+        os.utime(path, (old, old))
+    submitted: list[int] = []
+    rec = Reconciler(
+        storage_root, index_db.cursor, lambda keys, _: submitted.append(len(keys)), set
+    )
+    report = rec.scan_now(Trigger.RECONCILER)
+    assert submitted == [30] and report.catches == 30

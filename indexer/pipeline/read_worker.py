@@ -1,0 +1,104 @@
+"""A reading worker process: takes tasks (files to read) from one pipe and answers each on
+another with the files' outcomes and their rows built as Arrow tables. Never touches the
+database and never decides anything `indexer.pipeline.reader` does not.
+
+Run by `indexer.pipeline.read_pool` as `python -m indexer.pipeline.read_worker TASKS ANSWERS`
+(two inherited descriptors). It exits when the task pipe closes: its parent stopped, or died.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import pyarrow as pa
+
+from indexer.builders import Source
+from indexer.kinds import SPECS, FileKey, FileKind
+from indexer.pipeline.reader import ProcessorConfig, read_file
+from indexer.store.rows import columns_to_arrow
+
+Outcome = tuple[
+    str, int | None, int | None, str | None, str | None, float | None, str | None, int, int
+]
+"""One file as a worker sends it: status, mtime_ns, size, content hash, message, retry delay,
+the owner id of its rows (None: nothing parsed), and where its rows start in its kind's table
+and how many there are. Plain values: a dataclass costs ten times more to pickle."""
+
+WireKey = tuple[str, str, str, str]
+"""A FileKey as plain values: rel_path, kind, record_id, parent_id."""
+
+Answer = tuple[list[Outcome], dict[str, pa.Table]]
+
+
+def read_task(root: str, keys: Sequence[WireKey], config: ProcessorConfig) -> Answer:
+    """Read these files and build each kind's rows as one Arrow table, in the files' order."""
+    outcomes: list[Outcome] = []
+    sources: dict[FileKind, list[Source]] = {}
+    folder = Path(root)
+    for rel_path, kind, record_id, parent_id in keys:
+        read = read_file(folder, FileKey(rel_path, FileKind(kind), record_id, parent_id), config)
+        stamp, parsed = read.stamp, read.parsed
+        owner, start, count = None, 0, 0
+        if parsed is not None:
+            owner = parsed.owner_id
+            if parsed.table.build is not None and parsed.sources:
+                mine = sources.setdefault(FileKind(kind), [])
+                start, count = len(mine), len(parsed.sources)
+                mine.extend(parsed.sources)
+        outcomes.append(
+            (
+                read.status.value,
+                stamp.mtime_ns if stamp is not None else None,
+                stamp.size if stamp is not None else None,
+                read.content_hash,
+                read.message,
+                read.retry_in_s,
+                owner,
+                start,
+                count,
+            )
+        )
+    tables = {}
+    for kind, rows in sources.items():
+        table = SPECS[kind].table
+        assert table.build is not None
+        tables[str(kind)] = columns_to_arrow(table, table.build(rows))
+    return outcomes, tables
+
+
+def serve(tasks: Connection, answers: Connection) -> None:
+    """Answer every task until the task pipe closes. A task that raises (a bug: reading never
+    raises for a file's fault) is answered with its traceback, and the worker goes on."""
+    while True:
+        try:
+            root, keys, config = tasks.recv()
+        except EOFError:
+            return
+        try:
+            answer: tuple[str, object] = ("ok", read_task(root, keys, config))
+        except Exception:
+            answer = ("failed", traceback.format_exc(limit=5))
+        try:
+            answers.send(answer)
+        except (BrokenPipeError, OSError):
+            return  # the parent is gone
+
+
+def main(argv: Sequence[str]) -> int:
+    tasks = Connection(int(argv[0]), writable=False)
+    answers = Connection(int(argv[1]), readable=False)
+    os.dup2(2, 1)  # whatever prints goes to stderr, never into the answers
+    # Ctrl-C reaches the whole process group: the parent decides, and its pipe ends this one.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    serve(tasks, answers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
