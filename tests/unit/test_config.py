@@ -31,6 +31,7 @@ from indexer.config import (
     temp_dir,
 )
 from indexer.metrics import AlertThresholds
+from indexer.pipeline.read_pool import default_workers
 from indexer.pipeline.v2 import V2Config
 from indexer.records import DEFAULT_MAX_FILE_BYTES
 from indexer.rollout import pipeline_config
@@ -342,6 +343,7 @@ def test_every_default_lies_in_its_range() -> None:
         "OCINDEX_ALERT_P95_MS": Alerts.p95_ms,
         "OCINDEX_ALERT_MIN_FILES": Alerts.min_files,
         "OCINDEX_LOCK_WAIT_S": LOCK_WAIT_S,
+        "OCINDEX_READ_WORKERS": default_workers(),  # ocindex index's; 0 elsewhere
     }
     _, sub = build_parser()
     for parser in sub.choices.values():
