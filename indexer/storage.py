@@ -15,10 +15,10 @@ _IGNORED_TOP = frozenset({"quarantine"})
 
 def is_ignored(rel_path: str) -> bool:
     """True for paths we never even record: dotfiles, temp files and the quarantine folder."""
-    parts = rel_path.split("/")
-    if parts[0] in _IGNORED_TOP:
+    # Tests on the whole string, not on its parts: the scan asks this once per file.
+    if rel_path.startswith(".") or "/." in rel_path or rel_path.endswith(".tmp"):
         return True
-    return any(p.startswith(".") for p in parts) or parts[-1].endswith(".tmp")
+    return rel_path.partition("/")[0] in _IGNORED_TOP
 
 
 def relative_path(root: Path, abs_path: str | os.PathLike[str]) -> str | None:

@@ -192,6 +192,7 @@ class FileBatchAccumulator:
     def add_many(self, keys: Iterable[FileKey], trigger: Trigger = Trigger.WATCHER) -> None:
         """Add keys to the open batch; a key already pending keeps its place and age."""
         with self._lock:
+            seen_at, event_at = self._monotonic(), self._wall()
             for key in keys:
                 while (
                     len(self._pending) >= self.config.max_pending_files
@@ -199,7 +200,8 @@ class FileBatchAccumulator:
                     and not self._stopping
                 ):
                     self._lock.wait(0.1)  # backpressure: the writer is behind
-                self._put(key, trigger)
+                    seen_at, event_at = self._monotonic(), self._wall()
+                self._put(key, trigger, seen_at, event_at)
             self._lock.notify_all()
 
     def add_later(self, key: FileKey, delay_s: float, trigger: Trigger = Trigger.RETRY) -> None:
@@ -209,15 +211,13 @@ class FileBatchAccumulator:
             heapq.heappush(self._delayed, (due, next(self._tie), key, trigger))
             self._lock.notify_all()
 
-    def _put(self, key: FileKey, trigger: Trigger) -> None:
+    def _put(self, key: FileKey, trigger: Trigger, seen_at: float, event_at: float) -> None:
         if key.rel_path in self._queued:  # its batch is not read yet: that read will see it
             self._coalesced += 1
             return
         old = self._pending.get(key.rel_path)
         if old is None:
-            self._pending[key.rel_path] = PendingEntry(
-                key, trigger, self._monotonic(), self._wall()
-            )
+            self._pending[key.rel_path] = PendingEntry(key, trigger, seen_at, event_at)
         else:
             self._coalesced += 1
             self._pending[key.rel_path] = replace(old, trigger=trigger)
@@ -227,7 +227,7 @@ class FileBatchAccumulator:
         while self._delayed and self._delayed[0][0] <= due_by:
             _, _, key, trigger = heapq.heappop(self._delayed)
             if key.rel_path not in self._pending:
-                self._put(key, trigger)
+                self._put(key, trigger, self._monotonic(), self._wall())
 
     def force_flush(self) -> None:
         """Seal everything pending now, in batches of at most max_files; due retries included."""

@@ -33,8 +33,8 @@ from indexer.pipeline.reader import ProcessorConfig
 log = logging.getLogger(__name__)
 
 FILES_PER_TASK = 500
-"""Files one worker reads per task: big enough that a task's round trip (about a millisecond)
-is noise, small enough that a batch of 2,000 keeps two workers busy."""
+"""The most files one worker reads per task: big enough that a task's round trip (about a
+millisecond) is noise, small enough that a batch of 2,000 keeps two workers busy."""
 
 _STATUS = {status.value: status for status in FileStatus}
 
@@ -133,10 +133,9 @@ class ReadPool:
         """These files' reads, in order; None when the pool cannot serve (the caller reads them)."""
         wire = [(k.rel_path, str(k.kind), k.record_id, k.parent_id) for k in keys]
         root = os.fspath(self.root)
-        tasks = [
-            (root, wire[i : i + FILES_PER_TASK], self.config)
-            for i in range(0, len(wire), FILES_PER_TASK)
-        ]
+        # Every worker gets a share of a small batch; a big one goes in tasks of FILES_PER_TASK.
+        size = max(1, min(FILES_PER_TASK, -(-len(wire) // self.pool.workers)))
+        tasks = [(root, wire[i : i + size], self.config) for i in range(0, len(wire), size)]
         try:
             workers, threads = self._running()
             n = len(workers)
@@ -149,7 +148,7 @@ class ReadPool:
         reads: list[FileRead] = []
         for t in range(len(tasks)):  # task t went to worker t % n, as its (t // n)th
             outcomes, tables = answered[t % n][t // n]
-            base = t * FILES_PER_TASK
+            base = t * size
             reads.extend(_rebuild(keys[base + j], o, tables) for j, o in enumerate(outcomes))
         self.batches += 1
         return reads
