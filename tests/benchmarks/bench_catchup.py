@@ -8,7 +8,7 @@ size from which a batch read by the workers beats one read on the indexer's own 
 Trees: the simulator's (`--sessions` whole sessions, every kind of file, about 100 files a
 session) and bench_scale's uniform part files (`--files`, 0 to skip). Each is generated once and
 reused. CPU is the index process's and its workers' (user + system); peak RSS the largest one
-process reached (the index process, a worker is smaller).
+of them reached (the index process: a worker is smaller).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -55,23 +54,28 @@ def index_once(root: Path, workers: int) -> dict[str, float]:
     """One `ocindex index` into a fresh database: its figures, CPU and peak RSS."""
     with tempfile.TemporaryDirectory(dir=root.parent.parent) as scratch:
         env = {**bench_scale.code_env(), "OCINDEX_READ_WORKERS": str(workers)}
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        out = subprocess.run(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "indexer", "index", "--indexer", "v2", "--json",
              "--storage", str(root), "--db", str(Path(scratch) / "index.duckdb")],
-            capture_output=True, text=True, check=True, env=env, cwd="/",
+            stdout=subprocess.PIPE, text=True, env=env, cwd="/",
         )  # fmt: skip
+        assert proc.stdout is not None
+        stdout = proc.stdout.read()
+        # wait4: this run's own usage (its workers' included), not every child's so far
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - t0
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    summary = json.loads(out.stdout)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        if proc.returncode != 0:
+            sys.exit(f"ocindex index exited {proc.returncode}")
+    summary = json.loads(stdout)
+    cpu = usage.ru_utime + usage.ru_stime
     return {
         "files": summary["files_seen"],
         "files_per_s": summary["files_per_s"],
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu, 2),
-        "peak_rss_mb": round(after.ru_maxrss / 1024),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
         "errors": summary["error"],
     }
 

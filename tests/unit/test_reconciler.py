@@ -199,26 +199,28 @@ def test_catches_count_only_what_events_should_have_brought(
         other.stop(timeout_s=1)
 
 
-def test_a_first_catch_up_submits_the_walk_chunk_by_chunk_as_it_goes(
+def test_a_first_catch_up_submits_every_file_once_as_new_without_a_diff(
     storage_root: Path, index_db: duckdb.DuckDBPyConnection
 ) -> None:
-    """An empty index: every file is new, so reading need not wait for the whole walk."""
     populate(storage_root, 4_500)
     write(storage_root, ".hidden/prt_x.json", b"{}")  # ignored, as by the diff
-    submitted: list[int] = []
+    (storage_root / "part" / "link.json").symlink_to(storage_root / "part")  # recorded, skipped
+    submitted: list[str] = []
     rec = Reconciler(
-        storage_root, index_db.cursor, lambda keys, _: submitted.append(len(keys)), set
+        storage_root,
+        index_db.cursor,
+        lambda keys, _: submitted.extend(k.rel_path for k in keys),
+        set,
     )
     report = rec.scan_now(Trigger.STARTUP)
-    assert len(submitted) >= 3 and max(submitted) < 4_500  # chunks of about 2,000
-    assert sum(submitted) == 4_500 == len(report.new) == report.files_seen
-    assert report.catches == 0
+    assert len(submitted) == len(set(submitted)) == 4_501 == len(report.new) == report.files_seen
+    assert "part/link.json" in submitted and report.catches == 0
 
 
 def test_a_later_scan_of_an_empty_index_still_diffs_and_counts_catches(
     storage_root: Path, index_db: duckdb.DuckDBPyConnection
 ) -> None:
-    """Only the start streams: a scan on the interval keeps the diff (and its catches)."""
+    """Only the start skips the diff: a scan on the interval keeps it (and its catches)."""
     populate(storage_root, 30)
     old = time.time() - 3600
     for path in storage_root.rglob("*.json"):
