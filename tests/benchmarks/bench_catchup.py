@@ -58,16 +58,16 @@ def index_once(root: Path, workers: int) -> dict[str, float]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "indexer", "index", "--indexer", "v2", "--json",
              "--storage", str(root), "--db", str(Path(scratch) / "index.duckdb")],
-            stdout=subprocess.PIPE, text=True, env=env, cwd="/",
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd="/",
         )  # fmt: skip
-        assert proc.stdout is not None
-        stdout = proc.stdout.read()
+        assert proc.stdout is not None and proc.stderr is not None
+        stdout, stderr = proc.stdout.read(), proc.stderr.read()  # a few lines each
         # wait4: this run's own usage (its workers' included), not every child's so far
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
-            sys.exit(f"ocindex index exited {proc.returncode}")
+            sys.exit(f"ocindex index exited {proc.returncode}: {stderr}")
     summary = json.loads(stdout)
     cpu = usage.ru_utime + usage.ru_stime
     return {
