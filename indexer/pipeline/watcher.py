@@ -58,6 +58,9 @@ _WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify
 WATCH_LIMIT_FILE = "/proc/sys/fs/inotify/max_user_watches"
 REWATCH_AFTER_S = 60.0
 """While a folder or the root is unwatched, a new observer is tried this often."""
+HOLD_KEYS = 1000
+"""While more events wait in the observer's queue, up to this many keys are held and submitted
+at once (one lock and one wake-up of the sealer for a burst, not one per event)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +158,8 @@ class StorageWatcher(events.FileSystemEventHandler):
         self._closes = False
         """The observer reports close-after-write: creations and modifications need no event."""
         self._events = 0  # counted on the observer's one dispatch thread
+        self._held: list[FileKey] = []
+        """Keys of events handled while more events waited; the dispatch thread's own."""
         self._stop = threading.Event()
         self._health: threading.Thread | None = None
         self._spotter = _OverflowSpotter(self._overflowed)
@@ -188,6 +193,7 @@ class StorageWatcher(events.FileSystemEventHandler):
         if observer is not None:
             observer.stop()
             observer.join(5)
+        self._flush_held()  # its dispatch thread has ended: nothing it held is lost
         for name in _WATCHDOG_LOGGERS:
             logging.getLogger(name).removeHandler(self._spotter)
 
@@ -257,6 +263,7 @@ class StorageWatcher(events.FileSystemEventHandler):
         if old is not None:  # first: its watches count against the same limit
             old.stop()
             old.join(5)
+            self._flush_held()
         try:
             self._observer = self._new_observer()
         except OSError as exc:
@@ -282,6 +289,15 @@ class StorageWatcher(events.FileSystemEventHandler):
 
     def on_any_event(self, event: events.FileSystemEvent) -> None:
         self._events += 1
+        try:
+            self._handle(event)
+        finally:
+            observer = self._observer
+            drained = observer is None or observer.event_queue.empty()
+            if drained or len(self._held) >= HOLD_KEYS:
+                self._flush_held()
+
+    def _handle(self, event: events.FileSystemEvent) -> None:
         paths = [os.fsdecode(event.src_path)]
         if isinstance(event, events.FileMovedEvent | events.DirMovedEvent):
             paths.append(os.fsdecode(event.dest_path))  # a move is a delete plus a create
@@ -293,18 +309,25 @@ class StorageWatcher(events.FileSystemEventHandler):
             folder = Path(paths[-1])
             prefix = relative_path(self.root, folder)
             if prefix is not None:
-                self._submit_paths(f"{prefix}/{rel}" for rel in list_files(folder, links=True))
+                self._hold_paths(f"{prefix}/{rel}" for rel in list_files(folder, links=True))
         elif isinstance(event, events.DirDeletedEvent):
             self._on_events_lost("folder deleted")
         elif self._closes and type(event) is events.FileCreatedEvent and written_later(paths[0]):
             return
         else:
-            self._submit_paths(relative_path(self.root, path) for path in paths if path)
+            self._hold_paths(relative_path(self.root, path) for path in paths if path)
 
-    def _submit_paths(self, rels: Iterable[str | None]) -> None:
-        """Submit paths as file_index stores them (a name that is not UTF-8, escaped)."""
+    def _hold_paths(self, rels: Iterable[str | None]) -> None:
+        """Hold the keys of paths as file_index stores them (a name that is not UTF-8, escaped)
+        until the observer's queue is drained: one submission for a burst of events."""
         stored = (stored_path(rel) for rel in rels if rel)
-        self._submit_keys([key for key in map(classify, stored) if key is not None])
+        self._held.extend(key for key in map(classify, stored) if key is not None)
+
+    def _flush_held(self) -> None:
+        """Submit what the events held. On the dispatch thread, or once it has ended."""
+        if self._held:
+            held, self._held = self._held, []
+            self._submit_keys(held)
 
     def _submit_keys(self, keys: list[FileKey]) -> None:
         if keys:

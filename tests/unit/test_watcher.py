@@ -136,3 +136,38 @@ def test_written_later_is_true_only_for_an_empty_regular_file_with_one_link(
     (tmp_path / "twin.json").unlink()
     assert written_later(os.fspath(empty))
     assert written_later(os.fspath(tmp_path / "gone.json"))
+
+
+@linux_only
+def test_a_burst_of_events_is_submitted_in_a_few_calls_and_none_is_lost(tmp_path: Path) -> None:
+    """While events wait in the observer's queue, their keys are held and go in one call."""
+    root = tmp_path / "storage"
+    folder = root / "part" / "msg_1"
+    folder.mkdir(parents=True)
+    calls: list[int] = []
+    keys: list[str] = []
+    first = threading.Event()
+    release = threading.Event()
+
+    def submit(batch: list[FileKey], trigger: Trigger) -> None:
+        calls.append(len(batch))
+        keys.extend(k.rel_path for k in batch)
+        first.set()
+        release.wait(30)  # the first call holds the dispatch thread while the burst queues
+
+    watcher = StorageWatcher(root, submit, lambda why: None)
+    watcher.start()
+    try:
+        (folder / "prt_first.json").write_bytes(b"{}")
+        assert first.wait(10)
+        for i in range(500):
+            (folder / f"prt_{i:03d}.json").write_bytes(b"{}")
+        observer = watcher._observer
+        assert observer is not None
+        assert wait_until(lambda: observer.event_queue.qsize() >= 400, 10)
+        release.set()
+        assert wait_until(lambda: len(set(keys)) == 501, 10)
+    finally:
+        release.set()
+        watcher.stop()
+    assert len(calls) <= 5, calls  # one per event would be 501
