@@ -44,8 +44,8 @@ class PoolConfig:
     workers: int = 0
     """Worker processes; 0 reads every batch on the reading thread."""
     min_files: int = 1000
-    """A batch with fewer JSON files than this is read on the reading thread (docs/benchmarks.md,
-    "Parallel reading": below it the round trips cost more than they save)."""
+    """A batch with fewer JSON files than this is read on the reading thread: below it the round
+    trips cost more than they save (docs/benchmarks.md, "catch-up on every core")."""
 
 
 def default_workers() -> int:
