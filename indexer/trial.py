@@ -13,6 +13,7 @@ whatever happens, and `cancel()` ends both processes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import shutil
@@ -184,8 +185,10 @@ class Trial:
             self._check()
             raise
         finally:
-            self._end_all()
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            try:
+                self._end_all()
+            finally:
+                shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _check(self) -> None:
         if self._cancelled.is_set():
@@ -213,7 +216,10 @@ class Trial:
             proc.wait()
             for pipe in (proc.stdin, proc.stdout):
                 if pipe is not None:
-                    pipe.close()
+                    # A line _send could not deliver to a killed process is still buffered:
+                    # closing flushes it and raises BrokenPipeError (the pipe closes anyway).
+                    with contextlib.suppress(OSError):
+                        pipe.close()
 
     def _run_one(
         self, version: str, source: Path, on_progress: Callable[[TrialProgress], object]

@@ -16,6 +16,7 @@ from indexer.trial import (
     TrialProgress,
     TrialResult,
     Workload,
+    _send,
     as_json,
 )
 
@@ -124,3 +125,16 @@ def test_trial_progress_counts_each_indexer_for_half() -> None:
 def test_workload_names_its_size_and_pace() -> None:
     assert PRESETS[0] == Workload(2_000, 0.0)
     assert Workload(2_000, 500.0).name == "2,000 files at 500 files/s"
+
+
+def test_ending_a_process_that_never_read_its_last_line_raises_nothing(tmp_path: Path) -> None:
+    """A line sent to a process already killed stays buffered; closing its pipe flushed it and
+    raised BrokenPipeError, which skipped the scratch removal after a cancel."""
+    trial = Trial(Workload(files=50), base=tmp_path)
+    with (tmp_path / "trial.log").open("w") as log:
+        proc = trial._spawn(["json.tool", "--help"], log)  # exits without reading its stdin
+    proc.wait()
+    _send(proc, "written 5")
+    assert proc.stdin is not None and not proc.stdin.closed
+    trial._end_all()
+    assert proc.stdin.closed and trial.pids() == ()
