@@ -270,8 +270,7 @@ class Reconciler:
             while rows := result.fetchmany(CHUNK_ROWS):
                 keys: list[FileKey] = []
                 for path, what, mtime_ns in rows:
-                    owner = owner_of(path, self._sources)
-                    key = owner.key_for(path) if owner is not None else classify(path)
+                    owner, key = self._owned_key(path)
                     if key is None:
                         continue
                     found.add(what, path)
@@ -307,24 +306,24 @@ class Reconciler:
         seen = 0
         for table in tables:  # a busy store (no stamps) is read by the next scan
             seen += table.num_rows
-            for chunk in table.column("path").chunks:
-                for start in range(0, len(chunk), CHUNK_ROWS):
-                    paths = chunk.slice(start, CHUNK_ROWS).to_pylist()
-                    self._submit(self._new_keys(found, paths), trigger)
+            for batch in table.select(["path"]).to_batches(max_chunksize=CHUNK_ROWS):
+                paths = batch.column(0).to_pylist()
+                self._submit(self._new_keys(found, paths), trigger)
         return seen
 
     def _new_keys(self, found: _Found, paths: Iterable[str]) -> list[FileKey]:
         keys: list[FileKey] = []
         for path in paths:
-            key = self._key_of(path)
+            _, key = self._owned_key(path)
             if key is not None:
                 found.add("new", path)
                 keys.append(key)
         return keys
 
-    def _key_of(self, path: str) -> FileKey | None:
+    def _owned_key(self, path: str) -> tuple[ChangeSource | None, FileKey | None]:
+        """The source that owns a stored path (None: a file of the tree) and the path's key."""
         owner = owner_of(path, self._sources)
-        return owner.key_for(path) if owner is not None else classify(path)
+        return owner, owner.key_for(path) if owner is not None else classify(path)
 
     @staticmethod
     def _diff(
