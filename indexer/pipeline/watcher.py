@@ -116,23 +116,42 @@ def watch_limit() -> str:
         return "unknown"
 
 
-def _refusals_noticed(observer: BaseObserver, on_refused: Callable[[bytes, OSError], None]) -> None:
-    """Make an inotify observer tell on_refused about each folder the kernel will not watch.
+def _guard_watch_adds(observer: BaseObserver, on_refused: Callable[[bytes, OSError], None]) -> None:
+    """Make an inotify observer tell on_refused about each folder the kernel will not watch, and
+    skip adding a watch a folder already has.
 
-    watchdog swallows these for every folder but the root; its inotify instance is wrapped so
-    the refusal is seen before that. Other observers (other systems) are left as they are."""
+    watchdog swallows refusals for every folder but the root; its inotify instance is wrapped so
+    a refusal is seen before that. A folder created with its subfolders is added twice (by the
+    walk of its parent's creation, then by its own creation event), and watchdog's warning for
+    that formats every watch of the tree: a burst of new folders cost quadratic time and filled
+    the log. Other observers (other systems) are left as they are."""
     fd = getattr(observer, "_inotify_fd", None)
     add = getattr(fd, "add_callback", None)
-    if fd is None or add is None:
+    watches = getattr(fd, "_watch_for_wd", None)
+    if fd is None or add is None or not isinstance(watches, dict):
         return
+    added: dict[tuple[bytes, object], tuple[int, int, int]] = {}
+    """(folder, callback id) -> (watch descriptor, device, inode) of the folder watched there."""
 
-    def add_callback(path: bytes, *args: object, **kwargs: object) -> object:
+    def add_callback(path: bytes, mask: int, callback: object, id_: object) -> int:
         try:
-            return add(path, *args, **kwargs)
+            st = os.lstat(path)
+        except OSError:
+            st = None  # gone or unreadable: watchdog's own add decides
+        known = added.get((path, id_))
+        if st is not None and known is not None and known[1:] == (st.st_dev, st.st_ino):
+            watch = watches.get(known[0])  # the same folder (not one made anew at its path)
+            if watch is not None and watch.mask == mask and id_ in watch.callbacks:
+                return known[0]
+        try:
+            wd: int = add(path, mask, callback, id_)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EMFILE):
                 on_refused(path, exc)
             raise
+        if st is not None:
+            added[(path, id_)] = (wd, st.st_dev, st.st_ino)
+        return wd
 
     fd.add_callback = add_callback
 
@@ -202,7 +221,7 @@ class StorageWatcher(events.FileSystemEventHandler):
 
     def _new_observer(self) -> BaseObserver:
         observer, self._closes = new_observer()
-        _refusals_noticed(observer, self._refused)
+        _guard_watch_adds(observer, self._refused)
         wanted = CLOSE_EVENT_TYPES if self._closes else EVENT_TYPES
         try:
             observer.schedule(self, os.fspath(self.root), recursive=True, event_filter=wanted)

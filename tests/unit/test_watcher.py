@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -171,3 +172,39 @@ def test_a_burst_of_events_is_submitted_in_a_few_calls_and_none_is_lost(tmp_path
         release.set()
         watcher.stop()
     assert len(calls) <= 5, calls  # one per event would be 501
+
+
+@linux_only
+def test_a_folder_watched_already_is_not_added_again_but_one_made_anew_at_its_path_is(
+    tmp_path: Path,
+) -> None:
+    from watchdog.observers.inotify_c import InotifyConstants
+
+    from indexer.pipeline.watcher import _guard_watch_adds
+
+    class Callback:  # what watchdog's inotify instance calls back
+        def on_event(self, *args: object) -> None:
+            pass
+
+        def on_watch_deleted(self, *args: object) -> None:
+            pass
+
+    callback = Callback()
+    observer, _ = new_observer()
+    refused: list[bytes] = []
+    _guard_watch_adds(observer, lambda path, exc: refused.append(path))
+    fd = getattr(observer, "_inotify_fd")  # noqa: B009  (a private attribute mypy cannot see)
+    folder = tmp_path / "part"
+    folder.mkdir()
+    path, mask = os.fsencode(folder), InotifyConstants.IN_CREATE
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # watchdog warns on a second add of the same id
+            first = fd.add_callback(path, mask, callback, "group")
+            assert fd.add_callback(path, mask, callback, "group") == first
+        folder.rename(tmp_path / "moved")
+        folder.mkdir()  # a new folder at the old path: its own watch
+        assert fd.add_callback(path, mask, callback, "group") != first
+        assert refused == []
+    finally:
+        fd.close()
