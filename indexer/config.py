@@ -20,6 +20,7 @@ ENV_OPENCODE_DB = "OPENCODE_DB"
 ENV_ENABLED = "UNIFIED_INDEXER_V2_ENABLED"
 ENV_ROLLOUT = "UNIFIED_INDEXER_V2_ROLLOUT"
 ENV_WINDOW_MS = "OCINDEX_WINDOW_MS"
+ENV_IDLE_SEAL_MS = "OCINDEX_IDLE_SEAL_MS"
 ENV_MAX_BATCH_FILES = "OCINDEX_MAX_BATCH_FILES"
 ENV_BACKLOG = "OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG"
 ENV_MAX_FILE_BYTES = "OCINDEX_MAX_FILE_BYTES"
@@ -40,6 +41,10 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 LOCK_WAIT_S = 5.0
 """Opening a database another process holds is retried this long unless OCINDEX_LOCK_WAIT_S
 says otherwise."""
+IDLE_SEAL_MS = 20.0
+"""With nothing being read or committed, a change waits this long, not the whole window, before
+its batch is sealed, unless OCINDEX_IDLE_SEAL_MS says otherwise. Measured with the paced replay
+runs (docs/benchmarks.md, "Realtime: an idle pipeline seals at once")."""
 MAX_BATCH_FILES_UNDER_BACKLOG = 1000
 """While sealed batches wait for the writer, a batch grows up to this many files; once the queue
 drains it is back to OCINDEX_MAX_BATCH_FILES. On unless OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG
@@ -124,6 +129,7 @@ def _shown(number: float) -> str:
 
 RANGES: Mapping[str, Range] = {
     ENV_WINDOW_MS: Range(0, 600_000),
+    ENV_IDLE_SEAL_MS: Range(0, 600_000),
     ENV_MAX_BATCH_FILES: Range(1, 1_000_000, whole=True),
     ENV_BACKLOG: Range(0, 1_000_000, whole=True),
     ENV_MAX_FILE_BYTES: Range(1, 1 << 30, whole=True),
@@ -291,6 +297,7 @@ class Tunables:
     """The v2 pipeline's settings (docs/configuration.md, "v2 pipeline tunables")."""
 
     window_ms: float = 200.0
+    idle_seal_ms: float = IDLE_SEAL_MS
     max_batch_files: int = 100
     max_batch_files_under_backlog: int | None = None
     """None when unset (MAX_BATCH_FILES_UNDER_BACKLOG applies); 0 when set to turn it off."""
@@ -304,6 +311,7 @@ class Tunables:
     def from_env(cls, env: Mapping[str, str]) -> Tunables:
         return cls(
             window_ms=env_number(env, ENV_WINDOW_MS, cls.window_ms),
+            idle_seal_ms=env_number(env, ENV_IDLE_SEAL_MS, cls.idle_seal_ms),
             max_batch_files=env_whole(env, ENV_MAX_BATCH_FILES, cls.max_batch_files),
             max_batch_files_under_backlog=(
                 env_whole(env, ENV_BACKLOG, 0) if ENV_BACKLOG in env else None

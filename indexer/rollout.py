@@ -125,6 +125,7 @@ def pipeline_config(tunables: Tunables, watch: bool = True) -> V2Config:
     return V2Config(
         accumulator=AccumulatorConfig(
             window_ms=tunables.window_ms,
+            idle_ms=tunables.idle_seal_ms,
             max_files=tunables.max_batch_files,
             max_files_under_backlog=backlog or None,
         ),

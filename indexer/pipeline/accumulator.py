@@ -1,5 +1,5 @@
-"""Collects change keys into batches: deduplicated, sealed by the window or the file cap, and
-handed in order to the one writer. Never touches the filesystem or the database.
+"""Collects change keys into batches: deduplicated, sealed by the window, the file cap or an
+idle pipeline, and handed in order to the one writer. Never touches the filesystem or the database.
 
 add() is safe from any thread. When to seal is decide_seal(), a pure function of the open batch
 and the clock; the sealer thread, begun by start(), applies it. Batches leave through a bounded
@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from indexer.config import MAX_BATCH_FILES_UNDER_BACKLOG
+from indexer.config import IDLE_SEAL_MS, MAX_BATCH_FILES_UNDER_BACKLOG
 from indexer.kinds import FileKey
 from indexer.snapshot import PendingFile, newest_pending
 
@@ -39,6 +39,7 @@ class Trigger(enum.StrEnum):
 
 class SealReason(enum.StrEnum):
     WINDOW = "window"
+    IDLE = "idle"
     MAX_FILES = "max_files"
     FORCE = "force"
     STOP = "stop"
@@ -55,10 +56,16 @@ class AccumulatorConfig:
     max_files_under_backlog: int | None = MAX_BATCH_FILES_UNDER_BACKLOG
     """Adaptive mode (None: off): while batches wait in the queue, seal up to this many. Light
     load keeps batches of max_files and their latency; a backlog gets throughput."""
+    idle_ms: float | None = IDLE_SEAL_MS
+    """When no sealed batch is being read or committed, seal once the oldest key is this old
+    instead of waiting out the window (None: the window only). Group commit: a light load is
+    indexed at once, and what arrives while a batch is busy joins the next one."""
 
     def __post_init__(self) -> None:
         if self.window_ms < 0 or self.max_files < 1 or self.max_queued_batches < 1:
             raise ValueError("window_ms >= 0, max_files >= 1 and max_queued_batches >= 1")
+        if self.idle_ms is not None and self.idle_ms < 0:
+            raise ValueError("idle_ms >= 0 or None")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +82,8 @@ class OpenBatch:
     forced: bool
     """force_flush() asked for everything pending to be sealed."""
     stopping: bool
+    in_flight: bool = False
+    """A sealed batch is still being read or committed: the pipeline is busy."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +107,19 @@ def decide_seal(batch: OpenBatch, config: AccumulatorConfig, now: float) -> Seal
     """Decide whether the open batch seals at monotonic time `now`, why, and how big.
 
     The file cap comes first, then a forced flush (a flushing stop forces one too), then the
-    window counted from the oldest pending key. While batches wait in the queue, the cap grows
-    with the backlog, when max_files_under_backlog is set: what is pending, spread over the
-    queue's slots, up to that bound.
+    window counted from the oldest pending key, then an idle pipeline (nothing in flight) once
+    that key is idle_ms old. While batches wait in the queue, the cap grows with the backlog,
+    when max_files_under_backlog is set: what is pending, spread over the queue's slots, up to
+    that bound.
     """
     cap = config.max_files
     if config.max_files_under_backlog and batch.backlog:
         share = batch.pending_files // config.max_queued_batches
         cap = max(cap, min(config.max_files_under_backlog, share))
     window_s = config.window_ms / 1000.0
+    due_s = window_s  # how old the oldest key may grow before something seals it
+    if config.idle_ms is not None and not batch.in_flight:
+        due_s = min(window_s, config.idle_ms / 1000.0)
     oldest = batch.oldest_first_seen if batch.pending_files else None
     if oldest is not None:
         reason: SealReason | None = None
@@ -116,11 +129,13 @@ def decide_seal(batch: OpenBatch, config: AccumulatorConfig, now: float) -> Seal
             reason = SealReason.STOP if batch.stopping else SealReason.FORCE
         elif now - oldest >= window_s:
             reason = SealReason.WINDOW
+        elif now - oldest >= due_s:
+            reason = SealReason.IDLE
         if reason is not None:
             return SealDecision(reason, min(batch.pending_files, cap), 0.0, False)
     deadlines: list[float] = []
     if oldest is not None:
-        deadlines.append(oldest + window_s)
+        deadlines.append(oldest + due_s)
     if batch.next_retry_due is not None:
         deadlines.append(batch.next_retry_due)
     wait_s = min(max(min(deadlines) - now, 0.001), IDLE_WAIT_S) if deadlines else IDLE_WAIT_S
@@ -249,6 +264,8 @@ class FileBatchAccumulator:
         """The consumer is finished with a batch (committed, or its retries scheduled)."""
         with self._lock:
             self._sealed -= Counter(e.key.rel_path for e in batch.entries)
+            if not self._sealed:
+                self._lock.notify_all()  # the pipeline is idle: what is pending may seal now
 
     def start(self) -> None:
         """Begin the sealer thread; keys added before it are sealed by the same rules."""
@@ -335,6 +352,7 @@ class FileBatchAccumulator:
             backlog=not self._queue.empty(),
             forced=self._force,
             stopping=self._stopping,
+            in_flight=bool(self._sealed),
         )
         return decide_seal(state, self.config, now)
 

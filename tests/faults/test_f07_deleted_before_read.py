@@ -44,7 +44,7 @@ def part(pid: str, text: str) -> bytes:
 def slow_batches(settle_s: float = 2.0) -> V2Config:
     """A long batch window: a delete lands while the key waits in the open batch."""
     return V2Config(
-        accumulator=AccumulatorConfig(window_ms=1000),
+        accumulator=AccumulatorConfig(window_ms=1000, idle_ms=None),
         processor=ProcessorConfig(settle_s=settle_s),
         reconciler=ReconcilerConfig(interval_s=3600),
     )

@@ -43,7 +43,7 @@ def todo_v(n: int) -> bytes:
 
 def test_three_writes_inside_one_window_make_one_read_of_the_newest(root: Path, db: Path) -> None:
     config = V2Config(
-        accumulator=AccumulatorConfig(window_ms=1000),
+        accumulator=AccumulatorConfig(window_ms=1000, idle_ms=None),
         processor=ProcessorConfig(settle_s=0.3),
         reconciler=ReconcilerConfig(interval_s=3600),
     )

@@ -49,7 +49,7 @@ def test_a_non_duckdb_error_fails_one_file_not_its_batch_nor_the_writer(
     monkeypatch.setattr(processor_module, "apply_reads", poisoned)
     # A wide window: the poison and its neighbours share one batch.
     config = V2Config(
-        accumulator=AccumulatorConfig(window_ms=300, max_files=100),
+        accumulator=AccumulatorConfig(window_ms=300, max_files=100, idle_ms=None),
         processor=ProcessorConfig(settle_s=0.2),
     )
     neighbours = [f"part/msg_1/prt_{i}.json" for i in range(5)]

@@ -59,7 +59,7 @@ def test_a_created_file_is_detected_batched_and_indexed(storage_root: Path, db_p
 
 
 def test_stop_processes_pending_files(storage_root: Path, db_path: Path) -> None:
-    config = V2Config(accumulator=AccumulatorConfig(window_ms=60_000, max_files=1000))
+    config = V2Config(accumulator=AccumulatorConfig(window_ms=60_000, max_files=1000, idle_ms=None))
     v2 = UnifiedIndexerV2(storage_root, db_path, config=config)
     v2.start()
     for i in range(30):

@@ -46,6 +46,7 @@ def db(tmp_path: Path) -> Path:
 def slow_window(monkeypatch: pytest.MonkeyPatch) -> None:
     """The daemon's batches wait a minute (and never fill), so files stay pending until `f`."""
     monkeypatch.setenv("OCINDEX_WINDOW_MS", "60000")
+    monkeypatch.setenv("OCINDEX_IDLE_SEAL_MS", "60000")
     monkeypatch.setenv("OCINDEX_MAX_BATCH_FILES", "100000")
 
 

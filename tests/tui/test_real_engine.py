@@ -134,6 +134,7 @@ async def test_pending_flush_latency_and_switch_to_v1_lose_nothing(
 ) -> None:
     # A one-minute window and no file cap: what the simulator writes waits in the open batch.
     monkeypatch.setenv("OCINDEX_WINDOW_MS", "60000")
+    monkeypatch.setenv("OCINDEX_IDLE_SEAL_MS", "60000")
     monkeypatch.setenv("OCINDEX_MAX_BATCH_FILES", "100000")
     service = IndexerService(storage_root, db_path, cli_choice="v2", env={})
     service.start()

@@ -78,7 +78,8 @@ def clock() -> FakeClock:
 def acc(clock: FakeClock) -> Iterator[FileBatchAccumulator]:
     # Quarter seconds add up exactly in binary, so the fake clock lands on each deadline.
     a = started(
-        AccumulatorConfig(window_ms=250, max_files=100, max_files_under_backlog=None), clock
+        AccumulatorConfig(window_ms=250, max_files=100, max_files_under_backlog=None, idle_ms=None),
+        clock,
     )
     yield a
     a.stop(timeout_s=2)
@@ -86,13 +87,15 @@ def acc(clock: FakeClock) -> Iterator[FileBatchAccumulator]:
 
 # --- the sealing policy: a pure function of the open batch, the config and the clock -----------
 
-WINDOW = AccumulatorConfig(window_ms=200, max_files=100, max_files_under_backlog=None)
+WINDOW = AccumulatorConfig(window_ms=200, max_files=100, max_files_under_backlog=None, idle_ms=None)
 NO_FLUSH = AccumulatorConfig(
-    window_ms=200, max_files=100, flush_on_stop=False, max_files_under_backlog=None
+    window_ms=200, max_files=100, flush_on_stop=False, max_files_under_backlog=None, idle_ms=None
 )
-ADAPTIVE = AccumulatorConfig(window_ms=200, max_files=10, max_files_under_backlog=50)
-LONG_WINDOW = AccumulatorConfig(window_ms=5000, max_files=100)
-NO_WINDOW = AccumulatorConfig(window_ms=0, max_files=100)
+ADAPTIVE = AccumulatorConfig(window_ms=200, max_files=10, max_files_under_backlog=50, idle_ms=None)
+LONG_WINDOW = AccumulatorConfig(window_ms=5000, max_files=100, idle_ms=None)
+NO_WINDOW = AccumulatorConfig(window_ms=0, max_files=100, idle_ms=None)
+IDLE = AccumulatorConfig(window_ms=200, max_files=100, idle_ms=20)
+IDLE_PAST_THE_WINDOW = AccumulatorConfig(window_ms=200, max_files=100, idle_ms=500)
 
 
 def open_batch(
@@ -102,10 +105,13 @@ def open_batch(
     backlog: bool = False,
     forced: bool = False,
     stopping: bool = False,
+    in_flight: bool = False,
 ) -> OpenBatch:
     if pending_files and oldest_first_seen is None:
         oldest_first_seen = 0.0
-    return OpenBatch(pending_files, oldest_first_seen, next_retry_due, backlog, forced, stopping)
+    return OpenBatch(
+        pending_files, oldest_first_seen, next_retry_due, backlog, forced, stopping, in_flight
+    )
 
 
 def seal(reason: SealReason, files: int) -> SealDecision:
@@ -215,6 +221,42 @@ POLICY_CASES: dict[str, tuple[OpenBatch, AccumulatorConfig, float, SealDecision]
         seal(SealReason.MAX_FILES, 100),
     ),
     "a_zero_window_seals_at_once": (open_batch(1), NO_WINDOW, 0.0, seal(SealReason.WINDOW, 1)),
+    "an_idle_pipeline_waits_until_the_oldest_is_idle_ms_old": (
+        open_batch(5),
+        IDLE,
+        0.005,
+        keep_open(0.015),
+    ),
+    "an_idle_pipeline_seals_once_the_oldest_is_idle_ms_old": (
+        open_batch(5),
+        IDLE,
+        0.02,
+        seal(SealReason.IDLE, 5),
+    ),
+    "a_busy_pipeline_waits_for_the_window": (
+        open_batch(5, in_flight=True),
+        IDLE,
+        0.05,
+        keep_open(0.15),
+    ),
+    "a_busy_pipeline_still_seals_at_the_window": (
+        open_batch(5, in_flight=True),
+        IDLE,
+        0.2,
+        seal(SealReason.WINDOW, 5),
+    ),
+    "an_idle_wait_longer_than_the_window_is_the_window": (
+        open_batch(5),
+        IDLE_PAST_THE_WINDOW,
+        0.2,
+        seal(SealReason.WINDOW, 5),
+    ),
+    "an_idle_pipeline_still_seals_at_the_cap_at_once": (
+        open_batch(150),
+        IDLE,
+        0.0,
+        seal(SealReason.MAX_FILES, 100),
+    ),
 }
 
 
@@ -271,8 +313,30 @@ def test_no_batch_ever_exceeds_max_files(acc: FileBatchAccumulator) -> None:
     assert len({e.key.rel_path for b in batches for e in b.entries}) == 1234
 
 
+def test_an_idle_pipeline_seals_at_once_and_a_busy_one_gathers_the_next_batch(
+    clock: FakeClock,
+) -> None:
+    # Eighths of a second add up exactly in binary, so the fake clock lands on each deadline.
+    acc = started(AccumulatorConfig(window_ms=1000, max_files=100, idle_ms=125), clock)
+    try:
+        acc.add_many(keys(3))
+        assert acc.get_batch(timeout_s=0.2) is None  # younger than idle_ms: more may follow
+        clock.advance(0.125)
+        first = acc.get_batch(timeout_s=5)
+        assert first is not None and (len(first), first.reason) == (3, SealReason.IDLE)
+        # While the first batch is in flight, new keys wait for it (or for the window).
+        acc.add_many(keys(5, start=3))
+        clock.advance(0.5)
+        assert acc.get_batch(timeout_s=0.2) is None
+        acc.done(first)  # the pipeline is idle again: what waited is sealed without a tick
+        second = acc.get_batch(timeout_s=5)
+        assert second is not None and (len(second), second.reason) == (5, SealReason.IDLE)
+    finally:
+        acc.stop(timeout_s=2)
+
+
 def test_force_flush_sends_now_and_cancels_the_timer(clock: FakeClock) -> None:
-    acc = started(AccumulatorConfig(window_ms=5000, max_files=100), clock)
+    acc = started(AccumulatorConfig(window_ms=5000, max_files=100, idle_ms=None), clock)
     try:
         acc.add_many(keys(10))
         acc.force_flush()
@@ -287,7 +351,7 @@ def test_force_flush_sends_now_and_cancels_the_timer(clock: FakeClock) -> None:
 
 
 def test_two_threads_adding_the_same_file_give_it_once() -> None:
-    acc = started(AccumulatorConfig(window_ms=10_000))
+    acc = started(AccumulatorConfig(window_ms=10_000, idle_ms=None))
     try:
         same = keys(1)[0]
         start = threading.Barrier(2)
@@ -324,7 +388,7 @@ def test_a_key_added_twice_before_sealing_is_sent_once_with_the_newest_trigger(
 
 
 def test_a_key_added_while_its_batch_waits_unread_in_the_queue_joins_that_batch() -> None:
-    acc = started(AccumulatorConfig(window_ms=10_000))
+    acc = started(AccumulatorConfig(window_ms=10_000, idle_ms=None))
     try:
         k = keys(1)[0]
         acc.add(k)
@@ -341,7 +405,7 @@ def test_a_key_added_while_its_batch_waits_unread_in_the_queue_joins_that_batch(
 
 
 def test_stop_flushes_everything_pending() -> None:
-    acc = started(AccumulatorConfig(window_ms=10_000, max_files=100))
+    acc = started(AccumulatorConfig(window_ms=10_000, idle_ms=None, max_files=100))
     acc.add_many(keys(250))
     acc.add_later(keys(1, 900)[0], delay_s=60)
     got: list[Batch] = []
@@ -396,7 +460,7 @@ def test_add_later_waits_for_its_delay(acc: FileBatchAccumulator, clock: FakeClo
 def test_stats_count_the_open_batch_and_pending_files_lists_it_newest_first(
     clock: FakeClock,
 ) -> None:
-    slow = started(AccumulatorConfig(window_ms=10_000), clock)
+    slow = started(AccumulatorConfig(window_ms=10_000, idle_ms=None), clock)
     try:
         slow.add(keys(1)[0])
         clock.advance(1.0)
@@ -430,7 +494,7 @@ def test_under_a_backlog_adaptive_mode_seals_past_max_files_up_to_its_own_cap() 
 
 
 def test_nothing_is_sealed_before_start_and_keys_added_before_it_are_kept() -> None:
-    acc = FileBatchAccumulator(AccumulatorConfig(window_ms=10_000))
+    acc = FileBatchAccumulator(AccumulatorConfig(window_ms=10_000, idle_ms=None))
     try:
         acc.add_many(keys(5))
         acc.force_flush()
@@ -446,7 +510,7 @@ def test_nothing_is_sealed_before_start_and_keys_added_before_it_are_kept() -> N
 
 
 def test_stop_without_start_returns_and_drain_pending_hands_everything_over() -> None:
-    acc = FileBatchAccumulator(AccumulatorConfig(window_ms=10_000))
+    acc = FileBatchAccumulator(AccumulatorConfig(window_ms=10_000, idle_ms=None))
     acc.add_many(keys(3))
     acc.add_later(keys(1, 10)[0], delay_s=60)
     acc.stop(timeout_s=0.1)

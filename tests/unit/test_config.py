@@ -219,9 +219,10 @@ def test_the_service_takes_the_tunables_from_the_process_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OCINDEX_WINDOW_MS", "60000")
+    monkeypatch.setenv("OCINDEX_IDLE_SEAL_MS", "5")
     monkeypatch.setenv("UNIFIED_INDEXER_V2_ROLLOUT", "100")
     config = service_config(Flags(storage=tmp_path, db=tmp_path / "x.duckdb"), {})
-    assert config.tunables.window_ms == 60000
+    assert (config.tunables.window_ms, config.tunables.idle_seal_ms) == (60000, 5)
     assert config.rollout == Rollout()
     assert service_config(Flags(storage=tmp_path)).rollout.percent == 100
 
@@ -335,6 +336,7 @@ def test_a_fraction_is_not_a_whole_number() -> None:
 def test_every_default_lies_in_its_range() -> None:
     defaults: dict[str, object] = {
         "OCINDEX_WINDOW_MS": Tunables.window_ms,
+        "OCINDEX_IDLE_SEAL_MS": Tunables.idle_seal_ms,
         "OCINDEX_MAX_BATCH_FILES": Tunables.max_batch_files,
         "OCINDEX_MAX_FILE_BYTES": Tunables.max_file_bytes,
         "OCINDEX_SETTLE_S": Tunables.settle_s,

@@ -18,7 +18,7 @@ from tests.helpers import key_of, write
 
 @pytest.fixture
 def acc():  # type: ignore[no-untyped-def]
-    a = FileBatchAccumulator(AccumulatorConfig(window_ms=60_000, max_files=100_000))
+    a = FileBatchAccumulator(AccumulatorConfig(window_ms=60_000, max_files=100_000, idle_ms=None))
     yield a
     a.stop(timeout_s=1)
 
@@ -191,7 +191,7 @@ def test_catches_count_only_what_events_should_have_brought(
     assert rec.scan_now(Trigger.STARTUP).catches == 0  # nothing could have sent events then
     # The same 20 are now pending in the accumulator: in flight, so no catch either.
     assert rec.scan_now().catches == 0
-    other = FileBatchAccumulator(AccumulatorConfig(window_ms=60_000))
+    other = FileBatchAccumulator(AccumulatorConfig(window_ms=60_000, idle_ms=None))
     try:
         missed = Reconciler(storage_root, index_db.cursor, other.add_many, set)
         assert missed.scan_now().catches == 20
