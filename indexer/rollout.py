@@ -135,6 +135,7 @@ def pipeline_config(tunables: Tunables, watch: bool = True) -> V2Config:
         reconciler=ReconcilerConfig(interval_s=tunables.reconcile_interval_s),
         pool=PoolConfig(workers=tunables.read_workers or 0),
         watch=watch,
+        watch_process=bool(tunables.watcher_process),
     )
 
 

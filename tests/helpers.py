@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import zlib
 from collections.abc import Callable
@@ -163,3 +164,28 @@ def kill_observer(watcher: StorageWatcher) -> None:
     if observer is not None:
         observer.stop()
         observer.join(5)
+
+
+def children_running(pid: int, module: str) -> list[int]:
+    """The pids of the children of `pid` whose command line names `module` (Linux: /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == pid and module.encode() in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def exited(pid: int) -> bool:
+    """Gone, or a zombie waiting for whoever adopted it: it runs no more."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -32,6 +32,7 @@ from indexer.pipeline.processor import BatchProcessor, ReadBatch
 from indexer.pipeline.read_pool import PoolConfig, ReadPool
 from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import Reconciler, ReconcilerConfig, ReconcileReport
+from indexer.pipeline.watch_process import WatcherProcess
 from indexer.pipeline.watcher import StorageWatcher
 from indexer.pipeline.writer import IndexWriter, WriterFailed
 from indexer.snapshot import PendingFile, ReconcileSummary
@@ -52,6 +53,8 @@ class V2Config:
     pool: PoolConfig = field(default_factory=PoolConfig)
     """Worker processes that read big batches (a catch-up); none by default."""
     watch: bool = True
+    watch_process: bool = False
+    """Run the watcher in a process of its own (watchdog's threads off this process's GIL)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,7 +91,7 @@ class UnifiedIndexerV2(IndexerReads):
         self.sources = tuple(sources)
         self.accumulator = FileBatchAccumulator(self.config.accumulator)
         self.reconciler: Reconciler | None = None
-        self.watcher: StorageWatcher | None = None
+        self.watcher: StorageWatcher | WatcherProcess | None = None
         self._reader: threading.Thread | None = None
         self._pool: ReadPool | None = None
         self._commits: deque[Future[None]] = deque()
@@ -137,18 +140,27 @@ class UnifiedIndexerV2(IndexerReads):
         for source in self.sources:
             source.start(acc.add_many)
         if self.config.watch and self.root.is_dir():
-            self.watcher = StorageWatcher(
-                self.root,
-                acc.add_many,
-                self._events_lost,
-                on_unwatched=self.reconciler.set_unwatched,
-            )
-            self.watcher.start()
+            self.watcher = self._start_watcher()
         elif self.config.watch:
             # OpenCode 2.x may never have written a JSON tree: its store is the whole history.
             log.info("no JSON tree at %s: only the store(s) are watched", self.root)
         self.running = True
         log.info("v2 started on %s (%d handed over)", self.root, len(handed))
+
+    def _start_watcher(self) -> StorageWatcher | WatcherProcess:
+        """The watcher, in its own process when configured and possible, else in this one."""
+        assert self.reconciler is not None
+        args = (self.root, self.accumulator.add_many, self._events_lost)
+        if self.config.watch_process:
+            child = WatcherProcess(*args, on_unwatched=self.reconciler.set_unwatched)
+            try:
+                child.start()
+                return child
+            except OSError as exc:
+                log.warning("watcher: no process of its own (%s); watching in this one", exc)
+        watcher = StorageWatcher(*args, on_unwatched=self.reconciler.set_unwatched)
+        watcher.start()
+        return watcher
 
     def _new_processor(self, conn: duckdb.DuckDBPyConnection) -> BatchProcessor:
         return BatchProcessor(

@@ -25,7 +25,7 @@ from indexer.scan import scan_tree
 from indexer.simulate import OpenCodeSimulator
 from indexer.store.database import open_database
 from indexer.store.rows import write_parsed
-from tests.helpers import wait_until, write
+from tests.helpers import children_running, exited, wait_until, write
 
 CONFIG = ProcessorConfig(settle_s=0)
 
@@ -193,30 +193,6 @@ def test_v2_with_workers_indexes_exactly_what_v2_without_them_does(
     assert any(row[2] == "error" for row in dumps[1]["file_index"])
 
 
-def _workers_of(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == pid and b"indexer.pipeline.read_worker" in cmdline:
-            found.append(int(entry))
-    return found
-
-
-def _exited(pid: int) -> bool:
-    """Gone, or a zombie waiting for whoever adopted it: it runs no more."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_no_worker_outlives_an_index_killed_with_sigkill(tmp_path: Path) -> None:
     root = tmp_path / "storage"
@@ -243,13 +219,13 @@ def test_no_worker_outlives_an_index_killed_with_sigkill(tmp_path: Path) -> None
         workers: list[int] = []
 
         def started() -> bool:
-            workers.extend(_workers_of(proc.pid))
+            workers.extend(children_running(proc.pid, "indexer.pipeline.read_worker"))
             return bool(workers) or proc.poll() is not None
 
         assert wait_until(started, 60, step_s=0.005) and workers, "no worker seen before the end"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        assert wait_until(lambda: all(_exited(w) for w in workers), 20), workers
+        assert wait_until(lambda: all(exited(w) for w in workers), 20), workers
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -346,6 +346,7 @@ def test_every_default_lies_in_its_range() -> None:
         "OCINDEX_ALERT_MIN_FILES": Alerts.min_files,
         "OCINDEX_LOCK_WAIT_S": LOCK_WAIT_S,
         "OCINDEX_READ_WORKERS": default_workers(),  # ocindex index's; 0 elsewhere
+        "OCINDEX_WATCHER_PROCESS": Tunables.watcher_process,
     }
     _, sub = build_parser()
     for parser in sub.choices.values():
