@@ -1,9 +1,11 @@
-"""F2: the indexer process is SIGSTOPped while 20,000 files are written, then SIGCONTed.
+"""F2: the indexer process (and its watcher process) is SIGSTOPped while 20,000 files are
+written, then SIGCONTed.
 
 The kernel queue holds max_queued_events (16,384 by default) events; each new file raises at
 least two (IN_CREATE, IN_CLOSE_WRITE), so the queue overflows and events are lost for good.
-watchdog only logs the overflow; the watcher must notice it and ask for a reconcile at once,
-and the reconcile must find every file the events lost.
+watchdog only logs the overflow; the watcher must notice it and ask for a reconcile at once
+(from its own process: its log line and its request reach the indexer over the pipe), and the
+reconcile must find every file the events lost.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import orjson
 import pytest
 
 from tests.faults.support import census_of, cli, reading, scalar, spawned
+from tests.helpers import children_running
 
 QUEUE_LIMIT = Path("/proc/sys/fs/inotify/max_queued_events")
 WATCHED_FOLDERS = 40
@@ -44,7 +47,10 @@ def test_sigstop_while_files_pour_in_overflows_and_the_reconcile_catches_all(
         (root / "message" / sid).mkdir(parents=True)
     with spawned(cli("run", "--storage", root, "--db", db, "--indexer", "v2")) as run:
         run.wait_for("running v2", 60)
+        watchers = children_running(run.pid, "indexer.pipeline.watch_process")
+        assert len(watchers) == 1, run.log()  # the process that reads the inotify queue
         run.signal(signal.SIGSTOP)
+        os.kill(watchers[0], signal.SIGSTOP)
         try:
             in_new_folders = NEW_FOLDERS * 5
             for i in range(total - in_new_folders):  # into watched folders: events pile up
@@ -58,6 +64,7 @@ def test_sigstop_while_files_pour_in_overflows_and_the_reconcile_catches_all(
                 part = {"id": f"prt_{i:05d}", "messageID": mid, "type": "text", "text": "x"}
                 (folder / f"prt_{i:05d}.json").write_bytes(orjson.dumps(part))
         finally:
+            os.kill(watchers[0], signal.SIGCONT)
             run.signal(signal.SIGCONT)
         run.wait_for("Inotify queue overflowed", 60)
         # The watcher logs this before it asks for the scan, so the next "reconcile:" line

@@ -97,7 +97,12 @@ def test_a_folder_that_cannot_be_watched_is_logged_counted_and_polled(
     assert census_of(db, root) == []
 
 
-def test_run_polls_when_the_root_itself_cannot_be_watched(root: Path, db: Path) -> None:
+def test_run_polls_when_the_root_itself_cannot_be_watched(
+    root: Path, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The refusal is injected in the driver's process: the watcher must run there too. How a
+    # watcher process hands on an unwatched root: tests/integration/test_watch_process.py.
+    monkeypatch.setenv("OCINDEX_WATCHER_PROCESS", "0")
     argv = ["-v", "run", "--storage", root, "--db", db, "--indexer", "v2"]
     spec = {"mode": "cli", "argv": argv, "refuse_watches": os.fspath(root)}
     with spawned(driver(spec)) as child:

@@ -64,6 +64,7 @@ def test_demo_reconciler_reports_catches_when_the_watcher_drops_events(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     drop_half_the_events(monkeypatch)
+    monkeypatch.setenv("OCINDEX_WATCHER_PROCESS", "0")  # the events are dropped in this process
     with running_demo(tmp_path) as service:
         counts = catches_over(service, 4 * SCAN_EVERY_S)
         shown = [s.catches for s in service.snapshot().reconciles]

@@ -74,7 +74,10 @@ def test_adaptive_batches_are_on_unless_the_variable_turns_them_off() -> None:
 
 
 def test_defaults_agree_with_the_pipeline_and_the_dashboard() -> None:
-    assert pipeline_config(Tunables()) == V2Config()
+    # The product runs its watcher in a process of its own; the library's default is in-process.
+    product = pipeline_config(Tunables())
+    assert product.watch_process
+    assert dataclasses.replace(product, watch_process=False) == V2Config()
     assert AlertThresholds.from_env({}) == AlertThresholds()
     assert MAX_FILE_BYTES == DEFAULT_MAX_FILE_BYTES
 
