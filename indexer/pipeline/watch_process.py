@@ -4,8 +4,10 @@ or decides a status: what is watched and submitted is StorageWatcher's business.
 
 The parent side is WatcherProcess (the same start/stop/get_stats as StorageWatcher); the child
 is `python -m indexer.pipeline.watch_process ROOT MESSAGES` (an inherited descriptor). The child
-forwards its log records, ignores SIGINT and exits when its stdin closes: when the indexer stops
-it, or dies. A child that ends on its own is started again and a reconcile asked for.
+forwards its log records and exits when its stdin closes: when the indexer stops it, or dies. It
+ignores SIGINT and SIGTERM, which a terminal or a service manager sends the whole group at once:
+the indexer decides, and its stop ends the child. A child that ends otherwise is started again
+and a reconcile asked for.
 """
 
 from __future__ import annotations
@@ -111,7 +113,12 @@ class WatcherProcess:
         command = [sys.executable, "-m", __name__, os.fspath(self.root), str(write_end)]
         try:
             child = subprocess.Popen(
-                command, pass_fds=(write_end,), stdin=subprocess.PIPE, stderr=stderr, env=env
+                command,
+                pass_fds=(write_end,),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,  # never onto the dashboard's screen
+                stderr=stderr,
+                env=env,
             )
         except OSError:
             os.close(read_end)
@@ -242,7 +249,8 @@ class _Forward(logging.Handler):
 
 def main(argv: list[str]) -> int:
     """The child: watch ROOT and tell the parent on descriptor MESSAGES until stdin closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the parent's to handle
+    for signum in (signal.SIGINT, signal.SIGTERM):  # the parent's to handle: its stop ends us
+        signal.signal(signum, signal.SIG_IGN)
     root, messages = Path(argv[0]), Connection(int(argv[1]), readable=False)
     lock = threading.Lock()
     watcher: StorageWatcher | None = None

@@ -110,6 +110,18 @@ def test_a_child_killed_is_started_again_with_a_reconcile_and_watches_on(
 
 
 @linux_only
+def test_a_sigterm_to_the_whole_group_leaves_the_stop_to_the_indexer(
+    root: Path, told: Told, watching: WatcherProcess
+) -> None:
+    pid = watching.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)  # as a service manager stopping the group would
+    write(root, REL, b'{"id": "msg_1"}')
+    assert wait_until(lambda: REL in told.paths(), 10)
+    assert watching.pid == pid and watching.get_stats().restarts == 0 and told.lost == []
+
+
+@linux_only
 def test_stop_ends_the_child_and_hands_on_what_it_held(root: Path, told: Told) -> None:
     watcher = WatcherProcess(root, told.submit, told.lost.append)
     watcher.start()
