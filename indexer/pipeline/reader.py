@@ -40,6 +40,9 @@ from indexer.scan import disk_name
 
 SYMLINK = "symlink: a link is never followed (its target may lie outside the storage root)"
 BAD_NAME = "bad_name: the file name is not valid UTF-8 (stored with \\xNN escapes)"
+NOT_A_FILE = (
+    "not a regular file (a fifo, socket or device): never opened, as the scan never lists it"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,9 @@ def read_file(
         before = os.lstat(path)
         stamp = FileStamp(before.st_mtime_ns, before.st_size)
         link = stat_mode.S_ISLNK(before.st_mode)
+        if not link and not stat_mode.S_ISREG(before.st_mode):
+            # Opening a fifo would wait for a writer, forever: it counts as no file at all.
+            return replace(decided_read(key, Found.GONE, situation), message=NOT_A_FILE)
         if link or raw_name is not None:
             read = decided_read(key, Found.NOT_A_RECORD, situation, stamp)
             return replace(read, message=SYMLINK if link else BAD_NAME)
@@ -193,7 +199,8 @@ def _read(path: str, limit: int) -> bytes:
 
 
 def _no_follow(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NOFOLLOW)
+    # O_NONBLOCK: a fifo swapped in after the lstat reads as empty (a change), never blocks.
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK)
 
 
 def disk_failure(exc: OSError) -> Failure:

@@ -171,6 +171,21 @@ def test_vanished_file_is_deleted_if_indexed_before_otherwise_dropped(
     assert statuses == [(rel, "deleted")]
 
 
+def test_a_fifo_named_like_a_record_is_never_opened_and_its_batch_lands(
+    processor: BatchProcessor, storage_root: Path, index_db: duckdb.DuckDBPyConnection
+) -> None:
+    fifo = "session/global/ses_fifo.json"
+    (storage_root / "session" / "global").mkdir(parents=True, exist_ok=True)
+    os.mkfifo(storage_root / fifo)  # opening it for reading would wait for a writer, forever
+    rel = "session/global/ses_1.json"
+    write(storage_root, rel, session(1))
+    result = processor.process(batch_of(fifo, rel))
+    assert result.indexed == 1 and result.dropped == 1  # no file, as the scan sees it
+    by_path = {r.key.rel_path: r for r in result.reads}
+    assert (by_path[fifo].message or "").startswith("not a regular file")
+    assert index_db.execute("SELECT file_path FROM file_index").fetchall() == [(rel,)]
+
+
 def test_file_that_stopped_parsing_loses_its_stale_rows(
     processor: BatchProcessor, storage_root: Path, index_db: duckdb.DuckDBPyConnection
 ) -> None:
