@@ -216,6 +216,19 @@ def test_a_missing_database_is_never_created_and_never_reports_rows_gone(tmp_pat
     assert not path.exists() and list(tmp_path.iterdir()) == []
 
 
+def test_a_database_path_that_is_a_fifo_is_unreadable_at_once_never_opened(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "opencode.db"
+    os.mkfifo(path)  # SQLite opening it would wait for a writer, forever
+    src = SqliteSource(path)
+    assert src.stamps() is None
+    assert src.describe()["state"] == "unreadable"
+    assert "not a regular file" in str(src.describe()["message"])
+    [read] = src.read([FileKey(f"{src.prefix}part/p", FileKind.PART, "p")])
+    assert read.status is not FileStatus.DELETED
+
+
 def test_reading_never_writes_the_database_file(db: Path) -> None:
     conn = rw(db)
     put_part(conn, 2000, {"type": "text", "text": "hello"})

@@ -7,6 +7,7 @@ import enum
 import logging
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -125,12 +126,19 @@ class ReadOnlyDatabase:
     def connect(self) -> sqlite3.Connection:
         """This thread's read-only connection (reopened when the file was replaced)."""
         try:
-            inode = os.stat(self.db_path).st_ino
+            st = os.stat(self.db_path)
         except FileNotFoundError:
             self._close_local()
             raise Unavailable(SourceState.MISSING, f"{self.db_path} does not exist (yet)") from None
         except OSError as exc:
             raise Unavailable(SourceState.UNREADABLE, f"{self.db_path}: {exc.strerror}") from None
+        if not stat.S_ISREG(st.st_mode):  # SQLite's open() of a fifo waits for a writer, forever
+            self._close_local()
+            raise Unavailable(
+                SourceState.UNREADABLE,
+                f"{self.db_path} is not a regular file (a folder, fifo, socket or device)",
+            )
+        inode = st.st_ino
         local = self._local
         conn: sqlite3.Connection | None = getattr(local, "conn", None)
         if conn is not None and local.inode == inode:
