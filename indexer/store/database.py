@@ -55,6 +55,11 @@ def open_database(
     if not read_only:
         make_folder(path.parent)
     existed = path.exists()
+    if existed and not path.is_dir() and not path.is_file():  # a folder: DuckDB's own error
+        # DuckDB's open() of a fifo waits for a writer, forever.
+        raise DatabaseError(
+            f"cannot open database {path}: not a regular file (a fifo, socket or device)"
+        )
     deadline = time.monotonic() + wait_s
     step = FIRST_RETRY_S
     while True:

@@ -6,7 +6,7 @@ setting and what it accepts, no traceback, no hang (the old `simulate --duration
 forever, `OCINDEX_MAX_FILE_BYTES=1e308` killed the reader thread and `index` hung). The full
 matrix of every setting and value runs in-process in tests/unit/test_config.py; this is the
 representative subset end to end. Values at the edges of the ranges are taken and index
-cleanly.
+cleanly. A database or store path that is a fifo ends in one line and exit 1, never a hang.
 """
 
 from __future__ import annotations
@@ -117,3 +117,22 @@ def test_values_at_the_edges_of_the_ranges_are_taken_and_index_cleanly(
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["file_index"]["indexed"] == summary["indexed"]
     assert census_of(db, root) == []
+
+
+@pytest.mark.parametrize("which", ["--db", "--opencode-db"])
+def test_a_path_that_is_a_fifo_is_one_line_and_exit_1_never_a_hang(
+    tmp_path: Path, which: str
+) -> None:
+    root = tmp_path / "storage"
+    root.mkdir()
+    fifo = tmp_path / "a_fifo"
+    os.mkfifo(fifo)  # opening one for reading waits for a writer, forever
+    db = fifo if which == "--db" else tmp_path / "index.duckdb"
+    argv = ["index", "--storage", root, "--db", db]
+    if which == "--opencode-db":
+        argv += ["--opencode-db", fifo]
+    done = run_with(cli(*argv), {})
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("ocindex: error:") and "not a regular file" in last, done.stderr
+    assert "Traceback" not in done.stderr
