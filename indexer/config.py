@@ -58,6 +58,15 @@ def process_env() -> Mapping[str, str]:
     return os.environ
 
 
+def child_env() -> dict[str, str]:
+    """The environment of a `python -m indexer...` child process: this one's, with this very
+    package first on PYTHONPATH, wherever it was imported from."""
+    env = dict(process_env())
+    home = os.fspath(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (home, env.get("PYTHONPATH")) if p)
+    return env
+
+
 class ConfigError(ValueError):
     """A setting holds something we cannot use; the one-line message names it."""
 

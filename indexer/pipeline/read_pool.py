@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from indexer.config import process_env
+from indexer.config import child_env
 from indexer.kinds import SPECS, FileKey
 from indexer.outcome import BuiltRows, FileRead, FileStamp, FileStatus, ParsedFile
 from indexer.pipeline.read_worker import Answer, Outcome, WireKey
@@ -66,10 +66,7 @@ class _Worker:
     def __init__(self) -> None:
         task_r, task_w = os.pipe()
         answer_r, answer_w = os.pipe()
-        env = dict(process_env())
-        # The worker imports this very package, wherever it was imported from.
-        home = os.fspath(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (home, env.get("PYTHONPATH")) if p)
+        env = child_env()
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "indexer.pipeline.read_worker", str(task_r), str(answer_w)],

@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO, Any
 
-from indexer.config import process_env
+from indexer.config import child_env
 from indexer.kinds import FileKey, FileKind
 from indexer.pipeline.accumulator import Trigger
 from indexer.pipeline.watcher import StorageWatcher, WatcherStats
@@ -105,10 +105,7 @@ class WatcherProcess:
     def _spawn(self) -> None:
         """A new child, its message pipe and its stderr file; returns once it watches."""
         read_end, write_end = os.pipe()
-        env = dict(process_env())
-        # The child imports this very package, wherever it was imported from.
-        home = os.fspath(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (home, env.get("PYTHONPATH")) if p)
+        env = child_env()
         stderr = tempfile.TemporaryFile()  # noqa: SIM115  (kept open with the child; read if it dies)
         command = [sys.executable, "-m", __name__, os.fspath(self.root), str(write_end)]
         try:
