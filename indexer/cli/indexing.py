@@ -190,7 +190,8 @@ def add_run(sub: Subparsers) -> None:
         "run",
         help="run the indexer headless until Ctrl-C",
         description="The headless daemon: index, watch and reconcile until Ctrl-C or SIGTERM, "
-        "then flush everything pending and print one summary line.",
+        "then flush everything pending and print one summary line. v2 watches the storage "
+        "folder from a child process of its own (OCINDEX_WATCHER_PROCESS=0 keeps it in this one).",
     )
     add_engine_options(p)
     p.add_argument("--metrics-port", help="serve Prometheus metrics on 127.0.0.1:PORT (1 to 65535)")
