@@ -255,6 +255,11 @@ class StorageWatcher(events.FileSystemEventHandler):
         if told:  # tried again a minute later, still refused: said already
             return
         where = f"the folder {folder}" if folder else f"the storage root {self.root}"
+        if exc.errno == errno.ENOENT:  # deleted, not refused: no limit to raise
+            log.warning(
+                "watcher: cannot watch %s: it does not exist; polling until it is back", where
+            )
+            return
         log.warning(
             "watcher: cannot watch %s: %s (fs.inotify.max_user_watches = %s); changes there are "
             "found by polling until watches are available. Raise the limit: sudo sysctl "
@@ -331,6 +336,11 @@ class StorageWatcher(events.FileSystemEventHandler):
                 self._hold_paths(f"{prefix}/{rel}" for rel in list_files(folder, links=True))
         elif isinstance(event, events.DirDeletedEvent):
             self._on_events_lost("folder deleted")
+            if os.path.normpath(paths[0]) == os.path.normpath(self.root):
+                # The watches went with the root: a root made again would never be watched.
+                # The health thread starts a new observer, or polls until the root is back.
+                with self._lock:
+                    self._rewatch_at = self._monotonic()
         elif self._closes and type(event) is events.FileCreatedEvent and written_later(paths[0]):
             return
         else:

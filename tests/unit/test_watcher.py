@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import threading
 import warnings
@@ -208,3 +209,29 @@ def test_a_folder_watched_already_is_not_added_again_but_one_made_anew_at_its_pa
         assert refused == []
     finally:
         fd.close()
+
+
+@linux_only
+def test_a_root_deleted_and_made_again_is_polled_then_watched_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from indexer.pipeline import watcher as watcher_module
+
+    monkeypatch.setattr(watcher_module, "REWATCH_AFTER_S", 0.5)  # a new observer soon
+    root = tmp_path / "storage"
+    (root / "message" / "ses_1").mkdir(parents=True)
+    seen = Submitted()
+    unwatched: list[tuple[str, ...]] = []
+    watcher = StorageWatcher(root, seen.submit, seen.lost.append, 0.1, unwatched.append)
+    watcher.start()
+    try:
+        shutil.rmtree(root)  # its watches go with it
+        assert wait_until(lambda: ("",) in unwatched, 10)  # the reconciler polls the root
+        (root / "message" / "ses_1").mkdir(parents=True)
+        assert wait_until(lambda: watcher.get_stats().unwatched == (), 10)
+        rel = "message/ses_1/msg_back.json"
+        (root / rel).write_bytes(b"{}")
+        assert wait_until(lambda: seen.count(rel) >= 1, 10)
+        assert unwatched[-1] == ()
+    finally:
+        watcher.stop()
