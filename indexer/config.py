@@ -45,7 +45,7 @@ says otherwise."""
 IDLE_SEAL_MS = 20.0
 """With nothing being read or committed, a change waits this long, not the whole window, before
 its batch is sealed, unless OCINDEX_IDLE_SEAL_MS says otherwise. Measured with the paced replay
-runs (docs/benchmarks.md, "Realtime: an idle pipeline seals at once")."""
+runs (docs/benchmarks.md, "Issue 14: the watcher in its own process, group commit")."""
 MAX_BATCH_FILES_UNDER_BACKLOG = 1000
 """While sealed batches wait for the writer, a batch grows up to this many files; once the queue
 drains it is back to OCINDEX_MAX_BATCH_FILES. On unless OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import astuple
+from dataclasses import astuple, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO, Any
@@ -83,24 +83,15 @@ class WatcherProcess:
     def stop(self) -> None:
         """Close the child's stdin: it stops its observer, sends what it held and exits."""
         self._stopping.set()
-        child = self._child
-        if child is not None and child.stdin is not None:
-            with contextlib.suppress(OSError):  # it is gone already
-                child.stdin.close()
+        _close_input(self._child)
         if self._relay is not None:
             self._relay.join(15)
         self._end_child()
 
     def get_stats(self) -> WatcherStats:
         with self._lock:
-            now, ended, restarts = self._stats, self._ended, self._restarts
-        return WatcherStats(
-            events=ended.events + now.events,
-            overflows=ended.overflows + now.overflows,
-            restarts=ended.restarts + now.restarts + restarts,
-            refused_watches=ended.refused_watches + now.refused_watches,
-            unwatched=now.unwatched,
-        )
+            total = _counted(self._ended, self._stats)
+            return replace(total, restarts=total.restarts + self._restarts)
 
     def _spawn(self) -> None:
         """A new child, its message pipe and its stderr file; returns once it watches."""
@@ -206,9 +197,7 @@ class WatcherProcess:
             messages.close()
         why = "never started"
         if child is not None:
-            if child.stdin is not None:
-                with contextlib.suppress(OSError):
-                    child.stdin.close()  # it exits when it sees that
+            _close_input(child)
             try:
                 code = child.wait(10)
             except subprocess.TimeoutExpired:
@@ -222,15 +211,26 @@ class WatcherProcess:
             if tail:
                 why += f": {tail.splitlines()[-1]}"
         with self._lock:
-            ended, now = self._ended, self._stats
-            self._ended = WatcherStats(
-                events=ended.events + now.events,
-                overflows=ended.overflows + now.overflows,
-                restarts=ended.restarts + now.restarts,
-                refused_watches=ended.refused_watches + now.refused_watches,
-            )
-            self._stats = WatcherStats()
+            self._ended, self._stats = _counted(self._ended, self._stats), WatcherStats()
         return why
+
+
+def _counted(ended: WatcherStats, now: WatcherStats) -> WatcherStats:
+    """The counts of the children that ended plus the running one's; its unwatched folders."""
+    return WatcherStats(
+        events=ended.events + now.events,
+        overflows=ended.overflows + now.overflows,
+        restarts=ended.restarts + now.restarts,
+        refused_watches=ended.refused_watches + now.refused_watches,
+        unwatched=now.unwatched,
+    )
+
+
+def _close_input(child: subprocess.Popen[bytes] | None) -> None:
+    """Close a child's stdin: it exits when it sees that (harmless when it is gone already)."""
+    if child is not None and child.stdin is not None:
+        with contextlib.suppress(OSError):
+            child.stdin.close()
 
 
 class _Forward(logging.Handler):
