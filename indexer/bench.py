@@ -17,17 +17,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from indexer.config import ENV_OPENCODE_DB, Flags, IndexerConfig, process_env, temp_dir
+from indexer.config import ENV_OPENCODE_DB, Flags, IndexerConfig, Tunables, process_env, temp_dir
 from indexer.engine import Engine, assemble
 from indexer.kinds import classify
 from indexer.pipeline.accumulator import Batch, PendingEntry, SealReason, Trigger
 from indexer.pipeline.processor import BatchProcessor
 from indexer.pipeline.reconciler import Reconciler
+from indexer.rollout import pipeline_config
 from indexer.scan import scan_tree, walk_files
 from indexer.simulate import OpenCodeSimulator
 from indexer.simulate.replay import replay_in_process
@@ -304,19 +306,26 @@ def bench_reconcile(base: Path, files: int, log: Callable[[str], None]) -> dict[
     stats = list(scan_tree(root))
     FileTracker(conn, "v2").mark_indexed([(s.key, s.stamp, "-") for s in stats])
     conn.execute("CHECKPOINT")
-    found: list[int] = []
-    seconds: list[float] = []
+    # As shipped (the walk shared by one process per core) and on one core, alternated.
+    shipped = pipeline_config(Tunables.from_env(process_env())).reconciler
+    if len(stats) < shipped.parallel_walk_min_files:
+        shipped = replace(shipped, walk_processes=1)  # what a tree this small gets
+    seconds: dict[int, list[float]] = {shipped.walk_processes: [], 1: []}
     for _ in range(3):
-        rec = Reconciler(root, conn.cursor, lambda keys, _t: found.append(len(keys)), set)
-        t0 = time.perf_counter()
-        report = rec.scan_now()
-        seconds.append(time.perf_counter() - t0)
-        assert report.findings == 0, "the reconcile tree changed under the benchmark"
+        for processes, runs in seconds.items():
+            config = replace(shipped, walk_processes=processes)
+            rec = Reconciler(root, conn.cursor, lambda _k, _t: None, set, config)
+            t0 = time.perf_counter()
+            report = rec.scan_now()
+            runs.append(time.perf_counter() - t0)
+            assert report.findings == 0, "the reconcile tree changed under the benchmark"
     conn.close()
     return {
         "files": len(stats),
-        "seconds": round(statistics.median(seconds), 3),
-        "runs": [round(s, 3) for s in seconds],
+        "seconds": round(statistics.median(seconds[shipped.walk_processes]), 3),
+        "runs": [round(s, 3) for s in seconds[shipped.walk_processes]],
+        "walk_processes": shipped.walk_processes,
+        "seconds_one_core": round(statistics.median(seconds[1]), 3),
     }
 
 
@@ -420,6 +429,12 @@ def format_table(result: dict[str, Any]) -> str:
         )
     rec = result.get("reconcile")
     if rec:
-        rows.append((f"reconcile, {rec['files']:,} unchanged files", f"{rec['seconds']} s"))
+        rows.append(
+            (
+                f"reconcile, {rec['files']:,} unchanged files",
+                f"{rec['seconds']} s, its walk on {rec['walk_processes']} processes "
+                f"(on one: {rec['seconds_one_core']} s)",
+            )
+        )
     rows.append(("peak RSS", f"{result['peak_rss_mb']} MB"))
     return "\n".join(["| measure | figure |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)])

@@ -32,6 +32,7 @@ ENV_ALERT_MIN_FILES = "OCINDEX_ALERT_MIN_FILES"
 ENV_LOCK_WAIT_S = "OCINDEX_LOCK_WAIT_S"
 ENV_READ_WORKERS = "OCINDEX_READ_WORKERS"
 ENV_WATCHER_PROCESS = "OCINDEX_WATCHER_PROCESS"
+ENV_WALK_PROCESSES = "OCINDEX_WALK_PROCESSES"
 
 VERSIONS = ("v1", "v2")
 DEFAULT_ROLLOUT = 100
@@ -56,6 +57,14 @@ says otherwise (0: off). The bound was measured with the replay capacity run (do
 def process_env() -> Mapping[str, str]:
     """The process environment; every default here that reads the environment reads this."""
     return os.environ
+
+
+def cores() -> int:
+    """The cores this process may run on: the default count of worker and helper processes."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def child_env() -> dict[str, str]:
@@ -151,6 +160,7 @@ RANGES: Mapping[str, Range] = {
     ENV_LOCK_WAIT_S: Range(0, 300),
     ENV_READ_WORKERS: Range(0, 64, whole=True),
     ENV_WATCHER_PROCESS: Range(0, 1, whole=True),
+    ENV_WALK_PROCESSES: Range(1, 64, whole=True),
     "--window": Range(1, 31_536_000),
     "--metrics-port": Range(1, 65_535, whole=True),
     "--settle-timeout": Range(0, 86_400),
@@ -319,6 +329,8 @@ class Tunables:
     """Processes that read big batches; None when unset (one per core in a catch-up, else 0)."""
     watcher_process: int = 1
     """1: the watcher runs in a process of its own; 0: in the indexer's."""
+    walk_processes: int | None = None
+    """Processes that share a big tree's walk; None when unset (one per core)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Tunables:
@@ -334,6 +346,9 @@ class Tunables:
             reconcile_interval_s=env_number(env, ENV_RECONCILE_S, cls.reconcile_interval_s),
             read_workers=env_whole(env, ENV_READ_WORKERS, 0) if ENV_READ_WORKERS in env else None,
             watcher_process=env_whole(env, ENV_WATCHER_PROCESS, cls.watcher_process),
+            walk_processes=env_whole(env, ENV_WALK_PROCESSES, 1)
+            if ENV_WALK_PROCESSES in env
+            else None,
         )
 
     @property

@@ -21,7 +21,15 @@ from typing import Any, Protocol
 
 import duckdb
 
-from indexer.config import DEFAULT_ROLLOUT, VERSIONS, ConfigError, Rollout, Tunables, process_env
+from indexer.config import (
+    DEFAULT_ROLLOUT,
+    VERSIONS,
+    ConfigError,
+    Rollout,
+    Tunables,
+    cores,
+    process_env,
+)
 from indexer.config import ENV_ENABLED as ENV_ENABLED
 from indexer.config import ENV_ROLLOUT as ENV_ROLLOUT
 from indexer.config import parse_rollout as parse_rollout
@@ -29,7 +37,7 @@ from indexer.facade import IndexerStats
 from indexer.kinds import FileKey
 from indexer.outcome import BatchResult
 from indexer.pipeline.accumulator import AccumulatorConfig, PendingEntry, Trigger
-from indexer.pipeline.read_pool import PoolConfig, default_workers
+from indexer.pipeline.read_pool import PoolConfig
 from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import ReconcilerConfig
 from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
@@ -107,7 +115,7 @@ def make_indexer(
         )
     if version == "v2":
         if bulk:
-            tunables = tunables.for_bulk(BULK_BATCH_FILES, default_workers())
+            tunables = tunables.for_bulk(BULK_BATCH_FILES, cores())
         return UnifiedIndexerV2(
             root,
             db_path=db_path,
@@ -132,7 +140,10 @@ def pipeline_config(tunables: Tunables, watch: bool = True) -> V2Config:
         processor=ProcessorConfig(
             max_file_bytes=tunables.max_file_bytes, settle_s=tunables.settle_s
         ),
-        reconciler=ReconcilerConfig(interval_s=tunables.reconcile_interval_s),
+        reconciler=ReconcilerConfig(
+            interval_s=tunables.reconcile_interval_s,
+            walk_processes=tunables.walk_processes or cores(),
+        ),
         pool=PoolConfig(workers=tunables.read_workers or 0),
         watch=watch,
         watch_process=bool(tunables.watcher_process),

@@ -63,47 +63,62 @@ def walk_columns(root: Path, links: bool = False, chunk_rows: int = 50_000) -> I
     Folders that vanish or cannot be listed are passed over, and files that vanish between
     listing and stat: the next scan sees them again.
     """
+    yield from walk_stack([(os.fspath(root), "")], links, chunk_rows)
+
+
+Folder = tuple[str, str]
+"""A folder to walk: its path on disk and its stored path's prefix ("" or ending in "/")."""
+
+
+def walk_stack(stack: list[Folder], links: bool, chunk_rows: int) -> Iterator[Stamps]:
+    """`walk_columns` of the subtrees of the folders in stack (which it empties)."""
+    out: Stamps = ([], [], [])
+    while stack:
+        list_folder(*stack.pop(), links, out, stack)
+        if len(out[0]) >= chunk_rows:
+            yield out
+            out = ([], [], [])
+    if out[0]:
+        yield out
+
+
+def list_folder(
+    folder: str, prefix: str, links: bool, out: Stamps, subfolders: list[Folder]
+) -> None:
+    """Append the stamps of one folder's files to out and its subfolders to subfolders. A folder
+    that vanished or cannot be listed, or a file that vanished since the listing, is passed
+    over: the next scan sees it again."""
     # A million files cost a million lstat calls, which no listing can spare (a rewrite in
     # place changes no folder), so each name costs that one call and as few Python operations
     # as can be: the lstat is relative to its folder's descriptor (the kernel resolves one
     # name, not the whole path) and its mode gives the kind (no DirEntry, no second test).
-    paths: list[str] = []
-    mtimes: list[int] = []
-    sizes: list[int] = []
-    stack = [(os.fspath(root), "")]
-    while stack:
-        folder, prefix = stack.pop()
-        try:
-            fd = os.open(folder, _FOLDER)
-        except OSError:
-            continue
-        try:
-            for name in os.listdir(fd):
-                # Temp files and folders named *.tmp are both ignored: no lstat needed.
-                if name[0] == "." or name.endswith(".tmp"):
-                    continue
-                try:
-                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-                except OSError:
-                    continue  # vanished between listing and stat
-                kind = st.st_mode & _TYPE_BITS
-                if kind == S_IFREG or (links and kind == S_IFLNK):
-                    paths.append(prefix + (name if name.isascii() else stored_path(name)))
-                    mtimes.append(st.st_mtime_ns)
-                    sizes.append(st.st_size)
-                elif kind == S_IFDIR:
-                    rel = prefix + stored_path(name)
-                    if not is_ignored(rel):
-                        stack.append((f"{folder}/{name}", rel + "/"))
-        except OSError:
-            continue  # the folder could not be listed
-        finally:
-            os.close(fd)
-        if len(paths) >= chunk_rows:
-            yield paths, mtimes, sizes
-            paths, mtimes, sizes = [], [], []
-    if paths:
-        yield paths, mtimes, sizes
+    paths, mtimes, sizes = out
+    try:
+        fd = os.open(folder, _FOLDER)
+    except OSError:
+        return
+    try:
+        for name in os.listdir(fd):
+            # Temp files and folders named *.tmp are both ignored: no lstat needed.
+            if name[0] == "." or name.endswith(".tmp"):
+                continue
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError:
+                continue  # vanished between listing and stat
+            kind = st.st_mode & _TYPE_BITS
+            if kind == S_IFREG or (links and kind == S_IFLNK):
+                paths.append(prefix + (name if name.isascii() else stored_path(name)))
+                mtimes.append(st.st_mtime_ns)
+                sizes.append(st.st_size)
+            elif kind == S_IFDIR:
+                rel = prefix + stored_path(name)
+                if not is_ignored(rel):
+                    subfolders.append((f"{folder}/{name}", rel + "/"))
+    except OSError:
+        return  # the folder could not be listed
+    finally:
+        os.close(fd)
 
 
 def walk_files(root: Path, links: bool = False) -> Iterator[tuple[str, int, int]]:

@@ -48,14 +48,6 @@ class PoolConfig:
     trips cost more than they save (docs/benchmarks.md, "catch-up on every core")."""
 
 
-def default_workers() -> int:
-    """One worker per core this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 class PoolFailed(Exception):
     """A worker could not start, died, or failed a task."""
 

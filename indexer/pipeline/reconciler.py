@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from indexer.kinds import SOURCE_PREFIX_PATTERN, FileKey, classify
 from indexer.outcome import needs_retry_sql
+from indexer.parallel_walk import walk_parallel
 from indexer.pipeline.accumulator import Trigger
 from indexer.scan import Stamps, disk_name, walk_columns
 from indexer.snapshot import ReconcileSummary
@@ -37,6 +38,10 @@ REPORT_PATHS_KEPT = 10_000
 """A report names at most this many paths of each kind (its counts are always whole)."""
 CHUNK_ROWS = 50_000
 """Stamps gathered in Python, and findings fetched and submitted, this many at a time."""
+PARALLEL_WALK_MIN_FILES = 100_000
+"""A tree is walked on walk_processes from this many files (the last scan's count, or the
+index's before the first): below it a helper's start costs more than it saves
+(docs/benchmarks.md, "the walk on two cores")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,9 @@ class ReconcilerConfig:
     """Files modified more recently than this may still be in the events' pipeline."""
     unwatched_poll_s: float = 2.0
     """Folders the watcher cannot watch are diffed this often (no report, no log row)."""
+    walk_processes: int = 1
+    """Processes that share the walk of a big tree (`indexer.parallel_walk`); 1: this one."""
+    parallel_walk_min_files: int = PARALLEL_WALK_MIN_FILES
 
 
 # One pass over both sides: a full join pairs each file on disk with its row, if any. The first
@@ -189,6 +197,8 @@ class Reconciler:
         self._unwatched: tuple[str, ...] = ()
         self._thread: threading.Thread | None = None
         self._stats = ReconcilerStats()
+        self._tree_files: int | None = None
+        """Files the last full walk saw; None before the first."""
         self.recent: deque[ReconcileReport] = deque(maxlen=20)
         self._stats_lock = threading.Lock()
 
@@ -242,7 +252,7 @@ class Reconciler:
         self, found: _Found, trigger: Trigger, started_wall: float
     ) -> tuple[int, int]:
         """Walk the tree, diff it with file_index, submit every finding; (files seen, catches)."""
-        disk = disk_table(walk_columns(self.root, links=True, chunk_rows=CHUNK_ROWS))
+        disk = self._walk_tree()
         files_seen = disk.num_rows
         # Rows are judged gone only in namespaces seen whole now: the files, and each
         # source that answered (a busy database is not a deleted one).
@@ -289,19 +299,33 @@ class Reconciler:
         return files_seen, catches
 
     def _index_is_empty(self) -> bool:
+        return not self._query_one("SELECT EXISTS (SELECT 1 FROM file_index)")
+
+    def _query_one(self, sql: str) -> object:
         cursor = self._cursor_factory()
         try:
-            row = cursor.execute("SELECT NOT EXISTS (SELECT 1 FROM file_index)").fetchone()
+            row = cursor.execute(sql).fetchone()
         finally:
             cursor.close()
-        return bool(row and row[0])
+        return row[0] if row else None
+
+    def _walk_tree(self) -> pa.Table:
+        """The tree's stamps, walked on config.walk_processes when the tree is big."""
+        if self._tree_files is None and self.config.walk_processes > 1:
+            counted = self._query_one("SELECT count(*) FROM file_index")
+            self._tree_files = counted if isinstance(counted, int) else 0
+        big = (self._tree_files or 0) >= self.config.parallel_walk_min_files
+        processes = self.config.walk_processes if big else 1
+        disk = disk_table(walk_parallel(self.root, True, CHUNK_ROWS, processes))
+        self._tree_files = disk.num_rows
+        return disk
 
     def _submit_everything(self, found: _Found, trigger: Trigger) -> int:
         """A first catch-up (the index is empty): every file is new, so no diff is needed; the
         walk's paths are submitted CHUNK_ROWS at a time. Returns the files seen."""
         # The walk finishes before anything is submitted: interleaved with reading, its million
         # lstat calls each hand the GIL over (14% slower at 1M files, docs/benchmarks.md).
-        disk = disk_table(walk_columns(self.root, links=True, chunk_rows=CHUNK_ROWS))
+        disk = self._walk_tree()
         tables = [disk, *(s for s in (src.stamps() for src in self._sources) if s is not None)]
         seen = 0
         for table in tables:  # a busy store (no stamps) is read by the next scan

@@ -25,7 +25,8 @@ from pathlib import Path
 import bench_scale  # beside this script: the uniform tree
 import duckdb
 
-from indexer.pipeline.read_pool import PoolConfig, ReadPool, default_workers
+from indexer.config import cores
+from indexer.pipeline.read_pool import PoolConfig, ReadPool
 from indexer.pipeline.reader import ProcessorConfig, read_file
 from indexer.scan import scan_tree
 from indexer.simulate import OpenCodeSimulator
@@ -126,7 +127,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=100_000, help="uniform tree (0: none)")
     parser.add_argument("--sessions", type=int, default=205, help="simulator tree (0: none)")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=default_workers())
+    parser.add_argument("--workers", type=int, default=cores())
     parser.add_argument("--dir", type=Path, default=Path("/dev/shm/ocindex-catchup"))
     args = parser.parse_args()
     base = args.dir.resolve()

@@ -3,10 +3,12 @@
 share of the reconcile spent walking the tree (listing + lstat into Arrow columns).
 
     .venv/bin/python tests/benchmarks/bench_scale.py [--files 1000000] [--dir /dev/shm/ocindex-scale]
-        [--keep-index]
+        [--keep-index] [--walk-processes N]
 
 The tree is generated once (small part files, 100 per message folder, like OpenCode's layout)
 and reused; the database is rebuilt each run, unless --keep-index finds one to reconcile against.
+The reconcile is timed 3 times on one core and 3 times with its walk shared by N processes
+(one per core, at least 2), alternated.
 Old and new code side by side: alternate runs with PYTHONPATH set to each checkout (without it,
 the code run is this script's checkout).
 """
@@ -73,6 +75,12 @@ def main() -> int:
     parser.add_argument(
         "--keep-index", action="store_true", help="reuse the database of an earlier run"
     )
+    parser.add_argument(
+        "--walk-processes",
+        type=int,
+        default=max(2, len(os.sched_getaffinity(0))),
+        help="the reconcile is also timed with its walk shared by this many processes",
+    )
     args = parser.parse_args()
     root = args.dir.resolve() / "storage"
     generate(root, args.files)
@@ -95,26 +103,31 @@ def main() -> int:
         "import sys, time, resource\n"
         "from pathlib import Path\n"
         "from indexer.store.database import open_database\n"
-        "from indexer.pipeline.reconciler import Reconciler, disk_table\n"
-        "try:\n"
-        "    from indexer.scan import walk_columns as walk\n"
-        "except ImportError:  # code before walk_columns, for a side-by-side run\n"
-        "    from indexer.scan import walk_files as walk\n"
+        "from indexer.pipeline.reconciler import Reconciler, ReconcilerConfig, disk_table\n"
+        "from indexer.scan import walk_columns as walk\n"
         "conn = open_database(sys.argv[1])\n"
-        "rec = Reconciler(Path(sys.argv[2]), conn.cursor, lambda k, t: None, set)\n"
-        "runs = []\n"
-        "for _ in range(3):\n"
-        "    t0 = time.perf_counter(); r = rec.scan_now(); runs.append(time.perf_counter() - t0)\n"
-        "    assert r.findings == 0, r.findings\n"
+        "def reconciler(processes):\n"
+        "    try:\n"
+        "        config = ReconcilerConfig(walk_processes=processes)\n"
+        "    except TypeError:  # code before the shared walk, for a side-by-side run\n"
+        "        config = ReconcilerConfig()\n"
+        "    return Reconciler(Path(sys.argv[2]), conn.cursor, lambda k, t: None, set, config)\n"
+        "recs = {p: reconciler(p) for p in (1, int(sys.argv[3]))}\n"
+        "runs = {p: [] for p in recs}\n"
+        "for _ in range(3):  # alternated: the machine's noise falls on both\n"
+        "    for p, rec in recs.items():\n"
+        "        t0 = time.perf_counter(); r = rec.scan_now()\n"
+        "        runs[p].append(time.perf_counter() - t0)\n"
+        "        assert r.findings == 0, r.findings\n"
         "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024\n"
         "walks = []\n"
         "for _ in range(3):\n"
         "    t0 = time.perf_counter(); disk_table(walk(Path(sys.argv[2]), links=True))\n"
         "    walks.append(time.perf_counter() - t0)\n"
-        "print(' '.join(f'{s:.3f}' for s in runs), sorted(walks)[1], rss)\n"
+        "print(' '.join(f'{s:.3f}' for p in recs for s in runs[p]), sorted(walks)[1], rss)\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script, str(db), str(root)],
+        [sys.executable, "-c", script, str(db), str(root), str(args.walk_processes)],
         capture_output=True,
         text=True,
         env=code_env(),
@@ -122,12 +135,15 @@ def main() -> int:
     )
     if done.returncode != 0:
         sys.exit(done.stderr)
-    *runs, walk_s, reconcile_rss = (float(x) for x in done.stdout.split())
+    *both, walk_s, reconcile_rss = (float(x) for x in done.stdout.split())
+    runs, shared = both[:3], both[3:]
     result = {
         "files": args.files,
         **index,
         "reconcile_seconds": sorted(runs)[1],
         "reconcile_runs": runs,
+        f"reconcile_seconds_walk_processes_{args.walk_processes}": sorted(shared)[1],
+        f"reconcile_runs_walk_processes_{args.walk_processes}": shared,
         "reconcile_walk_seconds": round(walk_s, 3),
         "reconcile_peak_rss_mb": round(reconcile_rss),
         "db_mb": round(db.stat().st_size / 1e6),

@@ -25,13 +25,13 @@ from indexer.config import (
     Paths,
     Rollout,
     Tunables,
+    cores,
     default_db_path,
     lock_wait_s,
     parse_setting,
     temp_dir,
 )
 from indexer.metrics import AlertThresholds
-from indexer.pipeline.read_pool import default_workers
 from indexer.pipeline.v2 import V2Config
 from indexer.records import DEFAULT_MAX_FILE_BYTES
 from indexer.rollout import pipeline_config
@@ -74,10 +74,19 @@ def test_adaptive_batches_are_on_unless_the_variable_turns_them_off() -> None:
 
 
 def test_defaults_agree_with_the_pipeline_and_the_dashboard() -> None:
-    # The product runs its watcher in a process of its own; the library's default is in-process.
+    # The product runs its watcher in a process of its own and shares a big tree's walk with
+    # one process per core; the library's defaults stay in this process.
     product = pipeline_config(Tunables())
-    assert product.watch_process
-    assert dataclasses.replace(product, watch_process=False) == V2Config()
+    assert product.watch_process and product.reconciler.walk_processes == cores()
+    library = dataclasses.replace(
+        product,
+        watch_process=False,
+        reconciler=dataclasses.replace(product.reconciler, walk_processes=1),
+    )
+    assert library == V2Config()
+    assert pipeline_config(Tunables.from_env({"OCINDEX_WALK_PROCESSES": "3"})).reconciler == (
+        dataclasses.replace(product.reconciler, walk_processes=3)
+    )
     assert AlertThresholds.from_env({}) == AlertThresholds()
     assert MAX_FILE_BYTES == DEFAULT_MAX_FILE_BYTES
 
@@ -348,8 +357,9 @@ def test_every_default_lies_in_its_range() -> None:
         "OCINDEX_ALERT_P95_MS": Alerts.p95_ms,
         "OCINDEX_ALERT_MIN_FILES": Alerts.min_files,
         "OCINDEX_LOCK_WAIT_S": LOCK_WAIT_S,
-        "OCINDEX_READ_WORKERS": default_workers(),  # ocindex index's; 0 elsewhere
+        "OCINDEX_READ_WORKERS": cores(),  # ocindex index's; 0 elsewhere
         "OCINDEX_WATCHER_PROCESS": Tunables.watcher_process,
+        "OCINDEX_WALK_PROCESSES": cores(),  # one per core when unset
     }
     _, sub = build_parser()
     for parser in sub.choices.values():
