@@ -159,7 +159,7 @@ def _last_line(stream: IO[bytes] | None) -> str:
     return lines[-1] if lines else ""
 
 
-def _send(item: object, sink: IO[bytes]) -> None:
+def _send(item: Any, sink: IO[bytes]) -> None:
     # One read of a known length: marshal.load on a pipe reads it a few bytes at a time.
     data = marshal.dumps(item)
     sink.write(len(data).to_bytes(8, "little"))
