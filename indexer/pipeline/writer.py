@@ -3,7 +3,8 @@ log rows, switch records and checkpoints are all jobs it runs, in the order they
 Nothing else holds the connection; readers take a cursor of their own from `cursor()`.
 
 When the connection is idle after writes, the writer checkpoints it (DuckDB's automatic
-checkpoints inside commits cost 300-600 ms). A database that DuckDB has invalidated (a disk
+checkpoints inside commits cost 300-600 ms), and between jobs once the WAL has grown past
+WAL_CHECKPOINT_BYTES (a catch-up is never idle). A database that DuckDB has invalidated (a disk
 full during a checkpoint, an I/O error) is reopened with backoff, its real cause logged once and
 shown in `condition`; jobs meanwhile still run, and their database calls fail with that cause.
 When it cannot be reopened for `give_up_s`, `fatal` says why and every later job fails with
@@ -34,6 +35,12 @@ T = TypeVar("T")
 Job = Callable[[duckdb.DuckDBPyConnection], T]
 
 IDLE_CHECKPOINT_AFTER_S = 2.0
+WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
+"""A WAL this big is checkpointed after the job that grew it: until a checkpoint, DuckDB keeps
+what the WAL holds in memory too. A catch-up of 1M files peaked at 681 MB of RSS with DuckDB's
+1 GB threshold alone, 530 MB with a 128 MB bound and 467 MB with this one, in the same time; a
+64 MB WAL (about 20,000 files) takes ~0.4 s to checkpoint (docs/benchmarks.md, "Issue 14: the
+walk on two cores, checkpoints in a catch-up")."""
 FIRST_REOPEN_S = 1.0
 LONGEST_REOPEN_S = 30.0
 GIVE_UP_AFTER_S = 600.0
@@ -77,6 +84,7 @@ class IndexWriter:
         monotonic: Callable[[], float] = time.monotonic,
         path: Path | None = None,
         give_up_s: float | None = None,
+        wal_checkpoint_bytes: int | None = None,
     ) -> None:
         self._conn = conn
         self._live = cast(duckdb.DuckDBPyConnection, _LiveConnection(self))
@@ -92,6 +100,8 @@ class IndexWriter:
         self.on_reopened: Callable[[], None] | None = None
         """Called on the writer thread after a reopen: what failed meanwhile must be found again."""
         self._idle_checkpoint_s = idle_checkpoint_s
+        self._wal = path.with_name(path.name + ".wal") if path is not None else None
+        self._wal_checkpoint_bytes = wal_checkpoint_bytes or WAL_CHECKPOINT_BYTES
         self._monotonic = monotonic
         self._tasks: queue.Queue[_Task | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -182,7 +192,7 @@ class IndexWriter:
                 if self._broken_since is not None:
                     self._try_reopen()
                 else:
-                    self._idle_checkpoint()
+                    self._checkpoint_quietly()
                 dirty = False
                 continue
             if task is None:
@@ -190,6 +200,9 @@ class IndexWriter:
             if self._execute(task) and task.writes:
                 dirty = True
                 last_write = self._monotonic()
+                if self._wal_is_big():
+                    self._checkpoint_quietly()
+                    dirty = False
 
     def _execute(self, task: _Task) -> bool:
         if not task.future.set_running_or_notify_cancel():
@@ -267,14 +280,21 @@ class IndexWriter:
             except Exception:  # a listener's bug must not stop the writer
                 log.exception("on_reopened listener failed")
 
-    def _idle_checkpoint(self) -> None:
+    def _wal_is_big(self) -> bool:
+        try:
+            return self._wal is not None and self._wal.stat().st_size >= self._wal_checkpoint_bytes
+        except OSError:  # no WAL: nothing to checkpoint
+            return False
+
+    def _checkpoint_quietly(self) -> None:
+        """A checkpoint no job asked for (idle, or a big WAL): a failure is logged, never raised."""
         try:
             _checkpoint(self._conn)
         except duckdb.Error as exc:
             if not self.check_invalidated(exc):
-                log.debug("idle checkpoint skipped: %s", exc)
-        except Exception:  # the idle path must never end the writer thread
-            log.exception("idle checkpoint failed")
+                log.debug("checkpoint skipped: %s", exc)
+        except Exception:  # this path must never end the writer thread
+            log.exception("checkpoint failed")
 
 
 def real_cause(exc: BaseException) -> str:
