@@ -70,7 +70,7 @@ class BatchProcessor:
         self.version = indexer_version
         self.config = config or ProcessorConfig()
         self.sources = tuple(sources)
-        self.tracker = FileTracker(conn, indexer_version, wall)
+        self.tracker = FileTracker(conn, indexer_version, wall, filter_from_empty=True)
         self._monotonic = monotonic
         self._wall = wall
         self._next_id = next_batch_id(conn)
@@ -115,17 +115,24 @@ class BatchProcessor:
     def commit(self, read: ReadBatch) -> BatchResult:
         """Write one read batch: data rows, file_index rows and its batch_log row, one transaction."""
         started = self._monotonic()
-        prior = self.tracker.lookup(e.key.rel_path for e in read.entries)
-        attempts = {path: before.attempts for path, before in prior.items()}
-        policy = self.config.retry
-        reads = [with_backoff(r, attempts.get(r.key.rel_path, 0), policy) for r in read.reads]
+        prior, reads = self._prior(read)
         try:
             result = self._transaction(read, reads, prior, started, True)
         except duckdb.ConstraintException:
-            # Another path owns one of these ids: replace by key for this batch.
+            # Another path owns one of these ids: replace by key for this batch. Or a row the
+            # tracker's filter did not know is there (another writer): look up for real.
+            if self.tracker.distrust_filter():
+                prior, reads = self._prior(read)
             result = self._transaction(read, reads, prior, started, False)
         self._next_id += 1
         return result
+
+    def _prior(self, read: ReadBatch) -> tuple[dict[str, TrackedFile], list[FileRead]]:
+        """The batch's file_index rows, and its reads with the retry backoff those rows give."""
+        prior = self.tracker.lookup(e.key.rel_path for e in read.entries)
+        attempts = {path: before.attempts for path, before in prior.items()}
+        policy = self.config.retry
+        return prior, [with_backoff(r, attempts.get(r.key.rel_path, 0), policy) for r in read.reads]
 
     def _transaction(
         self,

@@ -15,6 +15,7 @@ import pyarrow as pa
 from indexer.kinds import FileKey
 from indexer.outcome import FileStamp, FileStatus, next_attempts
 from indexer.store.database import sql_strings
+from indexer.store.path_filter import PathFilter
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +77,21 @@ class FileTracker:
         conn: duckdb.DuckDBPyConnection,
         indexer_version: str,
         now: Callable[[], float] = time.time,
+        filter_from_empty: bool = False,
     ) -> None:
+        """filter_from_empty: the caller is file_index's only writer while this tracker lives;
+        if the table is empty at the first lookup, the paths recorded from then on go into a
+        PathFilter, and a lookup asks DuckDB only about those the filter may hold (a catch-up
+        into an empty index then asks about none)."""
         self.conn = conn
         self.indexer_version = indexer_version
         self._now = now
+        self._filter_from_empty = filter_from_empty
+        self._known: PathFilter | None = None
 
     def lookup(self, rel_paths: Iterable[str]) -> dict[str, TrackedFile]:
         """Return the tracked rows of these paths (one statement); unknown paths are absent."""
-        paths = list(dict.fromkeys(rel_paths))
+        paths = self._maybe_known(list(dict.fromkeys(rel_paths)))
         if not paths:
             return {}
         rows = self._matching(
@@ -109,6 +117,18 @@ class FileTracker:
                 self.conn.unregister(_KEYS)
         where = f" WHERE f.file_path IN {sql_strings(paths)}"
         return self.conn.execute(statement + where).fetchall()
+
+    def _maybe_known(self, paths: list[str]) -> list[str]:
+        if self._filter_from_empty and paths:
+            self._filter_from_empty = False  # asked once: later rows may be another writer's
+            if self._rows() == 0:
+                self._known = PathFilter()
+        return paths if self._known is None else self._known.maybe_held(paths)
+
+    def distrust_filter(self) -> bool:
+        """Stop filtering lookups (a row the filter did not know turned up); True if it was."""
+        was, self._known = self._known is not None, None
+        return was
 
     def _rows(self) -> int:
         rows = self.conn.execute("SELECT count(*) FROM file_index").fetchall()
@@ -161,6 +181,8 @@ class FileTracker:
             schema=_SCHEMA,
         )
         known = [path for path, before in zip(paths, olds, strict=True) if before is not None]
+        if self._known is not None:
+            self._known.add(paths)  # before the insert: a path in doubt is only looked up
         if known:
             self._matching(known, "DELETE FROM file_index f")
         # Column order is the table's: the v1-era columns, then those migrations appended.

@@ -239,3 +239,17 @@ def test_two_paths_with_the_same_id_keep_one_row_and_the_batch_lands(
     assert result.indexed == 2
     rows = index_db.execute("SELECT id, project_id, title FROM sessions ORDER BY id").fetchall()
     assert rows == [("ses_1", "p2", "moved"), ("ses_2", "p2", "t2")]
+
+
+def test_a_row_another_writer_added_behind_the_trackers_filter_is_replaced_not_failed(
+    processor: BatchProcessor, storage_root: Path, index_db: duckdb.DuckDBPyConnection
+) -> None:
+    for i in range(3):
+        make_old(write(storage_root, f"session/global/ses_{i}.json", session(i)))
+    processor.process(batch_of("session/global/ses_0.json"))  # an empty index: filtering
+    # Another writer records ses_1 (the filter cannot know it), then the processor meets it.
+    FileTracker(index_db, "v2").mark_error([(key_of("session/global/ses_1.json"), None, "x")])
+    processor.process(batch_of("session/global/ses_1.json", "session/global/ses_2.json"))
+    assert count(index_db, "SELECT count(*) FROM file_index WHERE status = 'indexed'") == 3
+    assert count(index_db, "SELECT count(*) FROM sessions") == 3
+    assert not processor.tracker.distrust_filter()  # the conflict turned it off

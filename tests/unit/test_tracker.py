@@ -110,3 +110,31 @@ def test_a_batch_is_looked_up_and_replaced_alike_by_join_or_key_lookups(
         "SELECT count(*) FROM file_index WHERE first_attempt_at IS NOT NULL"
     ).fetchall()
     assert first == [(250,)]
+
+
+def test_a_tracker_filtering_from_an_empty_table_finds_every_row_it_recorded(
+    index_db: duckdb.DuckDBPyConnection,
+) -> None:
+    t = FileTracker(index_db, "v2", filter_from_empty=True)
+    assert t.lookup([key(1).rel_path]) == {}  # empty at the first lookup: filtering from now
+    t.mark_indexed([(key(i), FileStamp(i, 1), "h") for i in range(2, 500)])
+    t.mark_error([(key(1), FileStamp(7, 1), "invalid_json: bad")])
+    found = t.lookup(key(i).rel_path for i in range(0, 600))
+    assert sorted(found) == sorted(key(i).rel_path for i in range(1, 500))
+    assert found[key(1).rel_path].status is FileStatus.ERROR
+    # A row written past the tracker (another writer) is missed until the filter is distrusted.
+    FileTracker(index_db, "v2").mark_indexed([(key(700), FileStamp(1, 1), "h")])
+    assert t.lookup([key(700).rel_path]) == {}
+    assert t.distrust_filter() and not t.distrust_filter()
+    assert key(700).rel_path in t.lookup([key(700).rel_path])
+
+
+def test_a_tracker_meeting_rows_at_its_first_lookup_never_filters(
+    index_db: duckdb.DuckDBPyConnection,
+) -> None:
+    FileTracker(index_db, "v2").mark_indexed([(key(1), FileStamp(1, 1), "h")])
+    t = FileTracker(index_db, "v2", filter_from_empty=True)
+    assert key(1).rel_path in t.lookup([key(1).rel_path])
+    FileTracker(index_db, "v2").mark_indexed([(key(2), FileStamp(1, 1), "h")])
+    assert key(2).rel_path in t.lookup([key(2).rel_path])
+    assert not t.distrust_filter()
