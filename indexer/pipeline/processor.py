@@ -70,7 +70,7 @@ class BatchProcessor:
         self.version = indexer_version
         self.config = config or ProcessorConfig()
         self.sources = tuple(sources)
-        self.tracker = FileTracker(conn, indexer_version, wall, filter_from_empty=True)
+        self.tracker = FileTracker(conn, indexer_version, wall, sole_writer=True)
         self._monotonic = monotonic
         self._wall = wall
         self._next_id = next_batch_id(conn)

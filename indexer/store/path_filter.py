@@ -1,9 +1,9 @@
-"""A Bloom filter of paths: `may_hold` answers "maybe" for every path added and, rarely, for
-one never added, but never "no" for one added. Pure: no I/O, no database.
+"""A Bloom filter of paths: `maybe_held` keeps every path added and, rarely, one never added;
+it never drops one that was. Pure: no I/O, no database.
 
-The tracker keeps one while file_index holds only rows it wrote itself, so that a catch-up into
-an empty index does not look up, batch after batch, paths that cannot be there: at 1M rows a
-lookup costs 15-50 µs a path in DuckDB, a test here under a microsecond.
+A tracker that writes file_index alone, and found it empty, keeps one of every path it records,
+so that a catch-up into an empty index does not look up, batch after batch, paths that cannot be
+there: at 1M rows a lookup costs 15-50 µs a path in DuckDB, a test here under a microsecond.
 """
 
 from __future__ import annotations

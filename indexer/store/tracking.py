@@ -77,16 +77,18 @@ class FileTracker:
         conn: duckdb.DuckDBPyConnection,
         indexer_version: str,
         now: Callable[[], float] = time.time,
-        filter_from_empty: bool = False,
+        sole_writer: bool = False,
     ) -> None:
-        """filter_from_empty: the caller is file_index's only writer while this tracker lives;
-        if the table is empty at the first lookup, the paths recorded from then on go into a
-        PathFilter, and a lookup asks DuckDB only about those the filter may hold (a catch-up
-        into an empty index then asks about none)."""
+        """sole_writer: the caller writes file_index alone while this tracker lives. Then, if
+        the table is empty at the first lookup, every path recorded from then on goes into a
+        PathFilter, and a lookup asks DuckDB only about those the filter may hold: a catch-up
+        into an empty index asks about almost none (at 1M rows a lookup costs 15-50 µs a path).
+        Reading a big table's paths into a filter instead (1M: ~2 s) was measured and did not
+        pay (docs/benchmarks.md)."""
         self.conn = conn
         self.indexer_version = indexer_version
         self._now = now
-        self._filter_from_empty = filter_from_empty
+        self._filter_undecided = sole_writer
         self._known: PathFilter | None = None
 
     def lookup(self, rel_paths: Iterable[str]) -> dict[str, TrackedFile]:
@@ -119,8 +121,8 @@ class FileTracker:
         return self.conn.execute(statement + where).fetchall()
 
     def _maybe_known(self, paths: list[str]) -> list[str]:
-        if self._filter_from_empty and paths:
-            self._filter_from_empty = False  # asked once: later rows may be another writer's
+        if self._filter_undecided and paths:
+            self._filter_undecided = False  # decided once: the table is ours only if empty
             if self._rows() == 0:
                 self._known = PathFilter()
         return paths if self._known is None else self._known.maybe_held(paths)

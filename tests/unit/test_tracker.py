@@ -115,7 +115,7 @@ def test_a_batch_is_looked_up_and_replaced_alike_by_join_or_key_lookups(
 def test_a_tracker_filtering_from_an_empty_table_finds_every_row_it_recorded(
     index_db: duckdb.DuckDBPyConnection,
 ) -> None:
-    t = FileTracker(index_db, "v2", filter_from_empty=True)
+    t = FileTracker(index_db, "v2", sole_writer=True)
     assert t.lookup([key(1).rel_path]) == {}  # empty at the first lookup: filtering from now
     t.mark_indexed([(key(i), FileStamp(i, 1), "h") for i in range(2, 500)])
     t.mark_error([(key(1), FileStamp(7, 1), "invalid_json: bad")])
@@ -133,7 +133,7 @@ def test_a_tracker_meeting_rows_at_its_first_lookup_never_filters(
     index_db: duckdb.DuckDBPyConnection,
 ) -> None:
     FileTracker(index_db, "v2").mark_indexed([(key(1), FileStamp(1, 1), "h")])
-    t = FileTracker(index_db, "v2", filter_from_empty=True)
+    t = FileTracker(index_db, "v2", sole_writer=True)
     assert key(1).rel_path in t.lookup([key(1).rel_path])
     FileTracker(index_db, "v2").mark_indexed([(key(2), FileStamp(1, 1), "h")])
     assert key(2).rel_path in t.lookup([key(2).rel_path])
