@@ -16,6 +16,7 @@ import logging
 import marshal
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -197,4 +198,8 @@ def _serve(source: IO[bytes], sink: IO[bytes]) -> None:
 
 
 if __name__ == "__main__":
+    # Ctrl-C in a terminal, or a service manager's SIGTERM, reaches the whole process group: the
+    # reconciler decides when the walk ends, and a helper whose reader is gone ends at its write.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _serve(sys.stdin.buffer, sys.stdout.buffer)

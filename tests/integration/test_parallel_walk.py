@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,11 +16,12 @@ import duckdb
 import pytest
 
 from indexer import parallel_walk
+from indexer.config import child_env
 from indexer.parallel_walk import walk_parallel
 from indexer.pipeline.reconciler import Reconciler, ReconcilerConfig, ReconcileReport
 from indexer.scan import Stamps, scan_tree, walk_columns
 from indexer.store.tracking import FileTracker
-from tests.helpers import children_running, write
+from tests.helpers import children_running, wait_until, write
 
 Row = tuple[str, int, int]
 
@@ -167,3 +170,36 @@ def test_a_reconcile_of_a_big_tree_walks_it_shared_and_finds_what_changed(
         alone.modified,
         alone.deleted,
     )
+
+
+def test_a_helper_ignores_ctrl_c_and_sigterm_sent_to_the_process_group(tree: Path) -> None:
+    helper = subprocess.Popen(
+        [sys.executable, "-m", "indexer.parallel_walk"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=child_env(),
+    )
+    try:
+        ignored = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
+
+        def ignoring() -> bool:
+            status = Path(f"/proc/{helper.pid}/status").read_text()
+            mask = int(status.split("SigIgn:")[1].split()[0], 16)
+            return mask & ignored == ignored
+
+        assert wait_until(ignoring)
+        helper.send_signal(signal.SIGINT)
+        helper.send_signal(signal.SIGTERM)
+        assert helper.stdin is not None and helper.stdout is not None
+        parallel_walk._send((True, 50, [(str(tree / "part"), "part/")]), helper.stdin)
+        helper.stdin.close()
+        got: list[Row] = []
+        while (item := parallel_walk._receive(helper.stdout)) is not None:
+            got.extend(rows([item[1]]))
+        assert helper.wait(timeout=10) == 0
+        assert sorted(got) == sorted(
+            r for r in rows(walk_columns(tree, links=True)) if r[0].startswith("part/")
+        )
+    finally:
+        helper.kill()
+        helper.wait()
