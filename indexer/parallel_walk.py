@@ -12,6 +12,7 @@ the calling thread, so nothing is lost or listed twice, only speed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import marshal
 import os
@@ -148,9 +149,10 @@ class _Helper:
         if self.process.poll() is None:
             self.process.kill()  # the walk was left before its end
         self._thread.join()
-        for stream in (self.process.stdout, self.process.stderr):
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
             if stream is not None:
-                stream.close()
+                with contextlib.suppress(OSError):  # stdin of a helper that died unread
+                    stream.close()
 
 
 def _last_line(stream: IO[bytes] | None) -> str:
