@@ -36,12 +36,15 @@ def test_a_wal_past_its_bound_is_checkpointed_after_the_job_that_grew_it(tmp_pat
 
 def test_below_its_bound_the_wal_waits_for_an_idle_moment(tmp_path: Path) -> None:
     db = tmp_path / "index.duckdb"
-    writer = IndexWriter.open(db, idle_checkpoint_s=0.2)
+    clock = [0.0]  # the writer's idle time is this clock's: no race with the real one
+    writer = IndexWriter.open(db, idle_checkpoint_s=3600, monotonic=lambda: clock[0])
     try:
         writer.run(_grow)
         writer.run(lambda conn: None, writes=False)
         grown = _wal_bytes(db)
         assert grown > 256 * 1024  # no checkpoint yet: 20,000 rows are in the WAL
+        clock[0] += 3600
+        writer.run(lambda conn: None, writes=False)  # wakes the writer: now it is idle
         assert wait_until(lambda: _wal_bytes(db) < grown, timeout_s=10)  # the idle one
     finally:
         writer.close()
