@@ -99,6 +99,9 @@ class SealDecision:
     """Stopping with nothing left to seal: the sealer ends."""
 
 
+ADD_SLICE = 1_000
+"""add_many() holds the lock for at most this many keys at a time."""
+
 IDLE_WAIT_S = 0.5
 """The longest the sealer sleeps between decisions, so a missed wake-up costs little."""
 
@@ -205,19 +208,27 @@ class FileBatchAccumulator:
         self.add_many((key,), trigger)
 
     def add_many(self, keys: Iterable[FileKey], trigger: Trigger = Trigger.WATCHER) -> None:
-        """Add keys to the open batch; a key already pending keeps its place and age."""
-        with self._lock:
-            seen_at, event_at = self._monotonic(), self._wall()
-            for key in keys:
-                while (
-                    len(self._pending) >= self.config.max_pending_files
-                    and key.rel_path not in self._pending
-                    and not self._stopping
-                ):
-                    self._lock.wait(0.1)  # backpressure: the writer is behind
-                    seen_at, event_at = self._monotonic(), self._wall()
-                self._put(key, trigger, seen_at, event_at)
-            self._lock.notify_all()
+        """Add keys to the open batch; a key already pending keeps its place and age.
+
+        The lock is taken for ADD_SLICE keys at a time: a reconciler adding thousands would
+        otherwise hold up the sealer, the reader's get_batch() and the writer's done() meanwhile
+        (a first catch-up's pipeline stood idle until the first 50,000 keys were in)."""
+        remaining = iter(keys)
+        while chunk := list(itertools.islice(remaining, ADD_SLICE)):
+            with self._lock:
+                # Taken under the lock, so the pending dict stays in order of first sight
+                # (the oldest key is its first entry) whatever other callers do in between.
+                seen_at, event_at = self._monotonic(), self._wall()
+                for key in chunk:
+                    while (
+                        len(self._pending) >= self.config.max_pending_files
+                        and key.rel_path not in self._pending
+                        and not self._stopping
+                    ):
+                        self._lock.wait(0.1)  # backpressure: the writer is behind
+                        seen_at, event_at = self._monotonic(), self._wall()
+                    self._put(key, trigger, seen_at, event_at)
+                self._lock.notify_all()
 
     def add_later(self, key: FileKey, delay_s: float, trigger: Trigger = Trigger.RETRY) -> None:
         """Add a key once delay_s has passed (retry backoff); an earlier add supersedes it."""
@@ -257,13 +268,13 @@ class FileBatchAccumulator:
         except queue.Empty:
             return None
         with self._lock:  # from now on the batch may be read: later changes need a new batch
-            self._queued -= Counter(e.key.rel_path for e in batch.entries)
+            _release(self._queued, batch.entries)
         return batch
 
     def done(self, batch: Batch) -> None:
         """The consumer is finished with a batch (committed, or its retries scheduled)."""
         with self._lock:
-            self._sealed -= Counter(e.key.rel_path for e in batch.entries)
+            _release(self._sealed, batch.entries)
             if not self._sealed:
                 self._lock.notify_all()  # the pipeline is idle: what is pending may seal now
 
@@ -302,12 +313,14 @@ class FileBatchAccumulator:
 
     def get_stats(self) -> AccumulatorStats:
         with self._lock:
-            oldest = min((e.first_seen for e in self._pending.values()), default=None)
+            oldest = next(iter(self._pending.values()), None)
             return AccumulatorStats(
                 batches_sent=self._batches_sent,
                 files_sent=self._files_sent,
                 pending_files=len(self._pending),
-                oldest_pending_age_s=None if oldest is None else self._monotonic() - oldest,
+                oldest_pending_age_s=None
+                if oldest is None
+                else self._monotonic() - oldest.first_seen,
                 queue_depth=self._queue.qsize(),
                 delayed_files=len(self._delayed),
                 coalesced=self._coalesced,
@@ -369,3 +382,15 @@ class FileBatchAccumulator:
         self._files_sent += len(taken)
         self._lock.notify_all()  # wake add() callers waiting on backpressure
         return Batch(self._batches_sent, reason, taken, now)
+
+
+def _release(counts: Counter[str], entries: Iterable[PendingEntry]) -> None:
+    """Count each entry's path once less, dropping the paths that reach zero. Counter's `-=`
+    would also visit every other path it holds: per batch, every path in flight."""
+    for entry in entries:
+        path = entry.key.rel_path
+        left = counts[path] - 1
+        if left > 0:
+            counts[path] = left
+        else:
+            counts.pop(path, None)

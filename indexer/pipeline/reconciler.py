@@ -37,7 +37,10 @@ MAX_FOUND_KEPT = 200
 REPORT_PATHS_KEPT = 10_000
 """A report names at most this many paths of each kind (its counts are always whole)."""
 CHUNK_ROWS = 50_000
-"""Stamps gathered in Python, and findings fetched and submitted, this many at a time."""
+"""Stamps gathered in Python, and findings fetched from DuckDB, this many at a time."""
+SUBMIT_ROWS = 2_000
+"""Findings classified and submitted this many at a time, so the first batches are read and
+committed while the rest are classified (a batch under backlog holds up to 2,000 files)."""
 PARALLEL_WALK_MIN_FILES = 100_000
 """A tree is walked on walk_processes from this many files (the last scan's count, or the
 index's before the first): below it a helper's start costs more than it saves
@@ -277,7 +280,7 @@ class Reconciler:
             result = self._diff(cursor, disk, " OR ".join(judged), started_wall - retry_after_s)
             in_flight |= self._in_flight()
             del disk
-            while rows := result.fetchmany(CHUNK_ROWS):
+            while rows := result.fetchmany(SUBMIT_ROWS):
                 keys: list[FileKey] = []
                 for path, what, mtime_ns in rows:
                     owner, key = self._owned_key(path)
@@ -322,7 +325,7 @@ class Reconciler:
 
     def _submit_everything(self, found: _Found, trigger: Trigger) -> int:
         """A first catch-up (the index is empty): every file is new, so no diff is needed; the
-        walk's paths are submitted CHUNK_ROWS at a time. Returns the files seen."""
+        walk's paths are submitted SUBMIT_ROWS at a time. Returns the files seen."""
         # The walk finishes before anything is submitted: interleaved with reading, its million
         # lstat calls each hand the GIL over (14% slower at 1M files, docs/benchmarks.md).
         disk = self._walk_tree()
@@ -330,7 +333,7 @@ class Reconciler:
         seen = 0
         for table in tables:  # a busy store (no stamps) is read by the next scan
             seen += table.num_rows
-            for batch in table.select(["path"]).to_batches(max_chunksize=CHUNK_ROWS):
+            for batch in table.select(["path"]).to_batches(max_chunksize=SUBMIT_ROWS):
                 paths = batch.column(0).to_pylist()
                 self._submit(self._new_keys(found, paths), trigger)
         return seen
