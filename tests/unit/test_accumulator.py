@@ -8,6 +8,7 @@ import pytest
 
 from indexer.kinds import FileKey
 from indexer.pipeline.accumulator import (
+    ADD_SLICE,
     IDLE_WAIT_S,
     AccumulatorConfig,
     Batch,
@@ -440,6 +441,61 @@ def test_batches_arrive_in_order_and_backpressure_drops_nothing() -> None:
     acc.stop()
     assert sorted(seen) == sorted(k.rel_path for k in produced)
     assert seqs == sorted(seqs)
+
+
+def test_a_big_add_many_lets_batches_be_sealed_taken_and_done_while_it_adds() -> None:
+    """A reconciler adding thousands of keys holds the lock ADD_SLICE keys at a time: the
+    sealer seals, the reader takes and the writer finishes batches meanwhile. The keys come
+    from a generator that waits, past the first slice, until a batch was taken and done: had
+    add_many held the lock for all of them, nothing could be taken and this would time out."""
+    config = AccumulatorConfig(
+        window_ms=10_000, max_files=100, idle_ms=None, max_files_under_backlog=None
+    )
+    acc = started(config)
+    first_done = threading.Event()
+
+    def slow_keys() -> Iterator[FileKey]:
+        for i, key in enumerate(keys(3 * ADD_SLICE)):
+            if i == 2 * ADD_SLICE:
+                assert first_done.wait(10), "no batch was taken while add_many was adding"
+            yield key
+
+    adder = threading.Thread(target=acc.add_many, args=(slow_keys(),))
+    adder.start()
+    try:
+        batch = acc.get_batch(timeout_s=10)
+        assert batch is not None and len(batch) == 100
+        assert batch.entries[0].key.rel_path.endswith("prt_00000.json")  # the oldest first
+        acc.done(batch)
+        first_done.set()
+        adder.join(10)
+        assert not adder.is_alive()
+        got = collect(acc, 3 * ADD_SLICE // 100 - 1)
+        paths = [e.key.rel_path for b in [batch, *got] for e in b.entries]
+        assert paths == [k.rel_path for k in keys(3 * ADD_SLICE)]  # each once, in order
+    finally:
+        first_done.set()
+        acc.stop()
+
+
+def test_done_releases_only_its_own_batchs_paths() -> None:
+    acc = started(AccumulatorConfig(window_ms=10_000, max_files=2, idle_ms=None))
+    try:
+        a, b, c = keys(3)
+        acc.add_many([a, b])
+        first = acc.get_batch(timeout_s=5)
+        assert first is not None
+        acc.add_many([a, c])  # a again: in a second batch while the first is in flight
+        acc.force_flush()
+        second = acc.get_batch(timeout_s=5)
+        assert second is not None
+        assert acc.pending_paths() == {a.rel_path, b.rel_path, c.rel_path}
+        acc.done(first)
+        assert acc.pending_paths() == {a.rel_path, c.rel_path}  # a's second batch holds it
+        acc.done(second)
+        assert acc.pending_paths() == set() and acc.is_idle()
+    finally:
+        acc.stop()
 
 
 def test_add_later_waits_for_its_delay(acc: FileBatchAccumulator, clock: FakeClock) -> None:
