@@ -1,0 +1,162 @@
+"""What the machine allows a catch-up, not run in CI: bench_scale's uniform tree indexed by
+`ocindex index`, beside the two floors under it, all in one run:
+
+- db: DuckDB alone taking the tree's rows the way the writer does: per batch of --batch files,
+  one transaction with the data rows' insert, the file_index insert and one batch_log row, and
+  a checkpoint once the WAL passes the writer's bound. The rows are built by the real worker
+  code (read_task) from the first batch of files, given fresh keys for each batch outside the
+  clock: only DuckDB's statements are timed.
+- read: read_task alone on one core, no database: read, parse, build the Arrow rows.
+
+    .venv/bin/python tests/benchmarks/bench_floor.py [--files 1000000] [--batch 2000]
+        [--read-files 100000] [--dir /dev/shm/ocindex-scale] [--skip-index]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import bench_scale  # beside this script: the uniform tree and the timed `ocindex index`
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from indexer.pipeline.read_worker import read_task
+from indexer.pipeline.reader import ProcessorConfig
+from indexer.pipeline.writer import WAL_CHECKPOINT_BYTES
+from indexer.store.database import open_database
+from indexer.store.schema import migrate
+
+FILE_INDEX = pa.schema(
+    [
+        ("file_path", pa.string()),
+        ("file_type", pa.string()),
+        ("mtime", pa.float64()),
+        ("size", pa.int32()),
+        ("record_id", pa.string()),
+        ("indexed_at", pa.timestamp("us")),
+        ("error_message", pa.string()),
+        ("status", pa.string()),
+        ("mtime_ns", pa.int64()),
+        ("content_hash", pa.string()),
+        ("attempts", pa.int32()),
+        ("indexer_version", pa.string()),
+        ("first_attempt_at", pa.timestamp("us")),
+    ]
+)
+
+
+def part_keys(first: int, count: int) -> list[tuple[str, str, str, str]]:
+    """bench_scale's files first .. first+count as the worker's wire keys."""
+    out = []
+    for i in range(first, first + count):
+        rel = f"part/msg_{i // 100:07d}/prt_{i:09d}.json"
+        out.append((rel, "part", f"prt_{i:09d}", f"msg_{i // 100:07d}"))
+    return out
+
+
+def read_floor(root: Path, files: int) -> dict[str, float]:
+    config = ProcessorConfig()
+    t0 = time.perf_counter()
+    for first in range(0, files, 500):  # the pool's task size
+        outcomes, _ = read_task(str(root), part_keys(first, min(500, files - first)), config)
+        assert all(o[0] == "indexed" for o in outcomes), outcomes[:3]
+    seconds = time.perf_counter() - t0
+    return {
+        "read_files": files,
+        "read_seconds": round(seconds, 2),
+        "read_files_per_s_one_core": round(files / seconds),
+    }
+
+
+def db_floor(root: Path, files: int, batch: int) -> dict[str, float]:
+    keys = part_keys(0, batch)
+    outcomes, tables = read_task(str(root), keys, ProcessorConfig())
+    parts = tables["part"]
+    now_us = int(time.time() * 1_000_000)
+    with tempfile.TemporaryDirectory(dir=root.parent) as scratch:
+        db = Path(scratch) / "floor.duckdb"
+        conn = open_database(db)
+        migrate(conn)
+        timed = checkpoints = 0.0
+        for n, first in enumerate(range(0, files, batch)):
+            size = min(batch, files - first)
+            suffix = pa.scalar(f"-{n}")
+            ids = pc.binary_join_element_wise(parts.column("id"), suffix, "")
+            rows = parts.set_column(parts.schema.get_field_index("id"), "id", ids).slice(0, size)
+            paths = pc.binary_join_element_wise(pa.array([k[0] for k in keys]), suffix, "")
+            tracked = pa.Table.from_arrays(
+                [
+                    paths.slice(0, size),
+                    pa.array(["part"] * size),
+                    pa.array([o[1] / 1e9 for o in outcomes[:size]]),
+                    pa.array([o[2] for o in outcomes[:size]], pa.int32()),
+                    ids.slice(0, size),
+                    pa.array([now_us] * size, pa.timestamp("us")),
+                    pa.nulls(size, pa.string()),
+                    pa.array(["indexed"] * size),
+                    pa.array([o[1] for o in outcomes[:size]], pa.int64()),
+                    pa.array([o[3] for o in outcomes[:size]]),
+                    pa.array([0] * size, pa.int32()),
+                    pa.array(["v2"] * size),
+                    pa.nulls(size, pa.timestamp("us")),
+                ],
+                schema=FILE_INDEX,
+            )
+            latencies = [1.0] * size
+            t0 = time.perf_counter()
+            conn.execute("BEGIN")
+            conn.from_arrow(rows).insert_into("parts")
+            conn.from_arrow(tracked).insert_into("file_index")
+            conn.execute(
+                "INSERT INTO batch_log VALUES (?, 'v2', 'max_files', to_timestamp(?), "
+                "to_timestamp(?), ?, ?, 0, 0, 0, 0, 0.0, 0.0, ?)",
+                [n + 1, time.time(), time.time(), size, size, latencies],
+            )
+            conn.execute("COMMIT")
+            t1 = time.perf_counter()
+            wal = db.with_name(db.name + ".wal")
+            if wal.exists() and wal.stat().st_size >= WAL_CHECKPOINT_BYTES:
+                conn.execute("CHECKPOINT")
+            t2 = time.perf_counter()
+            timed += t2 - t0
+            checkpoints += t2 - t1
+        conn.close()
+    return {
+        "db_seconds": round(timed, 2),
+        "db_checkpoint_seconds": round(checkpoints, 2),
+        "db_files_per_s": round(files / timed),
+        "batch_files": batch,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--read-files", type=int, default=100_000)
+    parser.add_argument("--dir", type=Path, default=Path("/dev/shm/ocindex-scale"))
+    parser.add_argument("--skip-index", action="store_true", help="only the two floors")
+    args = parser.parse_args()
+    root = args.dir.resolve() / "storage"
+    bench_scale.generate(root, args.files)
+    result: dict[str, object] = {"files": args.files, "cores": len(os.sched_getaffinity(0))}
+    if not args.skip_index:
+        with tempfile.TemporaryDirectory(dir=root.parent) as scratch:
+            db = str(Path(scratch) / "index.duckdb")
+            cli = [sys.executable, "-m", "indexer", "index", "--indexer", "v2", "--json"]
+            seconds, rss, _ = bench_scale.timed([*cli, "--storage", str(root), "--db", db])
+        result |= {"index_seconds": round(seconds, 1), "index_peak_rss_mb": round(rss)}
+    result |= db_floor(root, args.files, args.batch)
+    result |= read_floor(root, min(args.read_files, args.files))
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
