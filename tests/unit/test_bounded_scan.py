@@ -45,6 +45,7 @@ def test_a_scan_submits_its_findings_in_chunks_and_reports_every_one(
     storage_root: Path, index_db: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(reconciler_module, "CHUNK_ROWS", 10)
+    monkeypatch.setattr(reconciler_module, "SUBMIT_ROWS", 10)
     monkeypatch.setattr(reconciler_module, "REPORT_PATHS_KEPT", 7)
     populate(storage_root, 25)
     calls: list[list[FileKey]] = []
