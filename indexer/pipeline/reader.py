@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import orjson
@@ -52,10 +52,12 @@ class ProcessorConfig:
     """A file modified this recently that does not parse is still being written: pending."""
     retry_base_s: float = 0.25
     retry_max_s: float = 5.0
+    retry: RetryPolicy = field(init=False, repr=False, compare=False)
+    """The retry policy these settings make, built once (every read looks at it)."""
 
-    @property
-    def retry(self) -> RetryPolicy:
-        return RetryPolicy(self.retry_base_s, self.retry_max_s, self.settle_s)
+    def __post_init__(self) -> None:
+        policy = RetryPolicy(self.retry_base_s, self.retry_max_s, self.settle_s)
+        object.__setattr__(self, "retry", policy)
 
 
 def read_file(
@@ -67,7 +69,7 @@ def read_file(
 ) -> FileRead:
     """Stat, read, stat again and parse one file, and decide its status. Never raises OSError."""
     raw_name = disk_name(key.rel_path)
-    path = os.path.join(root, raw_name or key.rel_path)
+    path = f"{os.fspath(root)}/{raw_name or key.rel_path}"  # a stored path is relative
     situation = Situation(config.retry, prior_attempts)
     stamp: FileStamp | None = None
     try:
@@ -190,17 +192,18 @@ UNCHANGED = UnchangedClock()
 
 def _read(path: str, limit: int) -> bytes:
     """Up to limit bytes: the file's size as stat saw it, plus one to see that it grew. Asking
-    for the size limit instead would allocate 16 MiB for every file; unbuffered, one read(2)
-    (a short one reads as a change, and the file is read again)."""
-    # O_NOFOLLOW: a link swapped in after the lstat is refused (ELOOP), not followed.
-    with open(path, "rb", buffering=0, opener=_no_follow) as fh:
-        data: bytes = fh.read(limit)
-        return data
+    for the size limit instead would allocate 16 MiB for every file; one read(2) on a plain
+    descriptor (a short one reads as a change, and the file is read again)."""
+    fd = os.open(path, _READ_FLAGS)
+    try:
+        return os.read(fd, limit)
+    finally:
+        os.close(fd)
 
 
-def _no_follow(path: str, flags: int) -> int:
-    # O_NONBLOCK: a fifo swapped in after the lstat reads as empty (a change), never blocks.
-    return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK)
+# O_NOFOLLOW: a link swapped in after the lstat is refused (ELOOP), not followed.
+# O_NONBLOCK: a fifo swapped in after the lstat reads as empty (a change), never blocks.
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 def disk_failure(exc: OSError) -> Failure:

@@ -7,10 +7,8 @@ is gone unless it says 'deleted'.
 
 from __future__ import annotations
 
-import builtins
 import os
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -81,17 +79,19 @@ def test_deleted_between_the_stat_and_the_open(
     victims = {str(root / NEW), str(root / OLD)}
     vanished: list[str] = []
 
-    def open_after_delete(path: Any, *args: Any, **kwargs: Any) -> Any:
-        if str(path) in victims and os.path.exists(path):
+    def read_after_delete(path: str, limit: int) -> bytes:
+        if path in victims and os.path.exists(path):
             os.remove(path)
-            vanished.append(str(path))
-        return builtins.open(path, *args, **kwargs)
+            vanished.append(path)
+        return read(path, limit)
+
+    read = reader._read
 
     outcomes = Outcomes()
     config = V2Config(reconciler=ReconcilerConfig(interval_s=3600))
     with running_v2(root, db, config, outcomes) as v2:
         settle(v2)
-        monkeypatch.setattr(reader, "open", open_after_delete, raising=False)
+        monkeypatch.setattr(reader, "_read", read_after_delete)
         write_now(root / NEW, part("prt_new", "gone before it is read"))
         write_now(root / OLD, part("prt_old", "rewritten, gone before it is read"))
         cursor = v2.cursor()

@@ -7,10 +7,8 @@ once the rewriting stops the index holds exactly the final bytes.
 
 from __future__ import annotations
 
-import builtins
 import threading
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -59,41 +57,22 @@ def test_a_file_rewritten_in_a_tight_loop_ends_with_its_final_bytes(root: Path, 
 
 
 class RewriteAfterRead:
-    """An open() for the processor: the first armed read of the target returns its bytes, then
-    the file is rewritten before the reader's second stat."""
+    """The processor's read of a file's bytes: the first armed read of the target returns its
+    bytes, then the file is rewritten before the reader's second stat."""
 
     def __init__(self, target: Path, new: bytes) -> None:
         self.target = str(target)
         self.new = new
         self.armed = False
         self.fired = threading.Event()
+        self._read = reader._read
 
-    def __call__(self, path: Any, *args: Any, **kwargs: Any) -> Any:
-        fh = builtins.open(path, *args, **kwargs)  # noqa: SIM115 (returned to the reader)
-        if self.armed and str(path) == self.target and not self.fired.is_set():
-            return _Handle(fh, self._rewrite)
-        return fh
-
-    def _rewrite(self) -> None:
-        self.fired.set()
-        write_now(Path(self.target), self.new)
-
-
-class _Handle:
-    def __init__(self, fh: Any, after_read: Any) -> None:
-        self._fh = fh
-        self._after_read = after_read
-
-    def read(self, n: int = -1) -> bytes:
-        data: bytes = self._fh.read(n)
-        self._after_read()
+    def __call__(self, path: str, limit: int) -> bytes:
+        data = self._read(path, limit)
+        if self.armed and path == self.target and not self.fired.is_set():
+            self.fired.set()
+            write_now(Path(self.target), self.new)
         return data
-
-    def __enter__(self) -> _Handle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._fh.close()
 
 
 @pytest.mark.parametrize("same_size", [False, True], ids=["new-size", "same-size"])
@@ -110,7 +89,7 @@ def test_a_rewrite_between_read_and_second_stat_is_pending_then_the_final_bytes(
     assert (len(last) == len(middle)) is same_size
     write_now(root / REL, first)
     hook = RewriteAfterRead(root / REL, last)
-    monkeypatch.setattr(reader, "open", hook, raising=False)
+    monkeypatch.setattr(reader, "_read", hook)
     outcomes = Outcomes()
     with running_v2(
         root, db, V2Config(reconciler=ReconcilerConfig(interval_s=3600)), outcomes

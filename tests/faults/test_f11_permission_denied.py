@@ -8,12 +8,11 @@ We run as root here, and root's CAP_DAC_OVERRIDE ignores chmod 000. So the real-
 runs the indexer in a child whose bounding set drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH
 (util-linux `setpriv`): it is still uid 0 and owns the files, but the kernel now checks their
 mode. Where that is impossible the test is skipped with the reason; the second test injects the
-same OSError(EACCES) into the processor's open() and proves the statuses and the recovery.
+same OSError(EACCES) into the processor's read of the bytes and proves the statuses and the recovery.
 """
 
 from __future__ import annotations
 
-import builtins
 import errno
 import os
 import shutil
@@ -21,7 +20,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -127,12 +125,13 @@ def test_injected_eacces_is_unreadable_error_then_recovered_by_the_reconciler(
     write_now(root / old, part("prt_old"))
     denied: set[str] = set()
 
-    def guarded_open(path: Any, *args: Any, **kwargs: Any) -> Any:
+    def guarded_read(path: str, limit: int) -> bytes:
         if os.path.relpath(path, root) in denied:
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
-        return builtins.open(path, *args, **kwargs)
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        return read(path, limit)
 
-    monkeypatch.setattr(reader, "open", guarded_open, raising=False)
+    read = reader._read
+    monkeypatch.setattr(reader, "_read", guarded_read)
     config = V2Config(
         processor=ProcessorConfig(settle_s=0.3), reconciler=ReconcilerConfig(interval_s=0.3)
     )
@@ -169,12 +168,13 @@ def test_an_unreadable_file_is_a_retry_for_the_reconciler_not_a_catch_every_scan
     write_now(root / rel, part("prt_1"))
     st = (root / rel).stat()
 
-    def denied_open(path: Any, *args: Any, **kwargs: Any) -> Any:
+    def denied_read(path: str, limit: int) -> bytes:
         if os.path.relpath(path, root) == rel:
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
-        return builtins.open(path, *args, **kwargs)
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        return read(path, limit)
 
-    monkeypatch.setattr(reader, "open", denied_open, raising=False)
+    read = reader._read
+    monkeypatch.setattr(reader, "_read", denied_read)
     config = V2Config(
         processor=ProcessorConfig(settle_s=0.3), reconciler=ReconcilerConfig(interval_s=0.2)
     )

@@ -196,7 +196,9 @@ def test_v2_with_workers_indexes_exactly_what_v2_without_them_does(
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_no_worker_outlives_an_index_killed_with_sigkill(tmp_path: Path) -> None:
     root = tmp_path / "storage"
-    OpenCodeSimulator(root, seed=5).write_sessions(60)
+    for i in range(12_000):  # small parts, quick to write: the workers live for a second or more
+        doc = b'{"id": "prt_%05d", "messageID": "msg_%03d", "type": "text", "text": "t"}'
+        write(root, f"part/msg_{i // 100:03d}/prt_{i:05d}.json", doc % (i, i // 100))
     env = dict(os.environ, OCINDEX_READ_WORKERS="2")
     proc = subprocess.Popen(
         [
