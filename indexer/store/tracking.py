@@ -56,7 +56,8 @@ _COLUMNS = (
     ("indexer_version", pa.string()),
     ("first_attempt_at", pa.timestamp("us")),
 )
-_SCHEMA = pa.schema(list(_COLUMNS))
+FILE_INDEX_SCHEMA = pa.schema(list(_COLUMNS))
+"""file_index's columns as Arrow, in the table's order: the v1-era columns, then the migrations'."""
 
 
 _JOIN_MIN_KEYS = 200
@@ -180,7 +181,7 @@ class FileTracker:
         ]
         batch = pa.Table.from_arrays(
             [pa.array(c, type=t) for c, (_, t) in zip(columns, _COLUMNS, strict=True)],
-            schema=_SCHEMA,
+            schema=FILE_INDEX_SCHEMA,
         )
         known = [path for path, before in zip(paths, olds, strict=True) if before is not None]
         if self._known is not None:

@@ -32,23 +32,10 @@ from indexer.pipeline.writer import WAL_CHECKPOINT_BYTES
 from indexer.store.database import open_database
 from indexer.store.schema import migrate
 
-FILE_INDEX = pa.schema(
-    [
-        ("file_path", pa.string()),
-        ("file_type", pa.string()),
-        ("mtime", pa.float64()),
-        ("size", pa.int32()),
-        ("record_id", pa.string()),
-        ("indexed_at", pa.timestamp("us")),
-        ("error_message", pa.string()),
-        ("status", pa.string()),
-        ("mtime_ns", pa.int64()),
-        ("content_hash", pa.string()),
-        ("attempts", pa.int32()),
-        ("indexer_version", pa.string()),
-        ("first_attempt_at", pa.timestamp("us")),
-    ]
-)
+try:
+    from indexer.store.tracking import FILE_INDEX_SCHEMA
+except ImportError:  # code before 2026-12-02, for a side-by-side run
+    from indexer.store.tracking import _SCHEMA as FILE_INDEX_SCHEMA  # type: ignore[attr-defined]
 
 
 def part_keys(first: int, count: int) -> list[tuple[str, str, str, str]]:
@@ -106,7 +93,7 @@ def db_floor(root: Path, files: int, batch: int) -> dict[str, float]:
                     pa.array(["v2"] * size),
                     pa.nulls(size, pa.timestamp("us")),
                 ],
-                schema=FILE_INDEX,
+                schema=FILE_INDEX_SCHEMA,
             )
             latencies = [1.0] * size
             t0 = time.perf_counter()
