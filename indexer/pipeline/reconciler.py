@@ -37,7 +37,8 @@ MAX_FOUND_KEPT = 200
 REPORT_PATHS_KEPT = 10_000
 """A report names at most this many paths of each kind (its counts are always whole)."""
 CHUNK_ROWS = 50_000
-"""Stamps gathered in Python, and findings fetched from DuckDB, this many at a time."""
+"""The walk's stamps are gathered in Python this many at a time (whole folders: a chunk may
+overshoot)."""
 SUBMIT_ROWS = 2_000
 """Findings classified and submitted this many at a time, so the first batches are read and
 committed while the rest are classified (a batch under backlog holds up to 2,000 files)."""
