@@ -197,6 +197,8 @@ def _read(path: str, limit: int) -> bytes:
     fd = os.open(path, _READ_FLAGS)
     try:
         return os.read(fd, limit)
+    except BlockingIOError:
+        return b""  # a fifo swapped in and held by a writer: nothing yet, which reads as a change
     finally:
         os.close(fd)
 

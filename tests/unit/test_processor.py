@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from indexer.outcome import FileStatus
+from indexer.pipeline import reader
 from indexer.pipeline.accumulator import Batch, PendingEntry, SealReason, Trigger
 from indexer.pipeline.processor import BatchProcessor
 from indexer.pipeline.reader import ProcessorConfig
@@ -184,6 +185,41 @@ def test_a_fifo_named_like_a_record_is_never_opened_and_its_batch_lands(
     by_path = {r.key.rel_path: r for r in result.reads}
     assert (by_path[fifo].message or "").startswith("not a regular file")
     assert index_db.execute("SELECT file_path FROM file_index").fetchall() == [(rel,)]
+
+
+def test_a_fifo_held_by_a_writer_swapped_in_after_the_stat_is_a_change_and_its_batch_lands(
+    processor: BatchProcessor,
+    storage_root: Path,
+    index_db: duckdb.DuckDBPyConnection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The narrowest window, made certain: between the reader's lstat and its read the file
+    becomes a fifo that a writer holds open, so the non-blocking read has nothing to return."""
+    swapped, rel = "session/global/ses_swapped.json", "session/global/ses_1.json"
+    write(storage_root, swapped, session(2))
+    write(storage_root, rel, session(1))
+    held: list[int] = []
+    real_read = reader._read
+
+    def swap_then_read(path: str, limit: int) -> bytes:
+        if path.endswith(swapped) and not held:
+            os.remove(path)
+            os.mkfifo(path)
+            held.append(os.open(path, os.O_RDONLY | os.O_NONBLOCK))  # so a writer may open
+            held.append(os.open(path, os.O_WRONLY))
+        return real_read(path, limit)
+
+    monkeypatch.setattr(reader, "_read", swap_then_read)
+    try:
+        result = processor.process(batch_of(swapped, rel))
+    finally:
+        for fd in held:
+            os.close(fd)
+    assert held, "the swapped file was never read"
+    assert result.indexed == 1 and result.pending == 1 and result.errors == 0
+    by_path = {r.key.rel_path: r for r in result.reads}
+    assert by_path[swapped].message == "changed while being read"  # read again, never waited on
+    assert count(index_db, "SELECT count(*) FROM sessions") == 1
 
 
 def test_file_that_stopped_parsing_loses_its_stale_rows(
