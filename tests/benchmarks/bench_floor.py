@@ -42,8 +42,8 @@ def part_keys(first: int, count: int) -> list[tuple[str, str, str, str]]:
     """bench_scale's files first .. first+count as the worker's wire keys."""
     out = []
     for i in range(first, first + count):
-        rel = f"part/msg_{i // 100:07d}/prt_{i:09d}.json"
-        out.append((rel, "part", f"prt_{i:09d}", f"msg_{i // 100:07d}"))
+        message, part = bench_scale.names(i)
+        out.append((f"part/{message}/{part}.json", "part", part, message))
     return out
 
 

@@ -29,24 +29,30 @@ import orjson
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 
+def names(i: int) -> tuple[str, str]:
+    """The message folder and the part id of the tree's i-th file (part/{folder}/{id}.json)."""
+    return f"msg_{i // 100:07d}", f"prt_{i:09d}"
+
+
 def generate(root: Path, files: int) -> None:
     marker = root.parent / f".complete-{files}"
     if marker.exists():
         return
     t0 = time.perf_counter()
     for i in range(files):
-        folder = root / "part" / f"msg_{i // 100:07d}"
+        message, part = names(i)
+        folder = root / "part" / message
         if i % 100 == 0:
             folder.mkdir(parents=True, exist_ok=True)
         doc = {
-            "id": f"prt_{i:09d}",
+            "id": part,
             "sessionID": f"ses_{i // 2000:05d}",
             "messageID": folder.name,
             "type": "text",
             "text": f"part {i}",
             "time": {"start": 1_767_225_600_000 + i},
         }
-        (folder / f"prt_{i:09d}.json").write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+        (folder / f"{part}.json").write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
     marker.touch()
     print(f"generated {files:,} files in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
 
