@@ -14,6 +14,7 @@ import pytest
 
 from indexer.kinds import DATA_TABLES, TABLES, FileKey, classify
 from indexer.outcome import ParsedFile
+from indexer.pipeline import reader
 from indexer.pipeline import v2 as v2_module
 from indexer.pipeline.reader import clamp_rows
 from indexer.pipeline.watcher import StorageWatcher
@@ -189,3 +190,15 @@ def exited(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def before_each_read(monkeypatch: pytest.MonkeyPatch, action: Callable[[str], None]) -> None:
+    """Run action(path) as the reader is about to read a file's bytes (after its first lstat),
+    then the real read: an action may change the file there, or raise what the disk would."""
+    real_read = reader._read
+
+    def hooked(path: str, limit: int) -> bytes:
+        action(path)
+        return real_read(path, limit)
+
+    monkeypatch.setattr(reader, "_read", hooked)

@@ -14,7 +14,6 @@ import orjson
 import pytest
 
 from indexer.outcome import FileStatus
-from indexer.pipeline import reader
 from indexer.pipeline.accumulator import AccumulatorConfig
 from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import ReconcilerConfig
@@ -30,6 +29,7 @@ from tests.faults.support import (
     status_of,
     write_now,
 )
+from tests.helpers import before_each_read
 
 NEW = "part/msg_1/prt_new.json"
 OLD = "part/msg_1/prt_old.json"
@@ -79,19 +79,16 @@ def test_deleted_between_the_stat_and_the_open(
     victims = {str(root / NEW), str(root / OLD)}
     vanished: list[str] = []
 
-    def read_after_delete(path: str, limit: int) -> bytes:
+    def delete(path: str) -> None:
         if path in victims and os.path.exists(path):
             os.remove(path)
             vanished.append(path)
-        return read(path, limit)
-
-    read = reader._read
 
     outcomes = Outcomes()
     config = V2Config(reconciler=ReconcilerConfig(interval_s=3600))
     with running_v2(root, db, config, outcomes) as v2:
         settle(v2)
-        monkeypatch.setattr(reader, "_read", read_after_delete)
+        before_each_read(monkeypatch, delete)
         write_now(root / NEW, part("prt_new", "gone before it is read"))
         write_now(root / OLD, part("prt_old", "rewritten, gone before it is read"))
         cursor = v2.cursor()

@@ -8,7 +8,8 @@ We run as root here, and root's CAP_DAC_OVERRIDE ignores chmod 000. So the real-
 runs the indexer in a child whose bounding set drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH
 (util-linux `setpriv`): it is still uid 0 and owns the files, but the kernel now checks their
 mode. Where that is impossible the test is skipped with the reason; the second test injects the
-same OSError(EACCES) into the processor's read of the bytes and proves the statuses and the recovery.
+same OSError(EACCES) into the processor's read of the bytes and proves the statuses and the
+recovery.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from pathlib import Path
 import orjson
 import pytest
 
-from indexer.pipeline import reader
 from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import ReconcilerConfig, ReconcileReport
 from indexer.pipeline.v2 import V2Config
@@ -40,7 +40,7 @@ from tests.faults.support import (
     status_of,
     write_now,
 )
-from tests.helpers import wait_until
+from tests.helpers import before_each_read, wait_until
 
 DROP_DAC = ["--bounding-set", "-dac_override,-dac_read_search"]
 
@@ -125,13 +125,11 @@ def test_injected_eacces_is_unreadable_error_then_recovered_by_the_reconciler(
     write_now(root / old, part("prt_old"))
     denied: set[str] = set()
 
-    def guarded_read(path: str, limit: int) -> bytes:
+    def guard(path: str) -> None:
         if os.path.relpath(path, root) in denied:
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
-        return read(path, limit)
 
-    read = reader._read
-    monkeypatch.setattr(reader, "_read", guarded_read)
+    before_each_read(monkeypatch, guard)
     config = V2Config(
         processor=ProcessorConfig(settle_s=0.3), reconciler=ReconcilerConfig(interval_s=0.3)
     )
@@ -168,13 +166,11 @@ def test_an_unreadable_file_is_a_retry_for_the_reconciler_not_a_catch_every_scan
     write_now(root / rel, part("prt_1"))
     st = (root / rel).stat()
 
-    def denied_read(path: str, limit: int) -> bytes:
+    def deny(path: str) -> None:
         if os.path.relpath(path, root) == rel:
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
-        return read(path, limit)
 
-    read = reader._read
-    monkeypatch.setattr(reader, "_read", denied_read)
+    before_each_read(monkeypatch, deny)
     config = V2Config(
         processor=ProcessorConfig(settle_s=0.3), reconciler=ReconcilerConfig(interval_s=0.2)
     )

@@ -9,12 +9,11 @@ import orjson
 import pytest
 
 from indexer.outcome import FileStatus
-from indexer.pipeline import reader
 from indexer.pipeline.accumulator import Batch, PendingEntry, SealReason, Trigger
 from indexer.pipeline.processor import BatchProcessor
 from indexer.pipeline.reader import ProcessorConfig
 from indexer.store.tracking import FileTracker
-from tests.helpers import hash_of, key_of, write
+from tests.helpers import before_each_read, hash_of, key_of, write
 
 
 def batch_of(*rels: str) -> Batch:
@@ -199,17 +198,15 @@ def test_a_fifo_held_by_a_writer_swapped_in_after_the_stat_is_a_change_and_its_b
     write(storage_root, swapped, session(2))
     write(storage_root, rel, session(1))
     held: list[int] = []
-    real_read = reader._read
 
-    def swap_then_read(path: str, limit: int) -> bytes:
+    def swap(path: str) -> None:
         if path.endswith(swapped) and not held:
             os.remove(path)
             os.mkfifo(path)
             held.append(os.open(path, os.O_RDONLY | os.O_NONBLOCK))  # so a writer may open
             held.append(os.open(path, os.O_WRONLY))
-        return real_read(path, limit)
 
-    monkeypatch.setattr(reader, "_read", swap_then_read)
+    before_each_read(monkeypatch, swap)
     try:
         result = processor.process(batch_of(swapped, rel))
     finally:
