@@ -25,11 +25,12 @@ def parse(
     """Return the rows of one file's bytes, or why they cannot be indexed."""
     if len(data) > max_file_bytes:
         return too_large(len(data), max_file_bytes)
-    if not data.strip():
-        return Failure(FailureReason.EMPTY, "the file is empty" if not data else "only whitespace")
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        if not data.strip():  # here, not before: a copy of every file's bytes costs
+            why = "the file is empty" if not data else "only whitespace"
+            return Failure(FailureReason.EMPTY, why)
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as uexc:

@@ -193,12 +193,13 @@ def exited(pid: int) -> bool:
 
 
 def before_each_read(monkeypatch: pytest.MonkeyPatch, action: Callable[[str], None]) -> None:
-    """Run action(path) as the reader is about to read a file's bytes (after its first lstat),
-    then the real read: an action may change the file there, or raise what the disk would."""
-    real_read = reader._read
+    """Run action(path) as the reader is about to open a file to read its bytes (after its
+    first lstat), then the real open: an action may change the file there, or raise what the
+    disk would."""
+    real_open = reader._open
 
-    def hooked(path: str, limit: int) -> bytes:
+    def hooked(path: str) -> int:
         action(path)
-        return real_read(path, limit)
+        return real_open(path)
 
-    monkeypatch.setattr(reader, "_read", hooked)
+    monkeypatch.setattr(reader, "_open", hooked)

@@ -14,7 +14,6 @@ import sys
 import traceback
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
-from pathlib import Path
 
 import pyarrow as pa
 
@@ -35,20 +34,22 @@ WireKey = tuple[str, str, str, str]
 
 Answer = tuple[list[Outcome], dict[str, pa.Table]]
 
+_KINDS = {str(kind): kind for kind in FileKind}
+
 
 def read_task(root: str, keys: Sequence[WireKey], config: ProcessorConfig) -> Answer:
     """Read these files and build each kind's rows as one Arrow table, in the files' order."""
     outcomes: list[Outcome] = []
     sources: dict[FileKind, list[Source]] = {}
-    folder = Path(root)
-    for rel_path, kind, record_id, parent_id in keys:
-        read = read_file(folder, FileKey(rel_path, FileKind(kind), record_id, parent_id), config)
+    for rel_path, name, record_id, parent_id in keys:
+        kind = _KINDS[name]
+        read = read_file(root, FileKey(rel_path, kind, record_id, parent_id), config)
         stamp, parsed = read.stamp, read.parsed
         owner, start, count = None, 0, 0
         if parsed is not None:
             owner = parsed.owner_id
             if parsed.table.build is not None and parsed.sources:
-                mine = sources.setdefault(FileKind(kind), [])
+                mine = sources.setdefault(kind, [])
                 start, count = len(mine), len(parsed.sources)
                 mine.extend(parsed.sources)
         outcomes.append(

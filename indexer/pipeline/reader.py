@@ -1,5 +1,5 @@
-"""Reads one file: stat, read, stat again, parse, and what that means (through the one decision
-in indexer.outcome). Never raises OSError and never touches the database.
+"""Reads one file: stat, read, stat what was read, parse, and what that means (through the one
+decision in indexer.outcome). Never raises OSError and never touches the database.
 
 Never follows a symlink: a link is skipped with the reason `symlink`, wherever it was found, so
 no content from outside the root (or twice from inside it) is indexed. A name that is not valid
@@ -54,23 +54,27 @@ class ProcessorConfig:
     retry_max_s: float = 5.0
     retry: RetryPolicy = field(init=False, repr=False, compare=False)
     """The retry policy these settings make, built once (every read looks at it)."""
+    first_read: Situation = field(init=False, repr=False, compare=False)
+    """The situation of a file read with no failed attempt before: most reads."""
 
     def __post_init__(self) -> None:
         policy = RetryPolicy(self.retry_base_s, self.retry_max_s, self.settle_s)
         object.__setattr__(self, "retry", policy)
+        object.__setattr__(self, "first_read", Situation(policy))
 
 
 def read_file(
-    root: Path,
+    root: Path | str,
     key: FileKey,
     config: ProcessorConfig,
     prior_attempts: int = 0,
     wall: Callable[[], float] = time.time,
 ) -> FileRead:
-    """Stat, read, stat again and parse one file, and decide its status. Never raises OSError."""
+    """Stat, read, stat the descriptor read and parse one file, and decide its status. Never
+    raises OSError."""
     raw_name = disk_name(key.rel_path)
     path = f"{os.fspath(root)}/{raw_name or key.rel_path}"  # a stored path is relative
-    situation = Situation(config.retry, prior_attempts)
+    situation = Situation(config.retry, prior_attempts) if prior_attempts else config.first_read
     stamp: FileStamp | None = None
     try:
         before = os.lstat(path)
@@ -87,8 +91,12 @@ def read_file(
         if before.st_size > config.max_file_bytes:
             failure = too_large(before.st_size, config.max_file_bytes)
             return failed_read(key, failure, situation, stamp)
-        data = _read(path, before.st_size + 1)
-        after = os.lstat(path)
+        fd = _open(path)
+        try:
+            data = _read(fd, before.st_size + 1)
+            after = os.fstat(fd)  # the inode read: a rename over the path later is a new event
+        finally:
+            os.close(fd)
     except (FileNotFoundError, NotADirectoryError):
         return decided_read(key, Found.GONE, situation)
     except OSError as exc:
@@ -190,17 +198,18 @@ class UnchangedClock:
 UNCHANGED = UnchangedClock()
 
 
-def _read(path: str, limit: int) -> bytes:
+def _open(path: str) -> int:
+    return os.open(path, _READ_FLAGS)
+
+
+def _read(fd: int, limit: int) -> bytes:
     """Up to limit bytes: the file's size as stat saw it, plus one to see that it grew. Asking
     for the size limit instead would allocate 16 MiB for every file; one read(2) on a plain
     descriptor (a short one reads as a change, and the file is read again)."""
-    fd = os.open(path, _READ_FLAGS)
     try:
         return os.read(fd, limit)
     except BlockingIOError:
         return b""  # a fifo swapped in and held by a writer: nothing yet, which reads as a change
-    finally:
-        os.close(fd)
 
 
 # O_NOFOLLOW: a link swapped in after the lstat is refused (ELOOP), not followed.

@@ -7,6 +7,7 @@ once the rewriting stops the index holds exactly the final bytes.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -67,8 +68,9 @@ class RewriteAfterRead:
         self.fired = threading.Event()
         self._read = reader._read
 
-    def __call__(self, path: str, limit: int) -> bytes:
-        data = self._read(path, limit)
+    def __call__(self, fd: int, limit: int) -> bytes:
+        data = self._read(fd, limit)
+        path = os.readlink(f"/proc/self/fd/{fd}")  # the file this descriptor reads
         if self.armed and path == self.target and not self.fired.is_set():
             self.fired.set()
             write_now(Path(self.target), self.new)
