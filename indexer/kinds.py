@@ -383,18 +383,24 @@ def classify(rel_path: str) -> FileKey | None:
 
     Anything that is not one of OpenCode's record files is a key of kind SKIPPED.
     """
-    rel_path = rel_path.replace(os.sep, "/").strip("/")
+    # A scan asks this once per file: plain loops, no generator (a catch-up of 1M files).
+    if os.sep != "/":
+        rel_path = rel_path.replace(os.sep, "/")
+    rel_path = rel_path.strip("/")
     if not rel_path or is_ignored(rel_path):
         return None
     parts = rel_path.split("/")
     name = parts[-1]
     if not name.endswith(".json") or len(name) <= len(".json"):
         return FileKey(rel_path, FileKind.SKIPPED)
-    if parts[:2] == ["session", "share"]:
+    if parts[0] == "session" and len(parts) > 1 and parts[1] == "share":
         # Older OpenCode's share links (`{secret, url}`), which session/{project}/ would take.
         return FileKey(rel_path, FileKind.SKIPPED)
     for layout in _LAYOUTS.get((parts[0], len(parts)), ()):
-        if all(parts[i] == text for i, text in layout.literals):
+        for i, text in layout.literals:
+            if parts[i] != text:
+                break
+        else:
             parent = parts[layout.parent_at] if layout.parent_at is not None else ""
-            return FileKey(rel_path, layout.kind, name[: -len(".json")], parent)
+            return FileKey(rel_path, layout.kind, name[:-5], parent)  # without ".json"
     return FileKey(rel_path, FileKind.SKIPPED)
