@@ -9,6 +9,7 @@ of range (one line naming it and what it accepts).
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -64,6 +65,7 @@ def run_command(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     func: Command = args.func
+    collect_less()
     try:
         with owner_only_files():
             parse_numbers(args)
@@ -80,6 +82,21 @@ def run_command(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # e.g. `ocindex status | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+YOUNG_OBJECTS_BEFORE_GC = 50_000
+"""Python's default (700) runs the cycle collector so often under a catch-up's stream of small
+objects that it took 19 s of a 1M-file `index` (120 s; 0.05 s with this threshold, the run
+102 s: docs/benchmarks.md, "Issue 14: the garbage collector"). The engine makes few cycles."""
+
+
+def collect_less() -> None:
+    """Collect cycles less often: objects made before the command (modules, classes) are never
+    traversed again, and the young generation is collected every YOUNG_OBJECTS_BEFORE_GC
+    allocations instead of 700."""
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_OBJECTS_BEFORE_GC, middle, old)
 
 
 @contextmanager
