@@ -88,17 +88,18 @@ def write_parsed(
     own no rows yet; None deletes for every file. When two files claim the same primary key,
     the later file wins.
     """
-    # Keyed by the Table itself: two kinds may share a table under different owner columns.
-    by_table: dict[Table, tuple[list[str], list[Source | BuiltRows]]] = {}
+    # Keyed by the Table itself: two kinds may share a table under different owner columns. By
+    # its id: a Table's own hash goes through every column's name and type, for every file.
+    by_table: dict[int, tuple[Table, list[str], list[Source | BuiltRows]]] = {}
     for item in parsed:
-        owners, parts = by_table.setdefault(item.table, ([], []))
+        _, owners, parts = by_table.setdefault(id(item.table), (item.table, [], []))
         if owners_with_rows is None or (item.table.name, item.owner_id) in owners_with_rows:
             owners.append(item.owner_id)
         if item.built is not None:
             parts.append(item.built)  # read by a worker process: its rows came built
         else:
             parts.extend(item.sources)
-    for table, (owners, parts) in by_table.items():
+    for table, owners, parts in by_table.values():
         batch = None
         if parts and table.build is not None:
             batch = _batch_rows(table, parts)
