@@ -13,7 +13,7 @@ from indexer.outcome import FileRead, FileStatus
 from indexer.pipeline.twins import resolve_twins
 from indexer.store.database import sql_strings
 from indexer.store.rows import delete_owned, write_parsed
-from indexer.store.tracking import FileTracker, TrackedFile, TrackEntry
+from indexer.store.tracking import FileTracker, TrackedFile
 
 
 def apply_reads(
@@ -87,9 +87,7 @@ def apply_reads(
         # The newest copy is gone: the next one down is read again (the reconciler retries
         # pending rows), in this transaction so a crash cannot lose the request.
         tracker.mark_for_reread(sorted(twins.reread), "a newer copy of this record is gone")
-    tracker.record(
-        [TrackEntry(r.key, r.status, r.stamp, r.content_hash, r.message) for r in kept], prior
-    )
+    tracker.record(kept, prior)
     return kept
 
 

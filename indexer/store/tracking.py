@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from indexer.kinds import FileKey
-from indexer.outcome import FileStamp, FileStatus, next_attempts
+from indexer.outcome import FileRead, FileStamp, FileStatus, next_attempts
 from indexer.store.database import sql_strings
 from indexer.store.path_filter import PathFilter
 
@@ -32,7 +32,8 @@ class TrackedFile:
 
 @dataclass(frozen=True, slots=True)
 class TrackEntry:
-    """One file's new tracking state, as the processor decided it."""
+    """One file's new tracking state, as the processor decided it. A FileRead, which carries
+    the same five fields, is recorded as it is."""
 
     key: FileKey
     status: FileStatus
@@ -138,7 +139,9 @@ class FileTracker:
         return int(rows[0][0])
 
     def record(
-        self, entries: Sequence[TrackEntry], prior: dict[str, TrackedFile] | None = None
+        self,
+        entries: Sequence[TrackEntry | FileRead],
+        prior: dict[str, TrackedFile] | None = None,
     ) -> None:
         """Write the new state of each file; attempts count consecutive pending/error outcomes.
 
