@@ -86,8 +86,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 YOUNG_OBJECTS_BEFORE_GC = 50_000
 """Python's default (700) runs the cycle collector so often under a catch-up's stream of small
-objects that it took 19 s of a 1M-file `index` (120 s; 0.05 s with this threshold, the run
-102 s: docs/benchmarks.md, "Issue 14: the garbage collector"). The engine makes few cycles."""
+objects that it took 16 s of CPU in a 1M-file `index` of 115 s (0.05 s with this threshold;
+docs/benchmarks.md, "Issue 14: the garbage collector"). The engine makes few cycles."""
 
 
 def collect_less() -> None:
