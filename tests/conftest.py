@@ -3,6 +3,7 @@ workers. Never starts an indexer or writes outside a test's tmp_path."""
 
 from __future__ import annotations
 
+import gc
 import os
 import warnings
 from collections.abc import Iterator
@@ -54,6 +55,16 @@ def storage_root(tmp_path: Path) -> Path:
     root = tmp_path / "storage"
     root.mkdir()
     return root
+
+
+@pytest.fixture(autouse=True)
+def collector_as_python_sets_it() -> Iterator[None]:
+    """A command run in this process (`run_command`) tunes the cycle collector for the whole
+    process (`indexer.cli.collect_less`): each test starts from the settings it found."""
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
 
 
 @pytest.fixture

@@ -4,24 +4,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-from collections.abc import Iterator
-
-import pytest
 
 from indexer.cli import YOUNG_OBJECTS_BEFORE_GC, run_command
 
 
-@pytest.fixture
-def restored_gc() -> Iterator[None]:
-    threshold = gc.get_threshold()
-    yield
-    gc.unfreeze()
-    gc.set_threshold(*threshold)
-
-
-def test_a_command_runs_with_the_young_generation_raised_and_start_up_frozen(
-    restored_gc: None,
-) -> None:
+def test_a_command_runs_with_the_young_generation_raised_and_start_up_frozen() -> None:
+    # tests/conftest.py gives the collector back as it was after each test.
     seen: list[tuple[tuple[int, int, int], int]] = []
 
     def command(args: argparse.Namespace) -> int:
