@@ -57,14 +57,17 @@ def storage_root(tmp_path: Path) -> Path:
     return root
 
 
+PYTHONS_COLLECTOR = gc.get_threshold()
+"""The cycle collector's thresholds as Python starts, before any command tuned them."""
+
+
 @pytest.fixture(autouse=True)
 def collector_as_python_sets_it() -> Iterator[None]:
     """A command run in this process (`run_command`) tunes the cycle collector for the whole
-    process (`indexer.cli.collect_less`): each test starts from the settings it found."""
-    threshold = gc.get_threshold()
+    process (`indexer.cli.collect_less`): after each test it is as Python set it."""
     yield
     gc.unfreeze()
-    gc.set_threshold(*threshold)
+    gc.set_threshold(*PYTHONS_COLLECTOR)
 
 
 @pytest.fixture

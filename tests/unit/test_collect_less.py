@@ -6,10 +6,14 @@ import argparse
 import gc
 
 from indexer.cli import YOUNG_OBJECTS_BEFORE_GC, run_command
+from tests.conftest import PYTHONS_COLLECTOR
 
 
 def test_a_command_runs_with_the_young_generation_raised_and_start_up_frozen() -> None:
-    # tests/conftest.py gives the collector back as it was after each test.
+    # As Python starts (a fixture of a broader scope may have run a command); tests/conftest.py
+    # gives the collector back after each test.
+    gc.unfreeze()
+    gc.set_threshold(*PYTHONS_COLLECTOR)
     seen: list[tuple[tuple[int, int, int], int]] = []
 
     def command(args: argparse.Namespace) -> int:
