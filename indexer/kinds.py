@@ -59,6 +59,22 @@ class FileKey:
         return self.kind is not FileKind.SKIPPED
 
 
+WireKey = tuple[str, str, str, str]
+"""A FileKey as plain values, as it crosses a pipe to or from a worker process: rel_path, kind,
+record_id, parent_id (a dataclass costs ten times more to pickle)."""
+_KIND_NAMED = {str(kind): kind for kind in FileKind}
+
+
+def to_wire(key: FileKey) -> WireKey:
+    return key.rel_path, str(key.kind), key.record_id, key.parent_id
+
+
+def from_wire(wire: WireKey) -> FileKey:
+    """The key `to_wire` sent; the kind by a dict (FileKind(name) costs a microsecond a key)."""
+    rel_path, kind, record_id, parent_id = wire
+    return FileKey(rel_path, _KIND_NAMED[kind], record_id, parent_id)
+
+
 @dataclass(frozen=True, slots=True)
 class Table:
     """A data table: its columns in row order, its primary key, and the column that says

@@ -25,9 +25,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from indexer.config import child_env
-from indexer.kinds import SPECS, FileKey
+from indexer.kinds import SPECS, FileKey, WireKey, to_wire
 from indexer.outcome import BuiltRows, FileRead, FileStamp, FileStatus, ParsedFile
-from indexer.pipeline.read_worker import Answer, Outcome, WireKey
+from indexer.pipeline.read_worker import Answer, Outcome
 from indexer.pipeline.reader import ProcessorConfig
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class ReadPool:
 
     def read(self, keys: Sequence[FileKey]) -> list[FileRead] | None:
         """These files' reads, in order; None when the pool cannot serve (the caller reads them)."""
-        wire = [(k.rel_path, str(k.kind), k.record_id, k.parent_id) for k in keys]
+        wire = [to_wire(k) for k in keys]
         root = os.fspath(self.root)
         # Every worker gets a share of a small batch; a big one goes in tasks of FILES_PER_TASK.
         size = max(1, min(FILES_PER_TASK, -(-len(wire) // self.pool.workers)))

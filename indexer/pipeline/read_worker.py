@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection
 import pyarrow as pa
 
 from indexer.builders import Source
-from indexer.kinds import SPECS, FileKey, FileKind
+from indexer.kinds import SPECS, FileKind, WireKey, from_wire
 from indexer.pipeline.reader import ProcessorConfig, read_file
 from indexer.store.rows import columns_to_arrow
 
@@ -29,27 +29,22 @@ Outcome = tuple[
 the owner id of its rows (None: nothing parsed), and where its rows start in its kind's table
 and how many there are. Plain values: a dataclass costs ten times more to pickle."""
 
-WireKey = tuple[str, str, str, str]
-"""A FileKey as plain values: rel_path, kind, record_id, parent_id."""
-
 Answer = tuple[list[Outcome], dict[str, pa.Table]]
-
-_KINDS = {str(kind): kind for kind in FileKind}
 
 
 def read_task(root: str, keys: Sequence[WireKey], config: ProcessorConfig) -> Answer:
     """Read these files and build each kind's rows as one Arrow table, in the files' order."""
     outcomes: list[Outcome] = []
     sources: dict[FileKind, list[Source]] = {}
-    for rel_path, name, record_id, parent_id in keys:
-        kind = _KINDS[name]
-        read = read_file(root, FileKey(rel_path, kind, record_id, parent_id), config)
+    for wire in keys:
+        key = from_wire(wire)
+        read = read_file(root, key, config)
         stamp, parsed = read.stamp, read.parsed
         owner, start, count = None, 0, 0
         if parsed is not None:
             owner = parsed.owner_id
             if parsed.table.build is not None and parsed.sources:
-                mine = sources.setdefault(kind, [])
+                mine = sources.setdefault(key.kind, [])
                 start, count = len(mine), len(parsed.sources)
                 mine.extend(parsed.sources)
         outcomes.append(

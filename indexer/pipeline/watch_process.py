@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from indexer.config import child_env
-from indexer.kinds import FileKey, FileKind
+from indexer.kinds import FileKey, from_wire, to_wire
 from indexer.pipeline.accumulator import Trigger
 from indexer.pipeline.watcher import StorageWatcher, WatcherStats
 
@@ -179,7 +179,7 @@ class WatcherProcess:
         with self._lock:
             self._stats = WatcherStats(*stats)
         if what == "keys":
-            keys = [FileKey(path, FileKind(kind), rid, pid) for path, kind, rid, pid in payload]
+            keys = [from_wire(wire) for wire in payload]
             self._submit(keys, Trigger.WATCHER)
         elif what == "lost":
             self._on_events_lost(payload)
@@ -259,7 +259,7 @@ def main(argv: list[str]) -> int:
             messages.send((what, payload, astuple(stats)))
 
     def submit(keys: list[FileKey], trigger: Trigger) -> None:
-        send("keys", [(k.rel_path, k.kind.value, k.record_id, k.parent_id) for k in keys])
+        send("keys", [to_wire(k) for k in keys])
 
     logging.captureWarnings(True)
     logging.getLogger().addHandler(_Forward(send))

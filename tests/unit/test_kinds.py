@@ -19,7 +19,9 @@ from indexer.kinds import (
     KindSpec,
     _compile,
     classify,
+    from_wire,
     sqlite_tables,
+    to_wire,
 )
 from indexer.outcome import ParsedFile
 from indexer.records import parse
@@ -154,3 +156,11 @@ def test_a_share_link_file_is_not_taken_for_a_session_of_a_project_named_share()
     assert key is not None and key.kind is FileKind.SKIPPED
     project_session = classify("session/prj_1/ses_1.json")
     assert project_session is not None and project_session.kind is FileKind.SESSION
+
+
+def test_a_key_comes_back_from_the_wire_as_it_was_sent_for_every_kind() -> None:
+    for kind in FileKind:
+        key = FileKey(f"{kind}/a/b.json", kind, "b", "a")
+        wire = to_wire(key)
+        assert all(type(value) is str for value in wire)  # plain values: cheap to pickle
+        assert from_wire(wire) == key and from_wire(wire).kind is kind
