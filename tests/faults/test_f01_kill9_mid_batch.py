@@ -29,7 +29,7 @@ from tests.faults.support import (
 )
 from tests.helpers import census, wait_until
 
-HANG_AT_BATCH = 4
+HANG_AT_BATCH = 2  # the first catch-up seals 100 files, then the rest while that one is in flight
 SETTLE_S = 2.0  # ProcessorConfig's default, which `ocindex run` uses
 
 

@@ -103,16 +103,13 @@ def open_batch(
     pending_files: int = 0,
     oldest_first_seen: float | None = None,
     next_retry_due: float | None = None,
-    backlog: bool = False,
     forced: bool = False,
     stopping: bool = False,
     in_flight: bool = False,
 ) -> OpenBatch:
     if pending_files and oldest_first_seen is None:
         oldest_first_seen = 0.0
-    return OpenBatch(
-        pending_files, oldest_first_seen, next_retry_due, backlog, forced, stopping, in_flight
-    )
+    return OpenBatch(pending_files, oldest_first_seen, next_retry_due, forced, stopping, in_flight)
 
 
 def seal(reason: SealReason, files: int) -> SealDecision:
@@ -191,32 +188,32 @@ POLICY_CASES: dict[str, tuple[OpenBatch, AccumulatorConfig, float, SealDecision]
         0.0,
         keep_open(0.001),
     ),
-    "a_backlog_raises_the_cap_to_the_pending_share_of_each_queue_slot": (
-        open_batch(120, backlog=True),
+    "a_busy_pipeline_raises_the_cap_to_everything_pending": (
+        open_batch(30, in_flight=True),
         ADAPTIVE,
         0.0,
         seal(SealReason.MAX_FILES, 30),
     ),
-    "a_large_backlog_raises_the_cap_up_to_its_bound": (
-        open_batch(1000, backlog=True),
+    "a_busy_pipeline_raises_the_cap_up_to_its_bound": (
+        open_batch(1000, in_flight=True),
         ADAPTIVE,
         0.0,
         seal(SealReason.MAX_FILES, 50),
     ),
-    "a_small_backlog_keeps_max_files": (
-        open_batch(30, backlog=True),
+    "a_busy_pipeline_with_fewer_than_max_files_pending_keeps_the_batch_open": (
+        open_batch(5, in_flight=True),
         ADAPTIVE,
         0.0,
-        seal(SealReason.MAX_FILES, 10),
+        keep_open(0.2),
     ),
-    "adaptive_mode_without_a_backlog_keeps_max_files": (
+    "adaptive_mode_with_nothing_in_flight_keeps_max_files": (
         open_batch(60),
         ADAPTIVE,
         0.0,
         seal(SealReason.MAX_FILES, 10),
     ),
-    "a_backlog_without_adaptive_mode_keeps_max_files": (
-        open_batch(150, backlog=True),
+    "a_busy_pipeline_without_adaptive_mode_keeps_max_files": (
+        open_batch(150, in_flight=True),
         WINDOW,
         0.0,
         seal(SealReason.MAX_FILES, 100),
@@ -542,6 +539,23 @@ def test_under_a_backlog_adaptive_mode_seals_past_max_files_up_to_its_own_cap() 
         assert wait_until(lambda: acc.get_stats().queue_depth == 2)  # a backlog exists
         sizes = [len(b) for b in collect_files(acc, 300)]
         assert sum(sizes) == 300 and max(sizes) > 10 and max(sizes) <= 50
+    finally:
+        acc.stop()
+
+
+def test_keys_arriving_while_the_queue_is_full_wait_open_and_seal_as_one_batch() -> None:
+    acc = started(
+        AccumulatorConfig(window_ms=1, max_files=10, max_files_under_backlog=500, idle_ms=None)
+    )
+    try:
+        acc.add_many(keys(10))
+        assert wait_until(lambda: acc.get_stats().queue_depth == 1)  # its one slot is taken
+        acc.add_many(keys(200, 10))  # nothing seals them while the slot is taken
+        first = acc.get_batch(timeout_s=5)
+        assert first is not None and len(first) == 10
+        second = acc.get_batch(timeout_s=5)  # the first is still in flight: adaptive cap
+        assert second is not None and len(second) == 200
+        assert [e.key for e in second.entries] == keys(200, 10)
     finally:
         acc.stop()
 
