@@ -29,7 +29,7 @@ from indexer.kinds import classify
 from indexer.pipeline.accumulator import Batch, PendingEntry, SealReason, Trigger
 from indexer.pipeline.processor import BatchProcessor
 from indexer.pipeline.reconciler import Reconciler
-from indexer.rollout import pipeline_config
+from indexer.rollout import Indexer, pipeline_config
 from indexer.scan import scan_tree, walk_files
 from indexer.simulate import OpenCodeSimulator
 from indexer.simulate.replay import replay_in_process
@@ -159,10 +159,11 @@ def _realtime_once(
     t0 = time.perf_counter()
     writes, writer_s = load(root)
     write_done = time.perf_counter()
-    caught_up = indexer.wait_idle(timeout_s=catch_up_s, settle_s=0.25)
+    expected = sum(1 for _ in walk_files(root))
+    conn = writer.cursor()
+    caught_up = _caught_up(indexer, conn, expected, catch_up_s)
     t_end = time.perf_counter()
     indexer.stop(flush=caught_up, close=False)
-    conn = writer.cursor()
     row = conn.execute(
         "SELECT coalesce(sum(files), 0), epoch(max(committed_at)) - epoch(min(started_at)), "
         "coalesce(max(files), 0) FROM batch_log WHERE indexer_version = ?",
@@ -174,7 +175,6 @@ def _realtime_once(
             "SELECT unnest(event_latency_ms) FROM batch_log WHERE indexer_version = ?", [version]
         ).fetchall()
     ]
-    expected = sum(1 for _ in walk_files(root))
     indexed_row = conn.execute(
         "SELECT count(*) FROM file_index WHERE status = 'indexed'"
     ).fetchone()
@@ -200,6 +200,24 @@ def _realtime_once(
             "p99": _r(percentile(lat, 0.99)),
         },
     }
+
+
+def _caught_up(
+    indexer: Indexer, conn: duckdb.DuckDBPyConnection, files: int, timeout_s: float
+) -> bool:
+    """Wait until the indexer is idle with a row for each of the tree's `files`; False when
+    timeout_s passed first. Idle alone is not enough: the watcher may still be listing a new
+    folder's files, and the pipeline then waits for events still to come."""
+    deadline = time.monotonic() + timeout_s
+    while (left := deadline - time.monotonic()) > 0:
+        if indexer.wait_idle(timeout_s=left, settle_s=0.25):
+            row = conn.execute(
+                "SELECT count(*) FROM file_index WHERE status != 'deleted'"
+            ).fetchone()
+            if row is not None and row[0] >= files:
+                return True
+            time.sleep(0.05)  # polling the index until the deadline
+    return False
 
 
 def _r(value: float | None) -> float | None:
