@@ -159,11 +159,11 @@ def _realtime_once(
     t0 = time.perf_counter()
     writes, writer_s = load(root)
     write_done = time.perf_counter()
-    expected = sum(1 for _ in walk_files(root))
     conn = writer.cursor()
-    caught_up = _caught_up(indexer, conn, expected, catch_up_s)
+    caught_up = _caught_up(indexer, conn, root, catch_up_s)
     t_end = time.perf_counter()
     indexer.stop(flush=caught_up, close=False)
+    expected = sum(1 for _ in walk_files(root))
     row = conn.execute(
         "SELECT coalesce(sum(files), 0), epoch(max(committed_at)) - epoch(min(started_at)), "
         "coalesce(max(files), 0) FROM batch_log WHERE indexer_version = ?",
@@ -203,14 +203,18 @@ def _realtime_once(
 
 
 def _caught_up(
-    indexer: Indexer, conn: duckdb.DuckDBPyConnection, files: int, timeout_s: float
+    indexer: Indexer, conn: duckdb.DuckDBPyConnection, root: Path, timeout_s: float
 ) -> bool:
-    """Wait until the indexer is idle with a row for each of the tree's `files`; False when
+    """Wait until the indexer is idle with a row for each file under root; False when
     timeout_s passed first. Idle alone is not enough: the watcher may still be listing a new
-    folder's files, and the pipeline then waits for events still to come."""
+    folder's files, and the pipeline then waits for events still to come. The tree is counted
+    once the indexer is first idle, so the count never competes with it for the GIL."""
     deadline = time.monotonic() + timeout_s
+    files: int | None = None
     while (left := deadline - time.monotonic()) > 0:
         if indexer.wait_idle(timeout_s=left, settle_s=0.25):
+            if files is None:
+                files = sum(1 for _ in walk_files(root))
             row = conn.execute(
                 "SELECT count(*) FROM file_index WHERE status != 'deleted'"
             ).fetchone()

@@ -97,16 +97,17 @@ def test_caught_up_waits_for_a_row_of_every_file_not_only_an_idle_pipeline(
 ) -> None:
     root = tmp_path / "storage"
     OpenCodeSimulator(root, seed=5).write_sessions(1)
-    files = sum(1 for p in root.rglob("*") if p.is_file())
     engine = bench._fresh_engine(root, tmp_path / "i.duckdb", "v2", watch=False, bulk=False)
     conn = engine.writer.cursor()
     try:
         # Not started: nothing is pending, so the pipeline is idle, but no file is indexed yet.
         assert engine.indexer.is_idle()
-        assert not bench._caught_up(engine.indexer, conn, files, timeout_s=0.5)
+        assert not bench._caught_up(engine.indexer, conn, root, timeout_s=0.5)
         engine.indexer.start()  # its startup scan indexes the tree
-        assert bench._caught_up(engine.indexer, conn, files, timeout_s=30)
-        assert not bench._caught_up(engine.indexer, conn, files + 1, timeout_s=0.5)
+        assert bench._caught_up(engine.indexer, conn, root, timeout_s=30)
+        (root / "session" / "global").mkdir(parents=True, exist_ok=True)
+        (root / "session" / "global" / "ses_unseen.json").write_text("{}")  # never watched
+        assert not bench._caught_up(engine.indexer, conn, root, timeout_s=0.5)
     finally:
         engine.indexer.stop(close=False)
         conn.close()
