@@ -19,7 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from indexer.config import IDLE_SEAL_MS, MAX_BATCH_FILES_UNDER_BACKLOG
 from indexer.kinds import FileKey
@@ -247,7 +247,10 @@ class FileBatchAccumulator:
             self._pending[key.rel_path] = PendingEntry(key, trigger, seen_at, event_at)
         else:
             self._coalesced += 1
-            self._pending[key.rel_path] = replace(old, trigger=trigger)
+            if old.trigger is not trigger:  # the newest cause is the one shown
+                self._pending[key.rel_path] = PendingEntry(
+                    old.key, trigger, old.first_seen, old.event_at
+                )
 
     def _promote(self, due_by: float) -> None:
         """Move the retries due by `due_by` into the open batch; a key already pending wins."""

@@ -177,8 +177,9 @@ class StorageWatcher(events.FileSystemEventHandler):
         self._closes = False
         """The observer reports close-after-write: creations and modifications need no event."""
         self._events = 0  # counted on the observer's one dispatch thread
-        self._held: list[FileKey] = []
-        """Keys of events handled while more events waited; the dispatch thread's own."""
+        self._held: dict[str, FileKey] = {}
+        """Keys of events handled while more events waited, by stored path (a burst's create,
+        close and folder listing of one file hand on one key); the dispatch thread's own."""
         self._stop = threading.Event()
         self._health: threading.Thread | None = None
         self._spotter = _OverflowSpotter(self._overflowed)
@@ -349,14 +350,18 @@ class StorageWatcher(events.FileSystemEventHandler):
     def _hold_paths(self, rels: Iterable[str | None]) -> None:
         """Hold the keys of paths as file_index stores them (a name that is not UTF-8, escaped)
         until the observer's queue is drained: one submission for a burst of events."""
-        stored = (stored_path(rel) for rel in rels if rel)
-        self._held.extend(key for key in map(classify, stored) if key is not None)
+        held = self._held
+        for rel in rels:
+            if rel and (stored := stored_path(rel)) not in held:
+                key = classify(stored)
+                if key is not None:
+                    held[stored] = key
 
     def _flush_held(self) -> None:
         """Submit what the events held. On the dispatch thread, or once it has ended."""
         if self._held:
-            held, self._held = self._held, []
-            self._submit_keys(held)
+            held, self._held = self._held, {}
+            self._submit_keys(list(held.values()))
 
     def _submit_keys(self, keys: list[FileKey]) -> None:
         if keys:
