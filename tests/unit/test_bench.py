@@ -17,10 +17,10 @@ from indexer.bench import (
     bench_poc,
     bench_realtime,
     bench_reconcile,
-    format_table,
     peak_rss_mb,
     percentile,
 )
+from indexer.cli.bench import format_table
 from indexer.simulate import OpenCodeSimulator, SimulationReport
 
 POC_KEYS = {"files", "batch_size", "files_per_s", "batch_p50_ms", "batch_p95_ms", "batch_max_ms"}
