@@ -51,9 +51,9 @@ class AccumulatorConfig:
     max_files: int = 100
     flush_on_stop: bool = True
     max_queued_batches: int = 1
-    """Sealed batches waiting for the reader. One: a key arriving while the pipeline is busy
-    waits in the open batch, where it joins the next batch, not behind queued ones (at 5,000
-    files/s, 1 against 4 took the p95 from 370-610 ms to 270-450 ms)."""
+    """Sealed batches waiting for the reader. One, sealed late: a key arriving while the slot is
+    taken waits in the open batch and joins the next batch, not a queue of them (5,000 files/s
+    paced: p95 201-425 ms against 470-576 ms with 4; docs/benchmarks.md)."""
     max_pending_files: int = 50_000
     """add() waits while this many distinct keys are pending (backpressure)."""
     max_files_under_backlog: int | None = MAX_BATCH_FILES_UNDER_BACKLOG
