@@ -92,9 +92,19 @@ def format_table(result: dict[str, Any]) -> str:
             )
         for v in ("v1", "v2"):
             cap = rt["capacity"][v]
-            rows.append((f"realtime {v}, capacity", f"{cap['files_per_s']:,.0f} files/s"))
+            rows.append(
+                (
+                    f"realtime {v}, capacity",
+                    f"{cap['files_per_s']:,.0f} files/s "
+                    f"({cap['distinct_files_per_s']:,.0f} distinct files/s)",
+                )
+            )
         rows.append(
-            ("realtime v2/v1: paced, capacity", f"{rt['ratio']}×, {rt['capacity']['ratio']}×")
+            (
+                "realtime v2/v1: paced, capacity",
+                f"{rt['ratio']}×, {rt['capacity']['ratio']}× "
+                f"(distinct files: {rt['capacity']['distinct_ratio']}×)",
+            )
         )
         cap = rt["capacity"]
         rows.append(

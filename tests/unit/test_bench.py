@@ -78,6 +78,9 @@ def test_every_section_reports_its_keys(tmp_path: Path) -> None:
     capacity = rt["capacity"]
     assert capacity["writer_files_per_s"] > 0 and isinstance(capacity["writer_limited"], bool)
     assert capacity["v2"]["writes"] == 400 and capacity["v2"]["caught_up"]
+    v2 = capacity["v2"]  # every file indexed once at least: distinct files never outnumber versions
+    assert 0 < v2["distinct_files_per_s"] <= v2["files_per_s"]
+    assert capacity["distinct_ratio"] is not None
     assert set(rt["paced_replay_v2"]) == {"1000", "5000"}
     table = format_table(
         {"poc": poc, "realtime": rt, "bulk": bulk, "reconcile": rec, "peak_rss_mb": peak_rss_mb()}
