@@ -49,9 +49,9 @@ its batch is sealed, unless OCINDEX_IDLE_SEAL_MS says otherwise. Measured with t
 runs (docs/benchmarks.md, "Issue 14: the watcher in its own process, group commit")."""
 MAX_BATCH_FILES_UNDER_BACKLOG = 1000
 """While a sealed batch is still being read or committed, the next takes everything pending up to
-this many files; once the pipeline is idle it is back to OCINDEX_MAX_BATCH_FILES. On unless OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG
-says otherwise (0: off). The bound was measured with the replay capacity run (docs/benchmarks.md,
-"Issue 14 measurements")."""
+this many files; once the pipeline is idle it is back to OCINDEX_MAX_BATCH_FILES. On unless
+OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG says otherwise (0: off). The bound was measured with the
+replay capacity run (docs/benchmarks.md, "Issue 14 measurements")."""
 
 
 def process_env() -> Mapping[str, str]:
