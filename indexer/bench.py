@@ -160,10 +160,10 @@ def _realtime_once(
     writes, writer_s = load(root)
     write_done = time.perf_counter()
     conn = writer.cursor()
-    caught_up = _caught_up(indexer, conn, root, catch_up_s)
+    caught_up, counted = _caught_up(indexer, conn, root, catch_up_s)
     t_end = time.perf_counter()
     indexer.stop(flush=caught_up, close=False)
-    expected = sum(1 for _ in walk_files(root))
+    expected = counted if counted is not None else sum(1 for _ in walk_files(root))
     row = conn.execute(
         "SELECT coalesce(sum(files), 0), epoch(max(committed_at)) - epoch(min(started_at)), "
         "coalesce(max(files), 0) FROM batch_log WHERE indexer_version = ?",
@@ -207,11 +207,12 @@ def _realtime_once(
 
 def _caught_up(
     indexer: Indexer, conn: duckdb.DuckDBPyConnection, root: Path, timeout_s: float
-) -> bool:
+) -> tuple[bool, int | None]:
     """Wait until the indexer is idle with a row for each file under root; False when
     timeout_s passed first. Idle alone is not enough: the watcher may still be listing a new
     folder's files, and the pipeline then waits for events still to come. The tree is counted
-    once the indexer is first idle, so the count never competes with it for the GIL."""
+    once the indexer is first idle, so the count never competes with it for the GIL; the count
+    is returned too (None: the indexer was never idle), as the writer has finished with it."""
     deadline = time.monotonic() + timeout_s
     files: int | None = None
     while (left := deadline - time.monotonic()) > 0:
@@ -222,9 +223,9 @@ def _caught_up(
                 "SELECT count(*) FROM file_index WHERE status != 'deleted'"
             ).fetchone()
             if row is not None and row[0] >= files:
-                return True
+                return True, files
             time.sleep(0.05)  # polling the index until the deadline
-    return False
+    return False, files
 
 
 def _r(value: float | None) -> float | None:

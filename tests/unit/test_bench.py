@@ -105,12 +105,13 @@ def test_caught_up_waits_for_a_row_of_every_file_not_only_an_idle_pipeline(
     try:
         # Not started: nothing is pending, so the pipeline is idle, but no file is indexed yet.
         assert engine.indexer.is_idle()
-        assert not bench._caught_up(engine.indexer, conn, root, timeout_s=0.5)
+        files = sum(1 for p in root.rglob("*") if p.is_file())
+        assert bench._caught_up(engine.indexer, conn, root, timeout_s=0.5) == (False, files)
         engine.indexer.start()  # its startup scan indexes the tree
-        assert bench._caught_up(engine.indexer, conn, root, timeout_s=30)
+        assert bench._caught_up(engine.indexer, conn, root, timeout_s=30) == (True, files)
         (root / "session" / "global").mkdir(parents=True, exist_ok=True)
         (root / "session" / "global" / "ses_unseen.json").write_text("{}")  # never watched
-        assert not bench._caught_up(engine.indexer, conn, root, timeout_s=0.5)
+        assert bench._caught_up(engine.indexer, conn, root, timeout_s=0.5) == (False, files + 1)
     finally:
         engine.indexer.stop(close=False)
         conn.close()
