@@ -42,7 +42,7 @@ def apply_reads(
         for path, before in prior.items()
         if before.status in (FileStatus.INDEXED, FileStatus.PENDING)
     }
-    twins = resolve_twins(conn, kept, prior) if overlap else None
+    twins = resolve_twins(conn, tracker, kept, prior) if overlap else None
 
     def may_own_rows(read: FileRead) -> bool:
         return not trust_prior or read.key.rel_path in owns_rows

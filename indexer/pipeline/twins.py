@@ -14,7 +14,7 @@ import duckdb
 from indexer.kinds import TABLES, FileKind, is_source_path
 from indexer.outcome import FileRead, FileStatus
 from indexer.store.database import sql_strings
-from indexer.store.tracking import TrackedFile
+from indexer.store.tracking import FileTracker, TrackedFile
 
 
 @dataclass(slots=True)
@@ -43,21 +43,25 @@ def _read_rank(read: FileRead) -> tuple[int, bool, str]:
 
 
 def resolve_twins(
-    conn: duckdb.DuckDBPyConnection, kept: Sequence[FileRead], prior: dict[str, TrackedFile]
+    conn: duckdb.DuckDBPyConnection,
+    tracker: FileTracker,
+    kept: Sequence[FileRead],
+    prior: dict[str, TrackedFile],
 ) -> Twins:
     """Compare each record of the batch with its other copies: the batch's own and those
-    file_index holds as indexed (ONE query for the whole batch)."""
+    file_index holds as indexed (ONE query for the whole batch, none when the tracker knows
+    file_index holds none of its records)."""
     groups: dict[tuple[str, str], list[FileRead]] = {}
     for r in kept:
         if r.key.kind in TABLES and r.key.record_id:
-            groups.setdefault((str(r.key.kind), r.key.record_id), []).append(r)
+            groups.setdefault((r.key.kind.value, r.key.record_id), []).append(r)
     outside: dict[tuple[str, str], list[tuple[int, bool, str]]] = {}
-    if groups:
+    ids = sorted({rid for _, rid in tracker.records_maybe_tracked(groups)})
+    if ids:
         in_batch = {r.key.rel_path for r in kept}
         rows = conn.execute(
             "SELECT file_path, file_type, record_id, mtime_ns FROM file_index "
-            "WHERE status = 'indexed' AND record_id IN "
-            f"{sql_strings(sorted({rid for _, rid in groups}))}"
+            f"WHERE status = 'indexed' AND record_id IN {sql_strings(ids)}"
         ).fetchall()
         for path, kind, rid, mtime_ns in rows:
             if (str(kind), str(rid)) in groups and path not in in_batch:

@@ -15,7 +15,7 @@ import pyarrow as pa
 from indexer.kinds import FileKey
 from indexer.outcome import FileRead, FileStamp, FileStatus, next_attempts
 from indexer.store.database import sql_strings
-from indexer.store.path_filter import PathFilter
+from indexer.store.bloom_filter import BloomFilter
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +83,17 @@ class FileTracker:
     ) -> None:
         """sole_writer: the caller writes file_index alone while this tracker lives. Then, if
         the table is empty at the first lookup, every path recorded from then on goes into a
-        PathFilter, and a lookup asks DuckDB only about those the filter may hold: a catch-up
-        into an empty index asks about almost none (at 1M rows a lookup costs 15-50 µs a path).
+        BloomFilter, and its record (kind and id) into another, and DuckDB is asked only about
+        those the filters may hold: a catch-up into an empty index asks about almost none (at
+        1M rows a lookup costs 15-50 µs a path, a twins query 20-40 ms a batch of 2,000).
         Reading a big table's paths into a filter instead (1M: ~2 s) was measured and did not
         pay (docs/benchmarks.md)."""
         self.conn = conn
         self.indexer_version = indexer_version
         self._now = now
         self._filter_undecided = sole_writer
-        self._known: PathFilter | None = None
+        self._known: BloomFilter | None = None
+        self._known_records: BloomFilter | None = None
 
     def lookup(self, rel_paths: Iterable[str]) -> dict[str, TrackedFile]:
         """Return the tracked rows of these paths (one statement); unknown paths are absent."""
@@ -123,15 +125,31 @@ class FileTracker:
         return self.conn.execute(statement + where).fetchall()
 
     def _maybe_known(self, paths: list[str]) -> list[str]:
-        if self._filter_undecided and paths:
-            self._filter_undecided = False  # decided once: the table is ours only if empty
-            if self._rows() == 0:
-                self._known = PathFilter()
+        if paths:
+            self._decide_filter()
         return paths if self._known is None else self._known.maybe_held(paths)
 
+    def records_maybe_tracked(self, records: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The (kind, record id) pairs of which file_index may hold a row: all of them, unless
+        this tracker filters (see __init__); then those it recorded, and rarely another."""
+        records = list(records)
+        if records:
+            self._decide_filter()
+        if self._known_records is None:
+            return records
+        held = set(self._known_records.maybe_held(_record_key(k, r) for k, r in records))
+        return [(k, r) for k, r in records if _record_key(k, r) in held]
+
+    def _decide_filter(self) -> None:
+        if self._filter_undecided:
+            self._filter_undecided = False  # decided once: the table is ours only if empty
+            if self._rows() == 0:
+                self._known, self._known_records = BloomFilter(), BloomFilter()
+
     def distrust_filter(self) -> bool:
-        """Stop filtering lookups (a row the filter did not know turned up); True if it was."""
-        was, self._known = self._known is not None, None
+        """Stop filtering (a row the filters did not know turned up); True if they were on."""
+        was = self._known is not None
+        self._known = self._known_records = None
         return was
 
     def _rows(self) -> int:
@@ -187,8 +205,11 @@ class FileTracker:
             schema=FILE_INDEX_SCHEMA,
         )
         known = [path for path, before in zip(paths, olds, strict=True) if before is not None]
-        if self._known is not None:
+        if self._known is not None and self._known_records is not None:
             self._known.add(paths)  # before the insert: a path in doubt is only looked up
+            self._known_records.add(
+                _record_key(e.key.kind.value, e.key.record_id) for e in news if e.key.record_id
+            )
         if known:
             self._matching(known, "DELETE FROM file_index f")
         # Column order is the table's: the v1-era columns, then those migrations appended.
@@ -245,6 +266,10 @@ class FileTracker:
             if before is None or before.status is FileStatus.DELETED or before.stamp != stamp:
                 out.append(key)
         return out
+
+
+def _record_key(kind: str, record_id: str) -> str:
+    return f"{kind}\0{record_id}"
 
 
 def _tracked(row: tuple[Any, ...]) -> TrackedFile:

@@ -534,6 +534,30 @@ def test_when_the_older_copy_goes_the_newer_rows_stay(
     assert agent_of(index_db) == [(MSG, "from-sqlite")]
 
 
+def test_a_catch_up_into_an_empty_index_finds_an_earlier_batchs_twin_in_the_trackers_filter(
+    tmp_path: Path, index_db: duckdb.DuckDBPyConnection
+) -> None:
+    # A store that holds no sessions yet (no history) and a session file moved between project
+    # folders: the newer copy lands in one batch, the older in the next.
+    create_opencode_db(tmp_path / "opencode.db").close()
+    root = tmp_path / "storage"
+    processor = BatchProcessor(
+        index_db, root, sources=[SqliteSource(tmp_path / "opencode.db", root)]
+    )
+    for folder, title, seconds in (("p1", "newer", 5), ("p2", "older", 3)):
+        doc = {"id": "ses_m", "projectID": folder, "title": title, "time": {"created": 1}}
+        path = write(root, f"session/{folder}/ses_m.json", orjson.dumps(doc))
+        os.utime(path, ns=(seconds * 10**9, seconds * 10**9))
+    processor.process(batch_of([key_of("session/p1/ses_m.json")]))
+    processor.process(batch_of([key_of("session/p2/ses_m.json")]))
+    rows = index_db.execute("SELECT id, project_id, title FROM sessions").fetchall()
+    assert rows == [("ses_m", "p1", "newer")]
+    statuses = index_db.execute("SELECT status FROM file_index").fetchall()
+    assert statuses == [("indexed",), ("indexed",)]  # the older one tracked, its rows left alone
+    # Found by the filter of records: not by an insert that failed (which turns filters off).
+    assert processor.tracker.distrust_filter()
+
+
 def test_without_sources_the_overlap_query_never_runs(
     index_db: duckdb.DuckDBPyConnection, storage_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

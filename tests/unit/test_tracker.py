@@ -138,3 +138,25 @@ def test_a_tracker_meeting_rows_at_its_first_lookup_never_filters(
     FileTracker(index_db, "v2").mark_indexed([(key(2), FileStamp(1, 1), "h")])
     assert key(2).rel_path in t.lookup([key(2).rel_path])
     assert not t.distrust_filter()
+
+
+def test_a_filtering_tracker_asks_only_about_the_records_it_recorded(
+    index_db: duckdb.DuckDBPyConnection,
+) -> None:
+    t = FileTracker(index_db, "v2", sole_writer=True)
+    absent = [("part", f"prt_new{i}") for i in range(1_000)]
+    assert t.records_maybe_tracked(absent) == []  # empty at the first question: filtering
+    t.mark_indexed([(key(i), FileStamp(i, 1), "h") for i in range(300)])
+    recorded = [(key(i).kind.value, key(i).record_id) for i in range(300)]
+    assert t.records_maybe_tracked(recorded) == recorded
+    assert len(t.records_maybe_tracked(absent)) < 10
+    assert ("session", "prt_1") not in t.records_maybe_tracked([("session", "prt_1")])
+    assert t.distrust_filter()
+    assert t.records_maybe_tracked(absent[:3]) == absent[:3]  # not filtering: every record
+
+
+def test_a_tracker_that_is_not_the_sole_writer_asks_about_every_record(
+    index_db: duckdb.DuckDBPyConnection,
+) -> None:
+    t = FileTracker(index_db, "v2")
+    assert t.records_maybe_tracked([("part", "prt_x")]) == [("part", "prt_x")]

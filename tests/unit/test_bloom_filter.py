@@ -1,12 +1,12 @@
-"""The tracker's Bloom filter of paths: never a wrong "no", rarely a wrong "maybe"."""
+"""The tracker's Bloom filter (of paths, of records): never a wrong "no", rarely a wrong "maybe"."""
 
 from __future__ import annotations
 
-from indexer.store.path_filter import PathFilter
+from indexer.store.bloom_filter import BloomFilter
 
 
 def test_every_path_added_may_be_held_and_few_others_are() -> None:
-    f = PathFilter()
+    f = BloomFilter()
     added = [f"part/msg_{i // 100:07d}/prt_{i:09d}.json" for i in range(200_000)]
     assert f.maybe_held(added[:10]) == []  # empty: holds nothing
     f.add(added)
