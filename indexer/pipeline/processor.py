@@ -23,9 +23,10 @@ from indexer.pipeline.apply import apply_reads
 from indexer.pipeline.history import as_history, history_kinds
 from indexer.pipeline.read_pool import ReadPool
 from indexer.pipeline.reader import ProcessorConfig, read_file
-from indexer.sources.base import ChangeSource, owner_of
+from indexer.sources.base import ChangeSource, PortableReader, owner_of
 from indexer.store.database import transaction
 from indexer.store.logs import append_batch, next_batch_id
+from indexer.store.rows import with_rows_built
 from indexer.store.schema import get_meta, set_meta
 from indexer.store.tracking import FileTracker, TrackedFile
 
@@ -92,24 +93,30 @@ class BatchProcessor:
         for source in self.sources:
             mine = [e.key for e in entries if owner_of(e.key.rel_path, self.sources) is source]
             if mine:
-                found.update((r.key.rel_path, r) for r in source.read(mine))
+                found.update(self._read_on_pool(mine, source.portable_reader()))
+                rest = [k for k in mine if k.rel_path not in found]
+                if rest:
+                    found.update((r.key.rel_path, r) for r in source.read(rest))
         found.update(self._read_on_pool([e.key for e in entries if e.key.rel_path not in found]))
         reads = [
             found.get(e.key.rel_path) or read_file(self.root, e.key, self.config, 0, self._wall)
             for e in entries
         ]
         history, authorities = history_kinds(self.sources)
-        reads = as_history(reads, history, self.sources, authorities)
+        reads = with_rows_built(as_history(reads, history, self.sources, authorities))
         read_ms = (self._monotonic() - started) * 1000
         return ReadBatch(batch, entries, tuple(reads), read_ms, history, tuple(authorities))
 
-    def _read_on_pool(self, keys: list[FileKey]) -> dict[str, FileRead]:
-        """The files the worker processes read, when the batch is big enough for them. A file
-        that failed is left to be read here: whether it settles depends on this process's clock
-        (its first sight of a file dated in the future, the wall clock it was given)."""
+    def _read_on_pool(
+        self, keys: list[FileKey], records: PortableReader | None = None
+    ) -> dict[str, FileRead]:
+        """The files (or a source's records) the worker processes read, when the batch is big
+        enough for them. A file that failed is left to be read here: whether it settles depends
+        on this process's clock (its first sight of a file dated in the future, the wall clock it
+        was given), and a store that failed says so here."""
         if self.pool is None or not self.pool.wants(len(keys)):
             return {}
-        reads = self.pool.read(keys) or ()
+        reads = self.pool.read(keys, records) or ()
         return {r.key.rel_path: r for r in reads if r.status not in _READ_HERE}
 
     def commit(self, read: ReadBatch) -> BatchResult:

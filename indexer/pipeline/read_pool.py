@@ -27,8 +27,9 @@ import pyarrow as pa
 from indexer.config import child_env
 from indexer.kinds import SPECS, FileKey, WireKey, to_wire
 from indexer.outcome import BuiltRows, FileRead, FileStamp, FileStatus, ParsedFile
-from indexer.pipeline.read_worker import Answer, Outcome
+from indexer.pipeline.read_worker import Answer, Origin, Outcome
 from indexer.pipeline.reader import ProcessorConfig
+from indexer.sources.base import PortableReader
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,9 @@ class _Worker:
         self.tasks = Connection(task_w, readable=False)
         self.answers = Connection(answer_r, writable=False)
 
-    def run(self, tasks: Sequence[tuple[str, Sequence[WireKey], ProcessorConfig]]) -> list[Answer]:
+    def run(
+        self, tasks: Sequence[tuple[Origin, Sequence[WireKey], ProcessorConfig]]
+    ) -> list[Answer]:
         answers: list[Answer] = []
         for task in tasks:
             try:
@@ -114,17 +117,22 @@ class ReadPool:
         self._lock = threading.Lock()
         self.batches = 0
         """Batches the workers read."""
+        self.keys = 0
+        """Files and records the workers read."""
 
     def wants(self, files: int) -> bool:
         return self.pool.workers > 0 and files >= self.pool.min_files and not self._off
 
-    def read(self, keys: Sequence[FileKey]) -> list[FileRead] | None:
-        """These files' reads, in order; None when the pool cannot serve (the caller reads them)."""
+    def read(
+        self, keys: Sequence[FileKey], records: PortableReader | None = None
+    ) -> list[FileRead] | None:
+        """These files' reads (or, given a source's reader, its records'), in order; None when
+        the pool cannot serve (the caller reads them)."""
         wire = [to_wire(k) for k in keys]
-        root = os.fspath(self.root)
+        origin: Origin = os.fspath(self.root) if records is None else records
         # Every worker gets a share of a small batch; a big one goes in tasks of FILES_PER_TASK.
         size = max(1, min(FILES_PER_TASK, -(-len(wire) // self.pool.workers)))
-        tasks = [(root, wire[i : i + size], self.config) for i in range(0, len(wire), size)]
+        tasks = [(origin, wire[i : i + size], self.config) for i in range(0, len(wire), size)]
         try:
             workers, threads = self._running()
             n = len(workers)
@@ -140,6 +148,7 @@ class ReadPool:
             base = t * size
             reads.extend(_rebuild(keys[base + j], o, tables) for j, o in enumerate(outcomes))
         self.batches += 1
+        self.keys += len(keys)
         return reads
 
     def _running(self) -> tuple[list[_Worker], ThreadPoolExecutor]:

@@ -8,6 +8,7 @@ Run by `indexer.pipeline.read_pool` as `python -m indexer.pipeline.read_worker T
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -18,8 +19,10 @@ from multiprocessing.connection import Connection
 import pyarrow as pa
 
 from indexer.builders import Source
-from indexer.kinds import SPECS, FileKind, WireKey, from_wire
+from indexer.kinds import SPECS, FileKey, FileKind, WireKey, from_wire
+from indexer.outcome import FileRead
 from indexer.pipeline.reader import ProcessorConfig, read_file
+from indexer.sources.base import PortableReader, RecordReader
 from indexer.store.rows import columns_to_arrow
 
 Outcome = tuple[
@@ -31,15 +34,34 @@ and how many there are. Plain values: a dataclass costs ten times more to pickle
 
 Answer = tuple[list[Outcome], dict[str, pa.Table]]
 
+Origin = str | PortableReader
+"""Where a task's keys are read: files under a storage root, or a source's records."""
 
-def read_task(root: str, keys: Sequence[WireKey], config: ProcessorConfig) -> Answer:
-    """Read these files and build each kind's rows as one Arrow table, in the files' order."""
+_opened: dict[PortableReader, RecordReader] = {}
+"""The sources' readers this process opened (a store's connection lives as long as it)."""
+
+
+def read_task(origin: Origin, keys: Sequence[WireKey], config: ProcessorConfig) -> Answer:
+    """Read these files (or records) and build each kind's rows as one Arrow table, in the
+    keys' order."""
+    return _answer(_reads(origin, [from_wire(w) for w in keys], config))
+
+
+def _reads(origin: Origin, keys: list[FileKey], config: ProcessorConfig) -> list[FileRead]:
+    if isinstance(origin, str):
+        return [read_file(origin, key, config) for key in keys]
+    reader = _opened.get(origin)
+    if reader is None:
+        reader = _opened[origin] = origin.open()
+    found = {r.key.rel_path: r for r in reader.read(keys)}
+    return [found[key.rel_path] for key in keys]
+
+
+def _answer(reads: list[FileRead]) -> Answer:
     outcomes: list[Outcome] = []
     sources: dict[FileKind, list[Source]] = {}
-    for wire in keys:
-        key = from_wire(wire)
-        read = read_file(root, key, config)
-        stamp, parsed = read.stamp, read.parsed
+    for read in reads:
+        key, stamp, parsed = read.key, read.stamp, read.parsed
         owner, start, count = None, 0, 0
         if parsed is not None:
             owner = parsed.owner_id
@@ -90,6 +112,8 @@ def main(argv: Sequence[str]) -> int:
     tasks = Connection(int(argv[0]), writable=False)
     answers = Connection(int(argv[1]), readable=False)
     os.dup2(2, 1)  # whatever prints goes to stderr, never into the answers
+    # What a read found travels in its answer; the parent reads a failure again and logs it.
+    logging.disable(logging.CRITICAL)
     # Ctrl-C reaches the whole process group: the parent decides, and its pipe ends this one.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     serve(tasks, answers)

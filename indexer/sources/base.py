@@ -22,6 +22,19 @@ if TYPE_CHECKING:
 Submit = Callable[[list[FileKey], "Trigger"], None]
 
 
+class RecordReader(Protocol):
+    def read(self, keys: Sequence[FileKey]) -> list[FileRead]:
+        """One FileRead per key, in any order."""
+        ...
+
+
+class PortableReader(Protocol):
+    """What another process (a reading worker) needs to read a source's records itself:
+    picklable, hashable, and opened there once."""
+
+    def open(self) -> RecordReader: ...
+
+
 class ChangeSource(Protocol):
     prefix: str
     """Every key of this source has a rel_path starting with this, e.g. 'sqlite:'."""
@@ -49,6 +62,10 @@ class ChangeSource(Protocol):
         ...
 
     def stop(self) -> None: ...
+
+    def portable_reader(self) -> PortableReader | None:
+        """How a worker process reads this source's records itself; None: only here."""
+        ...
 
     def supersedes(self) -> frozenset[FileKind]:
         """The kinds this source now holds with authority: their copies anywhere else (the JSON

@@ -147,6 +147,9 @@ class TreeSource:
     def stop(self) -> None:
         """Nothing runs."""
 
+    def portable_reader(self) -> None:
+        return None  # a legacy tree is small and read once: not worth a worker's round trip
+
     def supersedes(self) -> frozenset[FileKind]:
         return frozenset()  # old JSON is never the authority over anything
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,14 +16,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from indexer.kinds import DATA_TABLES, TABLES
-from indexer.outcome import FileStatus
+from indexer.kinds import DATA_TABLES, TABLES, FileKey
+from indexer.outcome import FileRead, FileStatus
 from indexer.pipeline.accumulator import Batch, PendingEntry, SealReason, Trigger
 from indexer.pipeline.processor import BatchProcessor
 from indexer.pipeline.read_pool import PoolConfig, ReadPool
 from indexer.pipeline.reader import ProcessorConfig, read_file
 from indexer.scan import scan_tree
-from indexer.simulate import OpenCodeSimulator
+from indexer.simulate import OpenCodeSimulator, SqliteSimulator
+from indexer.sources.sqlite import SqliteSource
 from indexer.store.database import open_database
 from indexer.store.rows import write_parsed
 from tests.helpers import children_running, exited, wait_until, write
@@ -59,7 +61,42 @@ def test_workers_read_what_the_thread_reads_and_build_the_same_rows(
     keys = [e.key for e in batch_of(faulty_tree).entries]
     pooled = pool.read(keys)
     assert pooled is not None and pool.batches == 1
-    here = [read_file(faulty_tree, k, CONFIG) for k in keys]
+    assert_same_reads([read_file(faulty_tree, k, CONFIG) for k in keys], pooled, keys)
+    assert {r.status for r in pooled} >= {FileStatus.INDEXED, FileStatus.ERROR}
+    assert any(r.message and "out_of_range" in r.message for r in pooled)
+
+
+@pytest.mark.parametrize("generation", ["1.2", "2.x"])
+def test_workers_read_a_stores_records_as_the_source_does(tmp_path: Path, generation: str) -> None:
+    root = tmp_path / "storage"
+    with SqliteSimulator(root, seed=3, generation=generation) as sim:
+        sim.write_sessions(4)
+    conn = sqlite3.connect(sim.db_path)
+    table = "session_message" if generation == "2.x" else "message"
+    bad = conn.execute(f"SELECT id FROM {table} LIMIT 1").fetchone()[0]
+    conn.execute(f"UPDATE {table} SET data = '[1, 2]' WHERE id = ?", [bad])  # not an object
+    conn.commit()
+    conn.close()
+    source = SqliteSource(sim.db_path, root)
+    stamps = source.stamps()
+    assert stamps is not None
+    keys = [source.key_for(path) for path in stamps.column("path").to_pylist()]
+    keys.append(source.key_for(f"{source.prefix}{table}/msg_gone"))  # no such row
+    wanted = [k for k in keys if k is not None]
+    assert len(wanted) == len(keys) > 50
+    pool = ReadPool(root, CONFIG, PoolConfig(workers=2, min_files=1))
+    try:
+        pooled = pool.read(wanted, source.portable_reader())
+    finally:
+        pool.close()
+    here = {r.key.rel_path: r for r in source.read(wanted)}
+    assert pooled is not None
+    assert_same_reads([here[k.rel_path] for k in wanted], pooled, wanted)
+    statuses = {r.status for r in pooled}
+    assert statuses == {FileStatus.INDEXED, FileStatus.ERROR, FileStatus.DELETED}
+
+
+def assert_same_reads(here: list[FileRead], pooled: list[FileRead], keys: list[FileKey]) -> None:
     assert [r.key for r in pooled] == keys
     for mine, theirs in zip(here, pooled, strict=True):
         assert (mine.status, mine.stamp, mine.content_hash, mine.message, mine.retry_in_s) == (
@@ -74,8 +111,6 @@ def test_workers_read_what_the_thread_reads_and_build_the_same_rows(
             assert theirs.parsed.table is mine.parsed.table
             assert theirs.parsed.owner_id == mine.parsed.owner_id
             assert theirs.parsed.rows == mine.parsed.rows
-    assert {r.status for r in pooled} >= {FileStatus.INDEXED, FileStatus.ERROR}
-    assert any(r.message and "out_of_range" in r.message for r in pooled)
 
 
 def test_rows_built_by_workers_and_here_land_in_file_order_the_later_file_winning(
@@ -158,21 +193,26 @@ def test_small_batches_are_read_here_and_a_closed_pool_starts_nothing(faulty_tre
     assert not pool.wants(500) and pool.read([]) is None and pool._workers == []
 
 
+@pytest.mark.parametrize("store", [False, True], ids=["files", "files-and-a-store"])
 def test_v2_with_workers_indexes_exactly_what_v2_without_them_does(
-    faulty_tree: Path, tmp_path: Path
+    faulty_tree: Path, tmp_path: Path, store: bool
 ) -> None:
     from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
 
+    db_path = tmp_path / "opencode.db"
+    if store:  # OpenCode 2.x beside the tree: its records ride the same pool
+        with SqliteSimulator(tmp_path / "unused", seed=4, db_path=db_path, generation="2.x") as s:
+            s.write_sessions(3)
     dumps = []
     for workers in (0, 2):
         db = tmp_path / f"w{workers}.duckdb"
         config = V2Config(watch=False, processor=CONFIG, pool=PoolConfig(workers, min_files=1))
-        ix = UnifiedIndexerV2(faulty_tree, db, config=config)
+        sources = [SqliteSource(db_path, faulty_tree)] if store else []
+        ix = UnifiedIndexerV2(faulty_tree, db, config=config, sources=sources)
         ix.start()
         assert ix.wait_idle(60, settle_s=0.2)
-        used = ix._pool.batches if ix._pool is not None else 0
+        used = ix._pool.keys if ix._pool is not None else 0
         ix.stop()
-        assert used > 0 if workers else used == 0
         conn = open_database(db, read_only=True)
         try:
             dumps.append(
@@ -189,8 +229,15 @@ def test_v2_with_workers_indexes_exactly_what_v2_without_them_does(
             )
         finally:
             conn.close()
+        # With workers, every file and record went to them at least once.
+        assert used >= len(dumps[-1]["file_index"]) if workers else used == 0
     assert dumps[0] == dumps[1]
-    assert any(row[2] == "error" for row in dumps[1]["file_index"])
+    from_store = [row for row in dumps[1]["file_index"] if row[0].startswith("sqlite:")]
+    statuses = {row[2] for row in dumps[1]["file_index"]}
+    if store:  # the store holds sessions: the JSON files are history
+        assert len(from_store) > 50 and {"indexed", "skipped"} <= statuses
+    else:
+        assert not from_store and "error" in statuses
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

@@ -7,6 +7,7 @@ import sqlite3
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,7 +15,16 @@ import pyarrow as pa
 
 from indexer.generations import SqliteShape, SqliteTable
 from indexer.kinds import FileKey, FileKind
-from indexer.outcome import Failure, FileRead, FileStamp, Found, ParsedFile, Situation, decide
+from indexer.outcome import (
+    Failure,
+    FileRead,
+    FileStamp,
+    Found,
+    ParsedFile,
+    RetryPolicy,
+    Situation,
+    decide,
+)
 from indexer.rebuild import data_record
 from indexer.records import content_hash, parse, too_large
 from indexer.sources.sqlite.config import SqliteSourceConfig
@@ -39,6 +49,22 @@ class Stamps:
     """The database's layout ("1.x", "2.x", "upgraded")."""
 
 
+@dataclass(frozen=True, slots=True)
+class StoreRows:
+    """One store's rows as any process reads them: its file, name, key prefix and settings.
+    Picklable, so a reading worker process opens its own RowReader on the same store."""
+
+    db_path: Path
+    name: str
+    prefix: str
+    config: SqliteSourceConfig
+
+    def open(self) -> RowReader:
+        db = ReadOnlyDatabase(self.db_path, self.name, self.config.busy_timeout_ms)
+        situation = Situation(RetryPolicy(self.config.retry_base_s, self.config.retry_max_s))
+        return RowReader(db, self.prefix, self.config, situation)
+
+
 class RowReader:
     """Reads one database's rows into FileReads and stamps. Safe from any thread: every query
     goes through the database's per-thread connection."""
@@ -50,7 +76,7 @@ class RowReader:
         config: SqliteSourceConfig,
         situation: Situation,
     ) -> None:
-        self._db = db
+        self.db = db
         self._prefix = prefix
         self._config = config
         self._situation = situation
@@ -78,16 +104,16 @@ class RowReader:
             by_table.setdefault(key.rel_path[len(self._prefix) :].split("/", 1)[0], []).append(key)
         for table, table_keys in by_table.items():
             try:
-                schema = self._db.usable_schema()
+                schema = self.db.usable_schema()
                 out.extend(self._read_table(table, table_keys, schema))
             except (Unavailable, sqlite3.Error) as exc:
-                state, message = self._db.fail(exc)
+                state, message = self.db.fail(exc)
                 out.extend(self._unavailable(table_keys, state, message))
         return out
 
     def stamps(self) -> Stamps:
         """Every row's stamp; raises Unavailable or sqlite3.Error while it cannot be read."""
-        schema = self._db.usable_schema()
+        schema = self.db.usable_schema()
         paths: list[str] = []
         mtimes: list[int] = []
         sizes: list[int] = []
@@ -114,13 +140,13 @@ class RowReader:
 
     def count_rows(self) -> dict[str, int]:
         """Rows per table now (a todo key is a session's whole list, so todo counts sessions)."""
-        layout = self._db.usable_schema().records
+        layout = self.db.usable_schema().records
         counts = {}
         for table, (_, mapping) in layout.records.items():
             grouped = mapping.shape is SqliteShape.GROUPED
             what = "DISTINCT session_id" if grouped else "*"
             counts[table] = int(
-                self._db.query(
+                self.db.query(
                     f"SELECT count({what}) FROM {mapping.table} WHERE {layout.where(table)}"
                 )[0][0]
             )
@@ -128,11 +154,11 @@ class RowReader:
 
     def holds_sessions(self) -> bool:
         """Whether the store holds at least one session it counts (any generation)."""
-        layout = self._db.usable_schema().records
+        layout = self.db.usable_schema().records
         for segment, (kind, mapping) in layout.records.items():
             if (
                 kind is FileKind.SESSION
-                and self._db.query(
+                and self.db.query(
                     f"SELECT EXISTS (SELECT 1 FROM {mapping.table} WHERE {layout.where(segment)})"
                 )[0][0]
             ):
@@ -180,7 +206,7 @@ class RowReader:
         out: list[tuple[Any, ...]] = []
         after = -(2**63)
         while True:
-            rows = self._db.query(
+            rows = self.db.query(
                 f"{select} WHERE rowid > ? AND ({where}) ORDER BY rowid LIMIT ?",
                 [after, self._config.chunk_rows],
             )
@@ -220,7 +246,7 @@ class RowReader:
             if mapping.shape is SqliteShape.DATA:
                 found.update(self._read_data_rows(mapping, chunk, marks, where, key_of))
             elif mapping.shape is SqliteShape.GROUPED:
-                rows = self._db.query(
+                rows = self.db.query(
                     f"{_group_select(mapping.table)} WHERE session_id IN ({marks}) AND ({where})",
                     chunk,
                 )
@@ -230,7 +256,7 @@ class RowReader:
                     )
             else:
                 cols = self._columns(table, schema)
-                rows = self._db.query(
+                rows = self.db.query(
                     f"SELECT {', '.join(cols)} FROM {mapping.table} "
                     f"WHERE id IN ({marks}) AND ({where})",
                     chunk,
@@ -252,7 +278,7 @@ class RowReader:
         key_of: Mapping[str, FileKey],
     ) -> dict[str, FileRead]:
         id_columns = ", ".join(column for _, column in mapping.ids)
-        rows = self._db.query(
+        rows = self.db.query(
             f"SELECT {id_columns}, time_updated, {mapping.stamp_sql}, "
             "length(CAST(data AS BLOB)), "
             "CASE WHEN length(CAST(data AS BLOB)) > ? THEN NULL ELSE data END "

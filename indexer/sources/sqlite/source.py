@@ -14,12 +14,11 @@ import duckdb
 import pyarrow as pa
 
 from indexer.kinds import FileKey, FileKind, is_source_path
-from indexer.outcome import FileRead, FileStatus, RetryPolicy, Situation
+from indexer.outcome import FileRead, FileStatus
 from indexer.pipeline.accumulator import Trigger
 from indexer.sources.base import Submit
 from indexer.sources.sqlite.config import SqliteSourceConfig
 from indexer.sources.sqlite.connection import (
-    ReadOnlyDatabase,
     Schema,
     SourceState,
     Unavailable,
@@ -27,7 +26,7 @@ from indexer.sources.sqlite.connection import (
 from indexer.sources.sqlite.discovery import source_prefix
 from indexer.sources.sqlite.layout import ALL_RECORDS
 from indexer.sources.sqlite.poller import Poller
-from indexer.sources.sqlite.rows import RowReader
+from indexer.sources.sqlite.rows import StoreRows
 from indexer.store.logs import raise_watermarks, read_watermarks
 
 log = logging.getLogger(__name__)
@@ -71,9 +70,9 @@ class SqliteSource:
         self._monotonic = monotonic
         self._authoritative = False
         self._authority_checked = -1e18
-        situation = Situation(RetryPolicy(self.config.retry_base_s, self.config.retry_max_s))
-        self._db = ReadOnlyDatabase(self.db_path, self.name, self.config.busy_timeout_ms)
-        self._reader = RowReader(self._db, self.prefix, self.config, situation)
+        self._rows_here = StoreRows(self.db_path, self.name, self.prefix, self.config)
+        self._reader = self._rows_here.open()
+        self._db = self._reader.db
         self._poller = Poller(
             self._db,
             self.prefix,
@@ -108,6 +107,9 @@ class SqliteSource:
         """One FileRead per key: INDEXED, ERROR (a row whose data is not a JSON object), DELETED
         (no such row), or PENDING while the database cannot be read (never DELETED then)."""
         return self._reader.read(keys)
+
+    def portable_reader(self) -> StoreRows:
+        return self._rows_here
 
     def write_progress(self, conn: duckdb.DuckDBPyConnection, reads: Sequence[FileRead]) -> None:
         """Raise each table's watermark to the largest time_updated of the rows this batch
