@@ -71,7 +71,9 @@ class BatchProcessor:
         self.version = indexer_version
         self.config = config or ProcessorConfig()
         self.sources = tuple(sources)
-        self.tracker = FileTracker(conn, indexer_version, wall, sole_writer=True)
+        self.tracker = FileTracker(
+            conn, indexer_version, wall, sole_writer=True, asks_records=bool(self.sources)
+        )
         self._monotonic = monotonic
         self._wall = wall
         self._next_id = next_batch_id(conn)

@@ -80,18 +80,21 @@ class FileTracker:
         indexer_version: str,
         now: Callable[[], float] = time.time,
         sole_writer: bool = False,
+        asks_records: bool = False,
     ) -> None:
         """sole_writer: the caller writes file_index alone while this tracker lives. Then, if
         the table is empty at the first lookup, every path recorded from then on goes into a
-        BloomFilter, and its record (kind and id) into another, and DuckDB is asked only about
-        those the filters may hold: a catch-up into an empty index asks about almost none (at
-        1M rows a lookup costs 15-50 µs a path, a twins query 20-40 ms a batch of 2,000).
-        Reading a big table's paths into a filter instead (1M: ~2 s) was measured and did not
-        pay (docs/benchmarks.md)."""
+        BloomFilter, and, if the caller asks about records (asks_records: it resolves twins),
+        each record's kind and id into another; DuckDB is asked only about those the filters
+        may hold: a catch-up into an empty index asks about almost none (at 1M rows a lookup
+        costs 15-50 µs a path, a twins query 20-40 ms a batch of 2,000). Reading a big table's
+        paths into a filter instead (1M: ~2 s) was measured and did not pay
+        (docs/benchmarks.md)."""
         self.conn = conn
         self.indexer_version = indexer_version
         self._now = now
         self._filter_undecided = sole_writer
+        self._asks_records = asks_records
         self._known: BloomFilter | None = None
         self._known_records: BloomFilter | None = None
 
@@ -144,7 +147,8 @@ class FileTracker:
         if self._filter_undecided:
             self._filter_undecided = False  # decided once: the table is ours only if empty
             if self._rows() == 0:
-                self._known, self._known_records = BloomFilter(), BloomFilter()
+                self._known = BloomFilter()
+                self._known_records = BloomFilter() if self._asks_records else None
 
     def distrust_filter(self) -> bool:
         """Stop filtering (a row the filters did not know turned up); True if they were on."""
@@ -205,8 +209,9 @@ class FileTracker:
             schema=FILE_INDEX_SCHEMA,
         )
         known = [path for path, before in zip(paths, olds, strict=True) if before is not None]
-        if self._known is not None and self._known_records is not None:
+        if self._known is not None:
             self._known.add(paths)  # before the insert: a path in doubt is only looked up
+        if self._known_records is not None:
             self._known_records.add(
                 _record_key(e.key.kind.value, e.key.record_id) for e in news if e.key.record_id
             )

@@ -143,7 +143,7 @@ def test_a_tracker_meeting_rows_at_its_first_lookup_never_filters(
 def test_a_filtering_tracker_asks_only_about_the_records_it_recorded(
     index_db: duckdb.DuckDBPyConnection,
 ) -> None:
-    t = FileTracker(index_db, "v2", sole_writer=True)
+    t = FileTracker(index_db, "v2", sole_writer=True, asks_records=True)
     absent = [("part", f"prt_new{i}") for i in range(1_000)]
     assert t.records_maybe_tracked(absent) == []  # empty at the first question: filtering
     t.mark_indexed([(key(i), FileStamp(i, 1), "h") for i in range(300)])
@@ -155,8 +155,10 @@ def test_a_filtering_tracker_asks_only_about_the_records_it_recorded(
     assert t.records_maybe_tracked(absent[:3]) == absent[:3]  # not filtering: every record
 
 
-def test_a_tracker_that_is_not_the_sole_writer_asks_about_every_record(
-    index_db: duckdb.DuckDBPyConnection,
+@pytest.mark.parametrize("sole_writer", [False, True])
+def test_a_tracker_not_keeping_records_asks_about_every_record(
+    index_db: duckdb.DuckDBPyConnection, sole_writer: bool
 ) -> None:
-    t = FileTracker(index_db, "v2")
+    t = FileTracker(index_db, "v2", sole_writer=sole_writer)  # records not asked for
+    t.mark_indexed([(key(1), FileStamp(1, 1), "h")])
     assert t.records_maybe_tracked([("part", "prt_x")]) == [("part", "prt_x")]
