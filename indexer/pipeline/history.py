@@ -28,6 +28,10 @@ def history_kinds(sources: Sequence[ChangeSource]) -> tuple[frozenset[FileKind],
     return frozenset(kinds), prefixes
 
 
+def history_reason(authorities: Sequence[str]) -> str:
+    return f"history: {', '.join(a.rstrip(':') for a in authorities)} holds this record"
+
+
 def as_history(
     reads: Sequence[FileRead],
     kinds: frozenset[FileKind],
@@ -37,7 +41,7 @@ def as_history(
     """Each read of a history kind from outside the authoritative sources, made a skip."""
     if not kinds:
         return list(reads)
-    reason = f"history: {', '.join(a.rstrip(':') for a in authorities)} holds this record"
+    reason = history_reason(authorities)
     out: list[FileRead] = []
     for r in reads:
         owner = owner_of(r.key.rel_path, sources)

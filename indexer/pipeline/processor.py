@@ -20,7 +20,7 @@ from indexer.kinds import FileKey, FileKind
 from indexer.outcome import BatchResult, FileRead, FileStatus, with_backoff
 from indexer.pipeline.accumulator import Batch, PendingEntry
 from indexer.pipeline.apply import apply_reads
-from indexer.pipeline.history import as_history, history_kinds
+from indexer.pipeline.history import as_history, history_kinds, history_reason
 from indexer.pipeline.read_pool import ReadPool
 from indexer.pipeline.reader import ProcessorConfig, read_file
 from indexer.sources.base import ChangeSource, PortableReader, owner_of
@@ -91,7 +91,15 @@ class BatchProcessor:
             latest.pop(entry.key.rel_path, None)
             latest[entry.key.rel_path] = entry
         entries = tuple(latest.values())
+        history, authorities = history_kinds(self.sources)
         found: dict[str, FileRead] = {}
+        if history:  # the tree's files of kinds a store now holds: their stamps are enough
+            reason = history_reason(authorities)
+            for e in entries:
+                if e.key.kind in history and owner_of(e.key.rel_path, self.sources) is None:
+                    found[e.key.rel_path] = read_file(
+                        self.root, e.key, self.config, 0, self._wall, reason
+                    )
         for source in self.sources:
             mine = [e.key for e in entries if owner_of(e.key.rel_path, self.sources) is source]
             if mine:
@@ -104,7 +112,6 @@ class BatchProcessor:
             found.get(e.key.rel_path) or read_file(self.root, e.key, self.config, 0, self._wall)
             for e in entries
         ]
-        history, authorities = history_kinds(self.sources)
         reads = with_rows_built(as_history(reads, history, self.sources, authorities))
         read_ms = (self._monotonic() - started) * 1000
         return ReadBatch(batch, entries, tuple(reads), read_ms, history, tuple(authorities))

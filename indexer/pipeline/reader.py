@@ -69,9 +69,11 @@ def read_file(
     config: ProcessorConfig,
     prior_attempts: int = 0,
     wall: Callable[[], float] = time.time,
+    history: str | None = None,
 ) -> FileRead:
     """Stat, read, stat the descriptor read and parse one file, and decide its status. Never
-    raises OSError."""
+    raises OSError. A file whose kind the store now holds (`history`: why) is only stat'ed:
+    whatever it holds, it is tracked as skipped, with that reason."""
     raw_name = disk_name(key.rel_path)
     path = f"{os.fspath(root)}/{raw_name or key.rel_path}"  # a stored path is relative
     situation = Situation(config.retry, prior_attempts) if prior_attempts else config.first_read
@@ -88,6 +90,8 @@ def read_file(
             return replace(read, message=SYMLINK if link else BAD_NAME)
         if key.kind is FileKind.SKIPPED:
             return decided_read(key, Found.NOT_A_RECORD, situation, stamp)
+        if history is not None:
+            return replace(decided_read(key, Found.HISTORY, situation, stamp), message=history)
         if before.st_size > config.max_file_bytes:
             failure = too_large(before.st_size, config.max_file_bytes)
             return failed_read(key, failure, situation, stamp)

@@ -32,7 +32,7 @@ from indexer.sources.sqlite import (
     make_sources,
     source_prefix,
 )
-from tests.helpers import key_of, wait_until, write
+from tests.helpers import before_each_read, key_of, wait_until, write
 from tests.support.writes import WriteCount
 
 SES = "ses_4891e7a39ffevhRzlPRxXhew1j"
@@ -493,6 +493,30 @@ def test_a_record_deleted_in_the_store_stays_deleted_although_its_json_file_rema
     assert agent_of(index_db) == []
     status = dict(index_db.execute("SELECT file_path, status FROM file_index").fetchall())
     assert status == {file_key.rel_path: "skipped", row_key(src).rel_path: "deleted"}
+
+
+def test_json_files_of_kinds_the_store_holds_are_only_stated_never_opened(
+    overlap: tuple[BatchProcessor, SqliteSource, Path],
+    index_db: duckdb.DuckDBPyConnection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    processor, _, root = overlap
+    history = [json_message(root, "from-json", 3_000).rel_path, "part/msg_x/prt_torn.json"]
+    write(root, history[1], b'{"id": "prt_to')  # torn: it would be pending if read
+    diff = "session_diff/ses_1.json"  # not a kind the store holds: read as ever
+    write(root, diff, b"[]")
+    opened: list[str] = []
+    before_each_read(monkeypatch, opened.append)
+    processor.process(batch_of([key_of(p) for p in [*history, diff, "part/msg_x/prt_gone.json"]]))
+    assert [os.path.relpath(p, root) for p in opened] == [diff]
+    rows = index_db.execute(
+        "SELECT file_path, status, error_message, mtime_ns FROM file_index ORDER BY file_path"
+    ).fetchall()
+    assert rows == [
+        (history[0], "skipped", HISTORY, 3_000_000_000),
+        (history[1], "skipped", HISTORY, (root / history[1]).stat().st_mtime_ns),
+        (diff, "indexed", None, (root / diff).stat().st_mtime_ns),
+    ]  # and the file that does not exist leaves no trace
 
 
 def test_json_rows_indexed_before_the_store_held_sessions_are_read_again_as_history(
