@@ -26,7 +26,6 @@ from indexer.pipeline.reader import ProcessorConfig, read_file
 from indexer.sources.base import ChangeSource, PortableReader, owner_of
 from indexer.store.database import transaction
 from indexer.store.logs import append_batch, next_batch_id
-from indexer.store.rows import with_rows_built
 from indexer.store.schema import get_meta, set_meta
 from indexer.store.tracking import FileTracker, TrackedFile
 
@@ -112,7 +111,7 @@ class BatchProcessor:
             found.get(e.key.rel_path) or read_file(self.root, e.key, self.config, 0, self._wall)
             for e in entries
         ]
-        reads = with_rows_built(as_history(reads, history, self.sources, authorities))
+        reads = as_history(reads, history, self.sources, authorities)
         read_ms = (self._monotonic() - started) * 1000
         return ReadBatch(batch, entries, tuple(reads), read_ms, history, tuple(authorities))
 

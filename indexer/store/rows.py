@@ -6,7 +6,6 @@ and never decides a file's status.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -15,7 +14,7 @@ import pyarrow as pa
 
 from indexer.builders import Column, Source, clamped
 from indexer.kinds import Table
-from indexer.outcome import BuiltRows, FileRead, ParsedFile
+from indexer.outcome import BuiltRows, ParsedFile
 from indexer.store.database import sql_strings
 
 _ARROW_TYPES = {
@@ -76,36 +75,6 @@ def _replace(
         )
     if batch is not None and batch.num_rows:
         conn.from_arrow(batch).insert_into(table.name)
-
-
-def with_rows_built(reads: Sequence[FileRead]) -> list[FileRead]:
-    """These reads, each parsed file's rows built as Arrow columns: one pass per table for the
-    whole batch, as a worker process builds them. The read-ahead thread calls this, so that the
-    writer, which every batch waits for, only takes the rows it writes (write_parsed)."""
-    groups: dict[int, tuple[Table, list[Source]]] = {}
-    spans: list[tuple[int, int] | None] = []
-    for read in reads:
-        p = read.parsed
-        if p is None or p.built is not None or p.table.build is None or not p.sources:
-            spans.append(None)
-            continue
-        _, sources = groups.setdefault(id(p.table), (p.table, []))
-        spans.append((len(sources), len(p.sources)))
-        sources.extend(p.sources)
-    if not groups:
-        return list(reads)
-    built = {}
-    for key, (table, sources) in groups.items():
-        assert table.build is not None
-        built[key] = columns_to_arrow(table, table.build(sources))
-    out = []
-    for read, span in zip(reads, spans, strict=True):
-        p = read.parsed
-        if span is not None and p is not None:
-            rows = BuiltRows(built[id(p.table)], *span)
-            read = replace(read, parsed=ParsedFile(p.table, p.owner_id, (), rows))
-        out.append(read)
-    return out
 
 
 def write_parsed(
