@@ -3,10 +3,11 @@
 size from which a batch read by the workers beats one read on the indexer's own thread.
 
     .venv/bin/python tests/benchmarks/bench_catchup.py [--files 100000] [--sessions 205]
-        [--rounds 2] [--workers N] [--dir /dev/shm/ocindex-catchup]
+        [--store-sessions 0] [--rounds 2] [--workers N] [--dir /dev/shm/ocindex-catchup]
 
 Trees: the simulator's (`--sessions` whole sessions, every kind of file, about 100 files a
-session) and bench_scale's uniform part files (`--files`, 0 to skip). Each is generated once and
+session), bench_scale's uniform part files (`--files`, 0 to skip) and, with --store-sessions,
+today's user: an OpenCode 1.2 store beside a JSON tree of older sessions (their files history). Each is generated once and
 reused. CPU is the index process's and its workers' (user + system); peak RSS the largest one
 of them reached (the index process: a worker is smaller).
 """
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import bench_scale  # beside this script: the uniform tree
@@ -29,7 +32,7 @@ from indexer.config import cores
 from indexer.pipeline.read_pool import PoolConfig, ReadPool
 from indexer.pipeline.reader import ProcessorConfig, read_file
 from indexer.scan import scan_tree
-from indexer.simulate import OpenCodeSimulator
+from indexer.simulate import OpenCodeSimulator, SqliteSimulator
 from indexer.store.rows import write_parsed
 from indexer.store.schema import migrate
 
@@ -45,10 +48,31 @@ def simulator_tree(base: Path, sessions: int) -> Path:
     return root
 
 
+def store_tree(base: Path, store_sessions: int, json_sessions: int) -> Path:
+    """Today's user: an OpenCode 1.2 store (opencode.db beside the tree) holding
+    `store_sessions` sessions, and the JSON files of `json_sessions` older ones (history)."""
+    root = base / f"store-{store_sessions}-json-{json_sessions}" / "storage"
+    marker = root.parent / ".complete"
+    if not marker.exists():
+        OpenCodeSimulator(root, seed=203).write_sessions(json_sessions)
+        with SqliteSimulator(root, seed=204, generation="1.2") as store:
+            store.write_sessions(store_sessions)
+        marker.touch()
+    return root
+
+
 def uniform_tree(base: Path, files: int) -> Path:
     root = base / f"uniform-{files}" / "storage"
     bench_scale.generate(root, files)
     return root
+
+
+def in_child(make_tree: Callable[..., Path], *args: object) -> Path:
+    """Build a tree in a process of its own. Linux hands a process's peak RSS on to the children
+    it starts (exec keeps the larger), so a bench that had grown while generating a store would
+    report its own peak as every `ocindex index` run's."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(make_tree, args)
 
 
 def index_once(root: Path, workers: int) -> dict[str, float]:
@@ -126,6 +150,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=100_000, help="uniform tree (0: none)")
     parser.add_argument("--sessions", type=int, default=205, help="simulator tree (0: none)")
+    parser.add_argument(
+        "--store-sessions",
+        type=int,
+        default=0,
+        help="also a tree of this many sessions in an OpenCode 1.2 store beside --sessions "
+        "sessions of JSON history (0: none)",
+    )
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=cores())
     parser.add_argument("--dir", type=Path, default=Path("/dev/shm/ocindex-catchup"))
@@ -133,9 +164,11 @@ def main() -> int:
     base = args.dir.resolve()
     trees = []
     if args.sessions:
-        trees.append(simulator_tree(base, args.sessions))
+        trees.append(in_child(simulator_tree, base, args.sessions))
     if args.files:
-        trees.append(uniform_tree(base, args.files))
+        trees.append(in_child(uniform_tree, base, args.files))
+    if args.store_sessions:
+        trees.append(in_child(store_tree, base, args.store_sessions, args.sessions))
     print(f"load average {os.getloadavg()[0]:.1f}, {args.workers} workers", file=sys.stderr)
     result: dict[str, object] = {"workers": args.workers, "trees": {}}
     for root in trees:
