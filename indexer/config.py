@@ -31,6 +31,7 @@ ENV_ALERT_P95_MS = "OCINDEX_ALERT_P95_MS"
 ENV_ALERT_MIN_FILES = "OCINDEX_ALERT_MIN_FILES"
 ENV_LOCK_WAIT_S = "OCINDEX_LOCK_WAIT_S"
 ENV_READ_WORKERS = "OCINDEX_READ_WORKERS"
+ENV_READ_FILES_ON_WORKERS = "OCINDEX_READ_FILES_ON_WORKERS"
 ENV_WATCHER_PROCESS = "OCINDEX_WATCHER_PROCESS"
 ENV_WALK_PROCESSES = "OCINDEX_WALK_PROCESSES"
 
@@ -159,6 +160,7 @@ RANGES: Mapping[str, Range] = {
     ENV_ALERT_MIN_FILES: Range(0, 1_000_000, whole=True),
     ENV_LOCK_WAIT_S: Range(0, 300),
     ENV_READ_WORKERS: Range(0, 64, whole=True),
+    ENV_READ_FILES_ON_WORKERS: Range(0, 1, whole=True),
     ENV_WATCHER_PROCESS: Range(0, 1, whole=True),
     ENV_WALK_PROCESSES: Range(1, 64, whole=True),
     "--window": Range(1, 31_536_000),
@@ -327,6 +329,8 @@ class Tunables:
     reconcile_interval_s: float = 30.0
     read_workers: int | None = None
     """Processes that read big batches; None when unset (one per core in a catch-up, else 0)."""
+    read_files_on_workers: int = 0
+    """1: those processes read JSON files too, not only a store's records."""
     watcher_process: int = 1
     """1: the watcher runs in a process of its own; 0: in the indexer's."""
     walk_processes: int | None = None
@@ -345,6 +349,9 @@ class Tunables:
             settle_s=env_number(env, ENV_SETTLE_S, cls.settle_s),
             reconcile_interval_s=env_number(env, ENV_RECONCILE_S, cls.reconcile_interval_s),
             read_workers=env_whole(env, ENV_READ_WORKERS, 0) if ENV_READ_WORKERS in env else None,
+            read_files_on_workers=env_whole(
+                env, ENV_READ_FILES_ON_WORKERS, cls.read_files_on_workers
+            ),
             watcher_process=env_whole(env, ENV_WATCHER_PROCESS, cls.watcher_process),
             walk_processes=env_whole(env, ENV_WALK_PROCESSES, 1)
             if ENV_WALK_PROCESSES in env

@@ -144,7 +144,9 @@ def pipeline_config(tunables: Tunables, watch: bool = True) -> V2Config:
             interval_s=tunables.reconcile_interval_s,
             walk_processes=tunables.walk_processes or cores(),
         ),
-        pool=PoolConfig(workers=tunables.read_workers or 0),
+        pool=PoolConfig(
+            workers=tunables.read_workers or 0, files=bool(tunables.read_files_on_workers)
+        ),
         watch=watch,
         watch_process=bool(tunables.watcher_process),
     )

@@ -122,7 +122,7 @@ class BatchProcessor:
         enough for them. A file that failed is left to be read here: whether it settles depends
         on this process's clock (its first sight of a file dated in the future, the wall clock it
         was given), and a store that failed says so here."""
-        if self.pool is None or not self.pool.wants(len(keys)):
+        if self.pool is None or not self.pool.wants(len(keys), records is not None):
             return {}
         reads = self.pool.read(keys, records) or ()
         return {r.key.rel_path: r for r in reads if r.status not in _READ_HERE}

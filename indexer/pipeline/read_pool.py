@@ -47,6 +47,10 @@ class PoolConfig:
     min_files: int = 1000
     """A batch with fewer JSON files than this is read on the reading thread: below it the round
     trips cost more than they save (docs/benchmarks.md, "catch-up on every core")."""
+    files: bool = False
+    """JSON files too, not only a store's records. Off: on 2 cores, since the leaner reader,
+    workers made a JSON catch-up 8-22% slower up to 50,000 files and gained nothing at 1M
+    (docs/benchmarks.md, "a store beside the tree"); a store's records gain 15-23%."""
 
 
 class PoolFailed(Exception):
@@ -120,8 +124,10 @@ class ReadPool:
         self.keys = 0
         """Files and records the workers read."""
 
-    def wants(self, files: int) -> bool:
-        return self.pool.workers > 0 and files >= self.pool.min_files and not self._off
+    def wants(self, keys: int, records: bool = False) -> bool:
+        """Whether a batch of this many JSON files (or a source's records) goes to the workers."""
+        wanted = records or self.pool.files
+        return wanted and self.pool.workers > 0 and keys >= self.pool.min_files and not self._off
 
     def read(
         self, keys: Sequence[FileKey], records: PortableReader | None = None

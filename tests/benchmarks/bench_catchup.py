@@ -1,5 +1,6 @@
 """Catch-up on worker processes, not run in CI: `ocindex index` with its reading workers off
-(OCINDEX_READ_WORKERS=0) and on (one per core), alternated on the same trees, then the batch
+(OCINDEX_READ_WORKERS=0) and on (one per core, JSON files included:
+OCINDEX_READ_FILES_ON_WORKERS=1), alternated on the same trees, then the batch
 size from which a batch read by the workers beats one read on the indexer's own thread.
 
     .venv/bin/python tests/benchmarks/bench_catchup.py [--files 100000] [--sessions 205]
@@ -78,7 +79,11 @@ def in_child(make_tree: Callable[..., Path], *args: object) -> Path:
 def index_once(root: Path, workers: int) -> dict[str, float]:
     """One `ocindex index` into a fresh database: its figures, CPU and peak RSS."""
     with tempfile.TemporaryDirectory(dir=root.parent.parent) as scratch:
-        env = {**bench_scale.code_env(), "OCINDEX_READ_WORKERS": str(workers)}
+        env = {
+            **bench_scale.code_env(),
+            "OCINDEX_READ_WORKERS": str(workers),
+            "OCINDEX_READ_FILES_ON_WORKERS": "1",  # JSON files too: what this bench compares
+        }
         t0 = time.perf_counter()
         proc = subprocess.Popen(
             [sys.executable, "-m", "indexer", "index", "--indexer", "v2", "--json",

@@ -116,7 +116,9 @@ def test_v2_reading_on_worker_processes_writes_v1s_rows_for_real_opencode_files(
     root = tmp_path / "storage"
     for source in corpus_roots():
         shutil.copytree(source, root, dirs_exist_ok=True)
-    pooled = index_v2(root, tmp_path / "pool.duckdb", PoolConfig(workers=2, min_files=1))
+    pooled = index_v2(
+        root, tmp_path / "pool.duckdb", PoolConfig(workers=2, min_files=1, files=True)
+    )
     assert_same(index_v1(root, tmp_path / "v1.duckdb"), pooled)
     assert len(pooled["parts"]) > 50
 

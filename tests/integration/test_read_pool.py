@@ -50,7 +50,7 @@ def faulty_tree(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def pool(faulty_tree: Path):  # type: ignore[no-untyped-def]
-    p = ReadPool(faulty_tree, CONFIG, PoolConfig(workers=2, min_files=1))
+    p = ReadPool(faulty_tree, CONFIG, PoolConfig(workers=2, min_files=1, files=True))
     yield p
     p.close()
 
@@ -176,7 +176,7 @@ def test_a_task_a_worker_cannot_do_turns_the_pool_off_and_the_batch_is_read_here
     the worker; the caller reads the batch itself, where the same value gives each file's
     own error."""
     broken = replace(CONFIG, max_file_bytes=None)  # type: ignore[arg-type]
-    pool = ReadPool(faulty_tree, broken, PoolConfig(workers=1, min_files=1))
+    pool = ReadPool(faulty_tree, broken, PoolConfig(workers=1, min_files=1, files=True))
     try:
         with caplog.at_level(logging.WARNING):
             assert pool.read([e.key for e in batch_of(faulty_tree).entries]) is None
@@ -187,10 +187,17 @@ def test_a_task_a_worker_cannot_do_turns_the_pool_off_and_the_batch_is_read_here
 
 
 def test_small_batches_are_read_here_and_a_closed_pool_starts_nothing(faulty_tree: Path) -> None:
-    pool = ReadPool(faulty_tree, CONFIG, PoolConfig(workers=2, min_files=500))
+    pool = ReadPool(faulty_tree, CONFIG, PoolConfig(workers=2, min_files=500, files=True))
     assert not pool.wants(499) and pool.wants(500)
     pool.close()
     assert not pool.wants(500) and pool.read([]) is None and pool._workers == []
+
+
+def test_by_default_the_workers_read_a_stores_records_and_not_json_files(faulty_tree: Path) -> None:
+    pool = ReadPool(faulty_tree, CONFIG, PoolConfig(workers=2, min_files=500))
+    assert pool.wants(500, records=True) and not pool.wants(500, records=False)
+    assert not pool.wants(499, records=True)
+    pool.close()
 
 
 @pytest.mark.parametrize("store", [False, True], ids=["files", "files-and-a-store"])
@@ -206,7 +213,8 @@ def test_v2_with_workers_indexes_exactly_what_v2_without_them_does(
     dumps = []
     for workers in (0, 2):
         db = tmp_path / f"w{workers}.duckdb"
-        config = V2Config(watch=False, processor=CONFIG, pool=PoolConfig(workers, min_files=1))
+        pool = PoolConfig(workers, min_files=1, files=True)
+        config = V2Config(watch=False, processor=CONFIG, pool=pool)
         sources = [SqliteSource(db_path, faulty_tree)] if store else []
         ix = UnifiedIndexerV2(faulty_tree, db, config=config, sources=sources)
         ix.start()
@@ -247,7 +255,7 @@ def test_no_worker_outlives_an_index_killed_with_sigkill(tmp_path: Path) -> None
     for i in range(12_000):  # small parts, quick to write: the workers live for a second or more
         doc = b'{"id": "prt_%05d", "messageID": "msg_%03d", "type": "text", "text": "t"}'
         write(root, f"part/msg_{i // 100:03d}/prt_{i:05d}.json", doc % (i, i // 100))
-    env = dict(os.environ, OCINDEX_READ_WORKERS="2")
+    env = dict(os.environ, OCINDEX_READ_WORKERS="2", OCINDEX_READ_FILES_ON_WORKERS="1")
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -358,6 +358,7 @@ def test_every_default_lies_in_its_range() -> None:
         "OCINDEX_ALERT_MIN_FILES": Alerts.min_files,
         "OCINDEX_LOCK_WAIT_S": LOCK_WAIT_S,
         "OCINDEX_READ_WORKERS": cores(),  # ocindex index's; 0 elsewhere
+        "OCINDEX_READ_FILES_ON_WORKERS": Tunables.read_files_on_workers,
         "OCINDEX_WATCHER_PROCESS": Tunables.watcher_process,
         "OCINDEX_WALK_PROCESSES": cores(),  # one per core when unset
     }
