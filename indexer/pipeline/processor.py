@@ -90,28 +90,39 @@ class BatchProcessor:
             latest.pop(entry.key.rel_path, None)
             latest[entry.key.rel_path] = entry
         entries = tuple(latest.values())
+        owned: dict[ChangeSource | None, list[FileKey]] = {}  # None: the JSON tree
+        for e in entries:
+            owned.setdefault(owner_of(e.key.rel_path, self.sources), []).append(e.key)
+        tree = owned.pop(None, [])
         history, authorities = history_kinds(self.sources)
-        found: dict[str, FileRead] = {}
+        stated: dict[str, FileRead] = {}
         if history:  # the tree's files of kinds a store now holds: their stamps are enough
             reason = history_reason(authorities)
-            for e in entries:
-                if e.key.kind in history and owner_of(e.key.rel_path, self.sources) is None:
-                    found[e.key.rel_path] = read_file(
-                        self.root, e.key, self.config, 0, self._wall, reason
-                    )
+            for key in tree:
+                if key.kind in history:
+                    read = read_file(self.root, key, self.config, 0, self._wall, reason)
+                    stated[key.rel_path] = read
+        found: dict[str, FileRead] = {}
         for source in self.sources:
-            mine = [e.key for e in entries if owner_of(e.key.rel_path, self.sources) is source]
+            mine = owned.get(source)
             if mine:
                 found.update(self._read_on_pool(mine, source.portable_reader()))
                 rest = [k for k in mine if k.rel_path not in found]
                 if rest:
                     found.update((r.key.rel_path, r) for r in source.read(rest))
-        found.update(self._read_on_pool([e.key for e in entries if e.key.rel_path not in found]))
-        reads = [
-            found.get(e.key.rel_path) or read_file(self.root, e.key, self.config, 0, self._wall)
-            for e in entries
-        ]
-        reads = as_history(reads, history, self.sources, authorities)
+        tree = [k for k in tree if k.rel_path not in stated]
+        found.update(self._read_on_pool(tree))
+        found.update(
+            (k.rel_path, read_file(self.root, k, self.config, 0, self._wall))
+            for k in tree
+            if k.rel_path not in found
+        )
+        # The stated files are history already: as_history would only build them again.
+        found.update(
+            (r.key.rel_path, r)
+            for r in as_history(list(found.values()), history, self.sources, authorities)
+        )
+        reads = [stated.get(e.key.rel_path) or found[e.key.rel_path] for e in entries]
         read_ms = (self._monotonic() - started) * 1000
         return ReadBatch(batch, entries, tuple(reads), read_ms, history, tuple(authorities))
 

@@ -140,8 +140,9 @@ class FileTracker:
             self._decide_filter()
         if self._known_records is None:
             return records
-        held = set(self._known_records.maybe_held(_record_key(k, r) for k, r in records))
-        return [(k, r) for k, r in records if _record_key(k, r) in held]
+        keys = [_record_key(kind, record_id) for kind, record_id in records]
+        held = set(self._known_records.maybe_held(keys))
+        return [record for record, key in zip(records, keys, strict=True) if key in held]
 
     def _decide_filter(self) -> None:
         if self._filter_undecided:
