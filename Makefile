@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The tree walk's folder lister in C (indexer/listing.py); without a C compiler it runs in Python.
+NATIVE := indexer/native/_list_folder.so
+CC ?= cc
 
 .PHONY: demo test coverage lint bench clean
 
@@ -14,10 +17,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+$(NATIVE): indexer/native/list_folder.c
+	$(CC) -O2 -shared -fPIC -Wall -Wextra -Werror -o $@ $< \
+		|| echo "no C library built: the tree is walked in Python (slower, the same rows)"
+
+demo: $(STAMP) $(NATIVE)
 	$(BIN)/ocindex tui $(ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP) $(NATIVE)
 	$(BIN)/ruff check indexer tui tests
 	$(BIN)/ruff format --check indexer tui tests
 	$(BIN)/mypy
@@ -36,8 +43,8 @@ coverage: lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --cov --cov-report=term:skip-covered --cov-fail-under=90 \
 		$(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: $(STAMP) $(NATIVE)
 	$(BIN)/ocindex bench --quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) $(NATIVE) .pytest_cache .mypy_cache .ruff_cache .coverage

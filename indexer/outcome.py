@@ -29,6 +29,19 @@ class FileStatus(enum.StrEnum):
     SKIPPED = "skipped"
 
 
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+
+
+def clamp_ns(mtime_ns: int) -> int:
+    """An mtime in ns held at the bounds of a BIGINT, where file_index keeps it: a file dated
+    before 1677 or after 2262 (`touch -d 2400-01-01`) is stamped, not refused."""
+    return (
+        mtime_ns
+        if BIGINT_MIN <= mtime_ns <= BIGINT_MAX
+        else min(max(mtime_ns, BIGINT_MIN), BIGINT_MAX)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class FileStamp:
     """What the reconciler compares with !=: a rewrite changes one or the other."""

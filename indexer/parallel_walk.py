@@ -2,10 +2,10 @@
 list and lstat a share of its folders. Yields the same stamps as `indexer.scan.walk_columns`
 (in another order). Never parses a file.
 
-A million files cost a million lstat calls, ~5 µs each with Python's share, on one core: the
-walk is most of a reconcile. Threads cannot share it (each lstat releases the GIL and the
-threads then queue to take it back), so helpers are plain `python -m indexer.parallel_walk`
-subprocesses (never a fork of this threaded process). A helper sends its chunks with the count
+A million files cost a million lstat calls, ~3 µs each on one core even in C: the walk is most
+of a reconcile. Helpers are plain `python -m indexer.parallel_walk` subprocesses (never a fork
+of this threaded process), so the walk in Python, where each lstat hands the GIL over, is
+shared as well as the one in C; each sends its chunks as Arrow IPC. A helper sends its chunks with the count
 of its folders walked whole; one that cannot start or dies leaves the rest of its folders to
 the calling thread, so nothing is lost or listed twice, only speed.
 """
@@ -25,8 +25,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import pyarrow as pa
+
 from indexer.config import child_env
-from indexer.scan import Folder, Stamps, list_folder, walk_columns, walk_stack
+from indexer.listing import STAMPS, Folder, Lister, new_lister
+from indexer.scan import walk_columns, walk_stack
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +40,18 @@ shares of whole subtrees come out even."""
 
 def walk_parallel(
     root: Path, links: bool = False, chunk_rows: int = 50_000, processes: int = 2
-) -> Iterator[Stamps]:
+) -> Iterator[pa.RecordBatch]:
     """`walk_columns(root, links, chunk_rows)` shared with processes - 1 helper processes."""
     if processes < 2:
         yield from walk_columns(root, links, chunk_rows)
         return
-    out: Stamps = ([], [], [])
-    folders = _first_levels(os.fspath(root), links, out, FOLDERS_PER_PROCESS * processes)
+    lister = new_lister(links)
+    folders = _first_levels(os.fspath(root), lister, FOLDERS_PER_PROCESS * processes)
     shares = [folders[i::processes] for i in range(processes)]
     helpers: list[_Helper] = []
     try:
         helpers.extend(_Helper(share, links, chunk_rows) for share in shares[1:] if share)
-        if out[0]:
-            yield out
+        yield from lister.take()
         for stamps in walk_stack(shares[0], links, chunk_rows):
             yield stamps
             for helper in helpers:  # theirs too as they come: few chunks wait at once
@@ -63,14 +65,14 @@ def walk_parallel(
             helper.close()
 
 
-def _first_levels(root: str, links: bool, out: Stamps, enough: int) -> list[Folder]:
+def _first_levels(root: str, lister: Lister, enough: int) -> list[Folder]:
     """List the tree level by level until a level has `enough` folders (or none is left); return
-    that level, the files above it appended to out."""
+    that level, the files above it listed by lister."""
     level: list[Folder] = [(root, "")]
     while level and len(level) < enough:
         below: list[Folder] = []
         for folder, prefix in level:
-            list_folder(folder, prefix, links, out, below)
+            lister.list_folder(folder, prefix, below)
         level = below
     return level
 
@@ -88,7 +90,9 @@ class _Helper:
         """After the end: the folders it did not walk whole, when it failed."""
         self._walked = 0
         self._ended = self._closing = False
-        self._chunks: queue.SimpleQueue[tuple[int, Stamps] | None] = queue.SimpleQueue()
+        self._chunks: queue.SimpleQueue[tuple[int, list[pa.RecordBatch]] | None] = (
+            queue.SimpleQueue()
+        )
         try:
             self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
                 [sys.executable, "-m", "indexer.parallel_walk"],
@@ -107,7 +111,7 @@ class _Helper:
         )
         self._thread.start()
 
-    def chunks(self, block: bool) -> Iterator[Stamps]:
+    def chunks(self, block: bool) -> Iterator[pa.RecordBatch]:
         """The chunks come so far (block=False) or all of them up to the helper's end."""
         while not self._ended:
             try:
@@ -118,8 +122,8 @@ class _Helper:
                 self._ended = True
                 self.left = self.folders[self._walked :]
                 return
-            self._walked, stamps = item
-            yield stamps
+            self._walked, batches = item
+            yield from batches
 
     def _relay(self, links: bool, chunk_rows: int) -> None:
         process = self.process
@@ -128,9 +132,9 @@ class _Helper:
         try:
             _send((links, chunk_rows, self.folders), process.stdin)
             process.stdin.close()
-            while (item := _receive(process.stdout)) is not _END:
-                self._chunks.put(item)
-        except (EOFError, OSError, ValueError, TypeError) as e:
+            while (walked := _receive(process.stdout)) is not _END:
+                self._chunks.put(_receive_batches(walked, process.stdout))
+        except (EOFError, OSError, ValueError, TypeError, pa.ArrowException) as e:
             why = f"{type(e).__name__}: {e}"
         finally:
             process.wait()
@@ -174,6 +178,25 @@ def _receive(source: IO[bytes]) -> Any:
     return marshal.loads(_read_exactly(source, size))
 
 
+def _send_batches(walked: int, batches: list[pa.RecordBatch], sink: IO[bytes]) -> None:
+    """One chunk: the count of folders walked whole, then their batches, taken as one (a helper
+    that dies within it has sent none of them)."""
+    _send(walked, sink)
+    _send(len(batches), sink)
+    for batch in batches:
+        data = batch.serialize()
+        sink.write(data.size.to_bytes(8, "little"))
+        sink.write(data)
+
+
+def _receive_batches(walked: int, source: IO[bytes]) -> tuple[int, list[pa.RecordBatch]]:
+    batches = []
+    for _ in range(_receive(source)):
+        size = int.from_bytes(_read_exactly(source, 8), "little")
+        batches.append(pa.ipc.read_record_batch(pa.py_buffer(_read_exactly(source, size)), STAMPS))
+    return walked, batches
+
+
 def _read_exactly(source: IO[bytes], size: int) -> bytes:
     data = source.read(size)
     if len(data) != size:
@@ -185,16 +208,13 @@ def _serve(source: IO[bytes], sink: IO[bytes]) -> None:
     """The helper's side: walk each folder given whole, sending chunks of at least chunk_rows
     rows with the count of folders walked so far, then the end."""
     links, chunk_rows, folders = _receive(source)
-    out: Stamps = ([], [], [])
+    lister = new_lister(links)
     for walked, top in enumerate(folders, 1):
         stack: list[Folder] = [top]
         while stack:
-            list_folder(*stack.pop(), links, out, stack)
-        if len(out[0]) >= chunk_rows:
-            _send((walked, out), sink)
-            out = ([], [], [])
-    if out[0]:
-        _send((len(folders), out), sink)
+            lister.list_folder(*stack.pop(), stack)
+        if lister.rows >= chunk_rows or walked == len(folders):
+            _send_batches(walked, lister.take(), sink)
     _send(_END, sink)
     sink.flush()
 

@@ -33,6 +33,7 @@ from indexer.outcome import (
     ParsedFile,
     RetryPolicy,
     Situation,
+    clamp_ns,
     decide,
 )
 from indexer.records import DEFAULT_MAX_FILE_BYTES, content_hash, parse, too_large
@@ -80,7 +81,7 @@ def read_file(
     stamp: FileStamp | None = None
     try:
         before = os.lstat(path)
-        stamp = FileStamp(before.st_mtime_ns, before.st_size)
+        stamp = FileStamp(clamp_ns(before.st_mtime_ns), before.st_size)
         link = stat_mode.S_ISLNK(before.st_mode)
         if not link and not stat_mode.S_ISREG(before.st_mode):
             # Opening a fifo would wait for a writer, forever: it counts as no file at all.
@@ -109,7 +110,7 @@ def read_file(
             return replace(read, message=SYMLINK)
         # Keep the stamp when stat worked: the reconciler then sees no change, only a retry.
         return failed_read(key, disk_failure(exc), situation, stamp)
-    before_stamp, stamp = stamp, FileStamp(after.st_mtime_ns, after.st_size)
+    before_stamp, stamp = stamp, FileStamp(clamp_ns(after.st_mtime_ns), after.st_size)
     if stamp != before_stamp or len(data) != stamp.size:
         read = decided_read(key, Found.CHANGED_WHILE_READ, situation, stamp)
         return replace(read, message="changed while being read")

@@ -13,6 +13,7 @@ the counts whole but at most REPORT_PATHS_KEPT paths of each kind.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -24,10 +25,11 @@ import duckdb
 import pyarrow as pa
 
 from indexer.kinds import SOURCE_PREFIX_PATTERN, FileKey, classify
+from indexer.listing import STAMPS as _DISK
 from indexer.outcome import needs_retry_sql
 from indexer.parallel_walk import walk_parallel
 from indexer.pipeline.accumulator import Trigger
-from indexer.scan import Stamps, disk_name, walk_columns
+from indexer.scan import disk_name, walk_stack
 from indexer.snapshot import ReconcileSummary
 from indexer.sources.base import ChangeSource, owner_of
 
@@ -127,20 +129,9 @@ SELECT path, what, mtime_ns FROM (
 """
 
 
-_DISK = pa.schema([("path", pa.string()), ("mtime_ns", pa.int64()), ("size", pa.int64())])
-
-
-def disk_table(chunks: Iterable[Stamps]) -> pa.Table:
-    """Column chunks of (path, mtime_ns, size) as one Arrow table. Each chunk's Python objects
-    are let go once converted: those of a whole tree are never alive at once."""
-    batches: list[pa.RecordBatch] = []
-    for paths, mtimes, sizes in chunks:
-        columns = [pa.array(paths, pa.string()), pa.array(mtimes, pa.int64())]
-        batches.append(
-            pa.RecordBatch.from_arrays([*columns, pa.array(sizes, pa.int64())], schema=_DISK)
-        )
-        del paths, mtimes, sizes
-    return pa.Table.from_batches(batches, _DISK)
+def disk_table(chunks: Iterable[pa.RecordBatch]) -> pa.Table:
+    """A walk's chunks of (path, mtime_ns, size) as one Arrow table."""
+    return pa.Table.from_batches(chunks, _DISK)
 
 
 # file_index times are naive UTC; to_timestamp() would compare them in the session's zone.
@@ -367,15 +358,14 @@ class Reconciler:
         differs, without a report: the watcher cannot watch them. Returns the files submitted."""
         tops = [f for f in folders if not any(f.startswith(o + "/") for o in folders if o != f)]
         with self._scan_lock:
-            walks = (
-                (f"{folder}/" if folder else "", self.root / (disk_name(folder) or folder))
+            stack = [
+                (
+                    os.fspath(self.root / (disk_name(folder) or folder)),
+                    f"{folder}/" if folder else "",
+                )
                 for folder in tops
-            )
-            disk = disk_table(
-                ([prefix + rel for rel in paths], mtimes, sizes)
-                for prefix, where in walks
-                for paths, mtimes, sizes in walk_columns(where, links=True, chunk_rows=CHUNK_ROWS)
-            )
+            ]
+            disk = disk_table(walk_stack(stack, links=True, chunk_rows=CHUNK_ROWS))
             under = " OR ".join(
                 "starts_with(f.file_path, '{}')".format(f"{f}/".replace("'", "''")) if f else "TRUE"
                 for f in tops

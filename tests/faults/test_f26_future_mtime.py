@@ -67,3 +67,23 @@ def test_the_daemon_settles_a_future_dated_file_by_its_own_clock(root: Path, db:
         finally:
             cursor.close()
     assert census_of(db, root) == []
+
+
+def test_files_dated_past_what_a_bigint_holds_are_indexed_and_then_seen_unchanged(
+    root: Path, db: Path
+) -> None:
+    # mtime_ns of 2400 and 1600 are past a BIGINT: they used to end `index` in an OverflowError.
+    far = {WHOLE: 13_569_465_600 * 10**9, "session/global/ses_old.json": -11_676_096_000 * 10**9}
+    for rel, ns in far.items():
+        write_now(root / rel, orjson.dumps({"id": Path(rel).stem, "title": "dated"}))
+        os.utime(root / rel, ns=(ns, ns))
+    for run in ("first", "second"):
+        done = run_cli("index", "--storage", root, "--db", db, "--indexer", "v2", "--json")
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout)
+        assert (summary["indexed"], summary["error"]) == (2, 0), (run, summary)
+        assert "0 modified" in done.stderr, (run, done.stderr)  # the stamp held, not refused
+    with reading(db) as conn:
+        stamps = dict(conn.execute("SELECT file_path, mtime_ns FROM file_index").fetchall())
+    assert stamps == {WHOLE: 2**63 - 1, "session/global/ses_old.json": -(2**63)}
+    assert census_of(db, root) == []

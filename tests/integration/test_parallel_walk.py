@@ -10,25 +10,28 @@ import signal
 import stat
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from indexer import parallel_walk
 from indexer.config import child_env
 from indexer.parallel_walk import walk_parallel
 from indexer.pipeline.reconciler import Reconciler, ReconcilerConfig, ReconcileReport
-from indexer.scan import Stamps, scan_tree, walk_columns
+from indexer.scan import scan_tree, walk_columns
 from indexer.store.tracking import FileTracker
 from tests.helpers import children_running, wait_until, write
 
 Row = tuple[str, int, int]
 
 
-def rows(chunks: object) -> list[Row]:
+def rows(chunks: Iterable[pa.RecordBatch]) -> list[Row]:
     out: list[Row] = []
-    for paths, mtimes, sizes in chunks:  # type: ignore[attr-defined]
+    for batch in chunks:
+        paths, mtimes, sizes = (column.to_pylist() for column in batch.columns)
         out.extend(zip(paths, mtimes, sizes, strict=True))
     return out
 
@@ -68,9 +71,9 @@ def test_shared_walk_chunks_stay_near_their_size(
     tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(parallel_walk, "FOLDERS_PER_PROCESS", 4)
-    chunks: list[Stamps] = list(walk_parallel(tree, links=True, chunk_rows=40, processes=2))
+    chunks = list(walk_parallel(tree, links=True, chunk_rows=40, processes=2))
     assert len(chunks) >= 8
-    assert all(len(paths) < 40 + 10 for paths, _, _ in chunks)  # a subtree of a few files over
+    assert all(chunk.num_rows < 40 + 10 for chunk in chunks)  # a subtree of a few files over
 
 
 def _stand_in(tmp_path: Path, script: str) -> str:
@@ -90,8 +93,13 @@ def test_a_helper_that_cannot_start_leaves_its_folders_to_this_process(
     assert "a helper process could not start" in caplog.text
 
 
+@pytest.mark.parametrize("writes", [6, 9], ids=["after-a-chunk", "within-a-chunk"])
 def test_a_helper_that_dies_at_once_or_part_way_loses_nothing_and_lists_nothing_twice(
-    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tree: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    writes: int,
 ) -> None:
     monkeypatch.setattr(parallel_walk, "FOLDERS_PER_PROCESS", 8)
     alone = sorted(rows(walk_columns(tree, links=True)))
@@ -100,14 +108,15 @@ def test_a_helper_that_dies_at_once_or_part_way_loses_nothing_and_lists_nothing_
     with caplog.at_level(logging.WARNING):
         assert sorted(rows(walk_parallel(tree, links=True, processes=2))) == alone
     assert "out of luck" in caplog.text
-    # A real helper that sends two chunks of whole folders and is then killed.
+    # A real helper killed after a chunk of whole folders or within the next: a chunk is six
+    # writes (folders walked, count of batches: each a length then data; then the batch's).
     dies = (
         "import os, marshal, sys\n"
         "from indexer import parallel_walk as w\n"
         "class Sink:\n"
         "    sent = 0\n"
         "    def write(self, b):\n"
-        "        if Sink.sent == 4: os.kill(os.getpid(), 9)  # two items sent: a length, then data\n"
+        f"        if Sink.sent == {writes}: os.kill(os.getpid(), 9)\n"
         "        Sink.sent += 1; sys.stdout.buffer.write(b); sys.stdout.buffer.flush()\n"
         "    def flush(self): pass\n"
         "w._serve(sys.stdin.buffer, Sink())\n"
@@ -194,8 +203,8 @@ def test_a_helper_ignores_ctrl_c_and_sigterm_sent_to_the_process_group(tree: Pat
         parallel_walk._send((True, 50, [(str(tree / "part"), "part/")]), helper.stdin)
         helper.stdin.close()
         got: list[Row] = []
-        while (item := parallel_walk._receive(helper.stdout)) is not None:
-            got.extend(rows([item[1]]))
+        while (walked := parallel_walk._receive(helper.stdout)) is not None:
+            got.extend(rows(parallel_walk._receive_batches(walked, helper.stdout)[1]))
         assert helper.wait(timeout=10) == 0
         assert sorted(got) == sorted(
             r for r in rows(walk_columns(tree, links=True)) if r[0].startswith("part/")

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import duckdb
 import orjson
+import pyarrow as pa
 import pytest
 
 from indexer.kinds import FileKey
+from indexer.listing import STAMPS
 from indexer.pipeline import reconciler as reconciler_module
 from indexer.pipeline.accumulator import Trigger
 from indexer.pipeline.reconciler import Reconciler, disk_table
@@ -26,7 +28,12 @@ def populate(root: Path, n: int) -> None:
 def test_disk_table_holds_every_row_of_every_chunk() -> None:
     rows = [(f"part/msg_1/prt_{i}.json", i * 1000, i) for i in range(10)]
     chunks = [rows[:4], rows[4:8], rows[8:]]
-    table = disk_table(tuple(map(list, zip(*chunk, strict=True))) for chunk in chunks)
+    table = disk_table(
+        pa.RecordBatch.from_pylist(
+            [dict(zip(STAMPS.names, row, strict=True)) for row in chunk], schema=STAMPS
+        )
+        for chunk in chunks
+    )
     assert table.num_rows == 10 and table.to_batches()[0].num_rows == 4
     assert list(zip(*table.to_pydict().values(), strict=True)) == rows
     assert disk_table(iter(())).num_rows == 0
@@ -35,9 +42,8 @@ def test_disk_table_holds_every_row_of_every_chunk() -> None:
 def test_walk_columns_yields_chunks_of_whole_folders_and_every_file(storage_root: Path) -> None:
     populate(storage_root, 25)  # folders of 10, 10 and 5 files
     chunks = list(walk_columns(storage_root, chunk_rows=12))
-    assert [len(paths) for paths, _, _ in chunks] == [20, 5]
-    assert all(len(p) == len(m) == len(s) for p, m, s in chunks)
-    walked = {(p, m, s) for chunk in chunks for p, m, s in zip(*chunk, strict=True)}
+    assert [chunk.num_rows for chunk in chunks] == [20, 5]
+    walked = {tuple(row.values()) for chunk in chunks for row in chunk.to_pylist()}
     assert walked == set(walk_files(storage_root)) and len(walked) == 25
 
 

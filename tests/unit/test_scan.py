@@ -1,13 +1,25 @@
 """The tree walk: which names it lists, with which stamps, and how it stores odd names. Real
-files, links and folders under tmp_path."""
+files, links and folders under tmp_path, each test walked with the C lister and with the Python
+one."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import pytest
+
+from indexer import listing
 from indexer.scan import disk_name, list_files, walk_columns, walk_files
 from tests.helpers import write
+
+
+@pytest.fixture(autouse=True, params=["c", "python"])
+def lister(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.param == "python":
+        monkeypatch.setattr(listing, "_LIBRARY", None)
+    elif not listing.native_listing():
+        pytest.skip("the C library is not built")
 
 
 def test_walk_lists_regular_files_with_their_lstat_and_passes_over_ignored_names(
@@ -56,5 +68,6 @@ def test_walk_columns_yields_nothing_for_a_missing_root_and_skips_empty_folders(
     (storage_root / "part" / "msg_2").mkdir()
     walk = walk_columns(storage_root / "missing")
     assert list(walk) == []
-    [(paths, mtimes, sizes)] = walk_columns(storage_root)
-    assert paths == ["part/msg_1/prt_1.json"] and len(mtimes) == 1 and sizes == [2]
+    [batch] = walk_columns(storage_root)
+    assert batch.column(0).to_pylist() == ["part/msg_1/prt_1.json"]
+    assert batch.num_rows == 1 and batch.column(2).to_pylist() == [2]
