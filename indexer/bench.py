@@ -335,14 +335,14 @@ def bench_reconcile(base: Path, files: int, log: Callable[[str], None]) -> dict[
     stats = list(scan_tree(root))
     FileTracker(conn, "v2").mark_indexed([(s.key, s.stamp, "-") for s in stats])
     conn.execute("CHECKPOINT")
-    # As shipped (the walk shared by one process per core) and on one core, alternated.
+    # As shipped (the walk shared by one thread per core) and on one core, alternated.
     shipped = pipeline_config(Tunables.from_env(process_env())).reconciler
     if len(stats) < shipped.parallel_walk_min_files:
-        shipped = replace(shipped, walk_processes=1)  # what a tree this small gets
-    seconds: dict[int, list[float]] = {shipped.walk_processes: [], 1: []}
+        shipped = replace(shipped, walk_threads=1)  # what a tree this small gets
+    seconds: dict[int, list[float]] = {shipped.walk_threads: [], 1: []}
     for _ in range(3):
-        for processes, runs in seconds.items():
-            config = replace(shipped, walk_processes=processes)
+        for threads, runs in seconds.items():
+            config = replace(shipped, walk_threads=threads)
             rec = Reconciler(root, conn.cursor, lambda _k, _t: None, set, config)
             t0 = time.perf_counter()
             report = rec.scan_now()
@@ -351,9 +351,9 @@ def bench_reconcile(base: Path, files: int, log: Callable[[str], None]) -> dict[
     conn.close()
     return {
         "files": len(stats),
-        "seconds": round(statistics.median(seconds[shipped.walk_processes]), 3),
-        "runs": [round(s, 3) for s in seconds[shipped.walk_processes]],
-        "walk_processes": shipped.walk_processes,
+        "seconds": round(statistics.median(seconds[shipped.walk_threads]), 3),
+        "runs": [round(s, 3) for s in seconds[shipped.walk_threads]],
+        "walk_threads": shipped.walk_threads,
         "seconds_one_core": round(statistics.median(seconds[1]), 3),
     }
 

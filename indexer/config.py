@@ -33,7 +33,9 @@ ENV_LOCK_WAIT_S = "OCINDEX_LOCK_WAIT_S"
 ENV_READ_WORKERS = "OCINDEX_READ_WORKERS"
 ENV_READ_FILES_ON_WORKERS = "OCINDEX_READ_FILES_ON_WORKERS"
 ENV_WATCHER_PROCESS = "OCINDEX_WATCHER_PROCESS"
+ENV_WALK_THREADS = "OCINDEX_WALK_THREADS"
 ENV_WALK_PROCESSES = "OCINDEX_WALK_PROCESSES"
+"""OCINDEX_WALK_THREADS's older name (the walk was shared with processes then)."""
 
 VERSIONS = ("v1", "v2")
 DEFAULT_ROLLOUT = 100
@@ -162,6 +164,7 @@ RANGES: Mapping[str, Range] = {
     ENV_READ_WORKERS: Range(0, 64, whole=True),
     ENV_READ_FILES_ON_WORKERS: Range(0, 1, whole=True),
     ENV_WATCHER_PROCESS: Range(0, 1, whole=True),
+    ENV_WALK_THREADS: Range(1, 64, whole=True),
     ENV_WALK_PROCESSES: Range(1, 64, whole=True),
     "--window": Range(1, 31_536_000),
     "--metrics-port": Range(1, 65_535, whole=True),
@@ -333,8 +336,8 @@ class Tunables:
     """1: those processes read JSON files too, not only a store's records."""
     watcher_process: int = 1
     """1: the watcher runs in a process of its own; 0: in the indexer's."""
-    walk_processes: int | None = None
-    """Processes that share a big tree's walk; None when unset (one per core)."""
+    walk_threads: int | None = None
+    """Threads that share a big tree's walk; None when unset (one per core)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Tunables:
@@ -353,9 +356,14 @@ class Tunables:
                 env, ENV_READ_FILES_ON_WORKERS, cls.read_files_on_workers
             ),
             watcher_process=env_whole(env, ENV_WATCHER_PROCESS, cls.watcher_process),
-            walk_processes=env_whole(env, ENV_WALK_PROCESSES, 1)
-            if ENV_WALK_PROCESSES in env
-            else None,
+            walk_threads=next(
+                (
+                    env_whole(env, name, 1)
+                    for name in (ENV_WALK_THREADS, ENV_WALK_PROCESSES)
+                    if name in env
+                ),
+                None,
+            ),
         )
 
     @property

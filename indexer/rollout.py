@@ -142,7 +142,7 @@ def pipeline_config(tunables: Tunables, watch: bool = True) -> V2Config:
         ),
         reconciler=ReconcilerConfig(
             interval_s=tunables.reconcile_interval_s,
-            walk_processes=tunables.walk_processes or cores(),
+            walk_threads=tunables.walk_threads or cores(),
         ),
         pool=PoolConfig(
             workers=tunables.read_workers or 0, files=bool(tunables.read_files_on_workers)

@@ -141,7 +141,7 @@ def format_table(result: dict[str, Any]) -> str:
         rows.append(
             (
                 f"reconcile, {rec['files']:,} unchanged files",
-                f"{rec['seconds']} s, its walk on {rec['walk_processes']} processes "
+                f"{rec['seconds']} s, its walk on {rec['walk_threads']} threads "
                 f"(on one: {rec['seconds_one_core']} s)",
             )
         )

@@ -192,8 +192,8 @@ def add_run(sub: Subparsers) -> None:
         description="The headless daemon: index, watch and reconcile until Ctrl-C or SIGTERM, "
         "then flush everything pending and print one summary line. v2 watches the storage "
         "folder from a child process of its own (OCINDEX_WATCHER_PROCESS=0 keeps it in this one), "
-        "and a tree of 100,000 files or more is reconciled with helper processes sharing the walk "
-        "(OCINDEX_WALK_PROCESSES=1 keeps it in this one).",
+        "and a tree of 10,000 files or more is reconciled with threads sharing the walk "
+        "(OCINDEX_WALK_THREADS=1 keeps it on one).",
     )
     add_engine_options(p)
     p.add_argument("--metrics-port", help="serve Prometheus metrics on 127.0.0.1:PORT (1 to 65535)")

@@ -44,10 +44,9 @@ overshoot)."""
 SUBMIT_ROWS = 2_000
 """Findings classified and submitted this many at a time, so the first batches are read and
 committed while the rest are classified (a batch under backlog holds up to 2,000 files)."""
-PARALLEL_WALK_MIN_FILES = 100_000
-"""A tree is walked on walk_processes from this many files (the last scan's count, or the
-index's before the first): below it a helper's start costs more than it saves
-(docs/benchmarks.md, "the walk on two cores")."""
+PARALLEL_WALK_MIN_FILES = 10_000
+"""A tree is walked on walk_threads from this many files (the last scan's count, or the index's
+before the first): below it the walk takes a few milliseconds on one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +102,8 @@ class ReconcilerConfig:
     """Files modified more recently than this may still be in the events' pipeline."""
     unwatched_poll_s: float = 2.0
     """Folders the watcher cannot watch are diffed this often (no report, no log row)."""
-    walk_processes: int = 1
-    """Processes that share the walk of a big tree (`indexer.parallel_walk`); 1: this one."""
+    walk_threads: int = 1
+    """Threads that share the walk of a big tree (`indexer.parallel_walk`); 1: the scan's own."""
     parallel_walk_min_files: int = PARALLEL_WALK_MIN_FILES
 
 
@@ -305,13 +304,13 @@ class Reconciler:
         return row[0] if row else None
 
     def _walk_tree(self) -> pa.Table:
-        """The tree's stamps, walked on config.walk_processes when the tree is big."""
-        if self._tree_files is None and self.config.walk_processes > 1:
+        """The tree's stamps, walked on config.walk_threads when the tree is big."""
+        if self._tree_files is None and self.config.walk_threads > 1:
             counted = self._query_one("SELECT count(*) FROM file_index")
             self._tree_files = counted if isinstance(counted, int) else 0
         big = (self._tree_files or 0) >= self.config.parallel_walk_min_files
-        processes = self.config.walk_processes if big else 1
-        disk = disk_table(walk_parallel(self.root, True, CHUNK_ROWS, processes))
+        threads = self.config.walk_threads if big else 1
+        disk = disk_table(walk_parallel(self.root, True, CHUNK_ROWS, threads))
         self._tree_files = disk.num_rows
         return disk
 

@@ -3,11 +3,11 @@
 share of the reconcile spent walking the tree (listing + lstat into Arrow columns).
 
     .venv/bin/python tests/benchmarks/bench_scale.py [--files 1000000] [--dir /dev/shm/ocindex-scale]
-        [--keep-index] [--walk-processes N]
+        [--keep-index] [--walk-threads N]
 
 The tree is generated once (small part files, 100 per message folder, like OpenCode's layout)
 and reused; the database is rebuilt each run, unless --keep-index finds one to reconcile against.
-The reconcile is timed 3 times on one core and 3 times with its walk shared by N processes
+The reconcile is timed 3 times on one core and 3 times with its walk shared by N threads
 (one per core, at least 2), alternated.
 Old and new code side by side: alternate runs with PYTHONPATH set to each checkout (without it,
 the code run is this script's checkout).
@@ -82,10 +82,10 @@ def main() -> int:
         "--keep-index", action="store_true", help="reuse the database of an earlier run"
     )
     parser.add_argument(
-        "--walk-processes",
+        "--walk-threads",
         type=int,
         default=max(2, len(os.sched_getaffinity(0))),
-        help="the reconcile is also timed with its walk shared by this many processes",
+        help="the reconcile is also timed with its walk shared by this many threads",
     )
     args = parser.parse_args()
     root = args.dir.resolve() / "storage"
@@ -114,9 +114,9 @@ def main() -> int:
         "conn = open_database(sys.argv[1])\n"
         "def reconciler(processes):\n"
         "    try:\n"
+        "        config = ReconcilerConfig(walk_threads=processes)\n"
+        "    except TypeError:  # code of the walk shared with processes, side by side\n"
         "        config = ReconcilerConfig(walk_processes=processes)\n"
-        "    except TypeError:  # code before the shared walk, for a side-by-side run\n"
-        "        config = ReconcilerConfig()\n"
         "    return Reconciler(Path(sys.argv[2]), conn.cursor, lambda k, t: None, set, config)\n"
         "recs = {p: reconciler(p) for p in (1, int(sys.argv[3]))}\n"
         "runs = {p: [] for p in recs}\n"
@@ -133,7 +133,7 @@ def main() -> int:
         "print(' '.join(f'{s:.3f}' for p in recs for s in runs[p]), sorted(walks)[1], rss)\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script, str(db), str(root), str(args.walk_processes)],
+        [sys.executable, "-c", script, str(db), str(root), str(args.walk_threads)],
         capture_output=True,
         text=True,
         env=code_env(),
@@ -148,8 +148,8 @@ def main() -> int:
         **index,
         "reconcile_seconds": sorted(runs)[1],
         "reconcile_runs": runs,
-        f"reconcile_seconds_walk_processes_{args.walk_processes}": sorted(shared)[1],
-        f"reconcile_runs_walk_processes_{args.walk_processes}": shared,
+        f"reconcile_seconds_walk_threads_{args.walk_threads}": sorted(shared)[1],
+        f"reconcile_runs_walk_threads_{args.walk_threads}": shared,
         "reconcile_walk_seconds": round(walk_s, 3),
         "reconcile_peak_rss_mb": round(reconcile_rss),
         "db_mb": round(db.stat().st_size / 1e6),

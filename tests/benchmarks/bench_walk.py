@@ -1,9 +1,9 @@
-"""The reconciler's walk on one core against the walk shared with helper processes, not run in
+"""The reconciler's walk on one core against the walk shared by threads, not run in
 CI: for each tree size, the stamps of every file into Arrow (`disk_table`), both ways
 alternated round by round, medians printed side by side.
 
     .venv/bin/python tests/benchmarks/bench_walk.py [--files 20000 50000 100000 1000000]
-        [--rounds 5] [--processes 2] [--dir /dev/shm/ocindex-walk]
+        [--rounds 5] [--threads 2] [--dir /dev/shm/ocindex-walk]
 
 Trees are generated once per size (bench_scale.py's layout: 100 part files a folder) and kept.
 """
@@ -27,19 +27,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, nargs="+", default=[20_000, 50_000, 100_000])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--processes", type=int, default=max(2, len(os.sched_getaffinity(0))))
+    parser.add_argument("--threads", type=int, default=max(2, len(os.sched_getaffinity(0))))
     parser.add_argument("--dir", type=Path, default=Path("/dev/shm/ocindex-walk"))
     args = parser.parse_args()
-    print(f"| files | one core, s | shared by {args.processes} processes, s | speed-up |")
+    print(f"| files | one core, s | shared by {args.threads} threads, s | speed-up |")
     print("|---|---|---|---|")
     for files in args.files:
         root = args.dir / str(files) / "storage"
         bench_scale.generate(root, files)
-        seconds: dict[int, list[float]] = {1: [], args.processes: []}
+        seconds: dict[int, list[float]] = {1: [], args.threads: []}
         for _ in range(args.rounds):
-            for processes, runs in seconds.items():
+            for threads, runs in seconds.items():
                 t0 = time.perf_counter()
-                table = disk_table(walk_parallel(root, True, CHUNK_ROWS, processes))
+                table = disk_table(walk_parallel(root, True, CHUNK_ROWS, threads))
                 runs.append(time.perf_counter() - t0)
                 assert table.num_rows == files, table.num_rows
         one, shared = (statistics.median(runs) for runs in seconds.values())

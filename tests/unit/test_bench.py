@@ -24,7 +24,7 @@ from indexer.cli.bench import format_table
 from indexer.simulate import OpenCodeSimulator, SimulationReport
 
 POC_KEYS = {"files", "batch_size", "files_per_s", "batch_p50_ms", "batch_p95_ms", "batch_max_ms"}
-RECONCILE_KEYS = {"files", "seconds", "runs", "walk_processes", "seconds_one_core"}
+RECONCILE_KEYS = {"files", "seconds", "runs", "walk_threads", "seconds_one_core"}
 BULK_KEYS = {
     "files",
     "seconds",
@@ -52,7 +52,7 @@ def test_the_poc_reconcile_and_bulk_sections_report_every_key_on_tiny_trees(
     rec = bench_reconcile(tmp_path, 20, lines.append)
     assert set(rec) == RECONCILE_KEYS
     assert rec["files"] == 20 and rec["seconds"] > 0 and len(rec["runs"]) == 3
-    assert rec["walk_processes"] == 1 and rec["seconds_one_core"] > 0  # too small to share
+    assert rec["walk_threads"] == 1 and rec["seconds_one_core"] > 0  # too small to share
     bulk = bench_bulk(tmp_path, 20, lines.append)
     assert set(bulk) == BULK_KEYS
     assert bulk["files_per_s"] > 0 and bulk["read_json_auto_files_per_s"] > 0

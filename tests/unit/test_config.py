@@ -75,18 +75,21 @@ def test_adaptive_batches_are_on_unless_the_variable_turns_them_off() -> None:
 
 def test_defaults_agree_with_the_pipeline_and_the_dashboard() -> None:
     # The product runs its watcher in a process of its own and shares a big tree's walk with
-    # one process per core; the library's defaults stay in this process.
+    # one thread per core; the library's defaults stay in this process, on one thread.
     product = pipeline_config(Tunables())
-    assert product.watch_process and product.reconciler.walk_processes == cores()
+    assert product.watch_process and product.reconciler.walk_threads == cores()
     library = dataclasses.replace(
         product,
         watch_process=False,
-        reconciler=dataclasses.replace(product.reconciler, walk_processes=1),
+        reconciler=dataclasses.replace(product.reconciler, walk_threads=1),
     )
     assert library == V2Config()
-    assert pipeline_config(Tunables.from_env({"OCINDEX_WALK_PROCESSES": "3"})).reconciler == (
-        dataclasses.replace(product.reconciler, walk_processes=3)
-    )
+    for env in ({"OCINDEX_WALK_THREADS": "3"}, {"OCINDEX_WALK_PROCESSES": "3"}):  # the old name
+        assert pipeline_config(Tunables.from_env(env)).reconciler == (
+            dataclasses.replace(product.reconciler, walk_threads=3)
+        )
+    both = {"OCINDEX_WALK_THREADS": "2", "OCINDEX_WALK_PROCESSES": "5"}
+    assert Tunables.from_env(both).walk_threads == 2
     assert AlertThresholds.from_env({}) == AlertThresholds()
     assert MAX_FILE_BYTES == DEFAULT_MAX_FILE_BYTES
 
@@ -360,7 +363,8 @@ def test_every_default_lies_in_its_range() -> None:
         "OCINDEX_READ_WORKERS": cores(),  # ocindex index's; 0 elsewhere
         "OCINDEX_READ_FILES_ON_WORKERS": Tunables.read_files_on_workers,
         "OCINDEX_WATCHER_PROCESS": Tunables.watcher_process,
-        "OCINDEX_WALK_PROCESSES": cores(),  # one per core when unset
+        "OCINDEX_WALK_THREADS": cores(),  # one per core when unset
+        "OCINDEX_WALK_PROCESSES": cores(),  # its older name
     }
     _, sub = build_parser()
     for parser in sub.choices.values():
