@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from stat import S_IFDIR, S_IFLNK, S_IFREG
 
@@ -88,6 +89,13 @@ class PythonLister:
         finally:
             os.close(fd)
 
+    def take_rows(self) -> Iterator[tuple[str, int, int]]:
+        """The rows listed since the last take, as Python values: for a walk of a few folders,
+        where Arrow's arrays would cost more than the listing."""
+        rows = zip(self._paths, self._mtimes, self._sizes, strict=True)
+        self._paths, self._mtimes, self._sizes = [], [], []
+        return rows
+
     def take(self) -> list[pa.RecordBatch]:
         """The rows listed since the last take, as Arrow (none: an empty list)."""
         if not self._paths:
@@ -126,6 +134,9 @@ class _Listing(ctypes.Structure):
 
 
 _UNLISTABLE, _FULL = -1, -2
+_BATCH_ROWS = 4096
+"""The buffers start small (a watcher's listing of a new folder of two files allocates little)
+and grow to this many rows when full: a walk of a big tree hands over batches of thousands."""
 _MAX_PATH_BYTES = 2**31 - 1
 """Arrow's string offsets are 32-bit: a folder whose paths need more is listed in Python."""
 
@@ -155,13 +166,13 @@ class NativeLister:
     """Lists folders with list_folder.c into buffers that become Arrow columns; a folder it
     cannot take (a name that is not ASCII, or paths past 2 GiB) is listed by a PythonLister."""
 
-    def __init__(self, links: bool, rows: int = 4096) -> None:
+    def __init__(self, links: bool, rows: int = 64) -> None:
         assert _LIBRARY is not None
         self._function = _LIBRARY.ocindex_list_folder
         self._links = int(links)
         self._python = PythonLister(links)
         self._taken: list[pa.RecordBatch] = []
-        self._allocate(rows, rows * 64, 1 << 16)
+        self._allocate(rows, rows * 64, rows * 64)
 
     def _allocate(self, rows: int, path_bytes: int, dir_bytes: int) -> None:
         self._paths = ctypes.create_string_buffer(path_bytes)
@@ -195,6 +206,9 @@ class NativeLister:
                 break
             if out.rows:  # room is made by handing over what the buffers hold
                 self._taken.extend(self._buffered())
+                if out.rows_cap < _BATCH_ROWS:  # a big walk: batches of thousands of rows
+                    self._allocate(out.rows_cap * 4, out.paths_cap * 4, out.dirs_cap)
+                    out = self._out
             elif out.paths_cap * 2 <= _MAX_PATH_BYTES:
                 self._allocate(out.rows_cap * 2, out.paths_cap * 2, out.dirs_cap * 2)
                 out = self._out

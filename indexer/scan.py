@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from indexer.kinds import FileKey, classify
-from indexer.listing import Folder, new_lister, stored_path
+from indexer.listing import Folder, PythonLister, new_lister, stored_path
 from indexer.outcome import FileStamp
 
 __all__ = ["FileStat", "Folder", "disk_name", "stored_path", "walk_columns", "walk_stack"]
@@ -69,17 +69,21 @@ def walk_stack(stack: list[Folder], links: bool, chunk_rows: int) -> Iterator[pa
 
 def walk_files(root: Path, links: bool = False) -> Iterator[tuple[str, int, int]]:
     """Yield (rel_path, mtime_ns, size) of every regular, non-ignored file under root; with
-    links=True of every file symlink too (the link's own stamp: it is never followed)."""
-    for batch in walk_columns(root, links, 1):
-        paths, mtimes, sizes = (column.to_pylist() for column in batch.columns)
-        yield from zip(paths, mtimes, sizes, strict=True)
+    links=True of every file symlink too (the link's own stamp: it is never followed). Listed in
+    Python, folder by folder: its callers want Python values, and a watcher's new folder of two
+    files would cost more in Arrow than in listing."""
+    lister = PythonLister(links)
+    stack: list[Folder] = [(os.fspath(root), "")]
+    while stack:
+        lister.list_folder(*stack.pop(), stack)
+        yield from lister.take_rows()
 
 
 def list_files(root: Path, links: bool = False) -> Iterator[str]:
     """Yield the stored path of every regular, non-ignored file under root (and of every
     symlink with links=True)."""
-    for batch in walk_columns(root, links, 1):
-        yield from batch.column(0).to_pylist()
+    for path, _, _ in walk_files(root, links):
+        yield path
 
 
 def scan_tree(root: Path) -> Iterator[FileStat]:
