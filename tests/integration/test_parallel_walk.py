@@ -145,3 +145,22 @@ def test_a_reconcile_of_a_big_tree_walks_it_shared_and_finds_what_changed(
         alone.modified,
         alone.deleted,
     )
+
+
+def test_the_first_catch_up_of_an_empty_index_is_walked_shared(
+    tree: Path, index_db: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[object] = []
+
+    class SharedWalk(parallel_walk._SharedWalk):
+        def __init__(self, *args: object) -> None:
+            super().__init__(*args)  # type: ignore[arg-type]
+            started.append(self)
+
+    monkeypatch.setattr(parallel_walk, "_SharedWalk", SharedWalk)
+    config = ReconcilerConfig(walk_threads=2)  # 10,000 files at least, once the size is known
+    reconciler = Reconciler(tree, index_db.cursor, lambda *_: None, set, config)
+    first = reconciler.scan_now()
+    assert len(started) == 1 and len(first.new) == 364  # its size unknown: shared
+    reconciler.scan_now()
+    assert len(started) == 1  # 364 files: on one thread from then on
