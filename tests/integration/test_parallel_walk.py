@@ -109,17 +109,23 @@ def test_a_thread_that_raises_ends_the_walk_with_its_error(
     assert walking_threads() == []
 
 
-def test_a_reconcile_of_a_big_tree_walks_it_shared_and_finds_what_changed(
-    tree: Path, index_db: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    started: list[object] = []
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every shared walk started from now on."""
+    walks: list[object] = []
 
     class SharedWalk(parallel_walk._SharedWalk):
         def __init__(self, *args: object) -> None:
             super().__init__(*args)  # type: ignore[arg-type]
-            started.append(self)
+            walks.append(self)
 
     monkeypatch.setattr(parallel_walk, "_SharedWalk", SharedWalk)
+    return walks
+
+
+def test_a_reconcile_of_a_big_tree_walks_it_shared_and_finds_what_changed(
+    tree: Path, index_db: duckdb.DuckDBPyConnection, started: list[object]
+) -> None:
     stats = list(scan_tree(tree))
     FileTracker(index_db, "v2").mark_indexed([(s.key, s.stamp, "h") for s in stats])
     (tree / "part" / "msg_010" / "prt_0.json").unlink()
@@ -148,16 +154,8 @@ def test_a_reconcile_of_a_big_tree_walks_it_shared_and_finds_what_changed(
 
 
 def test_the_first_catch_up_of_an_empty_index_is_walked_shared(
-    tree: Path, index_db: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+    tree: Path, index_db: duckdb.DuckDBPyConnection, started: list[object]
 ) -> None:
-    started: list[object] = []
-
-    class SharedWalk(parallel_walk._SharedWalk):
-        def __init__(self, *args: object) -> None:
-            super().__init__(*args)  # type: ignore[arg-type]
-            started.append(self)
-
-    monkeypatch.setattr(parallel_walk, "_SharedWalk", SharedWalk)
     config = ReconcilerConfig(walk_threads=2)  # 10,000 files at least, once the size is known
     reconciler = Reconciler(tree, index_db.cursor, lambda *_: None, set, config)
     first = reconciler.scan_now()
