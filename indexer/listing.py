@@ -141,13 +141,27 @@ _MAX_PATH_BYTES = 2**31 - 1
 """Arrow's string offsets are 32-bit: a folder whose paths need more is listed in Python."""
 
 
-def _load() -> ctypes.CDLL | None:
+_ABI = 1
+"""list_folder.c's ABI: its `listing` layout and rules as this module expects them."""
+
+
+def _load(path: Path = LIBRARY) -> ctypes.CDLL | None:
+    """The C lister, or None (the walk runs in Python): not built (no C compiler), not loadable
+    here, or built from another version of list_folder.c (`make` builds it again)."""
     try:
-        library = ctypes.CDLL(os.fspath(LIBRARY))
-    except OSError as e:  # not built (no C compiler) or not loadable here
-        log.debug("the tree is listed in Python: %s", e)
+        library = ctypes.CDLL(os.fspath(path))
+        abi = library.ocindex_list_folder_abi
+        abi.restype = ctypes.c_int
+        function = library.ocindex_list_folder
+    except (OSError, AttributeError) as e:
+        if path.exists():
+            log.warning("the tree is walked in Python: %s cannot be used (%s)", path, e)
         return None
-    function = library.ocindex_list_folder
+    if (found := abi()) != _ABI:
+        log.warning(
+            "the tree is walked in Python: %s is of ABI %d, not %d (run make)", path, found, _ABI
+        )
+        return None
     function.argtypes = [
         ctypes.c_char_p,
         ctypes.c_char_p,

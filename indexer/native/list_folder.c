@@ -41,6 +41,12 @@ typedef struct {
     int64_t dirs_len;
 } listing;
 
+/* The layout of `listing` and the rules above, as listing.py expects them: a library built
+ * from another version of this file is not used (the walk runs in Python). */
+#define ABI 1
+
+int ocindex_list_folder_abi(void) { return ABI; }
+
 /* st_mtime_ns as Python computes it, held at the bounds of a BIGINT (file_index's column)
  * where it would not fit: a date before 1677 or after 2262. */
 static int64_t mtime_ns(struct timespec t) {

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import uuid
 from pathlib import Path
 
 import pyarrow as pa
@@ -113,3 +115,40 @@ def test_the_c_library_is_built_wherever_a_c_compiler_is() -> None:
         pytest.skip("no C compiler here: the walk runs in Python")
     assert listing.LIBRARY.exists(), "run `make lint` (or `make test`) to build it"
     assert listing.native_listing()
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        (
+            "int ocindex_list_folder_abi(void) { return 99; }\nint ocindex_list_folder(void) { return 0; }",
+            "of ABI 99, not 1",
+        ),
+        ("int something_else(void) { return 0; }", "undefined symbol"),
+        (None, "cannot be used"),
+    ],
+    ids=["another-abi", "no-such-function", "not-a-library"],
+)
+def test_a_library_of_another_version_or_none_at_all_is_not_used(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, source: str | None, why: str
+) -> None:
+    compiler = shutil.which(os.environ.get("CC", "cc"))
+    # A name of its own: the dynamic loader hands back a library already loaded from a path.
+    library = tmp_path / f"_list_folder_{uuid.uuid4().hex}.so"
+    if source is None:
+        library.write_text("not a shared library\n")
+    elif compiler is None:
+        pytest.skip("no C compiler here")
+    else:
+        (tmp_path / "other.c").write_text(source + "\n")
+        built = subprocess.run(
+            [compiler, "-shared", "-fPIC", "-o", library, tmp_path / "other.c"],
+            capture_output=True,
+            text=True,
+        )
+        assert built.returncode == 0, built.stderr
+    assert listing._load(library) is None
+    assert "the tree is walked in Python" in caplog.text and why in caplog.text
+    caplog.clear()
+    assert listing._load(tmp_path / "missing.so") is None
+    assert caplog.text == ""  # not built: said nowhere, the walk is the same
