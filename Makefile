@@ -25,8 +25,8 @@ demo: $(STAMP) $(NATIVE)
 	$(BIN)/ocindex tui $(ARGS)
 
 lint: $(STAMP) $(NATIVE)
-	$(BIN)/ruff check indexer tui tests
-	$(BIN)/ruff format --check indexer tui tests
+	$(BIN)/ruff check indexer tui tests hatch_build.py
+	$(BIN)/ruff format --check indexer tui tests hatch_build.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
