@@ -235,7 +235,7 @@ class NativeLister:
             self._python.list_folder(folder, prefix, subfolders)
             return
         if out.dirs_len:
-            names = ctypes.string_at(self._out.dirs, out.dirs_len - 1).decode("ascii")
+            names = ctypes.string_at(out.dirs, out.dirs_len - 1).decode("ascii")
             for name in names.split("\0"):
                 _add_subfolder(folder, prefix, name, subfolders)
 

@@ -22,8 +22,6 @@ from indexer.kinds import FileKey, classify
 from indexer.listing import Folder, PythonLister, new_lister, stored_path
 from indexer.outcome import FileStamp
 
-__all__ = ["FileStat", "Folder", "disk_name", "stored_path", "walk_columns", "walk_stack"]
-
 
 @dataclass(frozen=True, slots=True)
 class FileStat:

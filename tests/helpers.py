@@ -13,13 +13,13 @@ import duckdb
 import pytest
 
 from indexer.kinds import DATA_TABLES, TABLES, FileKey, classify
+from indexer.listing import stored_path
 from indexer.outcome import ParsedFile
 from indexer.pipeline import reader
 from indexer.pipeline import v2 as v2_module
 from indexer.pipeline.reader import clamp_rows
 from indexer.pipeline.watcher import StorageWatcher
 from indexer.records import content_hash, parse
-from indexer.scan import stored_path
 
 
 def key_of(rel: str) -> FileKey:

@@ -33,8 +33,9 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from indexer.kinds import FileKey, classify
+from indexer.listing import stored_path
 from indexer.pipeline.accumulator import Trigger
-from indexer.scan import list_files, stored_path
+from indexer.scan import list_files
 from indexer.storage import relative_path
 
 log = logging.getLogger(__name__)
