@@ -1,5 +1,5 @@
 """What the machine allows a catch-up, not run in CI: bench_scale's uniform tree indexed by
-`ocindex index`, beside the two floors under it, all in one run:
+`ocindex index`, beside the floors under it, all in one run:
 
 - db: DuckDB alone taking the tree's rows the way the writer does: per batch of --batch files,
   one transaction with the data rows' insert, the file_index insert and one batch_log row, and
@@ -7,6 +7,11 @@
   code (read_task) from the first batch of files, given fresh keys for each batch outside the
   clock: only DuckDB's statements are timed.
 - read: read_task alone on one core, no database: read, parse, build the Arrow rows.
+- pipeline: the leanest catch-up this reader and this database allow, end to end: the walk
+  (shared by threads), every path classified, read_task on one worker process per core, and one
+  writer committing each batch's rows and file_index rows as in `db`, reading the next batch
+  meanwhile; no accumulator, no per-file objects in the writing process, no batch_log. What
+  no design of the pipeline on these parts could beat on this machine.
 
     .venv/bin/python tests/benchmarks/bench_floor.py [--files 1000000] [--batch 2000]
         [--read-files 100000] [--dir /dev/shm/ocindex-scale] [--skip-index]
@@ -20,14 +25,21 @@ import os
 import sys
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import bench_scale  # beside this script: the uniform tree and the timed `ocindex index`
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from indexer.config import cores
+from indexer.kinds import SPECS, FileKind, classify, to_wire
+from indexer.parallel_walk import walk_parallel
+from indexer.pipeline.read_pool import _Worker as Worker  # the pool's own worker process
 from indexer.pipeline.read_worker import read_task
 from indexer.pipeline.reader import ProcessorConfig
+from indexer.pipeline.reconciler import disk_table
 from indexer.pipeline.writer import WAL_CHECKPOINT_BYTES
 from indexer.store.database import open_database
 from indexer.store.schema import migrate
@@ -65,7 +77,6 @@ def db_floor(root: Path, files: int, batch: int) -> dict[str, float]:
     keys = part_keys(0, batch)
     outcomes, tables = read_task(str(root), keys, ProcessorConfig())
     parts = tables["part"]
-    now_us = int(time.time() * 1_000_000)
     with tempfile.TemporaryDirectory(dir=root.parent) as scratch:
         db = Path(scratch) / "floor.duckdb"
         conn = open_database(db)
@@ -76,25 +87,8 @@ def db_floor(root: Path, files: int, batch: int) -> dict[str, float]:
             suffix = pa.scalar(f"-{n}")
             ids = pc.binary_join_element_wise(parts.column("id"), suffix, "")
             rows = parts.set_column(parts.schema.get_field_index("id"), "id", ids).slice(0, size)
-            paths = pc.binary_join_element_wise(pa.array([k[0] for k in keys]), suffix, "")
-            tracked = pa.Table.from_arrays(
-                [
-                    paths.slice(0, size),
-                    pa.array(["part"] * size),
-                    pa.array([o[1] / 1e9 for o in outcomes[:size]]),
-                    pa.array([o[2] for o in outcomes[:size]], pa.int32()),
-                    ids.slice(0, size),
-                    pa.array([now_us] * size, pa.timestamp("us")),
-                    pa.nulls(size, pa.string()),
-                    pa.array(["indexed"] * size),
-                    pa.array([o[1] for o in outcomes[:size]], pa.int64()),
-                    pa.array([o[3] for o in outcomes[:size]]),
-                    pa.array([0] * size, pa.int32()),
-                    pa.array(["v2"] * size),
-                    pa.nulls(size, pa.timestamp("us")),
-                ],
-                schema=FILE_INDEX_SCHEMA,
-            )
+            renamed = [(f"{k[0]}-{n}", k[1], f"{k[2]}-{n}", k[3]) for k in keys[:size]]
+            tracked = file_index_rows(renamed, outcomes[:size])
             latencies = [1.0] * size
             t0 = time.perf_counter()
             conn.execute("BEGIN")
@@ -122,13 +116,96 @@ def db_floor(root: Path, files: int, batch: int) -> dict[str, float]:
     }
 
 
+def pipeline_floor(root: Path, batch: int) -> dict[str, float]:
+    workers = [Worker() for _ in range(cores())]
+    config = ProcessorConfig()
+    with (
+        tempfile.TemporaryDirectory(dir=root.parent) as scratch,
+        ThreadPoolExecutor(len(workers)) as threads,
+    ):
+        db = Path(scratch) / "floor.duckdb"
+        wal = db.with_name(db.name + ".wal")
+        conn = open_database(db)
+        migrate(conn)
+        t0 = time.perf_counter()
+        paths = disk_table(walk_parallel(root, False, 50_000, cores())).column("path")
+        t1 = time.perf_counter()
+        keys = [to_wire(k) for k in map(classify, paths.to_pylist()) if k is not None]
+        t2 = time.perf_counter()
+
+        def read(first: int) -> list[Future[list[Any]]]:
+            share = -(-min(batch, len(keys) - first) // len(workers))
+            return [
+                threads.submit(w.run, [(str(root), keys[first + i * share :][:share], config)])
+                for i, w in enumerate(workers)
+            ]
+
+        waited = writing = 0.0
+        ahead = read(0)
+        for first in range(0, len(keys), batch):
+            t = time.perf_counter()
+            answers = [a.result()[0] for a in ahead]
+            waited += time.perf_counter() - t
+            ahead = read(first + batch) if first + batch < len(keys) else []
+            t = time.perf_counter()
+            chunk = keys[first : first + batch]
+            outcomes = [o for answer, _ in answers for o in answer]
+            assert all(o[0] == "indexed" for o in outcomes), outcomes[:3]
+            conn.execute("BEGIN")
+            for _, tables in answers:
+                for kind, rows in tables.items():
+                    conn.from_arrow(rows).insert_into(SPECS[FileKind(kind)].table.name)
+            conn.from_arrow(file_index_rows(chunk, outcomes)).insert_into("file_index")
+            conn.execute("COMMIT")
+            if wal.exists() and wal.stat().st_size >= WAL_CHECKPOINT_BYTES:
+                conn.execute("CHECKPOINT")
+            writing += time.perf_counter() - t
+        conn.execute("CHECKPOINT")
+        seconds = time.perf_counter() - t0
+        conn.close()
+    for worker in workers:
+        worker.stop()
+    return {
+        "pipeline_seconds": round(seconds, 1),
+        "pipeline_files_per_s": round(len(keys) / seconds),
+        "pipeline_walk_seconds": round(t1 - t0, 2),
+        "pipeline_classify_seconds": round(t2 - t1, 2),
+        "pipeline_writer_busy_seconds": round(writing, 1),
+        "pipeline_writer_waiting_seconds": round(waited, 1),
+    }
+
+
+def file_index_rows(keys: list[tuple[str, str, str, str]], outcomes: list[Any]) -> pa.Table:
+    """The file_index rows of freshly indexed files, as the tracker writes them."""
+    size = len(keys)
+    now_us = int(time.time() * 1_000_000)
+    return pa.Table.from_arrays(
+        [
+            pa.array([k[0] for k in keys]),
+            pa.array([k[1] for k in keys]),
+            pa.array([o[1] / 1e9 for o in outcomes]),
+            pa.array([o[2] for o in outcomes], pa.int32()),
+            pa.array([k[2] or None for k in keys]),
+            pa.array([now_us] * size, pa.timestamp("us")),
+            pa.array([o[4] for o in outcomes], pa.string()),
+            pa.array([o[0] for o in outcomes]),
+            pa.array([o[1] for o in outcomes], pa.int64()),
+            pa.array([o[3] for o in outcomes]),
+            pa.array([0] * size, pa.int32()),
+            pa.array(["v2"] * size),
+            pa.nulls(size, pa.timestamp("us")),
+        ],
+        schema=FILE_INDEX_SCHEMA,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--read-files", type=int, default=100_000)
     parser.add_argument("--dir", type=Path, default=Path("/dev/shm/ocindex-scale"))
-    parser.add_argument("--skip-index", action="store_true", help="only the two floors")
+    parser.add_argument("--skip-index", action="store_true", help="only the floors")
     args = parser.parse_args()
     root = args.dir.resolve() / "storage"
     bench_scale.generate(root, args.files)
@@ -141,6 +218,7 @@ def main() -> int:
         result |= {"index_seconds": round(seconds, 1), "index_peak_rss_mb": round(rss)}
     result |= db_floor(root, args.files, args.batch)
     result |= read_floor(root, min(args.read_files, args.files))
+    result |= pipeline_floor(root, args.batch)
     print(json.dumps(result, indent=2))
     return 0
 
