@@ -136,9 +136,10 @@ def pipeline_floor(root: Path, batch: int) -> dict[str, float]:
 
         def read(first: int) -> list[Future[list[Any]]]:
             share = -(-min(batch, len(keys) - first) // len(workers))
+            starts = [first + i * share for i in range(len(workers))]
             return [
-                threads.submit(w.run, [(str(root), keys[first + i * share :][:share], config)])
-                for i, w in enumerate(workers)
+                threads.submit(w.run, [(str(root), keys[start : start + share], config)])
+                for start, w in zip(starts, workers, strict=True)
             ]
 
         waited = writing = 0.0
@@ -180,15 +181,18 @@ def pipeline_floor(root: Path, batch: int) -> dict[str, float]:
 
 
 def file_index_rows(keys: list[tuple[str, str, str, str]], outcomes: list[Any]) -> pa.Table:
-    """The file_index rows of freshly indexed files, as the tracker writes them."""
+    """The file_index rows of files read for the first time, with the stamps and size clamp the
+    tracker writes (attempts are left at 0: a retry's count is not a floor's concern)."""
     size = len(keys)
     now_us = int(time.time() * 1_000_000)
     return pa.Table.from_arrays(
         [
             pa.array([k[0] for k in keys]),
             pa.array([k[1] for k in keys]),
-            pa.array([o[1] / 1e9 for o in outcomes]),
-            pa.array([o[2] for o in outcomes], pa.int32()),
+            pa.array([o[1] / 1e9 if o[1] is not None else 0.0 for o in outcomes]),
+            pa.array(
+                [min(o[2], 2**31 - 1) if o[2] is not None else 0 for o in outcomes], pa.int32()
+            ),
             pa.array([k[2] or None for k in keys]),
             pa.array([now_us] * size, pa.timestamp("us")),
             pa.array([o[4] for o in outcomes], pa.string()),
