@@ -33,6 +33,7 @@ ENV_LOCK_WAIT_S = "OCINDEX_LOCK_WAIT_S"
 ENV_READ_WORKERS = "OCINDEX_READ_WORKERS"
 ENV_READ_FILES_ON_WORKERS = "OCINDEX_READ_FILES_ON_WORKERS"
 ENV_WATCHER_PROCESS = "OCINDEX_WATCHER_PROCESS"
+ENV_FIRST_LOAD = "OCINDEX_FIRST_LOAD"
 ENV_WALK_THREADS = "OCINDEX_WALK_THREADS"
 ENV_WALK_PROCESSES = "OCINDEX_WALK_PROCESSES"
 """OCINDEX_WALK_THREADS's older name (the walk was shared with processes then)."""
@@ -164,6 +165,7 @@ RANGES: Mapping[str, Range] = {
     ENV_READ_WORKERS: Range(0, 64, whole=True),
     ENV_READ_FILES_ON_WORKERS: Range(0, 1, whole=True),
     ENV_WATCHER_PROCESS: Range(0, 1, whole=True),
+    ENV_FIRST_LOAD: Range(0, 1, whole=True),
     ENV_WALK_THREADS: Range(1, 64, whole=True),
     ENV_WALK_PROCESSES: Range(1, 64, whole=True),
     "--window": Range(1, 31_536_000),
@@ -338,6 +340,9 @@ class Tunables:
     """1: the watcher runs in a process of its own; 0: in the indexer's."""
     walk_threads: int | None = None
     """Threads that share a big tree's walk; None when unset (one per core)."""
+    first_load: int = 1
+    """1: a first catch-up of a tree with no store beside it is loaded in bulk; 0: through the
+    accumulator, as every later change."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Tunables:
@@ -356,6 +361,7 @@ class Tunables:
                 env, ENV_READ_FILES_ON_WORKERS, cls.read_files_on_workers
             ),
             watcher_process=env_whole(env, ENV_WATCHER_PROCESS, cls.watcher_process),
+            first_load=env_whole(env, ENV_FIRST_LOAD, cls.first_load),
             walk_threads=next(
                 (
                     env_whole(env, name, 1)

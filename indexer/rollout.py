@@ -149,6 +149,7 @@ def pipeline_config(tunables: Tunables, watch: bool = True) -> V2Config:
         ),
         watch=watch,
         watch_process=bool(tunables.watcher_process),
+        first_load=bool(tunables.first_load),
     )
 
 

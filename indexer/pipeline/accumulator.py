@@ -43,6 +43,8 @@ class SealReason(enum.StrEnum):
     MAX_FILES = "max_files"
     FORCE = "force"
     STOP = "stop"
+    CATCH_UP = "catch_up"
+    """A first catch-up's batch, loaded in bulk past the accumulator (pipeline.first_load)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +299,11 @@ class FileBatchAccumulator:
             self._lock.notify_all()
         if self._thread.ident is not None:  # never started: nothing to wait for
             self._thread.join(timeout_s)
+
+    @property
+    def stopping(self) -> bool:
+        """True once stop() was called."""
+        return self._stopping
 
     def is_sealing(self) -> bool:
         """True from start() until stop() has sealed everything and the sealer has ended."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +19,16 @@ import duckdb
 
 from indexer.kinds import FileKey, FileKind
 from indexer.outcome import BatchResult, FileRead, FileStatus, with_backoff
-from indexer.pipeline.accumulator import Batch, PendingEntry
+from indexer.pipeline.accumulator import Batch, PendingEntry, SealReason
 from indexer.pipeline.apply import apply_reads
+from indexer.pipeline.first_load import LoadedBatch
 from indexer.pipeline.history import as_history, history_kinds, history_reason
 from indexer.pipeline.read_pool import ReadPool
 from indexer.pipeline.reader import ProcessorConfig, read_file
 from indexer.sources.base import ChangeSource, PortableReader, owner_of
 from indexer.store.database import transaction
 from indexer.store.logs import append_batch, next_batch_id
+from indexer.store.rows import insert_built
 from indexer.store.schema import get_meta, set_meta
 from indexer.store.tracking import FileTracker, TrackedFile
 
@@ -150,6 +153,46 @@ class BatchProcessor:
             if self.tracker.distrust_filter():
                 prior, reads = self._prior(read)
             result = self._transaction(read, reads, prior, started, False)
+        self._next_id += 1
+        return result
+
+    def commit_loaded(self, loaded: LoadedBatch) -> BatchResult:
+        """Commit a first catch-up's batch (pipeline.first_load): its rows, its file_index rows
+        and its batch_log row, one transaction; on any error nothing of it is written."""
+        started = self._monotonic()
+        files = len(loaded)
+        with transaction(self.conn):
+            for table, parts in loaded.rows:
+                insert_built(self.conn, table, parts)
+            self.tracker.record_new_indexed(
+                loaded.paths,
+                loaded.kinds,
+                loaded.record_ids,
+                loaded.mtimes_ns,
+                loaded.sizes,
+                loaded.hashes,
+            )
+            committed_at = self._wall()
+            latency_ms = max(0.0, (committed_at - loaded.event_at) * 1000)
+            result = BatchResult(
+                batch_id=self._next_id,
+                indexer_version=self.version,
+                trigger=str(SealReason.CATCH_UP),
+                files=files,
+                indexed=files,
+                errors=0,
+                pending=0,
+                deleted=0,
+                skipped=0,
+                dropped=0,
+                by_kind=dict(Counter(loaded.kinds)),
+                queue_wait_ms=(started - loaded.read_at) * 1000,
+                processing_ms=loaded.read_ms + (self._monotonic() - started) * 1000,
+                committed_at=committed_at,
+                event_latency_ms=(latency_ms,) * files,
+                reads=(),
+            )
+            append_batch(self.conn, result)
         self._next_id += 1
         return result
 

@@ -129,12 +129,31 @@ class ReadPool:
         wanted = records or self.pool.files
         return wanted and self.pool.workers > 0 and keys >= self.pool.min_files and not self._off
 
+    @property
+    def serving(self) -> bool:
+        """Whether read_wire may be asked: the pool has workers and was not closed."""
+        return self.pool.workers > 0 and not self._off
+
     def read(
         self, keys: Sequence[FileKey], records: PortableReader | None = None
     ) -> list[FileRead] | None:
         """These files' reads (or, given a source's reader, its records'), in order; None when
         the pool cannot serve (the caller reads them)."""
-        wire = [to_wire(k) for k in keys]
+        answers = self.read_wire([to_wire(k) for k in keys], records)
+        if answers is None:
+            return None
+        reads: list[FileRead] = []
+        done = 0
+        for outcomes, tables in answers:
+            reads.extend(_rebuild(keys[done + j], o, tables) for j, o in enumerate(outcomes))
+            done += len(outcomes)
+        return reads
+
+    def read_wire(
+        self, wire: Sequence[WireKey], records: PortableReader | None = None
+    ) -> list[Answer] | None:
+        """The workers' answers for these keys, in order (each answer's outcomes follow the
+        previous one's); None when the pool cannot serve (the caller reads them)."""
         origin: Origin = os.fspath(self.root) if records is None else records
         # Every worker gets a share of a small batch; a big one goes in tasks of FILES_PER_TASK.
         size = max(1, min(FILES_PER_TASK, -(-len(wire) // self.pool.workers)))
@@ -148,14 +167,10 @@ class ReadPool:
         except (PoolFailed, OSError) as exc:
             self._give_up(exc)
             return None
-        reads: list[FileRead] = []
-        for t in range(len(tasks)):  # task t went to worker t % n, as its (t // n)th
-            outcomes, tables = answered[t % n][t // n]
-            base = t * size
-            reads.extend(_rebuild(keys[base + j], o, tables) for j, o in enumerate(outcomes))
         self.batches += 1
-        self.keys += len(keys)
-        return reads
+        self.keys += len(wire)
+        # Task t went to worker t % n, as its (t // n)th.
+        return [answered[t % n][t // n] for t in range(len(tasks))]
 
     def _running(self) -> tuple[list[_Worker], ThreadPoolExecutor]:
         """The workers, started by the first batch that wants them."""

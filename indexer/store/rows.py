@@ -106,6 +106,13 @@ def write_parsed(
         _replace(conn, table, owners, batch)
 
 
+def insert_built(conn: duckdb.DuckDBPyConnection, table: Table, parts: list[BuiltRows]) -> None:
+    """Insert rows workers built, for files that own no rows yet: no delete, one insert; when
+    two files claim the same primary key, the later file wins (as in write_parsed)."""
+    if parts and table.build is not None:
+        _replace(conn, table, (), _batch_rows(table, list(parts)))
+
+
 def _batch_rows(table: Table, parts: list[Source | BuiltRows]) -> pa.Table:
     """One Arrow table of a batch's rows, in the files' order, one row per primary key."""
     build = table.build

@@ -205,17 +205,57 @@ class FileTracker:
             [self.indexer_version] * len(paths),
             [now_us if a == 1 else None for a in attempts],
         ]
+        known = [path for path, before in zip(paths, olds, strict=True) if before is not None]
+        records = (_record_key(e.key.kind.value, e.key.record_id) for e in news if e.key.record_id)
+        self._write(columns, known, records)
+
+    def record_new_indexed(
+        self,
+        paths: list[str],
+        kinds: list[str],
+        record_ids: list[str],
+        mtimes_ns: list[int],
+        sizes: list[int],
+        hashes: list[str | None],
+    ) -> None:
+        """What `record` writes for files seen for the first time and indexed, given column by
+        column (a first catch-up's batch: no object per file, no lookup). The caller knows
+        file_index holds none of these paths; if it does, the insert fails and nothing of the
+        batch is written."""
+        if not paths:
+            return
+        self._decide_filter()
+        now_us = int(self._now() * 1_000_000)
+        none = [None] * len(paths)
+        columns: list[list[Any]] = [
+            paths,
+            kinds,
+            [m / 1e9 for m in mtimes_ns],
+            [min(s, 2**31 - 1) for s in sizes],
+            [r or None for r in record_ids],
+            [now_us] * len(paths),
+            none,
+            [FileStatus.INDEXED.value] * len(paths),
+            mtimes_ns,
+            hashes,
+            [0] * len(paths),
+            [self.indexer_version] * len(paths),
+            none,
+        ]
+        records = (_record_key(k, r) for k, r in zip(kinds, record_ids, strict=True) if r)
+        self._write(columns, [], records)
+
+    def _write(self, columns: list[list[Any]], known: list[str], records: Iterable[str]) -> None:
+        """Replace the rows of `known` paths and insert these columns (file_index's, in order)."""
+        paths = columns[0]
         batch = pa.Table.from_arrays(
             [pa.array(c, type=t) for c, (_, t) in zip(columns, _COLUMNS, strict=True)],
             schema=FILE_INDEX_SCHEMA,
         )
-        known = [path for path, before in zip(paths, olds, strict=True) if before is not None]
         if self._known is not None:
             self._known.add(paths)  # before the insert: a path in doubt is only looked up
         if self._known_records is not None:
-            self._known_records.add(
-                _record_key(e.key.kind.value, e.key.record_id) for e in news if e.key.record_id
-            )
+            self._known_records.add(records)
         if known:
             self._matching(known, "DELETE FROM file_index f")
         # Column order is the table's: the v1-era columns, then those migrations appended.

@@ -40,6 +40,29 @@ def _hang_in_tx(batch: int, marker: str) -> None:
     processor.apply_reads = hooked  # type: ignore[assignment]
 
 
+def _hang_in_first_load(batch: int, marker: str) -> None:
+    """Load any first catch-up in bulk, and from its batch-th commit on write the batch's rows and
+    file_index rows, then hang inside the open transaction after naming its files in `marker`."""
+    from indexer.pipeline import v2
+    from indexer.store.tracking import FileTracker
+
+    v2.FIRST_LOAD_MIN_FILES = 0  # the test's tree is small
+    original = FileTracker.record_new_indexed
+    calls = [0]
+
+    def hooked(self: FileTracker, paths: list[str], *columns: Any) -> None:
+        original(self, paths, *columns)
+        calls[0] += 1
+        if calls[0] >= batch:
+            tmp = Path(marker + ".tmp")
+            tmp.write_text(json.dumps(paths))
+            os.replace(tmp, marker)
+            while True:  # inside BEGIN ... (no COMMIT): wait for SIGKILL
+                time.sleep(1)
+
+    FileTracker.record_new_indexed = hooked  # type: ignore[method-assign]
+
+
 def refuse_watches(marker: bytes) -> None:
     """Make the kernel's inotify_add_watch fail with ENOSPC (the watch limit) for every path
     containing marker: the limit cannot be lowered without root sysctl on a shared machine."""
@@ -65,6 +88,10 @@ def run_cli(spec: dict[str, Any]) -> int:
     hang = spec.get("hang_in_tx")
     if hang:
         _hang_in_tx(int(hang["batch"]), str(hang["marker"]))
+    hang = spec.get("hang_in_first_load")
+    if hang:
+        _hang_in_first_load(int(hang["batch"]), str(hang["marker"]))
+    os.environ.update({str(k): str(v) for k, v in spec.get("env", {}).items()})
     options = {k: float(spec[k]) for k in ("idle_checkpoint_s", "give_up_s") if k in spec}
     if options:  # the writer's idle checkpoint and how long it reopens an invalidated database
         from indexer.pipeline.writer import IndexWriter

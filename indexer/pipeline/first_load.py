@@ -1,0 +1,175 @@
+"""The first catch-up of a JSON tree into an empty index, loaded in bulk: the walk's files are
+read a batch at a time (on the read pool's workers when there are some), and each batch's clean
+reads are committed column by column (data rows, file_index rows, one batch_log row) in one
+transaction of the writer. No accumulator entry and no object per file in this process: at 1M
+files those cost more than the database does (docs/benchmarks.md, "the first catch-up in bulk").
+
+Everything else takes the regular way, through the accumulator, which decides it as always: a
+file that did not read cleanly (pending, in error, skipped, gone, or indexed with a note), a file
+of no indexed kind, and every file of a batch whose commit failed (a record another file holds,
+a database error); what was committed stays. Used only where nothing else writes these paths
+meanwhile: an empty index, no store beside the tree (its twins and history need the regular
+way's decisions), before the watcher starts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from indexer.kinds import SPECS, FileKey, FileKind, Table, WireKey, to_wire
+from indexer.outcome import BuiltRows, FileStatus
+from indexer.pipeline.read_worker import Answer
+
+log = logging.getLogger(__name__)
+
+_COMMITS_AHEAD = 2
+"""Batches handed to the writer and not yet committed: one committing, one waiting."""
+_INDEXED = FileStatus.INDEXED.value
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedBatch:
+    """A batch of files read for the first time and indexed cleanly, as columns."""
+
+    paths: list[str]
+    kinds: list[str]
+    record_ids: list[str]
+    mtimes_ns: list[int]
+    sizes: list[int]
+    hashes: list[str | None]
+    rows: list[tuple[Table, list[BuiltRows]]]
+    """Each table's rows, in the files' order."""
+    event_at: float
+    """Wall time the batch's files were submitted (their latency counts from it)."""
+    read_at: float
+    """Monotonic time its reads were done (its wait for the writer counts from it)."""
+    read_ms: float
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+Read = Callable[[list[WireKey]], Sequence[Answer]]
+"""Reads files given as wire keys: the answers, whose outcomes follow the keys' order."""
+Commit = Callable[[LoadedBatch, list[FileKey]], "Future[int]"]
+"""Hands a loaded batch to the writer; its keys go the regular way if the commit fails."""
+
+
+def load_first(
+    chunks: Iterable[list[FileKey]],
+    read: Read,
+    commit: Commit,
+    regular: Callable[[list[FileKey]], None],
+    stopping: Callable[[], bool],
+    batch_files: int,
+    wall: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> int:
+    """Load every key of `chunks` in batches of `batch_files`; keys it does not commit go to
+    `regular`. Returns when every batch it handed the writer is committed (or failed); once
+    `stopping()`, the keys left go to `regular` unread. Returns the files committed."""
+    commits: deque[Future[int]] = deque()
+    committed = 0
+    keys_left = (key for chunk in chunks for key in chunk)
+    while batch := list(itertools.islice(keys_left, batch_files)):
+        if stopping():
+            regular(batch)
+            for rest in iter(lambda: list(itertools.islice(keys_left, batch_files)), []):
+                regular(rest)
+            break
+        indexed = [k for k in batch if k.kind is not FileKind.SKIPPED]
+        if len(indexed) < len(batch):
+            regular([k for k in batch if k.kind is FileKind.SKIPPED])
+        event_at, started = wall(), monotonic()
+        wire = [to_wire(k) for k in indexed]
+        loaded, others = _loaded(wire, read(wire), event_at, started, monotonic)
+        if others:
+            regular([indexed[i] for i in others])
+        while len(commits) >= _COMMITS_AHEAD:
+            committed += _committed(commits.popleft())
+        if loaded is not None:
+            clean = indexed if not others else _without(indexed, others)
+            commits.append(commit(loaded, clean))
+    while commits:
+        committed += _committed(commits.popleft())
+    return committed
+
+
+def _committed(commit: Future[int]) -> int:
+    """Files a commit wrote. A job that never ran (the writer stopped for good, which it says
+    itself) wrote none."""
+    try:
+        return commit.result()
+    except Exception as exc:
+        log.debug("first catch-up: a batch was not committed: %s", exc)
+        return 0
+
+
+def _without(keys: list[FileKey], drop: list[int]) -> list[FileKey]:
+    dropped = set(drop)
+    return [k for i, k in enumerate(keys) if i not in dropped]
+
+
+def _loaded(
+    wire: list[WireKey],
+    answers: Sequence[Answer],
+    event_at: float,
+    started: float,
+    monotonic: Callable[[], float],
+) -> tuple[LoadedBatch | None, list[int]]:
+    """The batch's clean reads as columns, and the places of the others."""
+    others: list[int] = []
+    kept: list[int] = []
+    mtimes: list[int] = []
+    sizes: list[int] = []
+    hashes: list[str | None] = []
+    rows: dict[int, tuple[Table, list[BuiltRows]]] = {}  # by id: kinds may share a table
+    done = 0
+    for outcomes, tables in answers:
+        clean = True
+        for j, (status, mtime_ns, size, digest, message, retry, *_) in enumerate(outcomes):
+            if status != _INDEXED or message is not None or retry is not None:
+                others.append(done + j)
+                clean = False
+                continue
+            assert mtime_ns is not None and size is not None
+            kept.append(done + j)
+            mtimes.append(mtime_ns)
+            sizes.append(size)
+            hashes.append(digest)
+        if clean:  # every file of the task is in: each of its tables whole
+            for kind, table in tables.items():
+                _rows_of(rows, kind).append(BuiltRows(table, 0, table.num_rows))
+        else:  # the rows of the files that are in, file by file
+            left_out = set(others)
+            for j, (*_, start, count) in enumerate(outcomes):
+                kind = wire[done + j][1]
+                if count and done + j not in left_out:
+                    _rows_of(rows, kind).append(BuiltRows(tables[kind], start, count))
+        done += len(outcomes)
+    if not kept:
+        return None, others
+    loaded = LoadedBatch(
+        paths=[wire[i][0] for i in kept],
+        kinds=[wire[i][1] for i in kept],
+        record_ids=[wire[i][2] for i in kept],
+        mtimes_ns=mtimes,
+        sizes=sizes,
+        hashes=hashes,
+        rows=list(rows.values()),
+        event_at=event_at,
+        read_at=monotonic(),
+        read_ms=(monotonic() - started) * 1000,
+    )
+    return loaded, others
+
+
+def _rows_of(rows: dict[int, tuple[Table, list[BuiltRows]]], kind: str) -> list[BuiltRows]:
+    table = SPECS[FileKind(kind)].table
+    return rows.setdefault(id(table), (table, []))[1]

@@ -1,0 +1,234 @@
+"""A first catch-up loaded in bulk (indexer.pipeline.first_load) writes what the regular way
+writes, row for row: clean files in bulk, every other file decided by the regular way, on the
+indexer's thread or on worker processes; a batch whose commit fails loses nothing."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from indexer.kinds import DATA_TABLES, FileKey, classify
+from indexer.pipeline import v2 as v2_module
+from indexer.pipeline.accumulator import AccumulatorConfig
+from indexer.pipeline.first_load import LoadedBatch, load_first
+from indexer.pipeline.read_pool import PoolConfig
+from indexer.pipeline.read_worker import read_task
+from indexer.pipeline.reader import ProcessorConfig
+from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
+from indexer.scan import scan_tree
+from indexer.simulate import OpenCodeSimulator
+from indexer.store.database import open_database
+from tests.helpers import census, wait_until, write
+
+# Never "too recent to trust": a file that fails to parse is in error at once, either way.
+PROCESSOR = ProcessorConfig(settle_s=0)
+TRACKED = (
+    "file_path, file_type, mtime, size, record_id, error_message, status, mtime_ns, "
+    "content_hash, attempts, indexer_version"
+)
+"""file_index's columns but the times of the indexing itself."""
+
+
+@pytest.fixture(autouse=True)
+def any_tree_loads_in_bulk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trees here are small: the bulk way starts at FIRST_LOAD_MIN_FILES files."""
+    monkeypatch.setattr(v2_module, "FIRST_LOAD_MIN_FILES", 0)
+
+
+@pytest.fixture
+def mixed_tree(tmp_path: Path) -> Path:
+    """Clean files, and every kind of file the bulk way leaves to the regular way."""
+    root = tmp_path / "storage"
+    report = OpenCodeSimulator(root, seed=5, faults=True).write_sessions(40)
+    assert report.faults  # truncated and corrupt files among the clean ones
+    write(root, "session/global/ses_empty.json", b"")
+    write(root, "part/msg_x/prt_big.json", b'{"id": "prt_big", "n": 99999999999999999999}')
+    write(root, "notes/readme.txt", b"not a record")  # of no indexed kind
+    os.symlink(root / "session/global/ses_empty.json", root / "session/global/ses_link.json")
+    return root
+
+
+def index_once(
+    root: Path, db: Path, *, first_load: bool, workers: int = 0, batch_files: int = 50
+) -> None:
+    config = V2Config(
+        accumulator=AccumulatorConfig(max_files=batch_files, max_files_under_backlog=batch_files),
+        processor=PROCESSOR,
+        pool=PoolConfig(workers=workers),
+        watch=False,
+        first_load=first_load,
+    )
+    indexer = UnifiedIndexerV2(root, db, config=config)
+    indexer.start()
+    try:
+        assert wait_until(indexer.is_idle, 30)
+    finally:
+        indexer.stop()
+
+
+def contents(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    conn = open_database(db, read_only=True)
+    try:
+        out = {
+            "file_index": conn.execute(f"SELECT {TRACKED} FROM file_index ORDER BY 1").fetchall()
+        }
+        for table in DATA_TABLES:
+            out[table.name] = conn.execute(f"SELECT * FROM {table.name} ORDER BY ALL").fetchall()
+        return out
+    finally:
+        conn.close()
+
+
+def batch_triggers(db: Path) -> dict[str, int]:
+    conn = open_database(db, read_only=True)
+    try:
+        rows = conn.execute("SELECT trigger, sum(files) FROM batch_log GROUP BY 1").fetchall()
+        return {str(t): int(n) for t, n in rows}
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["here", "on-workers"])
+def test_the_bulk_way_writes_what_the_regular_way_writes(
+    mixed_tree: Path, tmp_path: Path, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(v2_module, "FIRST_LOAD_ON_WORKERS", 0)  # any tree goes to the workers
+    regular, bulk = tmp_path / "regular.duckdb", tmp_path / "bulk.duckdb"
+    index_once(mixed_tree, regular, first_load=False)
+    index_once(mixed_tree, bulk, first_load=True, workers=workers)
+
+    assert contents(bulk) == contents(regular)
+    statuses = {row[6] for row in contents(bulk)["file_index"]}
+    assert statuses >= {"indexed", "error", "skipped"}
+    triggers = batch_triggers(bulk)
+    files = len(contents(bulk)["file_index"])
+    # Most files went in bulk, the rest the regular way; every one exactly once.
+    assert files * 0.6 < triggers["catch_up"] < files
+    assert sum(triggers.values()) == files
+    assert "catch_up" not in batch_triggers(regular)
+    conn = open_database(bulk, read_only=True)
+    try:
+        assert census(conn, mixed_tree) == []
+    finally:
+        conn.close()
+
+
+def test_a_small_first_catch_up_takes_the_regular_way(
+    mixed_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = sum(1 for p in mixed_tree.rglob("*") if p.is_file() or p.is_symlink())
+    monkeypatch.setattr(v2_module, "FIRST_LOAD_MIN_FILES", files + 1)
+    db = tmp_path / "index.duckdb"
+    index_once(mixed_tree, db, first_load=True)
+    assert "catch_up" not in batch_triggers(db)
+    assert sum(batch_triggers(db).values()) == files
+
+
+def test_a_later_start_takes_the_regular_way(mixed_tree: Path, tmp_path: Path) -> None:
+    db = tmp_path / "index.duckdb"
+    index_once(mixed_tree, db, first_load=True)
+    first = batch_triggers(db)
+    write(mixed_tree, "session/global/ses_new.json", orjson.dumps({"id": "ses_new"}))
+    index_once(mixed_tree, db, first_load=True)
+    assert batch_triggers(db)["catch_up"] == first["catch_up"]  # the index was not empty
+    conn = open_database(db, read_only=True)
+    try:
+        assert census(conn, mixed_tree) == []
+    finally:
+        conn.close()
+
+
+def keys_of(root: Path) -> list[FileKey]:
+    return [s.key for s in scan_tree(root)]
+
+
+def test_a_batch_whose_commit_fails_goes_the_regular_way_whole(mixed_tree: Path) -> None:
+    keys = [k for k in keys_of(mixed_tree) if classify(k.rel_path) is not None]
+    regular: list[FileKey] = []
+    committed: list[list[str]] = []
+
+    def read(wire: list[Any]) -> list[Any]:
+        return [read_task(os.fspath(mixed_tree), wire, PROCESSOR)]
+
+    def commit(loaded: LoadedBatch, clean: list[FileKey]) -> Future[int]:
+        assert [k.rel_path for k in clean] == loaded.paths
+        done: Future[int] = Future()
+        if len(committed) == 1:  # the second batch fails: its files go the regular way
+            regular.extend(clean)
+            done.set_result(0)
+        else:
+            committed.append(loaded.paths)
+            done.set_result(len(loaded))
+        return done
+
+    files = load_first([keys], read, commit, regular.extend, lambda: False, 100)
+
+    assert files == sum(len(c) for c in committed)
+    loaded = {p for c in committed for p in c}
+    assert len(loaded) == files  # no file twice
+    assert loaded.isdisjoint(k.rel_path for k in regular)
+    assert loaded | {k.rel_path for k in regular} == {k.rel_path for k in keys}
+
+
+def test_stopping_hands_the_files_left_to_the_regular_way_unread(mixed_tree: Path) -> None:
+    keys = keys_of(mixed_tree)
+    regular: list[FileKey] = []
+    reads = 0
+
+    def read(wire: list[Any]) -> list[Any]:
+        nonlocal reads
+        reads += 1
+        return [read_task(os.fspath(mixed_tree), wire, PROCESSOR)]
+
+    def commit(loaded: LoadedBatch, clean: list[FileKey]) -> Future[int]:
+        done: Future[int] = Future()
+        done.set_result(len(loaded))
+        return done
+
+    files = load_first([keys], read, commit, regular.extend, lambda: reads >= 1, 10)
+    assert reads == 1 and 0 < files <= 10
+    assert len(regular) == len(keys) - files
+
+
+def test_a_commit_that_never_ran_counts_nothing(mixed_tree: Path) -> None:
+    def commit(loaded: LoadedBatch, clean: list[FileKey]) -> Future[int]:
+        done: Future[int] = Future()
+        done.set_exception(RuntimeError("the index writer is not running"))
+        return done
+
+    def read(wire: list[Any]) -> list[Any]:
+        return [read_task(os.fspath(mixed_tree), wire, PROCESSOR)]
+
+    assert load_first([keys_of(mixed_tree)], read, commit, list, lambda: False, 20) == 0
+
+
+def test_a_record_a_committed_batch_holds_sends_the_next_batch_the_regular_way(
+    tmp_path: Path,
+) -> None:
+    """Two copies of one record in two batches: the second's plain insert cannot land, so its
+    batch goes the regular way, which replaces the record's rows as it always does."""
+    root = tmp_path / "storage"
+    for i in range(6):
+        write(root, f"session/global/ses_{i}.json", orjson.dumps({"id": f"ses_{i}"}))
+    session = orjson.dumps({"id": "ses_twice", "title": "twice"})
+    write(root, "session/a/ses_twice.json", session)
+    write(root, "session/b/ses_twice.json", session)
+    regular, bulk = tmp_path / "regular.duckdb", tmp_path / "bulk.duckdb"
+    index_once(root, regular, first_load=False, batch_files=1)
+    index_once(root, bulk, first_load=True, batch_files=1)
+
+    assert contents(bulk) == contents(regular)
+    assert batch_triggers(bulk)["catch_up"] == 7  # all but the second copy
+    conn = open_database(bulk, read_only=True)
+    try:
+        assert conn.execute("SELECT count(*) FROM sessions").fetchone() == (7,)
+        assert conn.execute(
+            "SELECT count(*) FROM file_index WHERE status = 'indexed'"
+        ).fetchone() == (8,)
+    finally:
+        conn.close()
