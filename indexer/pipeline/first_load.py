@@ -86,9 +86,17 @@ def load_first(
         indexed = [k for k in batch if k.kind is not FileKind.SKIPPED]
         if len(indexed) < len(batch):
             regular([k for k in batch if k.kind is FileKind.SKIPPED])
+        if not indexed:
+            continue
         event_at, started = wall(), monotonic()
         wire = [to_wire(k) for k in indexed]
-        loaded, others = _loaded(wire, read(wire), event_at, started, monotonic)
+        try:
+            answers = read(wire)
+        except Exception:  # a bug, not a file's fault: the regular way reads them and says so
+            log.exception("first catch-up: a batch's read failed; it goes the regular way")
+            regular(indexed)
+            continue
+        loaded, others = _loaded(wire, answers, event_at, started, monotonic)
         if others:
             regular([indexed[i] for i in others])
         while len(commits) >= _COMMITS_AHEAD:

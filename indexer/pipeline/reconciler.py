@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,12 +129,6 @@ SELECT path, what, mtime_ns FROM (
 """
 
 
-def _paths(table: pa.Table) -> Iterator[list[str]]:
-    """The table's paths, SUBMIT_ROWS at a time."""
-    for batch in table.select(["path"]).to_batches(max_chunksize=SUBMIT_ROWS):
-        yield batch.column(0).to_pylist()
-
-
 def disk_table(chunks: Iterable[pa.RecordBatch]) -> pa.Table:
     """A walk's chunks of (path, mtime_ns, size) as one Arrow table."""
     return pa.Table.from_batches(chunks, _DISK)
@@ -181,9 +175,8 @@ class Reconciler:
         first_scan_id: int = 1,
         first_load: Callable[[Iterable[list[FileKey]], int, Trigger], None] | None = None,
     ) -> None:
-        """first_load, when given, takes the tree's files of a first catch-up (the index is
-        empty at startup; with their number) in place of `submit`, and returns when they are
-        committed."""
+        """first_load, when given, takes the tree's files (and their number) of a first
+        catch-up in place of `submit`; it returns when they are committed."""
         self.root = root
         self._first_load = first_load
         self._cursor_factory = cursor_factory
@@ -334,17 +327,18 @@ class Reconciler:
         # The walk finishes before anything is submitted: interleaved with reading, its million
         # lstat calls each hand the GIL over (14% slower at 1M files, docs/benchmarks.md).
         disk = self._walk_tree()
-        stores = [s for s in (src.stamps() for src in self._sources) if s is not None]
-        tables = stores
-        if self._first_load is not None:
-            chunks = (self._new_keys(found, paths) for paths in _paths(disk))
-            self._first_load(chunks, disk.num_rows, trigger)
-        else:
-            tables = [disk, *stores]
+        tables = [disk, *(s for s in (src.stamps() for src in self._sources) if s is not None)]
         for table in tables:  # a busy store (no stamps) is read by the next scan
-            for paths in _paths(table):
-                self._submit(self._new_keys(found, paths), trigger)
-        return int(disk.num_rows + sum(table.num_rows for table in stores))
+            chunks = (
+                self._new_keys(found, batch.column(0).to_pylist())
+                for batch in table.select(["path"]).to_batches(max_chunksize=SUBMIT_ROWS)
+            )
+            if table is disk and self._first_load is not None:
+                self._first_load(chunks, disk.num_rows, trigger)
+            else:
+                for keys in chunks:
+                    self._submit(keys, trigger)
+        return int(sum(table.num_rows for table in tables))
 
     def _new_keys(self, found: _Found, paths: Iterable[str]) -> list[FileKey]:
         keys: list[FileKey] = []

@@ -51,7 +51,7 @@ FIRST_LOAD_MIN_FILES = 10_000
 save well under a second (20,106 files: 1.22-1.31 s against 1.39-1.41 s)."""
 FIRST_LOAD_ON_WORKERS = 300_000
 """A first catch-up of this many files or more is read on the read pool's workers, when there
-are some; a smaller one on this process. On 2 cores, in bulk: 100,000 files 4.1-4.3 s here
+are some; a smaller one on this process, unless the pool reads JSON files anyway. On 2 cores, in bulk: 100,000 files 4.1-4.3 s here
 against 4.5-4.8 s on workers (their start costs ~0.3 s), 300,000 a tie (11-12 s), 1M 46.4 s
 against 36.7 s (docs/benchmarks.md, "the first catch-up in bulk")."""
 
@@ -303,7 +303,8 @@ class UnifiedIndexerV2(IndexerReads):
             for chunk in chunks:
                 acc.add_many(chunk, trigger)
             return
-        pool = self._pool if files >= FIRST_LOAD_ON_WORKERS else None
+        on_workers = files >= FIRST_LOAD_ON_WORKERS or self.config.pool.files
+        pool = self._pool if on_workers else None
         loaded = load_first(
             chunks,
             partial(self._read_wire, pool),

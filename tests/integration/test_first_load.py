@@ -175,6 +175,29 @@ def test_a_batch_whose_commit_fails_goes_the_regular_way_whole(mixed_tree: Path)
     assert loaded | {k.rel_path for k in regular} == {k.rel_path for k in keys}
 
 
+def test_a_read_that_raises_sends_its_batch_the_regular_way(mixed_tree: Path) -> None:
+    keys = keys_of(mixed_tree)
+    regular: list[FileKey] = []
+    reads = 0
+
+    def read(wire: list[Any]) -> list[Any]:
+        nonlocal reads
+        reads += 1
+        if reads == 2:
+            raise RuntimeError("a bug in the reader")
+        return [read_task(os.fspath(mixed_tree), wire, PROCESSOR)]
+
+    def commit(loaded: LoadedBatch, clean: list[FileKey]) -> Future[int]:
+        done: Future[int] = Future()
+        done.set_result(len(loaded))
+        return done
+
+    files = load_first([keys], read, commit, regular.extend, lambda: False, 20)
+    assert reads == -(-len(keys) // 20)
+    assert files + len(regular) == len(keys)
+    assert len(regular) >= 20  # the whole second batch, and the files that did not read cleanly
+
+
 def test_stopping_hands_the_files_left_to_the_regular_way_unread(mixed_tree: Path) -> None:
     keys = keys_of(mixed_tree)
     regular: list[FileKey] = []

@@ -363,6 +363,7 @@ def test_every_default_lies_in_its_range() -> None:
         "OCINDEX_READ_WORKERS": cores(),  # ocindex index's; 0 elsewhere
         "OCINDEX_READ_FILES_ON_WORKERS": Tunables.read_files_on_workers,
         "OCINDEX_WATCHER_PROCESS": Tunables.watcher_process,
+        "OCINDEX_FIRST_LOAD": Tunables.first_load,
         "OCINDEX_WALK_THREADS": cores(),  # one per core when unset
         "OCINDEX_WALK_PROCESSES": cores(),  # its older name
     }
