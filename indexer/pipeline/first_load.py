@@ -19,7 +19,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from indexer.kinds import SPECS, FileKey, FileKind, Table, WireKey, to_wire
@@ -73,40 +73,80 @@ def load_first(
 ) -> int:
     """Load every key of `chunks` in batches of `batch_files`; keys it does not commit go to
     `regular`. Returns when every batch it handed the writer is committed (or failed); once
-    `stopping()`, the keys left go to `regular` unread. Returns the files committed."""
+    `stopping()`, the keys left go to `regular` unread. Returns the files committed.
+
+    One batch is read (on a thread of its own) while the one before is sorted and handed to the
+    writer and the one after is classified: the readers never wait for this thread."""
     commits: deque[Future[int]] = deque()
     committed = 0
     keys_left = (key for chunk in chunks for key in chunk)
-    while batch := list(itertools.islice(keys_left, batch_files)):
-        if stopping():
-            regular(batch)
-            for rest in iter(lambda: list(itertools.islice(keys_left, batch_files)), []):
-                regular(rest)
-            break
-        indexed = [k for k in batch if k.kind is not FileKind.SKIPPED]
-        if len(indexed) < len(batch):
-            regular([k for k in batch if k.kind is FileKind.SKIPPED])
-        if not indexed:
-            continue
-        event_at, started = wall(), monotonic()
-        wire = [to_wire(k) for k in indexed]
-        try:
-            answers = read(wire)
-        except Exception:  # a bug, not a file's fault: the regular way reads them and says so
-            log.exception("first catch-up: a batch's read failed; it goes the regular way")
-            regular(indexed)
-            continue
-        loaded, others = _loaded(wire, answers, event_at, started, monotonic)
-        if others:
-            regular([indexed[i] for i in others])
-        while len(commits) >= _COMMITS_AHEAD:
-            committed += _committed(commits.popleft())
-        if loaded is not None:
-            clean = indexed if not others else _without(indexed, others)
-            commits.append(commit(loaded, clean))
+    with ThreadPoolExecutor(1, "ocindex-first-load") as reader:
+        ahead: _Reading | None = None
+        while True:
+            batch = list(itertools.islice(keys_left, batch_files))
+            if batch and stopping():
+                regular(batch)
+                for rest in iter(lambda: list(itertools.islice(keys_left, batch_files)), []):
+                    regular(rest)
+                batch = []
+            reading = _start_read(batch, read, reader, regular, wall, monotonic)
+            if ahead is not None:
+                done = _finish_read(ahead, regular, monotonic)
+                if done is not None:
+                    while len(commits) >= _COMMITS_AHEAD:
+                        committed += _committed(commits.popleft())
+                    commits.append(commit(*done))
+            if reading is None and not batch:
+                break
+            ahead = reading
     while commits:
         committed += _committed(commits.popleft())
     return committed
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    keys: list[FileKey]
+    wire: list[WireKey]
+    answers: Future[Sequence[Answer]]
+    event_at: float
+    started: float
+
+
+def _start_read(
+    batch: list[FileKey],
+    read: Read,
+    reader: ThreadPoolExecutor,
+    regular: Callable[[list[FileKey]], None],
+    wall: Callable[[], float],
+    monotonic: Callable[[], float],
+) -> _Reading | None:
+    """The batch's read, started; its keys of no indexed kind go to `regular` unread."""
+    keys = [k for k in batch if k.kind is not FileKind.SKIPPED]
+    if len(keys) < len(batch):
+        regular([k for k in batch if k.kind is FileKind.SKIPPED])
+    if not keys:
+        return None
+    wire = [to_wire(k) for k in keys]
+    return _Reading(keys, wire, reader.submit(read, wire), wall(), monotonic())
+
+
+def _finish_read(
+    reading: _Reading, regular: Callable[[list[FileKey]], None], monotonic: Callable[[], float]
+) -> tuple[LoadedBatch, list[FileKey]] | None:
+    """The batch's clean reads and their keys; every other key goes to `regular`."""
+    try:
+        answers = reading.answers.result()
+    except Exception:  # a bug, not a file's fault: the regular way reads them and says so
+        log.exception("first catch-up: a batch's read failed; it goes the regular way")
+        regular(reading.keys)
+        return None
+    loaded, others = _loaded(reading, answers, monotonic)
+    if others:
+        regular([reading.keys[i] for i in others])
+    if loaded is None:
+        return None
+    return loaded, reading.keys if not others else _without(reading.keys, others)
 
 
 def _committed(commit: Future[int]) -> int:
@@ -125,13 +165,10 @@ def _without(keys: list[FileKey], drop: list[int]) -> list[FileKey]:
 
 
 def _loaded(
-    wire: list[WireKey],
-    answers: Sequence[Answer],
-    event_at: float,
-    started: float,
-    monotonic: Callable[[], float],
+    reading: _Reading, answers: Sequence[Answer], monotonic: Callable[[], float]
 ) -> tuple[LoadedBatch | None, list[int]]:
     """The batch's clean reads as columns, and the places of the others."""
+    wire = reading.wire
     others: list[int] = []
     kept: list[int] = []
     mtimes: list[int] = []
@@ -171,9 +208,9 @@ def _loaded(
         sizes=sizes,
         hashes=hashes,
         rows=list(rows.values()),
-        event_at=event_at,
+        event_at=reading.event_at,
         read_at=monotonic(),
-        read_ms=(monotonic() - started) * 1000,
+        read_ms=(monotonic() - reading.started) * 1000,
     )
     return loaded, others
 

@@ -49,6 +49,10 @@ _READ_AHEAD = 2
 FIRST_LOAD_MIN_FILES = 10_000
 """A first catch-up of fewer files goes the regular way, as every later change: in bulk it would
 save well under a second (20,106 files: 1.22-1.31 s against 1.39-1.41 s)."""
+FIRST_LOAD_BATCH_FILES = 5_000
+"""A first catch-up in bulk commits this many files at a time: fewer commits and statements.
+1M files: 40.8 s / 368 MB peak RSS at 2,000, 36.2 s / 458 MB at 5,000, 35.8-36.0 s / 543-561 MB
+at 10,000 (docs/benchmarks.md, "the first catch-up in bulk")."""
 FIRST_LOAD_ON_WORKERS = 300_000
 """A first catch-up of this many files or more is read on the read pool's workers, when there
 are some; a smaller one on this process, unless the pool reads JSON files anyway. On 2 cores, in bulk: 100,000 files 4.1-4.3 s here
@@ -298,7 +302,7 @@ class UnifiedIndexerV2(IndexerReads):
     def _first_load(self, chunks: Iterable[list[FileKey]], files: int, trigger: Trigger) -> None:
         """A first catch-up's files, loaded in bulk; returns once they are committed, or handed
         to the accumulator (pipeline.first_load)."""
-        acc, limits = self.accumulator, self.config.accumulator
+        acc = self.accumulator
         if files < FIRST_LOAD_MIN_FILES:
             for chunk in chunks:
                 acc.add_many(chunk, trigger)
@@ -311,7 +315,7 @@ class UnifiedIndexerV2(IndexerReads):
             self._submit_loaded,
             partial(acc.add_many, trigger=trigger),
             lambda: acc.stopping or self.fatal is not None,
-            limits.max_files_under_backlog or limits.max_files,
+            FIRST_LOAD_BATCH_FILES,
         )
         log.info("first catch-up: %d of %d files loaded in bulk", loaded, files)
 

@@ -40,13 +40,15 @@ def _hang_in_tx(batch: int, marker: str) -> None:
     processor.apply_reads = hooked  # type: ignore[assignment]
 
 
-def _hang_in_first_load(batch: int, marker: str) -> None:
-    """Load any first catch-up in bulk, and from its batch-th commit on write the batch's rows and
-    file_index rows, then hang inside the open transaction after naming its files in `marker`."""
+def _hang_in_first_load(batch: int, files: int, marker: str) -> None:
+    """Load any first catch-up in bulk, `files` at a time, and from its batch-th commit on write
+    the batch's rows and file_index rows, then hang inside the open transaction after naming its
+    files in `marker`."""
     from indexer.pipeline import v2
     from indexer.store.tracking import FileTracker
 
     v2.FIRST_LOAD_MIN_FILES = 0  # the test's tree is small
+    v2.FIRST_LOAD_BATCH_FILES = files
     original = FileTracker.record_new_indexed
     calls = [0]
 
@@ -90,8 +92,7 @@ def run_cli(spec: dict[str, Any]) -> int:
         _hang_in_tx(int(hang["batch"]), str(hang["marker"]))
     hang = spec.get("hang_in_first_load")
     if hang:
-        _hang_in_first_load(int(hang["batch"]), str(hang["marker"]))
-    os.environ.update({str(k): str(v) for k, v in spec.get("env", {}).items()})
+        _hang_in_first_load(int(hang["batch"]), int(hang["files"]), str(hang["marker"]))
     options = {k: float(spec[k]) for k in ("idle_checkpoint_s", "give_up_s") if k in spec}
     if options:  # the writer's idle checkpoint and how long it reopens an invalidated database
         from indexer.pipeline.writer import IndexWriter

@@ -41,8 +41,11 @@ def test_kill_9_inside_a_bulk_batch_then_restart(
     spec = {
         "mode": "cli",
         "argv": ["run", "--storage", root, "--db", db, "--indexer", "v2"],
-        "hang_in_first_load": {"batch": HANG_AT_BATCH, "marker": str(marker)},
-        "env": {"OCINDEX_MAX_BATCH_FILES_UNDER_BACKLOG": BATCH_FILES},
+        "hang_in_first_load": {
+            "batch": HANG_AT_BATCH,
+            "files": BATCH_FILES,
+            "marker": str(marker),
+        },
     }
     with spawned(driver(spec)) as run:
         assert wait_until(marker.exists, 60), run.log()

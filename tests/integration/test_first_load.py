@@ -38,6 +38,7 @@ TRACKED = (
 def any_tree_loads_in_bulk(monkeypatch: pytest.MonkeyPatch) -> None:
     """The trees here are small: the bulk way starts at FIRST_LOAD_MIN_FILES files."""
     monkeypatch.setattr(v2_module, "FIRST_LOAD_MIN_FILES", 0)
+    monkeypatch.setattr(v2_module, "FIRST_LOAD_BATCH_FILES", 50)
 
 
 @pytest.fixture
@@ -231,10 +232,11 @@ def test_a_commit_that_never_ran_counts_nothing(mixed_tree: Path) -> None:
 
 
 def test_a_record_a_committed_batch_holds_sends_the_next_batch_the_regular_way(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two copies of one record in two batches: the second's plain insert cannot land, so its
     batch goes the regular way, which replaces the record's rows as it always does."""
+    monkeypatch.setattr(v2_module, "FIRST_LOAD_BATCH_FILES", 1)
     root = tmp_path / "storage"
     for i in range(6):
         write(root, f"session/global/ses_{i}.json", orjson.dumps({"id": f"ses_{i}"}))
