@@ -145,7 +145,10 @@ def pipeline_config(tunables: Tunables, watch: bool = True) -> V2Config:
             walk_threads=tunables.walk_threads or cores(),
         ),
         pool=PoolConfig(
-            workers=tunables.read_workers or 0, files=bool(tunables.read_files_on_workers)
+            workers=tunables.read_workers or 0,
+            files=bool(tunables.read_files_on_workers),
+            # One per core unless the variable says otherwise, `ocindex run` too.
+            first_load_workers=cores() if tunables.read_workers is None else tunables.read_workers,
         ),
         watch=watch,
         watch_process=bool(tunables.watcher_process),

@@ -51,6 +51,9 @@ class PoolConfig:
     """JSON files too, not only a store's records. Off: on 2 cores, since the leaner reader,
     workers made a JSON catch-up 8-22% slower up to 50,000 files and gained nothing at 1M
     (docs/benchmarks.md, "a store beside the tree"); a store's records gain 15-23%."""
+    first_load_workers: int = 0
+    """Worker processes that read a big first catch-up loaded in bulk (pipeline.first_load),
+    started for it when `workers` is 0; 0 reads it on the indexer's own thread."""
 
 
 class PoolFailed(Exception):

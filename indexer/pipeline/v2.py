@@ -53,11 +53,12 @@ FIRST_LOAD_BATCH_FILES = 5_000
 """A first catch-up in bulk commits this many files at a time: fewer commits and statements.
 1M files: 40.8 s / 368 MB peak RSS at 2,000, 36.2 s / 458 MB at 5,000, 35.8-36.0 s / 543-561 MB
 at 10,000 (docs/benchmarks.md, "the first catch-up in bulk")."""
-FIRST_LOAD_ON_WORKERS = 300_000
-"""A first catch-up of this many files or more is read on the read pool's workers, when there
-are some; a smaller one on this process, unless the pool reads JSON files anyway. On 2 cores, in bulk: 100,000 files 4.1-4.3 s here
-against 4.5-4.8 s on workers (their start costs ~0.3 s), 300,000 a tie (11-12 s), 1M 46.4 s
-against 36.7 s (docs/benchmarks.md, "the first catch-up in bulk")."""
+FIRST_LOAD_ON_WORKERS = 50_000
+"""A first catch-up of this many files or more is read on worker processes (PoolConfig's
+first_load_workers); a smaller one on this process, unless the pool reads JSON files anyway.
+On 2 cores, in bulk, here against on workers: 20,106 simulator files 1.02-1.22 s against
+1.29-1.42 s (their start costs ~0.3 s), 50,000 files 2.17-2.45 s against 2.01-2.04 s, 100,000
+4.67-4.85 s against 3.69-3.75 s (docs/benchmarks.md, "the first catch-up in bulk")."""
 
 
 @dataclass(frozen=True)
@@ -307,17 +308,30 @@ class UnifiedIndexerV2(IndexerReads):
             for chunk in chunks:
                 acc.add_many(chunk, trigger)
             return
-        on_workers = files >= FIRST_LOAD_ON_WORKERS or self.config.pool.files
-        pool = self._pool if on_workers else None
-        loaded = load_first(
-            chunks,
-            partial(self._read_wire, pool),
-            self._submit_loaded,
-            partial(acc.add_many, trigger=trigger),
-            lambda: acc.stopping or self.fatal is not None,
-            FIRST_LOAD_BATCH_FILES,
-        )
+        pool = self._first_load_pool(files)
+        try:
+            loaded = load_first(
+                chunks,
+                partial(self._read_wire, pool),
+                self._submit_loaded,
+                partial(acc.add_many, trigger=trigger),
+                lambda: acc.stopping or self.fatal is not None,
+                FIRST_LOAD_BATCH_FILES,
+            )
+        finally:
+            if pool is not None and pool is not self._pool:
+                pool.close()
         log.info("first catch-up: %d of %d files loaded in bulk", loaded, files)
+
+    def _first_load_pool(self, files: int) -> ReadPool | None:
+        """The workers that read a first catch-up of this many files: the indexer's, or some
+        started for it; None to read it here."""
+        config = self.config.pool
+        if files < FIRST_LOAD_ON_WORKERS and not config.files:
+            return None
+        if self._pool is not None or not config.first_load_workers:
+            return self._pool
+        return ReadPool(self.root, self.config.processor, PoolConfig(config.first_load_workers))
 
     def _read_wire(self, pool: ReadPool | None, wire: list[WireKey]) -> Sequence[Answer]:
         """Files read on the pool's workers, or here without a pool (or when it failed)."""

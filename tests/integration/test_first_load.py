@@ -16,14 +16,14 @@ from indexer.kinds import DATA_TABLES, FileKey, classify
 from indexer.pipeline import v2 as v2_module
 from indexer.pipeline.accumulator import AccumulatorConfig
 from indexer.pipeline.first_load import LoadedBatch, load_first
-from indexer.pipeline.read_pool import PoolConfig
+from indexer.pipeline.read_pool import PoolConfig, ReadPool
 from indexer.pipeline.read_worker import read_task
 from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
 from indexer.scan import scan_tree
 from indexer.simulate import OpenCodeSimulator
 from indexer.store.database import open_database
-from tests.helpers import census, wait_until, write
+from tests.helpers import census, children_running, wait_until, write
 
 # Never "too recent to trust": a file that fails to parse is in error at once, either way.
 PROCESSOR = ProcessorConfig(settle_s=0)
@@ -55,12 +55,17 @@ def mixed_tree(tmp_path: Path) -> Path:
 
 
 def index_once(
-    root: Path, db: Path, *, first_load: bool, workers: int = 0, batch_files: int = 50
+    root: Path,
+    db: Path,
+    *,
+    first_load: bool,
+    pool: PoolConfig = PoolConfig(),  # noqa: B008 (frozen)
+    batch_files: int = 50,
 ) -> None:
     config = V2Config(
         accumulator=AccumulatorConfig(max_files=batch_files, max_files_under_backlog=batch_files),
         processor=PROCESSOR,
-        pool=PoolConfig(workers=workers),
+        pool=pool,
         watch=False,
         first_load=first_load,
     )
@@ -94,14 +99,30 @@ def batch_triggers(db: Path) -> dict[str, int]:
         conn.close()
 
 
-@pytest.mark.parametrize("workers", [0, 2], ids=["here", "on-workers"])
+@pytest.mark.parametrize(
+    "pool",
+    [PoolConfig(), PoolConfig(workers=2), PoolConfig(first_load_workers=2)],
+    ids=["here", "on-the-indexers-workers", "on-workers-started-for-it"],
+)
 def test_the_bulk_way_writes_what_the_regular_way_writes(
-    mixed_tree: Path, tmp_path: Path, workers: int, monkeypatch: pytest.MonkeyPatch
+    mixed_tree: Path, tmp_path: Path, pool: PoolConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(v2_module, "FIRST_LOAD_ON_WORKERS", 0)  # any tree goes to the workers
+    on_workers: list[int] = []
+    read_wire = ReadPool.read_wire
+
+    def counted(self: ReadPool, wire: Any, records: Any = None) -> Any:
+        on_workers.append(len(wire))
+        return read_wire(self, wire, records)
+
+    monkeypatch.setattr(ReadPool, "read_wire", counted)
     regular, bulk = tmp_path / "regular.duckdb", tmp_path / "bulk.duckdb"
     index_once(mixed_tree, regular, first_load=False)
-    index_once(mixed_tree, bulk, first_load=True, workers=workers)
+    assert on_workers == []
+    index_once(mixed_tree, bulk, first_load=True, pool=pool)
+    assert bool(on_workers) == (pool != PoolConfig())
+    # Workers started for the first catch-up stopped with it; the indexer's with the indexer.
+    assert children_running(os.getpid(), "indexer.pipeline.read_worker") == []
 
     assert contents(bulk) == contents(regular)
     statuses = {row[6] for row in contents(bulk)["file_index"]}

@@ -74,14 +74,19 @@ def test_adaptive_batches_are_on_unless_the_variable_turns_them_off() -> None:
 
 
 def test_defaults_agree_with_the_pipeline_and_the_dashboard() -> None:
-    # The product runs its watcher in a process of its own and shares a big tree's walk with
-    # one thread per core; the library's defaults stay in this process, on one thread.
+    # The product runs its watcher in a process of its own, shares a big tree's walk with one
+    # thread per core and reads a big first catch-up on a worker per core; the library's
+    # defaults stay in this process, on one thread.
     product = pipeline_config(Tunables())
     assert product.watch_process and product.reconciler.walk_threads == cores()
+    assert product.pool.first_load_workers == cores()
+    unset = pipeline_config(Tunables.from_env({"OCINDEX_READ_WORKERS": "0"})).pool
+    assert (unset.workers, unset.first_load_workers) == (0, 0)
     library = dataclasses.replace(
         product,
         watch_process=False,
         reconciler=dataclasses.replace(product.reconciler, walk_threads=1),
+        pool=dataclasses.replace(product.pool, first_load_workers=0),
     )
     assert library == V2Config()
     for env in ({"OCINDEX_WALK_THREADS": "3"}, {"OCINDEX_WALK_PROCESSES": "3"}):  # the old name
