@@ -16,17 +16,36 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from indexer.kinds import SPECS, FileKey, FileKind, Table, WireKey, to_wire
 from indexer.outcome import BuiltRows, FileStatus
-from indexer.pipeline.read_worker import Answer
+from indexer.pipeline.read_pool import PoolConfig, ReadPool
+from indexer.pipeline.read_worker import Answer, read_task
+from indexer.pipeline.reader import ProcessorConfig
 
 log = logging.getLogger(__name__)
+
+MIN_FILES = 10_000
+"""A first catch-up of fewer files goes the regular way, as every later change: in bulk it would
+save a fraction of a second (20,106 files: 1.02-1.22 s against 1.25-1.34 s)."""
+BATCH_FILES = 5_000
+"""A first catch-up in bulk commits this many files at a time: fewer commits and statements.
+1M files, one run each: 40.8 s / 368 MB peak RSS at 2,000, 36.2 s / 458 MB at 5,000; before the
+read ahead, 10,000 gained ~4 s more than 5,000 at 543-561 MB (docs/benchmarks.md, "the first
+catch-up in bulk")."""
+ON_WORKERS = 50_000
+"""A first catch-up of this many files or more is read on worker processes (PoolConfig's
+first_load_workers); a smaller one on this process, unless the pool reads JSON files anyway.
+On 2 cores, in bulk, here against on workers: 20,106 simulator files 1.02-1.22 s against
+1.29-1.42 s (their start costs ~0.3 s), 50,000 files 2.17-2.45 s against 2.01-2.04 s, 100,000
+4.67-4.85 s against 3.69-3.75 s (docs/benchmarks.md, "the first catch-up in bulk")."""
 
 _COMMITS_AHEAD = 2
 """Batches handed to the writer and not yet committed: one committing, one waiting."""
@@ -147,6 +166,32 @@ def _finish_read(
     if loaded is None:
         return None
     return loaded, reading.keys if not others else _without(reading.keys, others)
+
+
+def workers_for(
+    files: int,
+    root: Path,
+    processor: ProcessorConfig,
+    config: PoolConfig,
+    running: ReadPool | None,
+) -> ReadPool | None:
+    """The workers that read a first catch-up of this many files: the indexer's own (`running`),
+    or some started for it (the caller closes those); None to read it on the loading thread."""
+    if files < ON_WORKERS and not config.files:
+        return None
+    if running is not None or not config.first_load_workers:
+        return running
+    return ReadPool(root, processor, PoolConfig(config.first_load_workers))
+
+
+def reader(pool: ReadPool | None, root: Path, processor: ProcessorConfig) -> Read:
+    """Reads on the pool's workers, or on the calling thread without a pool (or once it failed)."""
+
+    def read(wire: list[WireKey]) -> Sequence[Answer]:
+        answers = pool.read_wire(wire) if pool is not None and pool.serving else None
+        return answers if answers is not None else [read_task(os.fspath(root), wire, processor)]
+
+    return read
 
 
 def _committed(commit: Future[int]) -> int:

@@ -8,7 +8,6 @@ then the database is checkpointed.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -21,18 +20,18 @@ from pathlib import Path
 import duckdb
 
 from indexer.facade import IndexerReads, IndexerStats
-from indexer.kinds import FileKey, WireKey
+from indexer.kinds import FileKey
 from indexer.outcome import BatchResult, FileStatus
+from indexer.pipeline import first_load
 from indexer.pipeline.accumulator import (
     AccumulatorConfig,
     FileBatchAccumulator,
     PendingEntry,
     Trigger,
 )
-from indexer.pipeline.first_load import LoadedBatch, load_first
+from indexer.pipeline.first_load import LoadedBatch
 from indexer.pipeline.processor import BatchProcessor, ReadBatch
 from indexer.pipeline.read_pool import PoolConfig, ReadPool
-from indexer.pipeline.read_worker import Answer, read_task
 from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import Reconciler, ReconcilerConfig, ReconcileReport
 from indexer.pipeline.watch_process import WatcherProcess
@@ -46,19 +45,6 @@ log = logging.getLogger(__name__)
 
 _READ_AHEAD = 2
 """Batches read and parsed ahead of the writer: one committing, one waiting."""
-FIRST_LOAD_MIN_FILES = 10_000
-"""A first catch-up of fewer files goes the regular way, as every later change: in bulk it would
-save well under a second (20,106 files: 1.22-1.31 s against 1.39-1.41 s)."""
-FIRST_LOAD_BATCH_FILES = 5_000
-"""A first catch-up in bulk commits this many files at a time: fewer commits and statements.
-1M files: 40.8 s / 368 MB peak RSS at 2,000, 36.2 s / 458 MB at 5,000, 35.8-36.0 s / 543-561 MB
-at 10,000 (docs/benchmarks.md, "the first catch-up in bulk")."""
-FIRST_LOAD_ON_WORKERS = 50_000
-"""A first catch-up of this many files or more is read on worker processes (PoolConfig's
-first_load_workers); a smaller one on this process, unless the pool reads JSON files anyway.
-On 2 cores, in bulk, here against on workers: 20,106 simulator files 1.02-1.22 s against
-1.29-1.42 s (their start costs ~0.3 s), 50,000 files 2.17-2.45 s against 2.01-2.04 s, 100,000
-4.67-4.85 s against 3.69-3.75 s (docs/benchmarks.md, "the first catch-up in bulk")."""
 
 
 @dataclass(frozen=True)
@@ -301,44 +287,28 @@ class UnifiedIndexerV2(IndexerReads):
                 log.exception("on_batch listener failed")
 
     def _first_load(self, chunks: Iterable[list[FileKey]], files: int, trigger: Trigger) -> None:
-        """A first catch-up's files, loaded in bulk; returns once they are committed, or handed
-        to the accumulator (pipeline.first_load)."""
+        """A first catch-up's files, loaded in bulk when there are enough of them; returns once
+        they are committed, or handed to the accumulator (pipeline.first_load)."""
         acc = self.accumulator
-        if files < FIRST_LOAD_MIN_FILES:
+        if files < first_load.MIN_FILES:
             for chunk in chunks:
                 acc.add_many(chunk, trigger)
             return
-        pool = self._first_load_pool(files)
+        config = self.config
+        pool = first_load.workers_for(files, self.root, config.processor, config.pool, self._pool)
         try:
-            loaded = load_first(
+            loaded = first_load.load_first(
                 chunks,
-                partial(self._read_wire, pool),
+                first_load.reader(pool, self.root, config.processor),
                 self._submit_loaded,
                 partial(acc.add_many, trigger=trigger),
                 lambda: acc.stopping or self.fatal is not None,
-                FIRST_LOAD_BATCH_FILES,
+                first_load.BATCH_FILES,
             )
         finally:
             if pool is not None and pool is not self._pool:
                 pool.close()
         log.info("first catch-up: %d of %d files loaded in bulk", loaded, files)
-
-    def _first_load_pool(self, files: int) -> ReadPool | None:
-        """The workers that read a first catch-up of this many files: the indexer's, or some
-        started for it; None to read it here."""
-        config = self.config.pool
-        if files < FIRST_LOAD_ON_WORKERS and not config.files:
-            return None
-        if self._pool is not None or not config.first_load_workers:
-            return self._pool
-        return ReadPool(self.root, self.config.processor, PoolConfig(config.first_load_workers))
-
-    def _read_wire(self, pool: ReadPool | None, wire: list[WireKey]) -> Sequence[Answer]:
-        """Files read on the pool's workers, or here without a pool (or when it failed)."""
-        answers = pool.read_wire(wire) if pool is not None and pool.serving else None
-        if answers is None:
-            answers = [read_task(os.fspath(self.root), wire, self.config.processor)]
-        return answers
 
     def _submit_loaded(self, loaded: LoadedBatch, keys: list[FileKey]) -> Future[int]:
         assert self.writer is not None

@@ -44,11 +44,11 @@ def _hang_in_first_load(batch: int, files: int, marker: str) -> None:
     """Load any first catch-up in bulk, `files` at a time, and from its batch-th commit on write
     the batch's rows and file_index rows, then hang inside the open transaction after naming its
     files in `marker`."""
-    from indexer.pipeline import v2
+    from indexer.pipeline import first_load
     from indexer.store.tracking import FileTracker
 
-    v2.FIRST_LOAD_MIN_FILES = 0  # the test's tree is small
-    v2.FIRST_LOAD_BATCH_FILES = files
+    first_load.MIN_FILES = 0  # the test's tree is small
+    first_load.BATCH_FILES = files
     original = FileTracker.record_new_indexed
     calls = [0]
 

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from indexer.kinds import DATA_TABLES, FileKey, classify
-from indexer.pipeline import v2 as v2_module
+from indexer.pipeline import first_load as first_load_module
 from indexer.pipeline.accumulator import AccumulatorConfig
 from indexer.pipeline.first_load import LoadedBatch, load_first
 from indexer.pipeline.read_pool import PoolConfig, ReadPool
@@ -36,9 +36,9 @@ TRACKED = (
 
 @pytest.fixture(autouse=True)
 def any_tree_loads_in_bulk(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The trees here are small: the bulk way starts at FIRST_LOAD_MIN_FILES files."""
-    monkeypatch.setattr(v2_module, "FIRST_LOAD_MIN_FILES", 0)
-    monkeypatch.setattr(v2_module, "FIRST_LOAD_BATCH_FILES", 50)
+    """The trees here are small: the bulk way starts at first_load.MIN_FILES files."""
+    monkeypatch.setattr(first_load_module, "MIN_FILES", 0)
+    monkeypatch.setattr(first_load_module, "BATCH_FILES", 50)
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def batch_triggers(db: Path) -> dict[str, int]:
 def test_the_bulk_way_writes_what_the_regular_way_writes(
     mixed_tree: Path, tmp_path: Path, pool: PoolConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(v2_module, "FIRST_LOAD_ON_WORKERS", 0)  # any tree goes to the workers
+    monkeypatch.setattr(first_load_module, "ON_WORKERS", 0)  # any tree goes to the workers
     on_workers: list[int] = []
     read_wire = ReadPool.read_wire
 
@@ -144,7 +144,7 @@ def test_a_small_first_catch_up_takes_the_regular_way(
     mixed_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = sum(1 for p in mixed_tree.rglob("*") if p.is_file() or p.is_symlink())
-    monkeypatch.setattr(v2_module, "FIRST_LOAD_MIN_FILES", files + 1)
+    monkeypatch.setattr(first_load_module, "MIN_FILES", files + 1)
     db = tmp_path / "index.duckdb"
     index_once(mixed_tree, db, first_load=True)
     assert "catch_up" not in batch_triggers(db)
@@ -257,7 +257,7 @@ def test_a_record_a_committed_batch_holds_sends_the_next_batch_the_regular_way(
 ) -> None:
     """Two copies of one record in two batches: the second's plain insert cannot land, so its
     batch goes the regular way, which replaces the record's rows as it always does."""
-    monkeypatch.setattr(v2_module, "FIRST_LOAD_BATCH_FILES", 1)
+    monkeypatch.setattr(first_load_module, "BATCH_FILES", 1)
     root = tmp_path / "storage"
     for i in range(6):
         write(root, f"session/global/ses_{i}.json", orjson.dumps({"id": f"ses_{i}"}))
