@@ -60,12 +60,24 @@ def test_kill_9_inside_a_batch_transaction_then_restart(
 ) -> None:
     OpenCodeSimulator(root, seed=11).write_sessions(6)
     marker = tmp_path / "in_tx.json"
-    spec = {
-        "mode": "cli",
-        "argv": ["run", "--storage", root, "--db", db, "--indexer", "v2"],
-        "hang_in_tx": {"batch": HANG_AT_BATCH, "marker": str(marker)},
-    }
-    with spawned(driver(spec)) as run:
+    hook = {"hang_in_tx": {"batch": HANG_AT_BATCH, "marker": str(marker)}}
+    kill_inside_a_batch_then_restart(root, db, restart, hook, marker, "TRUE", HANG_AT_BATCH - 1)
+
+
+def kill_inside_a_batch_then_restart(
+    root: Path,
+    db: Path,
+    restart: str,
+    hook: dict[str, object],
+    marker: Path,
+    batches_before: str,
+    expected: int,
+) -> None:
+    """`ocindex run` with the driver's `hook`, which names the hung batch's files in `marker`;
+    kill -9 there; `expected` batch_log rows matching `batches_before` must have survived and
+    nothing of the hung batch; then a restart with `restart` must leave a consistent index."""
+    spec = {"mode": "cli", "argv": ["run", "--storage", root, "--db", db, "--indexer", "v2"]}
+    with spawned(driver({**spec, **hook})) as run:
         assert wait_until(marker.exists, 60), run.log()
         run.signal(signal.SIGKILL)
         assert run.wait(30) == -signal.SIGKILL
@@ -73,11 +85,11 @@ def test_kill_9_inside_a_batch_transaction_then_restart(
     assert in_flight, "the hooked batch named no files"
 
     with reading(db) as conn:
-        committed = scalar(conn, "SELECT count(*) FROM batch_log")
+        committed = scalar(conn, f"SELECT count(*) FROM batch_log WHERE {batches_before}")
         tracked = {r[0] for r in conn.execute("SELECT file_path FROM file_index").fetchall()}
         logged_files = scalar(conn, "SELECT coalesce(sum(files), 0) FROM batch_log")
         leftovers = {rel: owned_rows(conn, rel) for rel in in_flight}
-    assert committed == HANG_AT_BATCH - 1, "earlier batches must survive the kill"
+    assert committed == expected, "earlier batches must survive the kill"
     assert len(tracked) == logged_files
     assert not tracked & set(in_flight), "the uncommitted batch reached file_index"
     assert not any(leftovers.values()), f"the uncommitted batch left data rows: {leftovers}"

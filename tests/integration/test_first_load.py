@@ -12,12 +12,12 @@ from typing import Any
 import orjson
 import pytest
 
-from indexer.kinds import DATA_TABLES, FileKey, classify
+from indexer.kinds import DATA_TABLES, FileKey, WireKey, classify
 from indexer.pipeline import first_load as first_load_module
 from indexer.pipeline.accumulator import AccumulatorConfig
 from indexer.pipeline.first_load import LoadedBatch, load_first
 from indexer.pipeline.read_pool import PoolConfig, ReadPool
-from indexer.pipeline.read_worker import read_task
+from indexer.pipeline.read_worker import Answer, read_task
 from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
 from indexer.scan import scan_tree
@@ -169,29 +169,51 @@ def keys_of(root: Path) -> list[FileKey]:
     return [s.key for s in scan_tree(root)]
 
 
-def test_a_batch_whose_commit_fails_goes_the_regular_way_whole(mixed_tree: Path) -> None:
-    keys = [k for k in keys_of(mixed_tree) if classify(k.rel_path) is not None]
-    regular: list[FileKey] = []
-    committed: list[list[str]] = []
+class Reads:
+    """load_first's `read`: the real reader on this thread; the fail_at-th call raises."""
 
-    def read(wire: list[Any]) -> list[Any]:
-        return [read_task(os.fspath(mixed_tree), wire, PROCESSOR)]
+    def __init__(self, root: Path, fail_at: int = 0) -> None:
+        self.root, self.fail_at, self.calls = root, fail_at, 0
 
-    def commit(loaded: LoadedBatch, clean: list[FileKey]) -> Future[int]:
+    def __call__(self, wire: list[WireKey]) -> list[Answer]:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise RuntimeError("a bug in the reader")
+        return [read_task(os.fspath(self.root), wire, PROCESSOR)]
+
+
+class Commits:
+    """load_first's `commit`, done at once; the fail_at-th fails and its files go to `regular`,
+    as the indexer's writer job sends them."""
+
+    def __init__(self, regular: list[FileKey], fail_at: int = 0) -> None:
+        self.regular, self.fail_at = regular, fail_at
+        self.paths: list[list[str]] = []
+        """The paths of each batch committed."""
+        self.calls = 0
+
+    def __call__(self, loaded: LoadedBatch, clean: list[FileKey]) -> Future[int]:
         assert [k.rel_path for k in clean] == loaded.paths
+        self.calls += 1
         done: Future[int] = Future()
-        if len(committed) == 1:  # the second batch fails: its files go the regular way
-            regular.extend(clean)
+        if self.calls == self.fail_at:
+            self.regular.extend(clean)
             done.set_result(0)
         else:
-            committed.append(loaded.paths)
+            self.paths.append(loaded.paths)
             done.set_result(len(loaded))
         return done
 
-    files = load_first([keys], read, commit, regular.extend, lambda: False, 100)
 
-    assert files == sum(len(c) for c in committed)
-    loaded = {p for c in committed for p in c}
+def test_a_batch_whose_commit_fails_goes_the_regular_way_whole(mixed_tree: Path) -> None:
+    keys = [k for k in keys_of(mixed_tree) if classify(k.rel_path) is not None]
+    regular: list[FileKey] = []
+    commits = Commits(regular, fail_at=2)
+
+    files = load_first([keys], Reads(mixed_tree), commits, regular.extend, lambda: False, 100)
+
+    assert commits.calls >= 3 and files == sum(len(c) for c in commits.paths)
+    loaded = {p for c in commits.paths for p in c}
     assert len(loaded) == files  # no file twice
     assert loaded.isdisjoint(k.rel_path for k in regular)
     assert loaded | {k.rel_path for k in regular} == {k.rel_path for k in keys}
@@ -200,22 +222,10 @@ def test_a_batch_whose_commit_fails_goes_the_regular_way_whole(mixed_tree: Path)
 def test_a_read_that_raises_sends_its_batch_the_regular_way(mixed_tree: Path) -> None:
     keys = keys_of(mixed_tree)
     regular: list[FileKey] = []
-    reads = 0
+    reads = Reads(mixed_tree, fail_at=2)
 
-    def read(wire: list[Any]) -> list[Any]:
-        nonlocal reads
-        reads += 1
-        if reads == 2:
-            raise RuntimeError("a bug in the reader")
-        return [read_task(os.fspath(mixed_tree), wire, PROCESSOR)]
-
-    def commit(loaded: LoadedBatch, clean: list[FileKey]) -> Future[int]:
-        done: Future[int] = Future()
-        done.set_result(len(loaded))
-        return done
-
-    files = load_first([keys], read, commit, regular.extend, lambda: False, 20)
-    assert reads == -(-len(keys) // 20)
+    files = load_first([keys], reads, Commits(regular), regular.extend, lambda: False, 20)
+    assert reads.calls == -(-len(keys) // 20)
     assert files + len(regular) == len(keys)
     assert len(regular) >= 20  # the whole second batch, and the files that did not read cleanly
 
@@ -223,20 +233,11 @@ def test_a_read_that_raises_sends_its_batch_the_regular_way(mixed_tree: Path) ->
 def test_stopping_hands_the_files_left_to_the_regular_way_unread(mixed_tree: Path) -> None:
     keys = keys_of(mixed_tree)
     regular: list[FileKey] = []
-    reads = 0
+    reads, commits = Reads(mixed_tree), Commits(regular)
 
-    def read(wire: list[Any]) -> list[Any]:
-        nonlocal reads
-        reads += 1
-        return [read_task(os.fspath(mixed_tree), wire, PROCESSOR)]
-
-    def commit(loaded: LoadedBatch, clean: list[FileKey]) -> Future[int]:
-        done: Future[int] = Future()
-        done.set_result(len(loaded))
-        return done
-
-    files = load_first([keys], read, commit, regular.extend, lambda: reads >= 1, 10)
-    assert reads == 1 and 0 < files <= 10
+    # Stopped once the first batch is committed: the one read meanwhile is still committed.
+    files = load_first([keys], reads, commits, regular.extend, lambda: bool(commits.paths), 10)
+    assert reads.calls == 2 and len(commits.paths) == 2 and 0 < files <= 20
     assert len(regular) == len(keys) - files
 
 
@@ -246,10 +247,9 @@ def test_a_commit_that_never_ran_counts_nothing(mixed_tree: Path) -> None:
         done.set_exception(RuntimeError("the index writer is not running"))
         return done
 
-    def read(wire: list[Any]) -> list[Any]:
-        return [read_task(os.fspath(mixed_tree), wire, PROCESSOR)]
-
-    assert load_first([keys_of(mixed_tree)], read, commit, list, lambda: False, 20) == 0
+    assert (
+        load_first([keys_of(mixed_tree)], Reads(mixed_tree), commit, list, lambda: False, 20) == 0
+    )
 
 
 def test_a_record_a_committed_batch_holds_sends_the_next_batch_the_regular_way(
