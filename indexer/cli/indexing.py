@@ -5,13 +5,14 @@ engine from indexer.engine. Never builds an engine's parts itself.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from indexer.cli.options import Fatal, Subparsers, add_engine_options, engine_config
@@ -77,8 +78,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     read = sources if version == "v2" else ()  # v1 never reads OpenCode's SQLite store
     try:
         t0 = time.monotonic()
-        indexer.start()
         progress = Progress(enabled=not args.json and sys.stderr.isatty())
+        with progress.meanwhile(indexer, t0):  # a first catch-up is loaded inside start()
+            indexer.start()
         deadline = t0 + args.settle_timeout
         settle(indexer, deadline, progress, t0)
         # A store busy at the end (a writer's exclusive lock, a checkpoint) is scanned again
@@ -179,6 +181,28 @@ class Progress:
         )
         sys.stderr.flush()
         self._shown = True
+
+    @contextlib.contextmanager
+    def meanwhile(self, indexer: Indexer, t0: float) -> Iterator[None]:
+        """Show the indexer's progress from a thread of its own while the block runs, and once
+        more as it ends."""
+        if not self.enabled:
+            yield
+            return
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(0.2):
+                self.show(indexer.stats(), time.monotonic() - t0)
+
+        thread = threading.Thread(target=loop, name="ocindex-progress", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            self.show(indexer.stats(), time.monotonic() - t0)
 
     def done(self) -> None:
         if self._shown:

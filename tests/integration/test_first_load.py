@@ -5,6 +5,10 @@ indexer's thread or on worker processes; a batch whose commit fails loses nothin
 from __future__ import annotations
 
 import os
+import pty
+import select
+import subprocess
+import sys
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,8 @@ from tests.helpers import census, children_running, wait_until, write
 
 # Never "too recent to trust": a file that fails to parse is in error at once, either way.
 PROCESSOR = ProcessorConfig(settle_s=0)
+BULK_FROM = first_load_module.MIN_FILES
+"""The real threshold (the tests here lower it in this process, not in a child's)."""
 TRACKED = (
     "file_path, file_type, mtime, size, record_id, error_message, status, mtime_ns, "
     "content_hash, attempts, indexer_version"
@@ -278,3 +284,42 @@ def test_a_record_a_committed_batch_holds_sends_the_next_batch_the_regular_way(
         ).fetchone() == (8,)
     finally:
         conn.close()
+
+
+def test_index_on_a_terminal_shows_a_first_catch_up_loading_in_bulk(tmp_path: Path) -> None:
+    """`ocindex index` loads a big first catch-up inside the indexer's start: its progress line
+    runs meanwhile, and ends on every file done."""
+    root = tmp_path / "storage"
+    files = BULK_FROM + 500
+    for i in range(files):
+        doc = b'{"id": "prt_%05d", "messageID": "msg_%03d", "type": "text", "text": "t"}'
+        write(root, f"part/msg_{i // 100:03d}/prt_{i:05d}.json", doc % (i, i // 100))
+    master, slave = pty.openpty()
+    argv = ["index", "--indexer", "v2", "--storage", root, "--db", tmp_path / "index.duckdb"]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "indexer", *map(str, argv)],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env={**os.environ, "OCINDEX_READ_WORKERS": "0"},
+    )
+    os.close(slave)
+    screen = b""
+    try:
+        out, _ = child.communicate(timeout=120)
+        while select.select([master], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the terminal's other end closed
+                break
+            if not chunk:
+                break
+            screen += chunk
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        os.close(master)
+    assert child.returncode == 0, screen
+    assert f"indexed {files} of {files} files".encode() in out
+    assert f"indexing: {files:,} files done".encode() in screen, screen[-400:]
+    assert batch_triggers(tmp_path / "index.duckdb") == {"catch_up": files}
