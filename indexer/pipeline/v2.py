@@ -289,8 +289,13 @@ class UnifiedIndexerV2(IndexerReads):
     def _first_load(self, chunks: Iterable[list[FileKey]], files: int, trigger: Trigger) -> None:
         """A first catch-up's files, loaded in bulk when there are enough of them; returns once
         they are committed, or handed to the accumulator (pipeline.first_load)."""
-        acc = self.accumulator
-        if files < first_load.MIN_FILES:
+        acc, least = self.accumulator, first_load.MIN_FILES
+        if self.config.watch:
+            # A live view (the dashboard): below what the accumulator holds, start() returns
+            # once the walk is submitted and the catch-up shows as it goes; in bulk, start()
+            # would return only once it is done.
+            least = max(least, self.config.accumulator.max_pending_files)
+        if files < least:
             for chunk in chunks:
                 acc.add_many(chunk, trigger)
             return

@@ -72,11 +72,14 @@ def kill_inside_a_batch_then_restart(
     marker: Path,
     batches_before: str,
     expected: int,
+    command: str = "run",
 ) -> None:
-    """`ocindex run` with the driver's `hook`, which names the hung batch's files in `marker`;
-    kill -9 there; `expected` batch_log rows matching `batches_before` must have survived and
-    nothing of the hung batch; then a restart with `restart` must leave a consistent index."""
-    spec = {"mode": "cli", "argv": ["run", "--storage", root, "--db", db, "--indexer", "v2"]}
+    """`ocindex <command>` with the driver's `hook`, which names the hung batch's files in
+    `marker`; kill -9 there; `expected` batch_log rows matching `batches_before` must have
+    survived and nothing of the hung batch; then a restart with `restart` must leave a
+    consistent index."""
+    argv = [command, "--storage", root, "--db", db, "--indexer", "v2"]
+    spec = {"mode": "cli", "argv": argv}
     with spawned(driver({**spec, **hook})) as run:
         assert wait_until(marker.exists, 60), run.log()
         run.signal(signal.SIGKILL)

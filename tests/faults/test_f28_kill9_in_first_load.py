@@ -1,4 +1,4 @@
-"""F28: kill -9 of `ocindex run` while a first catch-up's bulk batch is inside its transaction
+"""F28: kill -9 of `ocindex index` while a first catch-up's bulk batch is inside its transaction
 (its data rows and file_index rows written, no COMMIT yet), then a restart with `index` or `run`.
 
 Expected, as for a regular batch (F1): the bulk batches committed before the kill are intact;
@@ -28,5 +28,5 @@ def test_kill_9_inside_a_bulk_batch_then_restart(
     hang = {"batch": HANG_AT_BATCH, "files": BATCH_FILES, "marker": str(marker)}
     bulk = "trigger = 'catch_up'"
     kill_inside_a_batch_then_restart(
-        root, db, restart, {"hang_in_first_load": hang}, marker, bulk, HANG_AT_BATCH - 1
+        root, db, restart, {"hang_in_first_load": hang}, marker, bulk, HANG_AT_BATCH - 1, "index"
     )

@@ -67,12 +67,16 @@ def index_once(
     first_load: bool,
     pool: PoolConfig = PoolConfig(),  # noqa: B008 (frozen)
     batch_files: int = 50,
+    watch: bool = False,
+    held: int = 50_000,
 ) -> None:
     config = V2Config(
-        accumulator=AccumulatorConfig(max_files=batch_files, max_files_under_backlog=batch_files),
+        accumulator=AccumulatorConfig(
+            max_files=batch_files, max_files_under_backlog=batch_files, max_pending_files=held
+        ),
         processor=PROCESSOR,
         pool=pool,
-        watch=False,
+        watch=watch,
         first_load=first_load,
     )
     indexer = UnifiedIndexerV2(root, db, config=config)
@@ -155,6 +159,20 @@ def test_a_small_first_catch_up_takes_the_regular_way(
     index_once(mixed_tree, db, first_load=True)
     assert "catch_up" not in batch_triggers(db)
     assert sum(batch_triggers(db).values()) == files
+
+
+def test_a_watched_first_catch_up_is_loaded_in_bulk_only_past_what_the_accumulator_holds(
+    mixed_tree: Path, tmp_path: Path
+) -> None:
+    """With a live view, start() must return as the catch-up starts, unless it would wait for
+    room in the accumulator anyway."""
+    files = sum(1 for p in mixed_tree.rglob("*") if p.is_file() or p.is_symlink())
+    small, big = tmp_path / "small.duckdb", tmp_path / "big.duckdb"
+    index_once(mixed_tree, small, first_load=True, watch=True, held=2 * files)
+    index_once(mixed_tree, big, first_load=True, watch=True, held=files // 2)
+    assert "catch_up" not in batch_triggers(small)
+    assert "catch_up" in batch_triggers(big)
+    assert contents(small) == contents(big)
 
 
 def test_a_later_start_takes_the_regular_way(mixed_tree: Path, tmp_path: Path) -> None:
