@@ -160,12 +160,12 @@ def _finish_read(
         log.exception("first catch-up: a batch's read failed; it goes the regular way")
         regular(reading.keys)
         return None
-    loaded, others = _loaded(reading, answers, monotonic)
+    loaded, kept, others = _loaded(reading, answers, monotonic)
     if others:
         regular([reading.keys[i] for i in others])
     if loaded is None:
         return None
-    return loaded, reading.keys if not others else _without(reading.keys, others)
+    return loaded, reading.keys if not others else [reading.keys[i] for i in kept]
 
 
 def workers_for(
@@ -204,15 +204,10 @@ def _committed(commit: Future[int]) -> int:
         return 0
 
 
-def _without(keys: list[FileKey], drop: list[int]) -> list[FileKey]:
-    dropped = set(drop)
-    return [k for i, k in enumerate(keys) if i not in dropped]
-
-
 def _loaded(
     reading: _Reading, answers: Sequence[Answer], monotonic: Callable[[], float]
-) -> tuple[LoadedBatch | None, list[int]]:
-    """The batch's clean reads as columns, and the places of the others."""
+) -> tuple[LoadedBatch | None, list[int], list[int]]:
+    """The batch's clean reads as columns, their places, and the places of the others."""
     wire = reading.wire
     others: list[int] = []
     kept: list[int] = []
@@ -244,7 +239,8 @@ def _loaded(
                     _rows_of(rows, kind).append(BuiltRows(tables[kind], start, count))
         done += len(outcomes)
     if not kept:
-        return None, others
+        return None, kept, others
+    read_at = monotonic()
     loaded = LoadedBatch(
         paths=[wire[i][0] for i in kept],
         kinds=[wire[i][1] for i in kept],
@@ -254,10 +250,10 @@ def _loaded(
         hashes=hashes,
         rows=list(rows.values()),
         event_at=reading.event_at,
-        read_at=monotonic(),
-        read_ms=(monotonic() - reading.started) * 1000,
+        read_at=read_at,
+        read_ms=(read_at - reading.started) * 1000,
     )
-    return loaded, others
+    return loaded, kept, others
 
 
 def _rows_of(rows: dict[int, tuple[Table, list[BuiltRows]]], kind: str) -> list[BuiltRows]:

@@ -207,7 +207,7 @@ class FileTracker:
         ]
         known = [path for path, before in zip(paths, olds, strict=True) if before is not None]
         records = (_record_key(e.key.kind.value, e.key.record_id) for e in news if e.key.record_id)
-        self._write(columns, known, records)
+        self._write(_as_table(columns), paths, known, records)
 
     def record_new_indexed(
         self,
@@ -226,32 +226,16 @@ class FileTracker:
             return
         self._decide_filter()
         now_us = int(self._now() * 1_000_000)
-        none = [None] * len(paths)
-        columns: list[list[Any]] = [
-            paths,
-            kinds,
-            [m / 1e9 for m in mtimes_ns],
-            [min(s, 2**31 - 1) for s in sizes],
-            [r or None for r in record_ids],
-            [now_us] * len(paths),
-            none,
-            [FileStatus.INDEXED.value] * len(paths),
-            mtimes_ns,
-            hashes,
-            [0] * len(paths),
-            [self.indexer_version] * len(paths),
-            none,
-        ]
-        records = (_record_key(k, r) for k, r in zip(kinds, record_ids, strict=True) if r)
-        self._write(columns, [], records)
-
-    def _write(self, columns: list[list[Any]], known: list[str], records: Iterable[str]) -> None:
-        """Replace the rows of `known` paths and insert these columns (file_index's, in order)."""
-        paths = columns[0]
-        batch = pa.Table.from_arrays(
-            [pa.array(c, type=t) for c, (_, t) in zip(columns, _COLUMNS, strict=True)],
-            schema=FILE_INDEX_SCHEMA,
+        batch = new_indexed_rows(
+            paths, kinds, record_ids, mtimes_ns, sizes, hashes, self.indexer_version, now_us
         )
+        records = (_record_key(k, r) for k, r in zip(kinds, record_ids, strict=True) if r)
+        self._write(batch, paths, [], records)
+
+    def _write(
+        self, batch: pa.Table, paths: list[str], known: list[str], records: Iterable[str]
+    ) -> None:
+        """Replace the rows of `known` paths and insert `batch`, the rows of `paths`."""
         if self._known is not None:
             self._known.add(paths)  # before the insert: a path in doubt is only looked up
         if self._known_records is not None:
@@ -312,6 +296,46 @@ class FileTracker:
             if before is None or before.status is FileStatus.DELETED or before.stamp != stamp:
                 out.append(key)
         return out
+
+
+def new_indexed_rows(
+    paths: list[str],
+    kinds: list[str],
+    record_ids: list[str],
+    mtimes_ns: list[int],
+    sizes: list[int],
+    hashes: list[str | None],
+    indexer_version: str,
+    now_us: int,
+) -> pa.Table:
+    """The file_index rows of files seen for the first time and indexed: the ones `record`
+    builds for them (no message, no attempt), as one Arrow table."""
+    none = [None] * len(paths)
+    return _as_table(
+        [
+            paths,
+            kinds,
+            [m / 1e9 for m in mtimes_ns],
+            [min(s, 2**31 - 1) for s in sizes],
+            [r or None for r in record_ids],
+            [now_us] * len(paths),
+            none,
+            [FileStatus.INDEXED.value] * len(paths),
+            mtimes_ns,
+            hashes,
+            [0] * len(paths),
+            [indexer_version] * len(paths),
+            none,
+        ]
+    )
+
+
+def _as_table(columns: list[list[Any]]) -> pa.Table:
+    """file_index's columns, in the table's order, as Arrow."""
+    return pa.Table.from_arrays(
+        [pa.array(c, type=t) for c, (_, t) in zip(columns, _COLUMNS, strict=True)],
+        schema=FILE_INDEX_SCHEMA,
+    )
 
 
 def _record_key(kind: str, record_id: str) -> str:

@@ -44,11 +44,7 @@ from indexer.pipeline.reconciler import disk_table
 from indexer.pipeline.writer import WAL_CHECKPOINT_BYTES
 from indexer.store.database import open_database
 from indexer.store.schema import migrate
-
-try:
-    from indexer.store.tracking import FILE_INDEX_SCHEMA
-except ImportError:  # code before 2026-12-02, for a side-by-side run
-    from indexer.store.tracking import _SCHEMA as FILE_INDEX_SCHEMA  # type: ignore[attr-defined]
+from indexer.store.tracking import new_indexed_rows
 
 
 def part_keys(first: int, count: int) -> list[tuple[str, str, str, str]]:
@@ -181,29 +177,18 @@ def pipeline_floor(root: Path, batch: int) -> dict[str, float]:
 
 
 def file_index_rows(keys: list[tuple[str, str, str, str]], outcomes: list[Any]) -> pa.Table:
-    """The file_index rows of files read for the first time, with the stamps and size clamp the
-    tracker writes (attempts are left at 0: a retry's count is not a floor's concern)."""
-    size = len(keys)
-    now_us = int(time.time() * 1_000_000)
-    return pa.Table.from_arrays(
-        [
-            pa.array([k[0] for k in keys]),
-            pa.array([k[1] for k in keys]),
-            pa.array([o[1] / 1e9 if o[1] is not None else 0.0 for o in outcomes]),
-            pa.array(
-                [min(o[2], 2**31 - 1) if o[2] is not None else 0 for o in outcomes], pa.int32()
-            ),
-            pa.array([k[2] or None for k in keys]),
-            pa.array([now_us] * size, pa.timestamp("us")),
-            pa.array([o[4] for o in outcomes], pa.string()),
-            pa.array([o[0] for o in outcomes]),
-            pa.array([o[1] for o in outcomes], pa.int64()),
-            pa.array([o[3] for o in outcomes]),
-            pa.array([0] * size, pa.int32()),
-            pa.array(["v2"] * size),
-            pa.nulls(size, pa.timestamp("us")),
-        ],
-        schema=FILE_INDEX_SCHEMA,
+    """The file_index rows the tracker writes for the files read cleanly for the first time
+    (as a first catch-up in bulk does: the others would go the regular way)."""
+    clean = [(k, o) for k, o in zip(keys, outcomes, strict=True) if o[0] == "indexed" and not o[4]]
+    return new_indexed_rows(
+        [k[0] for k, _ in clean],
+        [k[1] for k, _ in clean],
+        [k[2] for k, _ in clean],
+        [o[1] for _, o in clean],
+        [o[2] for _, o in clean],
+        [o[3] for _, o in clean],
+        "v2",
+        int(time.time() * 1_000_000),
     )
 
 
