@@ -26,8 +26,8 @@ from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
 from indexer.scan import scan_tree
 from indexer.simulate import OpenCodeSimulator
-from indexer.store.database import open_database
-from tests.helpers import census, children_running, wait_until, write
+from tests.faults.support import census_of, reading, scalar
+from tests.helpers import children_running, wait_until, write
 
 # Never "too recent to trust": a file that fails to parse is in error at once, either way.
 PROCESSOR = ProcessorConfig(settle_s=0)
@@ -88,25 +88,23 @@ def index_once(
 
 
 def contents(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    conn = open_database(db, read_only=True)
-    try:
+    with reading(db) as conn:
         out = {
             "file_index": conn.execute(f"SELECT {TRACKED} FROM file_index ORDER BY 1").fetchall()
         }
         for table in DATA_TABLES:
             out[table.name] = conn.execute(f"SELECT * FROM {table.name} ORDER BY ALL").fetchall()
         return out
-    finally:
-        conn.close()
+
+
+def files_in(root: Path) -> int:
+    return sum(1 for p in root.rglob("*") if p.is_file() or p.is_symlink())
 
 
 def batch_triggers(db: Path) -> dict[str, int]:
-    conn = open_database(db, read_only=True)
-    try:
+    with reading(db) as conn:
         rows = conn.execute("SELECT trigger, sum(files) FROM batch_log GROUP BY 1").fetchall()
         return {str(t): int(n) for t, n in rows}
-    finally:
-        conn.close()
 
 
 @pytest.mark.parametrize(
@@ -134,26 +132,23 @@ def test_the_bulk_way_writes_what_the_regular_way_writes(
     # Workers started for the first catch-up stopped with it; the indexer's with the indexer.
     assert children_running(os.getpid(), "indexer.pipeline.read_worker") == []
 
-    assert contents(bulk) == contents(regular)
-    statuses = {row[6] for row in contents(bulk)["file_index"]}
+    loaded = contents(bulk)
+    assert loaded == contents(regular)
+    statuses = {row[6] for row in loaded["file_index"]}
     assert statuses >= {"indexed", "error", "skipped"}
     triggers = batch_triggers(bulk)
-    files = len(contents(bulk)["file_index"])
+    files = len(loaded["file_index"])
     # Most files went in bulk, the rest the regular way; every one exactly once.
     assert files * 0.6 < triggers["catch_up"] < files
     assert sum(triggers.values()) == files
     assert "catch_up" not in batch_triggers(regular)
-    conn = open_database(bulk, read_only=True)
-    try:
-        assert census(conn, mixed_tree) == []
-    finally:
-        conn.close()
+    assert census_of(bulk, mixed_tree) == []
 
 
 def test_a_small_first_catch_up_takes_the_regular_way(
     mixed_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    files = sum(1 for p in mixed_tree.rglob("*") if p.is_file() or p.is_symlink())
+    files = files_in(mixed_tree)
     monkeypatch.setattr(first_load_module, "MIN_FILES", files + 1)
     db = tmp_path / "index.duckdb"
     index_once(mixed_tree, db, first_load=True)
@@ -166,7 +161,7 @@ def test_a_watched_first_catch_up_is_loaded_in_bulk_only_past_what_the_accumulat
 ) -> None:
     """With a live view, start() must return as the catch-up starts, unless it would wait for
     room in the accumulator anyway."""
-    files = sum(1 for p in mixed_tree.rglob("*") if p.is_file() or p.is_symlink())
+    files = files_in(mixed_tree)
     small, big = tmp_path / "small.duckdb", tmp_path / "big.duckdb"
     index_once(mixed_tree, small, first_load=True, watch=True, held=2 * files)
     index_once(mixed_tree, big, first_load=True, watch=True, held=files // 2)
@@ -182,11 +177,7 @@ def test_a_later_start_takes_the_regular_way(mixed_tree: Path, tmp_path: Path) -
     write(mixed_tree, "session/global/ses_new.json", orjson.dumps({"id": "ses_new"}))
     index_once(mixed_tree, db, first_load=True)
     assert batch_triggers(db)["catch_up"] == first["catch_up"]  # the index was not empty
-    conn = open_database(db, read_only=True)
-    try:
-        assert census(conn, mixed_tree) == []
-    finally:
-        conn.close()
+    assert census_of(db, mixed_tree) == []
 
 
 def keys_of(root: Path) -> list[FileKey]:
@@ -294,14 +285,9 @@ def test_a_record_a_committed_batch_holds_sends_the_next_batch_the_regular_way(
 
     assert contents(bulk) == contents(regular)
     assert batch_triggers(bulk)["catch_up"] == 7  # all but the second copy
-    conn = open_database(bulk, read_only=True)
-    try:
-        assert conn.execute("SELECT count(*) FROM sessions").fetchone() == (7,)
-        assert conn.execute(
-            "SELECT count(*) FROM file_index WHERE status = 'indexed'"
-        ).fetchone() == (8,)
-    finally:
-        conn.close()
+    with reading(bulk) as conn:
+        assert scalar(conn, "SELECT count(*) FROM sessions") == 7
+        assert scalar(conn, "SELECT count(*) FROM file_index WHERE status = 'indexed'") == 8
 
 
 def test_index_on_a_terminal_shows_a_first_catch_up_loading_in_bulk(tmp_path: Path) -> None:
