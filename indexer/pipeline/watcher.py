@@ -87,7 +87,21 @@ class _OverflowSpotter(logging.Handler):
 
 
 def new_observer() -> tuple[BaseObserver, bool]:
-    """A new observer for this system, and whether it reports close-after-write (inotify)."""
+    """A new observer for this system, and whether it reports close-after-write (inotify).
+    On Linux, watchdog's inotify with each event handled on its reading thread
+    (pipeline.inotify_inline) where the installed watchdog allows it; else watchdog's own."""
+    if sys.platform.startswith("linux"):
+        try:
+            from indexer.pipeline import inotify_inline
+        except ImportError:  # another watchdog line: its own observer
+            return watchdog_observer()
+        if inotify_inline.available():
+            return inotify_inline.InlineObserver(), True  # type: ignore[return-value]
+    return watchdog_observer()
+
+
+def watchdog_observer() -> tuple[BaseObserver, bool]:
+    """watchdog's own observer for this system, and whether it reports close-after-write."""
     if sys.platform.startswith("linux") and getattr(Observer, "__name__", "") == "InotifyObserver":
         from watchdog.observers.inotify import InotifyObserver
 
@@ -335,7 +349,12 @@ class StorageWatcher(events.FileSystemEventHandler):
             folder = Path(paths[-1])
             prefix = relative_path(self.root, folder)
             if prefix is not None:
-                self._hold_paths(f"{prefix}/{rel}" for rel in list_files(folder, links=True))
+                rels = list(list_files(folder, links=True))
+                self._hold_paths(f"{prefix}/{rel}" for rel in rels)
+                # Moved within the root: its files' old paths are gone.
+                old = relative_path(self.root, paths[0]) if len(paths) == 2 and paths[0] else None
+                if old is not None:
+                    self._hold_paths(f"{old}/{rel}" for rel in rels)
         elif isinstance(event, events.DirDeletedEvent):
             self._on_events_lost("folder deleted")
             if os.path.normpath(paths[0]) == os.path.normpath(self.root):

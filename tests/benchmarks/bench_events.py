@@ -5,8 +5,10 @@ then, once every file is deleted, the same files as new files in folders already
 
     .venv/bin/python tests/benchmarks/bench_events.py [--files 5000] [--dir /dev/shm/ocindex-events]
 
-Prints one JSON line per pass: watchdog's event objects (before its filter), events handed to the
-watcher, keys it submitted, each per written file, and the watcher's CPU seconds.
+Runs each observer in turn: the one that handles events on watchdog's inotify thread (Linux's
+default, pipeline.inotify_inline) and watchdog's own. Prints one JSON line per observer and pass:
+the kernel's inotify events, events handed to the watcher, keys it submitted, each per written
+file, and the watcher's CPU seconds.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import threading
 import time
 from pathlib import Path
 
-from watchdog.observers.api import EventEmitter
+from watchdog.observers.inotify_c import InotifyFD
 
 from indexer.kinds import FileKey
+from indexer.pipeline import watcher as watcher_module
 from indexer.pipeline.accumulator import Trigger
 from indexer.pipeline.watcher import StorageWatcher
 from indexer.scan import walk_files
@@ -62,7 +65,7 @@ def run_pass(
     return {
         "files": files,
         "writer_files_per_s": writer["files_per_s"],
-        "watchdog_events_per_file": round((counts.raw - raw0) / files, 2),
+        "inotify_events_per_file": round((counts.raw - raw0) / files, 2),
         "handled_events_per_file": round((watcher.get_stats().events - events0) / files, 2),
         "keys_per_file": round((counts.keys - keys0) / files, 2),
         "watcher_cpu_s": round(time.process_time() - cpu0, 2),
@@ -80,30 +83,34 @@ def main() -> int:
         shutil.rmtree(args.dir, ignore_errors=True)
         OpenCodeSimulator(source, seed=303).write_sessions(args.files // 60 + 10)
         marker.touch()
-    target = args.dir / "target"
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-
     counts = Counts()
-    queue_event = EventEmitter.queue_event
+    handle_event = InotifyFD.handle_event
 
-    def counting(self: EventEmitter, event: object) -> None:
-        counts.raw += 1  # one emitter thread: no lock needed for a benchmark's tally
-        queue_event(self, event)  # type: ignore[arg-type]
+    def counting(self: InotifyFD, event: object) -> None:
+        counts.raw += 1  # one inotify thread: no lock needed for a benchmark's tally
+        handle_event(self, event)  # type: ignore[arg-type]
 
-    EventEmitter.queue_event = counting  # type: ignore[method-assign]
-    watcher = StorageWatcher(target, counts.submit, lambda why: None)
-    watcher.start()
-    try:
-        for phase in ("new", "rewrite", "new_in_watched_folders"):
-            if phase == "new_in_watched_folders":
-                for rel, _, _ in walk_files(target):
-                    (target / rel).unlink()
-            print(
-                json.dumps({"pass": phase, **run_pass(watcher, counts, source, target, args.files)})
-            )
-    finally:
-        watcher.stop()
+    InotifyFD.handle_event = counting  # type: ignore[method-assign]
+    observers = {
+        "inline": watcher_module.new_observer,
+        "watchdog": watcher_module.watchdog_observer,
+    }
+    for name, observer in observers.items():
+        watcher_module.new_observer = observer  # type: ignore[assignment]
+        target = args.dir / "target"
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        watcher = StorageWatcher(target, counts.submit, lambda why: None)
+        watcher.start()
+        try:
+            for phase in ("new", "rewrite", "new_in_watched_folders"):
+                if phase == "new_in_watched_folders":
+                    for rel, _, _ in walk_files(target):
+                        (target / rel).unlink()
+                found = run_pass(watcher, counts, source, target, args.files)
+                print(json.dumps({"observer": name, "pass": phase, **found}))
+        finally:
+            watcher.stop()
     return 0
 
 

@@ -35,8 +35,16 @@ class Submitted:
             return self.paths.count(rel)
 
 
-@pytest.fixture
-def watched(tmp_path: Path) -> Iterator[tuple[Path, StorageWatcher, Submitted]]:
+@pytest.fixture(params=["inline", "watchdog"])
+def watched(
+    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, StorageWatcher, Submitted]]:
+    """A watcher on a tree with one session's folder, by each observer: the one handling events
+    on watchdog's inotify thread (Linux's default) and watchdog's own (elsewhere)."""
+    if request.param == "watchdog":
+        from indexer.pipeline import watcher as watcher_module
+
+        monkeypatch.setattr(watcher_module, "new_observer", watcher_module.watchdog_observer)
     root = tmp_path / "storage"
     (root / "message" / "ses_1").mkdir(parents=True)
     seen = Submitted()
@@ -235,3 +243,63 @@ def test_a_root_deleted_and_made_again_is_polled_then_watched_again(
         assert unwatched[-1] == ()
     finally:
         watcher.stop()
+
+
+@linux_only
+def test_on_linux_events_are_handled_on_the_inotify_reading_thread() -> None:
+    from indexer.pipeline.inotify_inline import InlineObserver, available
+
+    observer, closes = new_observer()
+    try:
+        assert available() and closes
+        assert isinstance(observer, InlineObserver)
+    finally:
+        observer.on_thread_stop()
+
+
+def test_a_file_renamed_in_the_root_is_submitted_at_both_paths(
+    watched: tuple[Path, StorageWatcher, Submitted],
+) -> None:
+    root, _, seen = watched
+    old, new = "message/ses_1/msg_5.json", "message/ses_1/msg_6.json"
+    (root / old).write_bytes(b'{"id": "msg_5"}')
+    assert wait_until(lambda: seen.count(old) >= 1, 5)
+    before = seen.count(old)
+    os.rename(root / old, root / new)
+    assert wait_until(lambda: seen.count(new) >= 1 and seen.count(old) > before, 5)
+    assert seen.lost == []
+
+
+def test_a_folder_moved_within_the_root_submits_its_files_old_and_new_paths_and_stays_watched(
+    watched: tuple[Path, StorageWatcher, Submitted],
+) -> None:
+    root, _, seen = watched
+    (root / "part" / "msg_1" / "deep").mkdir(parents=True)
+    files = ("part/msg_1/prt_1.json", "part/msg_1/deep/prt_2.json")
+    for rel in files:
+        (root / rel).write_bytes(b"{}")
+    assert wait_until(lambda: all(seen.count(rel) >= 1 for rel in files), 5)
+    before = {rel: seen.count(rel) for rel in files}
+    os.rename(root / "part" / "msg_1", root / "part" / "msg_2")
+    moved = [rel.replace("msg_1", "msg_2") for rel in files]
+    assert wait_until(lambda: all(seen.count(rel) >= 1 for rel in moved), 5)
+    assert wait_until(lambda: all(seen.count(r) > before[r] for r in files), 5)  # now gone
+    assert seen.lost == []
+    later = "part/msg_2/deep/prt_3.json"  # the moved folders keep their watches, re-pathed
+    (root / later).write_bytes(b"{}")
+    assert wait_until(lambda: seen.count(later) >= 1, 5)
+    assert seen.count("part/msg_1/deep/prt_3.json") == 0
+
+
+def test_a_folder_moved_in_from_outside_is_listed_and_watched(
+    watched: tuple[Path, StorageWatcher, Submitted], tmp_path: Path
+) -> None:
+    root, _, seen = watched
+    outside = tmp_path / "ses_9"
+    (outside / "sub").mkdir(parents=True)
+    (outside / "sub" / "msg_1.json").write_bytes(b'{"id": "msg_1"}')
+    os.rename(outside, root / "message" / "ses_9")
+    assert wait_until(lambda: seen.count("message/ses_9/sub/msg_1.json") >= 1, 5)
+    later = "message/ses_9/sub/msg_2.json"
+    (root / later).write_bytes(b'{"id": "msg_2"}')
+    assert wait_until(lambda: seen.count(later) >= 1, 5)
