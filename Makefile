@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The tree walk's folder lister in C (indexer/listing.py); without a C compiler it runs in Python.
-NATIVE := indexer/native/_list_folder.so
+# The tree walk's folder lister and the batch file reader in C (indexer/listing.py,
+# indexer/pipeline/batch_read.py); without a C compiler both run in Python.
+NATIVE := indexer/native/_list_folder.so indexer/native/_read_files.so
 CC ?= cc
 
 .PHONY: demo test coverage lint bench clean
@@ -17,9 +18,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-$(NATIVE): indexer/native/list_folder.c
+indexer/native/_%.so: indexer/native/%.c
 	$(CC) -O2 -shared -fPIC -Wall -Wextra -Werror -o $@ $< \
-		|| echo "no C library built: the tree is walked in Python (slower, the same rows)"
+		|| echo "no C library built from $<: that part runs in Python (slower, the same results)"
 
 demo: $(STAMP) $(NATIVE)
 	$(BIN)/ocindex tui $(ARGS)

@@ -21,6 +21,7 @@ from indexer.kinds import FileKey, FileKind
 from indexer.outcome import BatchResult, FileRead, FileStatus, with_backoff
 from indexer.pipeline.accumulator import Batch, PendingEntry, SealReason
 from indexer.pipeline.apply import apply_reads
+from indexer.pipeline.batch_read import read_files
 from indexer.pipeline.first_load import LoadedBatch
 from indexer.pipeline.history import as_history, history_kinds, history_reason
 from indexer.pipeline.read_pool import ReadPool
@@ -115,10 +116,9 @@ class BatchProcessor:
                     found.update((r.key.rel_path, r) for r in source.read(rest))
         tree = [k for k in tree if k.rel_path not in stated]
         found.update(self._read_on_pool(tree))
+        here = [k for k in tree if k.rel_path not in found]
         found.update(
-            (k.rel_path, read_file(self.root, k, self.config, 0, self._wall))
-            for k in tree
-            if k.rel_path not in found
+            (r.key.rel_path, r) for r in read_files(self.root, here, self.config, self._wall)
         )
         # The stated files are history already: as_history would only build them again.
         found.update(

@@ -21,7 +21,8 @@ import pyarrow as pa
 from indexer.builders import Source
 from indexer.kinds import SPECS, FileKey, FileKind, WireKey, from_wire
 from indexer.outcome import FileRead
-from indexer.pipeline.reader import ProcessorConfig, read_file
+from indexer.pipeline.batch_read import read_files
+from indexer.pipeline.reader import ProcessorConfig
 from indexer.sources.base import PortableReader, RecordReader
 from indexer.store.rows import columns_to_arrow
 
@@ -49,7 +50,7 @@ def read_task(origin: Origin, keys: Sequence[WireKey], config: ProcessorConfig) 
 
 def _reads(origin: Origin, keys: list[FileKey], config: ProcessorConfig) -> list[FileRead]:
     if isinstance(origin, str):
-        return [read_file(origin, key, config) for key in keys]
+        return read_files(origin, keys, config)
     reader = _opened.get(origin)
     if reader is None:
         reader = _opened[origin] = origin.open()

@@ -114,6 +114,18 @@ def read_file(
     if stamp != before_stamp or len(data) != stamp.size:
         read = decided_read(key, Found.CHANGED_WHILE_READ, situation, stamp)
         return replace(read, message="changed while being read")
+    return read_bytes(key, data, stamp, config, situation, wall)
+
+
+def read_bytes(
+    key: FileKey,
+    data: bytes,
+    stamp: FileStamp,
+    config: ProcessorConfig,
+    situation: Situation,
+    wall: Callable[[], float] = time.time,
+) -> FileRead:
+    """What a file's bytes mean, read whole with this stamp unchanged while they were read."""
     digest = content_hash(data)
     result = parse(key, data, config.max_file_bytes)
     if isinstance(result, ParsedFile):
@@ -126,7 +138,7 @@ def read_file(
             note = f"out_of_range: stored as NULL (outside 64-bit integers): {', '.join(clamped)}"
             return replace(read, message=note)
         return read
-    age_s = wall() - after.st_mtime_ns / 1e9
+    age_s = wall() - stamp.mtime_ns / 1e9
     if age_s >= 0:
         return failed_read(key, result, replace(situation, age_s=age_s), stamp, digest)
     # An mtime in the future (a clock ahead, a copied file) would keep it unsettled for ever.
