@@ -15,7 +15,7 @@ import pytest
 from indexer.kinds import DATA_TABLES, TABLES, FileKey, classify
 from indexer.listing import stored_path
 from indexer.outcome import ParsedFile
-from indexer.pipeline import reader
+from indexer.pipeline import batch_read, reader
 from indexer.pipeline import v2 as v2_module
 from indexer.pipeline.reader import clamp_rows
 from indexer.pipeline.watcher import StorageWatcher
@@ -192,10 +192,19 @@ def exited(pid: int) -> bool:
         return True
 
 
+def read_in_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file read by reader.read_file, one by one, whose steps a test may hook: the batch
+    reader's C library set aside."""
+    monkeypatch.setattr(batch_read, "_FUNCTION", None)
+
+
 def before_each_read(monkeypatch: pytest.MonkeyPatch, action: Callable[[str], None]) -> None:
     """Run action(path) as the reader is about to open a file to read its bytes (after its
     first lstat), then the real open: an action may change the file there, or raise what the
-    disk would."""
+    disk would. Every file is then read by reader.read_file (read_in_python): the batch
+    reader's C library has no such hook, and leaves every file it does not read plainly to
+    read_file (tests/unit/test_batch_read.py)."""
+    read_in_python(monkeypatch)
     real_open = reader._open
 
     def hooked(path: str) -> int:

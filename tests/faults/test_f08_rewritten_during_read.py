@@ -19,7 +19,7 @@ from indexer.pipeline import reader
 from indexer.pipeline.reconciler import ReconcilerConfig
 from indexer.pipeline.v2 import V2Config
 from tests.faults.support import Outcomes, census_of, poll, row, running_v2, settle, write_now
-from tests.helpers import hash_of
+from tests.helpers import hash_of, read_in_python
 
 REL = "part/msg_1/prt_1.json"
 REWRITES = 2000
@@ -91,6 +91,7 @@ def test_a_rewrite_between_read_and_second_stat_is_pending_then_the_final_bytes(
     assert (len(last) == len(middle)) is same_size
     write_now(root / REL, first)
     hook = RewriteAfterRead(root / REL, last)
+    read_in_python(monkeypatch)
     monkeypatch.setattr(reader, "_read", hook)
     outcomes = Outcomes()
     with running_v2(
