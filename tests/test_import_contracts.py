@@ -47,6 +47,18 @@ def test_pure_pieces_do_no_io_imports() -> None:
     assert out.stdout.strip() == ""
 
 
+def test_a_reading_worker_starts_without_duckdb_or_watchdog() -> None:
+    # A first catch-up starts one per core; DuckDB alone is a third of a worker's start.
+    script = (
+        "import sys\n"
+        "import indexer.pipeline.read_worker\n"
+        "print(','.join(m for m in ('duckdb', 'watchdog') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
+
+
 def test_no_module_imports_itself_through_others() -> None:
     """No import circle anywhere in indexer/ or tui/ (TYPE_CHECKING imports included)."""
     import grimp

@@ -11,8 +11,8 @@ import duckdb
 from indexer.kinds import TABLES, FileKind
 from indexer.outcome import FileRead, FileStatus
 from indexer.pipeline.twins import resolve_twins
-from indexer.store.database import sql_strings
 from indexer.store.rows import delete_owned, write_parsed
+from indexer.store.sql import sql_strings
 from indexer.store.tracking import FileTracker, TrackedFile
 
 

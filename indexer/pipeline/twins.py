@@ -13,7 +13,7 @@ import duckdb
 
 from indexer.kinds import TABLES, FileKind, is_source_path
 from indexer.outcome import FileRead, FileStatus
-from indexer.store.database import sql_strings
+from indexer.store.sql import sql_strings
 from indexer.store.tracking import FileTracker, TrackedFile
 
 

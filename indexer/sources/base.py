@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-import duckdb
 import pyarrow as pa
 
 from indexer.kinds import FileKey, FileKind
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a reading worker imports this module, and never needs DuckDB
+    import duckdb
+
     from indexer.outcome import FileRead
     from indexer.pipeline.accumulator import Trigger
 

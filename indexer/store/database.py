@@ -10,7 +10,7 @@ import random
 import re
 import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -164,12 +164,3 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConn
         except duckdb.Error as exc:
             log.debug("rollback after a failed transaction: %s", exc)
         raise
-
-
-def sql_strings(values: Iterable[str]) -> str:
-    """Return a parenthesised SQL list of string literals, quotes escaped.
-
-    DuckDB probes the primary-key index for a literal IN list, three times faster than for a
-    list parameter at our batch sizes; every value is escaped, so this is not an injection.
-    """
-    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"

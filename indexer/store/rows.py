@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 
 from indexer.builders import Column, Source, clamped
 from indexer.kinds import Table
 from indexer.outcome import BuiltRows, ParsedFile
-from indexer.store.database import sql_strings
+from indexer.store.sql import sql_strings
+
+if TYPE_CHECKING:  # a reading worker imports this module, and never needs DuckDB
+    import duckdb
 
 _ARROW_TYPES = {
     "VARCHAR": pa.string(),

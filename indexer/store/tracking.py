@@ -15,7 +15,7 @@ import pyarrow as pa
 from indexer.kinds import FileKey
 from indexer.outcome import FileRead, FileStamp, FileStatus, next_attempts
 from indexer.store.bloom_filter import BloomFilter
-from indexer.store.database import sql_strings
+from indexer.store.sql import sql_strings
 
 
 @dataclass(frozen=True, slots=True)
