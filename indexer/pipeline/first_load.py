@@ -40,12 +40,15 @@ BATCH_FILES = 5_000
 1M files, one run each: 40.8 s / 368 MB peak RSS at 2,000, 36.2 s / 458 MB at 5,000; before the
 read ahead, 10,000 gained ~4 s more than 5,000 at 543-561 MB (docs/benchmarks.md, "the first
 catch-up in bulk")."""
-ON_WORKERS = 50_000
+ON_WORKERS = 20_000
 """A first catch-up of this many files or more is read on worker processes (PoolConfig's
-first_load_workers); a smaller one on this process, unless the pool reads JSON files anyway.
-On 2 cores, in bulk, here against on workers: 20,106 simulator files 1.02-1.22 s against
-1.29-1.42 s (their start costs ~0.3 s), 50,000 files 2.17-2.45 s against 2.01-2.04 s, 100,000
-4.67-4.85 s against 3.69-3.75 s (docs/benchmarks.md, "the first catch-up in bulk")."""
+first_load_workers), started as the load starts: its first batches are read on the loading
+thread until they are up (ReadPool.warm). A smaller one is read on this process, unless the pool
+reads JSON files anyway. On 2 cores, in bulk, here against on workers (2026-12-03, alternated):
+10,180 simulator files 0.51-0.65 s against 0.62-0.70 s, 20,106 0.85-1.21 s (mean 1.01) against
+0.78-0.99 s (mean 0.90), 50,000 uniform files 1.97-1.98 s against 1.58-1.84 s
+(docs/benchmarks.md, "the watcher's inotify, files read in C, workers that start in the
+background")."""
 
 _COMMITS_AHEAD = 2
 """Batches handed to the writer and not yet committed: one committing, one waiting."""
@@ -179,16 +182,20 @@ def workers_for(
     or some started for it (the caller closes those); None to read it on the loading thread."""
     if files < ON_WORKERS and not config.files:
         return None
-    if running is not None or not config.first_load_workers:
-        return running
-    return ReadPool(root, processor, PoolConfig(config.first_load_workers))
+    pool = running
+    if running is None and config.first_load_workers:
+        pool = ReadPool(root, processor, PoolConfig(config.first_load_workers))
+    if pool is not None:
+        pool.warm()  # the first batches are read on the loading thread while they start
+    return pool
 
 
 def reader(pool: ReadPool | None, root: Path, processor: ProcessorConfig) -> Read:
-    """Reads on the pool's workers, or on the calling thread without a pool (or once it failed)."""
+    """Reads on the pool's workers once they are up, else on the calling thread (without a
+    pool, while its workers start, or once it failed)."""
 
     def read(wire: list[WireKey]) -> Sequence[Answer]:
-        answers = pool.read_wire(wire) if pool is not None and pool.serving else None
+        answers = pool.read_wire(wire) if pool is not None and pool.ready else None
         return answers if answers is not None else [read_task(os.fspath(root), wire, processor)]
 
     return read

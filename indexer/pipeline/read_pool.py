@@ -175,15 +175,34 @@ class ReadPool:
         # Task t went to worker t % n, as its (t // n)th.
         return [answered[t % n][t // n] for t in range(len(tasks))]
 
+    @property
+    def ready(self) -> bool:
+        """Whether the workers are up and have answered: a read now never waits for a start."""
+        return self._threads is not None and not self._off
+
+    def warm(self) -> None:
+        """Start the workers on a thread of their own, if they are not up (`ready` once they
+        answer): a caller reads on its own thread meanwhile instead of waiting for them."""
+        if self.serving and not self.ready:
+            threading.Thread(target=self._warm, name="ocindex-read-pool-start", daemon=True).start()
+
+    def _warm(self) -> None:
+        try:
+            self._running()
+        except (PoolFailed, OSError) as exc:
+            self._give_up(exc)
+
     def _running(self) -> tuple[list[_Worker], ThreadPoolExecutor]:
-        """The workers, started by the first batch that wants them."""
+        """The workers, started by the first batch that wants them (or by warm())."""
         with self._lock:
             if self._off:
                 raise PoolFailed("the pool is closed")
             if self._threads is None:
-                self._threads = ThreadPoolExecutor(self.pool.workers, "ocindex-read-pool")
                 while len(self._workers) < self.pool.workers:
                     self._workers.append(_Worker())
+                for worker in self._workers:  # an empty task: answered once it has imported
+                    worker.run([(os.fspath(self.root), (), self.config)])
+                self._threads = ThreadPoolExecutor(self.pool.workers, "ocindex-read-pool")
             return list(self._workers), self._threads
 
     def _give_up(self, exc: Exception) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from indexer.kinds import DATA_TABLES, FileKey, WireKey, classify
+from indexer.kinds import DATA_TABLES, FileKey, WireKey, classify, to_wire
 from indexer.pipeline import first_load as first_load_module
 from indexer.pipeline.accumulator import AccumulatorConfig
 from indexer.pipeline.first_load import LoadedBatch, load_first
@@ -116,6 +116,8 @@ def test_the_bulk_way_writes_what_the_regular_way_writes(
     mixed_tree: Path, tmp_path: Path, pool: PoolConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(first_load_module, "ON_WORKERS", 0)  # any tree goes to the workers
+    # Their start waited for: every batch is read on them, none on this thread meanwhile.
+    monkeypatch.setattr(ReadPool, "warm", ReadPool._warm)
     on_workers: list[int] = []
     read_wire = ReadPool.read_wire
 
@@ -143,6 +145,25 @@ def test_the_bulk_way_writes_what_the_regular_way_writes(
     assert sum(triggers.values()) == files
     assert "catch_up" not in batch_triggers(regular)
     assert census_of(bulk, mixed_tree) == []
+
+
+def test_batches_are_read_here_until_the_workers_are_up_then_on_them(tmp_path: Path) -> None:
+    root = tmp_path / "storage"
+    OpenCodeSimulator(root, seed=11).write_sessions(2)
+    wire = [to_wire(k) for k in keys_of(root)]
+    pool = ReadPool(root, ProcessorConfig(), PoolConfig(workers=1))
+    read = first_load_module.reader(pool, root, ProcessorConfig())
+    try:
+        here = read(wire)  # not started: read on this thread, not waited for
+        assert pool.batches == 0 and not pool.ready
+        pool.warm()
+        assert wait_until(lambda: pool.ready, 30)
+        there = read(wire)
+        assert pool.batches == 1
+        assert [o for outcomes, _ in there for o in outcomes] == [o for o in here[0][0]]
+    finally:
+        pool.close()
+    assert children_running(os.getpid(), "indexer.pipeline.read_worker") == []
 
 
 def test_a_small_first_catch_up_takes_the_regular_way(
