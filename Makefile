@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-indexer/native/_%.so: indexer/native/%.c
+indexer/native/_%.so: indexer/native/%.c indexer/native/mtime_ns.h
 	$(CC) -O2 -shared -fPIC -Wall -Wextra -Werror -o $@ $< \
 		|| echo "no C library built from $<: that part runs in Python (slower, the same results)"
 

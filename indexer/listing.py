@@ -18,6 +18,7 @@ from stat import S_IFDIR, S_IFLNK, S_IFREG
 
 import pyarrow as pa
 
+from indexer import native_load
 from indexer.outcome import clamp_ns
 from indexer.storage import is_ignored
 
@@ -148,20 +149,10 @@ _ABI = 1
 def _load(path: Path = LIBRARY) -> ctypes.CDLL | None:
     """The C lister, or None (the walk runs in Python): not built (no C compiler), not loadable
     here, or built from another version of list_folder.c (`make` builds it again)."""
-    try:
-        library = ctypes.CDLL(os.fspath(path))
-        abi = library.ocindex_list_folder_abi
-        abi.restype = ctypes.c_int
-        function = library.ocindex_list_folder
-    except (OSError, AttributeError) as e:
-        if path.exists():
-            log.warning("the tree is walked in Python: %s cannot be used (%s)", path, e)
+    library = native_load.load(path, "ocindex_list_folder", _ABI, "the tree is walked in Python")
+    if library is None:
         return None
-    if (found := abi()) != _ABI:
-        log.warning(
-            "the tree is walked in Python: %s is of ABI %d, not %d (run make)", path, found, _ABI
-        )
-        return None
+    function = library.ocindex_list_folder
     function.argtypes = [
         ctypes.c_char_p,
         ctypes.c_char_p,

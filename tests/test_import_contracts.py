@@ -36,27 +36,24 @@ def test_the_indexer_does_not_reach_the_tui() -> None:
     assert out.stdout.strip() == ""
 
 
-def test_pure_pieces_do_no_io_imports() -> None:
+def _drivers_loaded_by(imports: str) -> str:
+    """Which of DuckDB and watchdog a clean interpreter holds after these imports."""
     script = (
-        "import sys\n"
-        "import indexer.storage, indexer.records\n"
+        f"import sys\nimport {imports}\n"
         "print(','.join(m for m in ('duckdb', 'watchdog') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == ""
+    return out.stdout.strip()
+
+
+def test_pure_pieces_do_no_io_imports() -> None:
+    assert _drivers_loaded_by("indexer.storage, indexer.records") == ""
 
 
 def test_a_reading_worker_starts_without_duckdb_or_watchdog() -> None:
     # A first catch-up starts one per core; DuckDB alone is a third of a worker's start.
-    script = (
-        "import sys\n"
-        "import indexer.pipeline.read_worker\n"
-        "print(','.join(m for m in ('duckdb', 'watchdog') if m in sys.modules))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == ""
+    assert _drivers_loaded_by("indexer.pipeline.read_worker") == ""
 
 
 def test_no_module_imports_itself_through_others() -> None:

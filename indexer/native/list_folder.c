@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mtime_ns.h"
+
 /* Results: rows appended (>= 0), or one of these, with nothing appended. */
 #define UNLISTABLE -1 /* the folder vanished or cannot be opened or read */
 #define FULL -2       /* a buffer is too small: empty or grow them and call again */
@@ -46,16 +48,6 @@ typedef struct {
 #define ABI 1
 
 int ocindex_list_folder_abi(void) { return ABI; }
-
-/* st_mtime_ns as Python computes it, held at the bounds of a BIGINT (file_index's column)
- * where it would not fit: a date before 1677 or after 2262. */
-static int64_t mtime_ns(struct timespec t) {
-    int64_t ns;
-    if (__builtin_mul_overflow((int64_t)t.tv_sec, (int64_t)1000000000, &ns) ||
-        __builtin_add_overflow(ns, (int64_t)t.tv_nsec, &ns))
-        return t.tv_sec < 0 ? INT64_MIN : INT64_MAX;
-    return ns;
-}
 
 int ocindex_list_folder(const char *folder, const char *prefix, int64_t prefix_len, int links,
                         listing *out) {

@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mtime_ns.h"
+
 #define READ 0    /* read: its bytes are at offsets[i], sizes[i] of them */
 #define ELSEWISE 1 /* not the plain case: the Python reader reads it */
 
@@ -26,14 +28,6 @@
 #define ABI 1
 
 int ocindex_read_files_abi(void) { return ABI; }
-
-static int64_t mtime_ns(struct timespec t) {
-    int64_t ns;
-    if (__builtin_mul_overflow((int64_t)t.tv_sec, (int64_t)1000000000, &ns) ||
-        __builtin_add_overflow(ns, (int64_t)t.tv_nsec, &ns))
-        return t.tv_sec < 0 ? INT64_MIN : INT64_MAX;
-    return ns;
-}
 
 /* Reads paths[0..n) in order into buf (capacity cap) and returns how many it looked at: all
  * n, or fewer when the next plain file would not fit (the caller calls again for the rest with

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from indexer import native_load
 from indexer.kinds import FileKey, FileKind
 from indexer.outcome import FileRead, FileStamp
 from indexer.pipeline.reader import ProcessorConfig, read_bytes, read_file
@@ -35,20 +36,10 @@ BUFFER_BYTES = 4 << 20
 def _load(path: Path = LIBRARY) -> ctypes._NamedFuncPointer | None:
     """read_files.c's function, or None (files are read in Python): not built (no C compiler),
     not loadable here, or built from another version of read_files.c (`make` builds it)."""
-    try:
-        library = ctypes.CDLL(os.fspath(path))
-        abi = library.ocindex_read_files_abi
-        abi.restype = ctypes.c_int
-        function = library.ocindex_read_files
-    except (OSError, AttributeError) as e:
-        if path.exists():
-            log.warning("files are read in Python: %s cannot be used (%s)", path, e)
+    library = native_load.load(path, "ocindex_read_files", _ABI, "files are read in Python")
+    if library is None:
         return None
-    if (found := abi()) != _ABI:
-        log.warning(
-            "files are read in Python: %s is of ABI %d, not %d (run make)", path, found, _ABI
-        )
-        return None
+    function = library.ocindex_read_files
     function.restype = ctypes.c_int64
     function.argtypes = [
         ctypes.POINTER(ctypes.c_char_p),
