@@ -50,6 +50,7 @@ def odd_tree(storage_root: Path, tmp_path: Path) -> list[FileKey]:
         "part/msg_1/prt_latin.json": b'{"id": "prt_latin", "text": "\xe9t\xe9"}',
         "part/msg_1/prt_array.json": b"[1, 2]",
         "part/msg_1/prt_huge.json": b'{"id": "prt_huge", "text": "' + b"x" * 5000 + b'"}',
+        "part/msg_1/prt_\u00e9t\u00e9.json": b'{"id": "prt_\xc3\xa9t\xc3\xa9", "text": "a name in UTF-8"}',
         "message/ses_1/readme.md": b"not a record",
         "todo/ses_1.json": b'[{"id": "t1", "content": "do", "status": "pending"}]',
     }
@@ -101,6 +102,7 @@ def test_every_read_is_the_one_read_file_gives(
     monkeypatch.setattr(batch_read, "read_file", python_read)
     reads = read_files(storage_root, odd_tree, CONFIG, wall)
     plain = {"p1.json", "ses_1.json", "msg_1.json", "msg_big.json", "prt_1.json", "prt_cut.json"}
+    plain.add("prt_\u00e9t\u00e9.json")
     assert plain.isdisjoint(in_python)  # read in C, their bytes decided in Python
     assert {"prt_huge.json", "prt_link.json", "prt_fifo.json", "prt_dir.json"} <= set(in_python)
     assert {"prt_gone.json", "readme.md"} <= set(in_python)
