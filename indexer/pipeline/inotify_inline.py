@@ -5,9 +5,10 @@ folders watched, moved folders followed) but hands the handler its events as the
 watchdog's own observer passes every kernel event through a move-pairing queue, an emitter
 thread that builds event objects (a folder-modified one for each create, close and delete,
 which the filter then drops) and a second queue to a dispatch thread: three threads woken per
-event. Writing 5,000 new OpenCode files cost its process 0.40-0.43 s of CPU that way, and
-0.10-0.13 s read here (tests/benchmarks/bench_events.py), which is what lets the watcher keep up
-with a writer of 30,000 files/s (docs/benchmarks.md, "the watcher's own inotify reading").
+event. 5,000 new OpenCode files written into new folders cost the watcher 0.30-0.50 s of CPU
+that way and 0.11-0.15 s here, with a third fewer keys (tests/benchmarks/bench_events.py; in
+docs/benchmarks.md, "the watcher's inotify, files read in C, workers that start in the
+background").
 
 What the handler sees is what watchdog's full-events observer gives for the events it
 subscribes to (CLOSE_EVENT_TYPES): file created, closed after writing, deleted and moved (a
@@ -26,7 +27,6 @@ import fcntl
 import os
 import struct
 import termios
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -154,7 +154,6 @@ class InlineObserver:
         self._inotify_fd = _Reader()
         self.event_queue = self._inotify_fd
         self._scheduled: tuple[Handle, bytes, bool] | None = None
-        self._lock = threading.Lock()
 
     @property
     def daemon(self) -> bool:
