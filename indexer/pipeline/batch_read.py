@@ -70,16 +70,16 @@ def read_files(
         return [read_file(root, key, config, 0, wall) for key in keys]
     base = os.fspath(root)
     # A file of no indexed kind is only stat'ed, a name that is not UTF-8 needs its disk name.
-    plain = [i for i, k in enumerate(keys) if k.kind is not FileKind.SKIPPED and not _odd(k)]
+    plain = [
+        i
+        for i, k in enumerate(keys)
+        if k.kind is not FileKind.SKIPPED and disk_name(k.rel_path) is None
+    ]
     found: dict[int, FileRead] = {}
     start = 0
     while start < len(plain):
         start += _read_some(base, keys, plain[start:], config, wall, found)
     return [found.get(i) or read_file(root, key, config, 0, wall) for i, key in enumerate(keys)]
-
-
-def _odd(key: FileKey) -> bool:
-    return disk_name(key.rel_path) is not None
 
 
 def _read_some(
@@ -94,9 +94,9 @@ def _read_some(
     assert _FUNCTION is not None
     n = len(places)
     paths = (ctypes.c_char_p * n)(*(f"{base}/{keys[i].rel_path}".encode() for i in places))
+    # One buffer per thread, kept: zeroing 4 MiB for every batch cost a millisecond.
     buffer = getattr(_BUFFERS, "buffer", None)
-    if buffer is None or len(buffer) < BUFFER_BYTES:  # one per thread, kept: zeroing 4 MiB
-        # a batch cost a millisecond
+    if buffer is None or len(buffer) < BUFFER_BYTES:
         buffer = _BUFFERS.buffer = ctypes.create_string_buffer(BUFFER_BYTES)
     codes = (ctypes.c_int8 * n)()
     offsets, sizes, mtimes = (ctypes.c_int64 * n)(), (ctypes.c_int64 * n)(), (ctypes.c_int64 * n)()
