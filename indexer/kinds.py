@@ -62,7 +62,7 @@ class FileKey:
 WireKey = tuple[str, str, str, str]
 """A FileKey as plain values, as it crosses a pipe to or from a worker process: rel_path, kind,
 record_id, parent_id (a dataclass costs ten times more to pickle)."""
-_KIND_NAMED = {str(kind): kind for kind in FileKind}
+KIND_NAMED = {str(kind): kind for kind in FileKind}
 
 
 def to_wire(key: FileKey) -> WireKey:
@@ -72,7 +72,7 @@ def to_wire(key: FileKey) -> WireKey:
 def from_wire(wire: WireKey) -> FileKey:
     """The key `to_wire` sent; the kind by a dict (FileKind(name) costs a microsecond a key)."""
     rel_path, kind, record_id, parent_id = wire
-    return FileKey(rel_path, _KIND_NAMED[kind], record_id, parent_id)
+    return FileKey(rel_path, KIND_NAMED[kind], record_id, parent_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ import hashlib
 
 import orjson
 
-from indexer.kinds import SPECS, FileKey
+from indexer.fields import Source
+from indexer.kinds import SPECS, FileKey, FileKind, Table
 from indexer.outcome import Failure, FailureReason, ParsedFile
 
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -23,6 +24,22 @@ def parse(
     key: FileKey, data: bytes, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 ) -> ParsedFile | Failure:
     """Return the rows of one file's bytes, or why they cannot be indexed."""
+    result = parse_fields(key.kind, key.record_id, key.parent_id, data, max_file_bytes)
+    return result if isinstance(result, Failure) else ParsedFile(*result)
+
+
+ParsedFields = tuple[Table, str, tuple[Source, ...]]
+"""A ParsedFile's fields (its table, owner id and sources), with no object made."""
+
+
+def parse_fields(
+    kind: FileKind,
+    record_id: str,
+    parent_id: str,
+    data: bytes,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> ParsedFields | Failure:
+    """`parse` of a key given by its fields."""
     if len(data) > max_file_bytes:
         return too_large(len(data), max_file_bytes)
     try:
@@ -41,25 +58,24 @@ def parse(
             FailureReason.INVALID_JSON,
             f"{exc.msg} at line {exc.lineno} column {exc.colno} (byte {exc.pos} of {len(data)})",
         )
-    spec = SPECS[key.kind]
+    spec = SPECS[kind]
     if spec.build_array is not None:
         if not isinstance(doc, list):
             return Failure(
                 FailureReason.NOT_ARRAY,
-                f"a {key.kind} file must hold an array, found {_jtype(doc)}",
+                f"a {kind} file must hold an array, found {_jtype(doc)}",
             )
         items = [item for item in doc if isinstance(item, dict)]
-        sources = spec.build_array(key.record_id, key.parent_id, items)
-        return ParsedFile(spec.table, key.record_id, sources)
+        return spec.table, record_id, spec.build_array(record_id, parent_id, items)
     if not isinstance(doc, dict):
         return Failure(
-            FailureReason.NOT_OBJECT, f"a {key.kind} file must hold an object, found {_jtype(doc)}"
+            FailureReason.NOT_OBJECT, f"a {kind} file must hold an object, found {_jtype(doc)}"
         )
-    record_id = doc.get("id")
-    if not isinstance(record_id, str) or not record_id:
-        return Failure(FailureReason.MISSING_ID, f"the {key.kind} object has no 'id' field")
+    found_id = doc.get("id")
+    if not isinstance(found_id, str) or not found_id:
+        return Failure(FailureReason.MISSING_ID, f"the {kind} object has no 'id' field")
     # Its row is built with the rest of its batch's, by the table's column builder.
-    return ParsedFile(spec.table, key.record_id, ((key.record_id, key.parent_id, doc),))
+    return spec.table, record_id, ((record_id, parent_id, doc),)
 
 
 def too_large(size: int, max_file_bytes: int) -> Failure:

@@ -66,34 +66,52 @@ def read_files(
     wall: Callable[[], float] = time.time,
 ) -> list[FileRead]:
     """Each key's read (read_file's, first read), in the keys' order."""
-    if _FUNCTION is None or len(keys) < 2:
-        return [read_file(root, key, config, 0, wall) for key in keys]
+    found = plain_bytes(root, [plain_path(k.rel_path, k.kind) for k in keys], config)
+    situation = config.first_read
+    reads = []
+    for i, key in enumerate(keys):
+        read = found.get(i)
+        if read is None:
+            reads.append(read_file(root, key, config, 0, wall))
+        else:
+            data, mtime_ns, size = read
+            reads.append(read_bytes(key, data, FileStamp(mtime_ns, size), config, situation, wall))
+    return reads
+
+
+def plain_path(rel_path: str, kind: str) -> str | None:
+    """The path to read in C, or None: a file of no indexed kind is only stat'ed, a name that is
+    not UTF-8 needs its disk name."""
+    return rel_path if kind != FileKind.SKIPPED and disk_name(rel_path) is None else None
+
+
+PlainRead = tuple[bytes, int, int]
+"""A plain file's bytes, mtime_ns and size (its stamp, unchanged while read)."""
+
+
+def plain_bytes(
+    root: Path | str, rel_paths: Sequence[str | None], config: ProcessorConfig
+) -> dict[int, PlainRead]:
+    """The plain files among these (None: not to be read here), by place; every other file is
+    for read_file. None at all without the library, or for a single file."""
+    if _FUNCTION is None or len(rel_paths) < 2:
+        return {}
     base = os.fspath(root)
-    # A file of no indexed kind is only stat'ed, a name that is not UTF-8 needs its disk name.
-    plain = [
-        i
-        for i, k in enumerate(keys)
-        if k.kind is not FileKind.SKIPPED and disk_name(k.rel_path) is None
-    ]
-    found: dict[int, FileRead] = {}
+    places = [i for i, rel in enumerate(rel_paths) if rel is not None]
+    paths = [f"{base}/{rel_paths[i]}".encode() for i in places]
+    found: dict[int, PlainRead] = {}
     start = 0
-    while start < len(plain):
-        start += _read_some(base, keys, plain[start:], config, wall, found)
-    return [found.get(i) or read_file(root, key, config, 0, wall) for i, key in enumerate(keys)]
+    while start < len(places):
+        start += _read_some(paths[start:], places[start:], config.max_file_bytes, found)
+    return found
 
 
 def _read_some(
-    base: str,
-    keys: Sequence[FileKey],
-    places: list[int],
-    config: ProcessorConfig,
-    wall: Callable[[], float],
-    found: dict[int, FileRead],
+    paths: list[bytes], places: list[int], max_file_bytes: int, found: dict[int, PlainRead]
 ) -> int:
-    """Read what fits of the keys at these places into one buffer: how many were looked at."""
+    """Read what fits of these paths into one buffer: how many were looked at."""
     assert _FUNCTION is not None
-    n = len(places)
-    paths = (ctypes.c_char_p * n)(*(f"{base}/{keys[i].rel_path}".encode() for i in places))
+    n = len(paths)
     # One buffer per thread, kept: zeroing 4 MiB for every batch cost a millisecond.
     buffer = getattr(_BUFFERS, "buffer", None)
     if buffer is None or len(buffer) < BUFFER_BYTES:
@@ -101,15 +119,14 @@ def _read_some(
     codes = (ctypes.c_int8 * n)()
     offsets, sizes, mtimes = (ctypes.c_int64 * n)(), (ctypes.c_int64 * n)(), (ctypes.c_int64 * n)()
     done: int = _FUNCTION(
-        paths, n, config.max_file_bytes, buffer, BUFFER_BYTES, codes, offsets, sizes, mtimes
-    )
+        (ctypes.c_char_p * n)(*paths), n, max_file_bytes, buffer, BUFFER_BYTES, codes, offsets,
+        sizes, mtimes,
+    )  # fmt: skip
     view = memoryview(buffer)
-    situation = config.first_read
-    for j in range(done):
-        if codes[j] == _READ:
-            at, size = offsets[j], sizes[j]
-            key = keys[places[j]]
-            data = bytes(view[at : at + size])
-            stamp = FileStamp(mtimes[j], size)
-            found[places[j]] = read_bytes(key, data, stamp, config, situation, wall)
+    # Slices make lists in one call: an item of a ctypes array costs a call each.
+    for place, code, at, size, mtime_ns in zip(
+        places, codes[:done], offsets[:done], sizes[:done], mtimes[:done], strict=False
+    ):
+        if code == _READ:
+            found[place] = bytes(view[at : at + size]), mtime_ns, size
     return max(done, 1)  # a file bigger than the buffer is never the plain case

@@ -19,10 +19,10 @@ from multiprocessing.connection import Connection
 import pyarrow as pa
 
 from indexer.builders import Source
-from indexer.kinds import SPECS, FileKey, FileKind, WireKey, from_wire
-from indexer.outcome import FileRead
-from indexer.pipeline.batch_read import read_files
-from indexer.pipeline.reader import ProcessorConfig
+from indexer.kinds import KIND_NAMED, SPECS, FileKind, Table, WireKey, from_wire
+from indexer.outcome import FileRead, FileStamp, Found, decide
+from indexer.pipeline.batch_read import plain_bytes, plain_path
+from indexer.pipeline.reader import ProcessorConfig, parsed_cleanly, read_bytes, read_file
 from indexer.sources.base import PortableReader, RecordReader
 from indexer.store.rows import columns_to_arrow
 
@@ -45,50 +45,85 @@ _opened: dict[PortableReader, RecordReader] = {}
 def read_task(origin: Origin, keys: Sequence[WireKey], config: ProcessorConfig) -> Answer:
     """Read these files (or records) and build each kind's rows as one Arrow table, in the
     keys' order."""
-    return _answer(_reads(origin, [from_wire(w) for w in keys], config))
-
-
-def _reads(origin: Origin, keys: list[FileKey], config: ProcessorConfig) -> list[FileRead]:
     if isinstance(origin, str):
-        return read_files(origin, keys, config)
+        return _files_answer(origin, keys, config)
     reader = _opened.get(origin)
     if reader is None:
         reader = _opened[origin] = origin.open()
-    found = {r.key.rel_path: r for r in reader.read(keys)}
-    return [found[key.rel_path] for key in keys]
+    found = {r.key.rel_path: r for r in reader.read([from_wire(w) for w in keys])}
+    sources: dict[FileKind, list[Source]] = {}
+    outcomes = [_outcome(found[key[0]], sources) for key in keys]
+    return outcomes, _tables(sources)
 
 
-def _answer(reads: list[FileRead]) -> Answer:
+def _files_answer(root: str, keys: Sequence[WireKey], config: ProcessorConfig) -> Answer:
+    """read_files' reads as outcomes: a plain file that parses cleanly (most) makes no object,
+    the others are decided by read_bytes or read_file as anywhere else."""
+    found = plain_bytes(root, [plain_path(rel, kind) for rel, kind, _, _ in keys], config)
+    status, retry_in_s = decide(Found.PARSED, config.first_read)
+    indexed = status.value
     outcomes: list[Outcome] = []
     sources: dict[FileKind, list[Source]] = {}
-    for read in reads:
-        key, stamp, parsed = read.key, read.stamp, read.parsed
-        owner, start, count = None, 0, 0
-        if parsed is not None:
-            owner = parsed.owner_id
-            if parsed.table.build is not None and parsed.sources:
-                mine = sources.setdefault(key.kind, [])
-                start, count = len(mine), len(parsed.sources)
-                mine.extend(parsed.sources)
-        outcomes.append(
-            (
-                read.status.value,
-                stamp.mtime_ns if stamp is not None else None,
-                stamp.size if stamp is not None else None,
-                read.content_hash,
-                read.message,
-                read.retry_in_s,
-                owner,
-                start,
-                count,
+    for place, wire in enumerate(keys):
+        plain = found.get(place)
+        if plain is None:
+            outcomes.append(_outcome(read_file(root, from_wire(wire), config), sources))
+            continue
+        data, mtime_ns, size = plain
+        _, kind_name, record_id, parent_id = wire
+        kind = KIND_NAMED[kind_name]
+        clean = parsed_cleanly(kind, record_id, parent_id, data, config)
+        if clean is None:
+            read = read_bytes(
+                from_wire(wire), data, FileStamp(mtime_ns, size), config, config.first_read
             )
-        )
+            outcomes.append(_outcome(read, sources))
+            continue
+        digest, table, owner, rows = clean
+        start, count = _add_rows(sources, kind, table, rows)
+        outcomes.append((indexed, mtime_ns, size, digest, None, retry_in_s, owner, start, count))
+    return outcomes, _tables(sources)
+
+
+def _outcome(read: FileRead, sources: dict[FileKind, list[Source]]) -> Outcome:
+    """One read as a worker sends it; its rows' sources go to its kind's."""
+    stamp, parsed = read.stamp, read.parsed
+    owner, start, count = None, 0, 0
+    if parsed is not None:
+        owner = parsed.owner_id
+        start, count = _add_rows(sources, read.key.kind, parsed.table, parsed.sources)
+    return (
+        read.status.value,
+        stamp.mtime_ns if stamp is not None else None,
+        stamp.size if stamp is not None else None,
+        read.content_hash,
+        read.message,
+        read.retry_in_s,
+        owner,
+        start,
+        count,
+    )
+
+
+def _add_rows(
+    sources: dict[FileKind, list[Source]], kind: FileKind, table: Table, rows: Sequence[Source]
+) -> tuple[int, int]:
+    """Where a file's rows start in its kind's table, and how many there are."""
+    if table.build is None or not rows:
+        return 0, 0
+    mine = sources.setdefault(kind, [])
+    start = len(mine)
+    mine.extend(rows)
+    return start, len(rows)
+
+
+def _tables(sources: dict[FileKind, list[Source]]) -> dict[str, pa.Table]:
     tables = {}
     for kind, rows in sources.items():
         table = SPECS[kind].table
         assert table.build is not None
         tables[str(kind)] = columns_to_arrow(table, table.build(rows))
-    return outcomes, tables
+    return tables
 
 
 def serve(tasks: Connection, answers: Connection) -> None:

@@ -23,7 +23,8 @@ from pathlib import Path
 import orjson
 
 from indexer.builders import out_of_range
-from indexer.kinds import FileKey, FileKind
+from indexer.fields import Source
+from indexer.kinds import FileKey, FileKind, Table
 from indexer.outcome import (
     Failure,
     FailureReason,
@@ -36,7 +37,13 @@ from indexer.outcome import (
     clamp_ns,
     decide,
 )
-from indexer.records import DEFAULT_MAX_FILE_BYTES, content_hash, parse, too_large
+from indexer.records import (
+    DEFAULT_MAX_FILE_BYTES,
+    content_hash,
+    parse,
+    parse_fields,
+    too_large,
+)
 from indexer.scan import disk_name
 
 SYMLINK = "symlink: a link is never followed (its target may lie outside the storage root)"
@@ -126,11 +133,14 @@ def read_bytes(
     wall: Callable[[], float] = time.time,
 ) -> FileRead:
     """What a file's bytes mean, read whole with this stamp unchanged while they were read."""
+    clean = parsed_cleanly(key.kind, key.record_id, key.parent_id, data, config)
+    if clean is not None:
+        digest, table, owner, sources = clean
+        parsed = ParsedFile(table, owner, sources)
+        return decided_read(key, Found.PARSED, situation, stamp, digest, parsed)
     digest = content_hash(data)
     result = parse(key, data, config.max_file_bytes)
     if isinstance(result, ParsedFile):
-        if _LONG_DIGITS not in data.translate(_DIGIT_CLASSES):  # no number near 2^63
-            return decided_read(key, Found.PARSED, situation, stamp, digest, result)
         result, columns = clamp_rows(result)
         read = decided_read(key, Found.PARSED, situation, stamp, digest, result)
         clamped = clamped_fields(data) + [f"{c} (computed)" for c in columns]
@@ -145,6 +155,20 @@ def read_bytes(
     unchanged_s = UNCHANGED.seen_for(key.rel_path, stamp)
     read = failed_read(key, result, replace(situation, age_s=unchanged_s), stamp, digest)
     return replace(read, message=f"{read.message} (its mtime lies in the future)")
+
+
+def parsed_cleanly(
+    kind: FileKind, record_id: str, parent_id: str, data: bytes, config: ProcessorConfig
+) -> tuple[str, Table, str, tuple[Source, ...]] | None:
+    """read_bytes' common case as plain values: bytes that parse, with no number past 64 bits,
+    are indexed (Found.PARSED) with their content hash and these ParsedFile fields. None: not
+    that case, read_bytes decides. A worker makes no object per file from it (read_worker)."""
+    if _LONG_DIGITS in data.translate(_DIGIT_CLASSES):  # a number near 2^63: clamped, noted
+        return None
+    result = parse_fields(kind, record_id, parent_id, data, config.max_file_bytes)
+    if isinstance(result, Failure):
+        return None
+    return content_hash(data), *result
 
 
 _DIGIT_CLASSES = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
