@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +49,10 @@ reads JSON files anyway. On 2 cores, in bulk, here against on workers (2026-12-0
 0.78-0.99 s (mean 0.90), 50,000 uniform files 1.97-1.98 s against 1.58-1.84 s
 (docs/benchmarks.md, "the watcher's inotify, files read in C, workers that start in the
 background")."""
+
+LAST_BATCH_FILES = 1_000
+"""Toward its end a first catch-up's batches shrink, down to this size (batch_sizes): the last
+commit, which no read overlaps, is short."""
 
 _COMMITS_AHEAD = 2
 """Batches handed to the writer and not yet committed: one committing, one waiting."""
@@ -90,10 +94,12 @@ def load_first(
     regular: Callable[[list[FileKey]], None],
     stopping: Callable[[], bool],
     batch_files: int,
+    expected: int = 0,
     wall: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> int:
-    """Load every key of `chunks` in batches of `batch_files`; keys it does not commit go to
+    """Load every key of `chunks` in batches of at most `batch_files` (`batch_sizes` of the
+    `expected` count of keys, when given); keys it does not commit go to
     `regular`. Returns when every batch it handed the writer is committed (or failed); once
     `stopping()`, the keys left go to `regular` unread. Returns the files committed.
 
@@ -102,10 +108,11 @@ def load_first(
     commits: deque[Future[int]] = deque()
     committed = 0
     keys_left = (key for chunk in chunks for key in chunk)
+    sizes = batch_sizes(expected, batch_files)
     with ThreadPoolExecutor(1, "ocindex-first-load") as reader:
         ahead: _Reading | None = None
         while True:
-            batch = list(itertools.islice(keys_left, batch_files))
+            batch = list(itertools.islice(keys_left, next(sizes)))
             if batch and stopping():
                 regular(batch)
                 for rest in iter(lambda: list(itertools.islice(keys_left, batch_files)), []):
@@ -124,6 +131,20 @@ def load_first(
     while commits:
         committed += _committed(commits.popleft())
     return committed
+
+
+def batch_sizes(expected: int, most: int, least: int | None = None) -> Iterator[int]:
+    """Sizes of batches for `expected` keys: `most`, but never more than half of what is left
+    until that is under twice `least` (the rest in one batch); then `most` for ever (the count
+    was only expected)."""
+    least, left = min(LAST_BATCH_FILES if least is None else least, most), expected
+    while left > 0:
+        n = min(most, max(least, -(-left // 2)))
+        if left - n < least:
+            n = min(left, most)
+        yield n
+        left -= n
+    yield from itertools.repeat(most)
 
 
 @dataclass(frozen=True, slots=True)

@@ -309,6 +309,7 @@ class UnifiedIndexerV2(IndexerReads):
                 partial(acc.add_many, trigger=trigger),
                 lambda: acc.stopping or self.fatal is not None,
                 first_load.BATCH_FILES,
+                files,
             )
         finally:
             if pool is not None and pool is not self._pool:

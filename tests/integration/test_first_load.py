@@ -277,6 +277,57 @@ def test_stopping_hands_the_files_left_to_the_regular_way_unread(mixed_tree: Pat
     assert len(regular) == len(keys) - files
 
 
+@pytest.mark.parametrize(
+    ("expected", "most", "least"),
+    [(20_106, 5000, 1000), (1_000_000, 5000, 1000), (12_000, 5000, 1000), (1500, 5000, 1000),
+     (7, 5000, 1000), (500, 20, 1000), (10_000, 100, 1000)],
+)  # fmt: skip
+def test_batches_shrink_toward_the_end_and_stay_whole(expected: int, most: int, least: int) -> None:
+    sizes = first_load_module.batch_sizes(expected, most, least)
+    planned: list[int] = []
+    while sum(planned) < expected:
+        planned.append(next(sizes))
+    assert sum(planned) == expected and max(planned) <= most
+    # Never more than half of what was left, until it is under twice the least; none below it.
+    left = expected
+    for size in planned:
+        assert size <= max(min(least, most), -(-left // 2)) or left < 2 * min(least, most)
+        assert size >= min(least, most, left)
+        left -= size
+    assert planned[-1] < 2 * min(least, most) or len(planned) == 1  # the last commit is short
+    assert [next(sizes) for _ in range(3)] == [most] * 3  # more keys than expected: `most` each
+
+
+def test_the_batches_read_follow_the_expected_count(
+    mixed_tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(first_load_module, "LAST_BATCH_FILES", 10)
+    keys = keys_of(mixed_tree)
+    read_sizes: list[int] = []
+    reads = Reads(mixed_tree)
+
+    def read(wire: list[WireKey]) -> list[Answer]:
+        read_sizes.append(len(wire))
+        return reads(wire)
+
+    regular: list[FileKey] = []
+    files = load_first(
+        [keys],
+        read,
+        Commits(regular),
+        regular.extend,
+        lambda: False,
+        40,
+        len(keys),
+    )
+    assert files + len(regular) == len(keys)
+    skipped = sum(1 for k in keys if classify(k.rel_path) is None or k.kind == "skipped")
+    assert sum(read_sizes) + skipped == len(keys)
+    # Whole batches first, then each at most half of what was left, the last under twice 10.
+    assert len(keys) >= 160 and read_sizes[0] == 40 and read_sizes[-1] < 20
+    assert sum(1 for size in read_sizes if size < 40) >= 2
+
+
 def test_a_commit_that_never_ran_counts_nothing(mixed_tree: Path) -> None:
     def commit(loaded: LoadedBatch, clean: list[FileKey]) -> Future[int]:
         done: Future[int] = Future()
