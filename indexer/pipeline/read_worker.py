@@ -2,8 +2,10 @@
 another with the files' outcomes and their rows built as Arrow tables. Never touches the
 database and never decides anything `indexer.pipeline.reader` does not.
 
-Run by `indexer.pipeline.read_pool` as `python -m indexer.pipeline.read_worker TASKS ANSWERS`
-(two inherited descriptors). It exits when the task pipe closes: its parent stopped, or died.
+Run by `indexer.pipeline.read_pool` as `python -m indexer.pipeline.read_worker TASKS ANSWERS
+[TASKS ANSWERS ...]` (inherited descriptors, two per worker): the process started serves the first
+pair and, once imported, forks one sibling for each other pair. Each exits when its task pipe
+closes: its parent stopped, or died.
 """
 
 from __future__ import annotations
@@ -127,8 +129,13 @@ def _tables(sources: dict[FileKind, list[Source]]) -> dict[str, pa.Table]:
 
 
 def serve(tasks: Connection, answers: Connection) -> None:
-    """Answer every task until the task pipe closes. A task that raises (a bug: reading never
-    raises for a file's fault) is answered with its traceback, and the worker goes on."""
+    """Say this process's pid (it is up), then answer every task until the task pipe closes. A
+    task that raises (a bug: reading never raises for a file's fault) is answered with its
+    traceback, and the worker goes on."""
+    try:
+        answers.send(os.getpid())
+    except (BrokenPipeError, OSError):
+        return
     while True:
         try:
             root, keys, config = tasks.recv()
@@ -144,16 +151,51 @@ def serve(tasks: Connection, answers: Connection) -> None:
             return  # the parent is gone
 
 
+Pipes = tuple[int, int]
+"""A worker's two inherited descriptors: the task pipe's read end, the answer pipe's write end."""
+
+
+def fork_siblings(pipes: Sequence[Pipes]) -> Pipes:
+    """This process's pipes (the first pair), after forking one process for each other pair,
+    which gets that pair: the imports done once serve every worker. Each process keeps only its
+    own descriptors. The kernel reaps the siblings (SIGCHLD is ignored), and this process ends
+    after them (_wait_for_siblings), unless it is killed."""
+    mine = pipes[0]
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    for pair in pipes[1:]:
+        if os.fork() == 0:
+            mine = pair
+            break
+    for pair in pipes:
+        if pair != mine:
+            os.close(pair[0])
+            os.close(pair[1])
+    return mine
+
+
 def main(argv: Sequence[str]) -> int:
-    tasks = Connection(int(argv[0]), writable=False)
-    answers = Connection(int(argv[1]), readable=False)
+    fds = [int(arg) for arg in argv]
+    tasks_fd, answers_fd = fork_siblings(list(zip(fds[::2], fds[1::2], strict=True)))
+    tasks = Connection(tasks_fd, writable=False)
+    answers = Connection(answers_fd, readable=False)
     os.dup2(2, 1)  # whatever prints goes to stderr, never into the answers
     # What a read found travels in its answer; the parent reads a failure again and logs it.
     logging.disable(logging.CRITICAL)
     # Ctrl-C reaches the whole process group: the parent decides, and its pipe ends this one.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     serve(tasks, answers)
+    _wait_for_siblings()
     return 0
+
+
+def _wait_for_siblings() -> None:
+    """Return once every process this one forked has ended (none in a forked one): the pool
+    that reaps this process then knows its siblings are gone too."""
+    try:
+        while True:
+            os.wait()  # with SIGCHLD ignored: blocks until none is left, then ECHILD
+    except ChildProcessError:
+        return
 
 
 if __name__ == "__main__":

@@ -156,9 +156,11 @@ def test_a_worker_that_dies_costs_speed_and_nothing_else(
     batch = batch_of(faulty_tree)
     first = processor.read(batch)
     assert pool.batches == 1
-    for worker in pool._workers:
-        worker.process.kill()
-        worker.process.wait()
+    for worker in pool._workers:  # the process started and the one it forked
+        assert worker.pid is not None
+        os.kill(worker.pid, signal.SIGKILL)
+    started = pool._workers[0].process
+    assert started is not None and started.wait() == -signal.SIGKILL
     with caplog.at_level(logging.WARNING):
         second = processor.read(batch)
     assert "parallel reading is off" in caplog.text and "exited (-9)" in caplog.text
@@ -167,6 +169,26 @@ def test_a_worker_that_dies_costs_speed_and_nothing_else(
     assert [r.status for r in second.reads] == [r.status for r in first.reads]
     result = processor.commit(second)
     assert result.indexed == sum(r.status is FileStatus.INDEXED for r in first.reads) > 0
+
+
+def test_one_process_is_started_and_forks_the_other_workers_and_none_outlives_the_pool(
+    faulty_tree: Path, pool: ReadPool
+) -> None:
+    batch = batch_of(faulty_tree)
+    assert pool.read([e.key for e in batch.entries]) is not None
+    workers = pool._workers
+    started = workers[0].process
+    assert started is not None and all(w.process is None for w in workers[1:])
+    pids = [w.pid for w in workers]
+    assert pids[0] == started.pid and len(set(pids)) == len(pids) == 2
+    # It forked with one thread (no jemalloc thread of pyarrow's), and still has one.
+    assert os.listdir(f"/proc/{started.pid}/task") == [str(started.pid)]
+    # The one started is this process's child; the one it forked is its child, not ours.
+    assert children_running(os.getpid(), "indexer.pipeline.read_worker") == [started.pid]
+    assert children_running(started.pid, "indexer.pipeline.read_worker") == pids[1:]
+    pool.close()
+    assert all(exited(pid) for pid in pids if pid is not None)
+    assert children_running(os.getpid(), "indexer.pipeline.read_worker") == []
 
 
 def test_a_task_a_worker_cannot_do_turns_the_pool_off_and_the_batch_is_read_here(
@@ -277,10 +299,13 @@ def test_no_worker_outlives_an_index_killed_with_sigkill(tmp_path: Path) -> None
         workers: list[int] = []
 
         def started() -> bool:
-            workers.extend(children_running(proc.pid, "indexer.pipeline.read_worker"))
-            return bool(workers) or proc.poll() is not None
+            # The process the pool started, and the one it forked.
+            for first in children_running(proc.pid, "indexer.pipeline.read_worker"):
+                workers[:] = [first, *children_running(first, "indexer.pipeline.read_worker")]
+            return len(workers) == 2 or proc.poll() is not None
 
-        assert wait_until(started, 60, step_s=0.005) and workers, "no worker seen before the end"
+        assert wait_until(started, 60, step_s=0.005), "no worker seen before the end"
+        assert len(workers) == 2, workers
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert wait_until(lambda: all(exited(w) for w in workers), 20), workers
