@@ -52,7 +52,7 @@ def add_index(sub: Subparsers) -> None:
         "are read in batches of 1,000 or more on one worker process per core "
         "(OCINDEX_READ_WORKERS; 0 turns them off). Into an empty index, a tree of 10,000 files "
         "or more with no store beside it is loaded in bulk, 5,000 files a commit, read on those "
-        "workers from 20,000 files (OCINDEX_FIRST_LOAD=0 turns it off). Exits 1 when a source "
+        "workers (OCINDEX_FIRST_LOAD=0 turns it off). Exits 1 when a source "
         "could not be read or files were left pending.",
         epilog=EXIT_CODES,
     )

@@ -40,15 +40,14 @@ BATCH_FILES = 5_000
 1M files, one run each: 40.8 s / 368 MB peak RSS at 2,000, 36.2 s / 458 MB at 5,000; before the
 read ahead, 10,000 gained ~4 s more than 5,000 at 543-561 MB (docs/benchmarks.md, "the first
 catch-up in bulk")."""
-ON_WORKERS = 20_000
+ON_WORKERS = 10_000
 """A first catch-up of this many files or more is read on worker processes (PoolConfig's
 first_load_workers), started as the load starts: its first batches are read on the loading
 thread until they are up (ReadPool.warm). A smaller one is read on this process, unless the pool
-reads JSON files anyway. On 2 cores, in bulk, here against on workers (2026-12-03, alternated):
-10,180 simulator files 0.51-0.65 s against 0.62-0.70 s, 20,106 0.85-1.21 s (mean 1.01) against
-0.78-0.99 s (mean 0.90), 50,000 uniform files 1.97-1.98 s against 1.58-1.84 s
-(docs/benchmarks.md, "the watcher's inotify, files read in C, workers that start in the
-background")."""
+reads JSON files anyway. Since one worker forks the others (read_pool.start_workers), on 2
+cores, in bulk, alternated: 10,180 simulator files 0.47-0.63 s here (mean 0.55) against
+0.40-0.59 s on workers (mean 0.48); before, workers lost there and won from 20,000 files
+(docs/benchmarks.md, "one worker started, the others forked")."""
 
 LAST_BATCH_FILES = 1_000
 """Toward its end a first catch-up's batches shrink, down to this size (batch_sizes): the last
