@@ -46,7 +46,10 @@ from indexer.snapshot import BatchSummary, ErrorFile, PendingFile, ReconcileSumm
 from indexer.sources.base import ChangeSource
 from indexer.store.database import OWNER_ONLY, DatabaseError, keep_private, make_folder
 
-BULK_BATCH_FILES = 2000
+BULK_BATCH_FILES = 5000
+"""A one-shot catch-up's bound under backlog (Tunables.for_bulk): a store's records, or a tree
+that is not loaded in bulk. `ocindex index` with OCINDEX_FIRST_LOAD=0 on 20,106 files,
+alternated (2026-12-03): 1.31-1.52 s at 2000, 1.19-1.42 s at 5000."""
 
 
 class ScanReport(Protocol):
