@@ -212,13 +212,29 @@ def workers_for(
 
 def reader(pool: ReadPool | None, root: Path, processor: ProcessorConfig) -> Read:
     """Reads on the pool's workers once they are up, else on the calling thread (without a
-    pool, while its workers start, or once it failed)."""
+    pool, while its workers start, or once it failed). While they start, a batch is read here
+    HERE_FILES at a time, and what is left of it goes to them as soon as they are up."""
+    base = os.fspath(root)
 
     def read(wire: list[WireKey]) -> Sequence[Answer]:
-        answers = pool.read_wire(wire) if pool is not None and pool.ready else None
-        return answers if answers is not None else [read_task(os.fspath(root), wire, processor)]
+        answers: list[Answer] = []
+        done = 0
+        while done < len(wire):
+            if pool is not None and pool.ready:
+                rest = pool.read_wire(wire[done:] if done else wire)
+                if rest is not None:
+                    return answers + rest
+            step = HERE_FILES if pool is not None and pool.serving else len(wire)
+            answers.append(read_task(base, wire[done : done + step], processor))
+            done += step
+        return answers
 
     return read
+
+
+HERE_FILES = 500
+"""While the workers start, the loading thread reads this many files of a batch at a time: they
+take the rest of it within ~15 ms of being up, not once this thread has read the whole batch."""
 
 
 def _committed(commit: Future[int]) -> int:

@@ -9,6 +9,7 @@ import pty
 import select
 import subprocess
 import sys
+from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -160,10 +161,44 @@ def test_batches_are_read_here_until_the_workers_are_up_then_on_them(tmp_path: P
         assert wait_until(lambda: pool.ready, 30)
         there = read(wire)
         assert pool.batches == 1
-        assert [o for outcomes, _ in there for o in outcomes] == [o for o in here[0][0]]
+        assert outcomes_of(there) == outcomes_of(here)
     finally:
         pool.close()
     assert children_running(os.getpid(), "indexer.pipeline.read_worker") == []
+
+
+def test_the_rest_of_a_batch_goes_to_the_workers_as_soon_as_they_are_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "storage"
+    OpenCodeSimulator(root, seed=12).write_sessions(2)
+    wire = [to_wire(k) for k in keys_of(root) if k.is_indexed_kind]
+    pool = ReadPool(root, ProcessorConfig(), PoolConfig(workers=1))
+    monkeypatch.setattr(first_load_module, "HERE_FILES", 5)
+    real_read_task = first_load_module.read_task
+    here: list[int] = []
+
+    def read_task_then_start(*args: Any) -> Answer:
+        answer = real_read_task(*args)
+        here.append(len(answer[0]))
+        pool.warm()  # up once the first 5 files are read here
+        assert wait_until(lambda: pool.ready, 30)
+        return answer
+
+    monkeypatch.setattr(first_load_module, "read_task", read_task_then_start)
+    try:
+        answers = first_load_module.reader(pool, root, ProcessorConfig())(wire)
+        assert here == [5] and pool.batches == 1 and pool.keys == len(wire) - 5 > 0
+        whole = [real_read_task(os.fspath(root), wire, ProcessorConfig())]
+        assert outcomes_of(answers) == outcomes_of(whole)
+    finally:
+        pool.close()
+
+
+def outcomes_of(answers: Sequence[Answer]) -> list[Any]:
+    """Every file's outcome, whichever answer holds it, with no place in a table (which depends
+    on how the files were split)."""
+    return [o[:-2] for outcomes, _ in answers for o in outcomes]
 
 
 def test_a_small_first_catch_up_takes_the_regular_way(
