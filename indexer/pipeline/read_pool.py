@@ -4,10 +4,11 @@ writer still commits every batch, in order.
 
 A catch-up spends most of its time reading, parsing and building rows: one core's work under
 the GIL, here spread over every core. Workers are never a fork of this threaded process: one
-plain subprocess is started, and once it has imported what it needs (a single thread, ~0.13 s
-of CPU) it forks the others, which costs a millisecond each instead of another import. Each
-exits when its task pipe closes, so they end with this process however it ends. A worker that cannot start, dies or fails says so once and the pool closes: the
-caller reads the batch itself, so nothing is lost, only speed.
+plain subprocess is started, and once it has imported what it needs (~0.13 s of CPU, with a
+single thread) it forks the others, a millisecond each instead of another import. Each exits
+when its task pipe closes, so they end with this process however it ends. A worker that cannot
+start, dies or fails says so once and the pool closes: the caller reads the batch itself, so
+nothing is lost, only speed.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@ another with the files' outcomes and their rows built as Arrow tables. Never tou
 database and never decides anything `indexer.pipeline.reader` does not.
 
 Run by `indexer.pipeline.read_pool` as `python -m indexer.pipeline.read_worker TASKS ANSWERS
-[TASKS ANSWERS ...]` (inherited descriptors, two per worker): the process started serves the first
-pair and, once imported, forks one sibling for each other pair. Each exits when its task pipe
-closes: its parent stopped, or died.
+[TASKS ANSWERS ...]` (inherited descriptors, two per worker): the process started serves the
+first pair and, once imported, forks one sibling for each other pair. Each exits when its task
+pipe closes: its parent stopped, or died.
 """
 
 from __future__ import annotations
