@@ -13,7 +13,7 @@ import duckdb
 
 from indexer import read_model
 from indexer.outcome import BatchResult
-from indexer.pipeline.reconciler import ReconcilerStats
+from indexer.pipeline.reconcile_report import ReconcilerStats
 from indexer.pipeline.watcher import WatcherStats
 from indexer.pipeline.writer import IndexWriter
 from indexer.snapshot import BatchSummary, ErrorFile

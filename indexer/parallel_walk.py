@@ -12,10 +12,11 @@ stays on one thread.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,15 +24,26 @@ import pyarrow as pa
 from indexer.listing import Folder, native_listing, new_lister
 from indexer.scan import walk_columns
 
+log = logging.getLogger(__name__)
+
+
+OnFiles = tuple[int, Callable[[], None]]
+"""A count of files and what to call, once, when a walk has listed that many."""
+
 
 def walk_parallel(
-    root: Path, links: bool = False, chunk_rows: int = 50_000, threads: int = 2
+    root: Path,
+    links: bool = False,
+    chunk_rows: int = 50_000,
+    threads: int = 2,
+    on_files: OnFiles | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """`walk_columns(root, links, chunk_rows)` on `threads` threads (one without the C lister)."""
+    """`walk_columns(root, links, chunk_rows)` on `threads` threads (one without the C lister).
+    `on_files` is called on a walk thread as the count is reached (on two threads or more)."""
     if threads < 2 or not native_listing():
         yield from walk_columns(root, links, chunk_rows)
         return
-    walk = _SharedWalk(os.fspath(root), links, chunk_rows)
+    walk = _SharedWalk(os.fspath(root), links, chunk_rows, on_files)
     workers = [
         threading.Thread(target=walk.work, name=f"ocindex-walk-{i}", daemon=True)
         for i in range(threads)
@@ -52,8 +64,10 @@ _DONE = None
 class _SharedWalk:
     """The stack of folders to list, shared by the threads, and the chunks they list."""
 
-    def __init__(self, root: str, links: bool, chunk_rows: int) -> None:
+    def __init__(self, root: str, links: bool, chunk_rows: int, on_files: OnFiles | None) -> None:
         self._links, self._chunk_rows = links, chunk_rows
+        self._on_files = on_files
+        self._files = 0
         self._stack: list[Folder] = [(root, "")]
         self._listing = 0
         """Folders taken and not yet listed: their subfolders may still come."""
@@ -68,10 +82,11 @@ class _SharedWalk:
         try:
             while (folder := self._next()) is not None:
                 found: list[Folder] = []
+                before = lister.rows
                 try:
                     lister.list_folder(*folder, found)
                 finally:
-                    self._listed(found)
+                    self._listed(found, lister.rows - before)
                 if lister.rows >= self._chunk_rows:
                     self._out.put(lister.take())
             self._out.put(lister.take())
@@ -92,12 +107,21 @@ class _SharedWalk:
             self._listing += 1
             return self._stack.pop()
 
-    def _listed(self, found: list[Folder]) -> None:
+    def _listed(self, found: list[Folder], files: int) -> None:
+        call = None
         with self._changed:
             self._stack.extend(found)
             self._listing -= 1
             if found or not self._listing:
                 self._changed.notify_all()
+            self._files += files
+            if self._on_files is not None and self._files >= self._on_files[0]:
+                call, self._on_files = self._on_files[1], None
+        if call is not None:
+            try:
+                call()
+            except Exception:  # the walk goes on: the call was only a head start
+                log.exception("a walk's call on its count of files failed")
 
     def chunks(self, threads: int) -> Iterator[pa.RecordBatch]:
         ended = 0

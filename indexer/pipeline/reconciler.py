@@ -29,13 +29,13 @@ from indexer.listing import STAMPS as _DISK
 from indexer.outcome import needs_retry_sql
 from indexer.parallel_walk import walk_parallel
 from indexer.pipeline.accumulator import Trigger
+from indexer.pipeline.reconcile_report import ReconcileReport, ReconcilerStats
 from indexer.scan import disk_name, walk_stack
 from indexer.snapshot import ReconcileSummary
 from indexer.sources.base import ChangeSource, owner_of
 
 log = logging.getLogger(__name__)
 
-MAX_FOUND_KEPT = 200
 REPORT_PATHS_KEPT = 10_000
 """A report names at most this many paths of each kind (its counts are always whole)."""
 CHUNK_ROWS = 50_000
@@ -48,50 +48,6 @@ PARALLEL_WALK_MIN_FILES = 10_000
 """A tree is walked on walk_threads from this many files (the last scan's count, or the index's
 before the first; an empty index's tree counts as big): below it the walk takes a few
 milliseconds on one thread, and starting the threads costs ~0.6 ms."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReconcileReport:
-    scan_id: int
-    started_at: float
-    duration_ms: float
-    files_seen: int
-    new: tuple[str, ...]
-    modified: tuple[str, ...]
-    deleted: tuple[str, ...]
-    retried: tuple[str, ...]
-    catches: int
-    """Findings the events should have brought: not pending, and older than the catch grace."""
-    totals: tuple[int, int, int, int] | None = None
-    """How many were new, modified, deleted and retried, when more than the paths kept."""
-
-    @property
-    def findings(self) -> int:
-        new, modified, deleted, _ = self.counts
-        return new + modified + deleted
-
-    @property
-    def counts(self) -> tuple[int, int, int, int]:
-        """How many files were new, modified, deleted and retried."""
-        if self.totals is not None:
-            return self.totals
-        return len(self.new), len(self.modified), len(self.deleted), len(self.retried)
-
-    def summary(self) -> ReconcileSummary:
-        found = (*self.new, *self.modified, *self.deleted)[:MAX_FOUND_KEPT]
-        scan = (self.scan_id, self.started_at, self.duration_ms, self.files_seen)
-        return ReconcileSummary(*scan, *self.counts, found=found, catches=self.catches)
-
-
-@dataclass(frozen=True, slots=True)
-class ReconcilerStats:
-    scans_completed: int = 0
-    files_found_missing: int = 0
-    """Findings summed over every scan: new, modified and deleted files."""
-    catches: int = 0
-    last_scan_duration_ms: float | None = None
-    last_scan_at: float | None = None
-    """Epoch seconds the last scan started; None before the first."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,8 @@ from indexer.pipeline.first_load import LoadedBatch
 from indexer.pipeline.processor import BatchProcessor, ReadBatch
 from indexer.pipeline.read_pool import PoolConfig, ReadPool
 from indexer.pipeline.reader import ProcessorConfig
-from indexer.pipeline.reconciler import Reconciler, ReconcilerConfig, ReconcileReport
+from indexer.pipeline.reconcile_report import ReconcileReport
+from indexer.pipeline.reconciler import Reconciler, ReconcilerConfig
 from indexer.pipeline.watch_process import WatcherProcess
 from indexer.pipeline.watcher import StorageWatcher
 from indexer.pipeline.writer import IndexWriter, WriterFailed

@@ -26,7 +26,8 @@ import orjson
 import pytest
 
 from indexer.pipeline.reader import ProcessorConfig
-from indexer.pipeline.reconciler import ReconcilerConfig, ReconcileReport
+from indexer.pipeline.reconcile_report import ReconcileReport
+from indexer.pipeline.reconciler import ReconcilerConfig
 from indexer.pipeline.v2 import V2Config
 from tests.faults.support import (
     census_of,

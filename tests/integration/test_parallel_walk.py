@@ -15,7 +15,8 @@ import pytest
 
 from indexer import listing, parallel_walk
 from indexer.parallel_walk import walk_parallel
-from indexer.pipeline.reconciler import Reconciler, ReconcilerConfig, ReconcileReport
+from indexer.pipeline.reconcile_report import ReconcileReport
+from indexer.pipeline.reconciler import Reconciler, ReconcilerConfig
 from indexer.scan import scan_tree, walk_columns
 from indexer.store.tracking import FileTracker
 from tests.helpers import write
