@@ -27,7 +27,7 @@ from indexer.scan import walk_columns
 log = logging.getLogger(__name__)
 
 
-OnFiles = tuple[int, Callable[[], None]]
+OnFiles = tuple[int, Callable[[], object]]
 """A count of files and what to call, once, when a walk has listed that many."""
 
 

@@ -191,23 +191,35 @@ def _finish_read(
     return loaded, reading.keys if not others else [reading.keys[i] for i in kept]
 
 
-def workers_for(
-    files: int,
-    root: Path,
-    processor: ProcessorConfig,
-    config: PoolConfig,
-    running: ReadPool | None,
-) -> ReadPool | None:
-    """The workers that read a first catch-up of this many files: the indexer's own (`running`),
-    or some started for it (the caller closes those); None to read it on the loading thread."""
-    if files < ON_WORKERS and not config.files:
-        return None
-    pool = running
-    if running is None and config.first_load_workers:
-        pool = ReadPool(root, processor, PoolConfig(config.first_load_workers))
-    if pool is not None:
-        pool.warm()  # the first batches are read on the loading thread while they start
-    return pool
+class LoadWorkers:
+    """The worker processes that read a first catch-up: the indexer's own read pool (`running`),
+    or some started for it and closed after it. They start as the load starts, or before, from
+    its walk, once that has seen enough files for a load in bulk; either way its first batches
+    are read on the loading thread until they are up (ReadPool.warm)."""
+
+    def __init__(
+        self, root: Path, processor: ProcessorConfig, config: PoolConfig, running: ReadPool | None
+    ) -> None:
+        self._root, self._processor, self._config, self._running = root, processor, config, running
+        self._pool: ReadPool | None = None
+
+    def start(self, files: int = ON_WORKERS) -> ReadPool | None:
+        """The workers for a load of this many files, started if they are not; None: it is read
+        on the loading thread. Not from two threads at once (the walk's call comes first)."""
+        if self._pool is None and (files >= ON_WORKERS or self._config.files):
+            self._pool = self._running
+            if self._running is None and self._config.first_load_workers:
+                workers = PoolConfig(self._config.first_load_workers)
+                self._pool = ReadPool(self._root, self._processor, workers)
+            if self._pool is not None:
+                self._pool.warm()
+        return self._pool
+
+    def close(self) -> None:
+        """Close the workers started for the load (never the indexer's own)."""
+        pool, self._pool = self._pool, None
+        if pool is not None and pool is not self._running:
+            pool.close()
 
 
 def reader(pool: ReadPool | None, root: Path, processor: ProcessorConfig) -> Read:

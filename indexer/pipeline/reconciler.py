@@ -27,7 +27,7 @@ import pyarrow as pa
 from indexer.kinds import SOURCE_PREFIX_PATTERN, FileKey, classify
 from indexer.listing import STAMPS as _DISK
 from indexer.outcome import needs_retry_sql
-from indexer.parallel_walk import walk_parallel
+from indexer.parallel_walk import OnFiles, walk_parallel
 from indexer.pipeline.accumulator import Trigger
 from indexer.pipeline.reconcile_report import ReconcileReport, ReconcilerStats
 from indexer.scan import disk_name, walk_stack
@@ -130,11 +130,14 @@ class Reconciler:
         wall: Callable[[], float] = time.time,
         first_scan_id: int = 1,
         first_load: Callable[[Iterable[list[FileKey]], int, Trigger], None] | None = None,
+        first_load_soon: OnFiles | None = None,
     ) -> None:
         """first_load, when given, takes the tree's files (and their number) of a first
-        catch-up in place of `submit`; it returns when they are committed."""
+        catch-up in place of `submit`; it returns when they are committed. first_load_soon is
+        called from that catch-up's walk once it has seen so many files (`walk_parallel`)."""
         self.root = root
         self._first_load = first_load
+        self._first_load_soon = first_load_soon
         self._cursor_factory = cursor_factory
         self._submit = submit
         self._sources = tuple(sources)
@@ -264,7 +267,7 @@ class Reconciler:
             cursor.close()
         return row[0] if row else None
 
-    def _walk_tree(self) -> pa.Table:
+    def _walk_tree(self, on_files: OnFiles | None = None) -> pa.Table:
         """The tree's stamps, walked on config.walk_threads when the tree is big."""
         if self._tree_files is None and self.config.walk_threads > 1:
             counted = self._query_one("SELECT count(*) FROM file_index")
@@ -272,7 +275,7 @@ class Reconciler:
             self._tree_files = counted if isinstance(counted, int) and counted else None
         big = self._tree_files is None or self._tree_files >= self.config.parallel_walk_min_files
         threads = self.config.walk_threads if big else 1
-        disk = disk_table(walk_parallel(self.root, True, CHUNK_ROWS, threads))
+        disk = disk_table(walk_parallel(self.root, True, CHUNK_ROWS, threads, on_files))
         self._tree_files = disk.num_rows
         return disk
 
@@ -282,7 +285,7 @@ class Reconciler:
         given). Returns the files seen."""
         # The walk finishes before anything is submitted: interleaved with reading, its million
         # lstat calls each hand the GIL over (14% slower at 1M files, docs/benchmarks.md).
-        disk = self._walk_tree()
+        disk = self._walk_tree(self._first_load_soon if self._first_load is not None else None)
         tables = [disk, *(s for s in (src.stamps() for src in self._sources) if s is not None)]
         for table in tables:  # a busy store (no stamps) is read by the next scan
             chunks = (

@@ -131,6 +131,10 @@ class UnifiedIndexerV2(IndexerReads):
         handed = list(handover)
         for entry in handed:
             acc.add(entry.key, Trigger.HANDOVER)
+        bulk = self.config.first_load and not self.sources
+        load_workers = self._load_workers = first_load.LoadWorkers(
+            self.root, self.config.processor, self.config.pool, self._pool
+        )
         self.reconciler = Reconciler(
             self.root,
             writer.cursor,
@@ -141,9 +145,14 @@ class UnifiedIndexerV2(IndexerReads):
             sources=self.sources,
             first_scan_id=writer.run(next_scan_id, writes=False),
             # A store beside the tree: its twins and history are the regular way's to decide.
-            first_load=self._first_load if self.config.first_load and not self.sources else None,
+            first_load=self._first_load if bulk else None,
+            # Its workers start while the walk goes on, once it has seen enough files.
+            first_load_soon=(self._bulk_from(), lambda: load_workers.start()) if bulk else None,
         )
-        self.reconciler.scan_now(Trigger.STARTUP)
+        try:
+            self.reconciler.scan_now(Trigger.STARTUP)
+        finally:
+            load_workers.close()  # the walk's start of them, when no load followed
         self.reconciler.start()
         for source in self.sources:
             source.start(acc.add_many)
@@ -290,18 +299,13 @@ class UnifiedIndexerV2(IndexerReads):
     def _first_load(self, chunks: Iterable[list[FileKey]], files: int, trigger: Trigger) -> None:
         """A first catch-up's files, loaded in bulk when there are enough of them; returns once
         they are committed, or handed to the accumulator (pipeline.first_load)."""
-        acc, least = self.accumulator, first_load.MIN_FILES
-        if self.config.watch:
-            # A live view (the dashboard): below what the accumulator holds, start() returns
-            # once the walk is submitted and the catch-up shows as it goes; in bulk, start()
-            # would return only once it is done.
-            least = max(least, self.config.accumulator.max_pending_files)
-        if files < least:
+        acc = self.accumulator
+        if files < self._bulk_from():
             for chunk in chunks:
                 acc.add_many(chunk, trigger)
             return
         config = self.config
-        pool = first_load.workers_for(files, self.root, config.processor, config.pool, self._pool)
+        pool = self._load_workers.start(files)
         try:
             loaded = first_load.load_first(
                 chunks,
@@ -313,9 +317,17 @@ class UnifiedIndexerV2(IndexerReads):
                 files,
             )
         finally:
-            if pool is not None and pool is not self._pool:
-                pool.close()
+            self._load_workers.close()
         log.info("first catch-up: %d of %d files loaded in bulk", loaded, files)
+
+    def _bulk_from(self) -> int:
+        """The fewest files a first catch-up loads in bulk. With a live view (the dashboard),
+        what the accumulator holds: below it, start() returns once the walk is submitted and
+        the catch-up shows as it goes; in bulk, it returns only once the load is done."""
+        least = first_load.MIN_FILES
+        if self.config.watch:
+            least = max(least, self.config.accumulator.max_pending_files)
+        return least
 
     def _submit_loaded(self, loaded: LoadedBatch, keys: list[FileKey]) -> Future[int]:
         assert self.writer is not None

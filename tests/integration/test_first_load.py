@@ -9,6 +9,7 @@ import pty
 import select
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -24,6 +25,7 @@ from indexer.pipeline.first_load import LoadedBatch, load_first
 from indexer.pipeline.read_pool import PoolConfig, ReadPool
 from indexer.pipeline.read_worker import Answer, read_task
 from indexer.pipeline.reader import ProcessorConfig
+from indexer.pipeline.reconciler import ReconcilerConfig
 from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
 from indexer.scan import scan_tree
 from indexer.simulate import OpenCodeSimulator
@@ -199,6 +201,41 @@ def outcomes_of(answers: Sequence[Answer]) -> list[Any]:
     """Every file's outcome, whichever answer holds it, with no place in a table (which depends
     on how the files were split)."""
     return [o[:-2] for outcomes, _ in answers for o in outcomes]
+
+
+def test_the_workers_start_from_the_walk_once_it_has_seen_enough_files(
+    mixed_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(first_load_module, "MIN_FILES", files_in(mixed_tree) // 2)
+    monkeypatch.setattr(first_load_module, "ON_WORKERS", 0)
+    starts: list[tuple[str, ReadPool | None]] = []
+    real_start = first_load_module.LoadWorkers.start
+
+    def start(self: first_load_module.LoadWorkers, files: int = 0) -> ReadPool | None:
+        pool = real_start(self, files)
+        starts.append((threading.current_thread().name, pool))
+        return pool
+
+    monkeypatch.setattr(first_load_module.LoadWorkers, "start", start)
+    db = tmp_path / "index.duckdb"
+    config = V2Config(
+        processor=PROCESSOR,
+        reconciler=ReconcilerConfig(walk_threads=2),
+        pool=PoolConfig(first_load_workers=1),
+        watch=False,
+    )
+    indexer = UnifiedIndexerV2(mixed_tree, db, config=config)
+    indexer.start()
+    try:
+        assert wait_until(indexer.is_idle, 30)
+    finally:
+        indexer.stop()
+    # Started halfway through the walk, on a walk thread; the load took the same workers.
+    (walk_thread, pool), (_, load_pool) = starts
+    assert walk_thread.startswith("ocindex-walk-") and pool is not None and load_pool is pool
+    assert pool.batches > 0 and "catch_up" in batch_triggers(db)
+    assert children_running(os.getpid(), "indexer.pipeline.read_worker") == []
+    assert census_of(db, mixed_tree) == []
 
 
 def test_a_small_first_catch_up_takes_the_regular_way(

@@ -163,3 +163,27 @@ def test_the_first_catch_up_of_an_empty_index_is_walked_shared(
     assert len(started) == 1 and len(first.new) == 364  # its size unknown: shared
     reconciler.scan_now()
     assert len(started) == 1  # 364 files: on one thread from then on
+
+
+def test_on_files_is_called_once_from_the_walk_when_it_has_listed_that_many(
+    tree: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    whole = sorted(rows(walk_parallel(tree, links=True, threads=2)))
+    calls: list[str] = []
+
+    def called() -> None:
+        calls.append(threading.current_thread().name)
+
+    walked = rows(walk_parallel(tree, True, 50, 2, on_files=(len(whole) // 2, called)))
+    assert sorted(walked) == whole
+    assert len(calls) == 1 and calls[0].startswith("ocindex-walk-")
+    calls.clear()
+    rows(walk_parallel(tree, True, 50, 2, on_files=(len(whole) + 1, called)))
+    assert calls == []  # a smaller tree than the count: never called
+
+    def fails() -> None:
+        raise RuntimeError("a call that fails")
+
+    # The call is a head start only: if it fails, the walk says so and goes on.
+    assert sorted(rows(walk_parallel(tree, True, 50, 2, on_files=(1, fails)))) == whole
+    assert "a call that fails" in caplog.text
