@@ -72,12 +72,14 @@ def index_once(
     batch_files: int = 50,
     watch: bool = False,
     held: int = 50_000,
+    walk_threads: int = 1,
 ) -> None:
     config = V2Config(
         accumulator=AccumulatorConfig(
             max_files=batch_files, max_files_under_backlog=batch_files, max_pending_files=held
         ),
         processor=PROCESSOR,
+        reconciler=ReconcilerConfig(walk_threads=walk_threads),
         pool=pool,
         watch=watch,
         first_load=first_load,
@@ -218,18 +220,9 @@ def test_the_workers_start_from_the_walk_once_it_has_seen_enough_files(
 
     monkeypatch.setattr(first_load_module.LoadWorkers, "start", start)
     db = tmp_path / "index.duckdb"
-    config = V2Config(
-        processor=PROCESSOR,
-        reconciler=ReconcilerConfig(walk_threads=2),
-        pool=PoolConfig(first_load_workers=1),
-        watch=False,
+    index_once(
+        mixed_tree, db, first_load=True, pool=PoolConfig(first_load_workers=1), walk_threads=2
     )
-    indexer = UnifiedIndexerV2(mixed_tree, db, config=config)
-    indexer.start()
-    try:
-        assert wait_until(indexer.is_idle, 30)
-    finally:
-        indexer.stop()
     # Started halfway through the walk, on a walk thread; the load took the same workers.
     (walk_thread, pool), (_, load_pool) = starts
     assert walk_thread.startswith("ocindex-walk-") and pool is not None and load_pool is pool
