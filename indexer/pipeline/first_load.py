@@ -42,8 +42,8 @@ read ahead, 10,000 gained ~4 s more than 5,000 at 543-561 MB (docs/benchmarks.md
 catch-up in bulk")."""
 ON_WORKERS = 10_000
 """A first catch-up of this many files or more is read on worker processes (PoolConfig's
-first_load_workers), started as the load starts: its first batches are read on the loading
-thread until they are up (ReadPool.warm). A smaller one is read on this process, unless the pool
+first_load_workers), started from its walk once that has seen enough files for a load in bulk
+(LoadWorkers): its first batches are read on the loading thread until they are up. A smaller one is read on this process, unless the pool
 reads JSON files anyway. Since one worker forks the others (read_pool.start_workers), on 2
 cores, in bulk, alternated: 10,180 simulator files 0.47-0.63 s here (mean 0.55) against
 0.40-0.59 s on workers (mean 0.48); before, workers lost there and won from 20,000 files
@@ -203,7 +203,7 @@ class LoadWorkers:
         self._root, self._processor, self._config, self._running = root, processor, config, running
         self._pool: ReadPool | None = None
 
-    def start(self, files: int = ON_WORKERS) -> ReadPool | None:
+    def start(self, files: int) -> ReadPool | None:
         """The workers for a load of this many files, started if they are not; None: it is read
         on the loading thread. Not from two threads at once (the walk's call comes first)."""
         if self._pool is None and (files >= ON_WORKERS or self._config.files):

@@ -24,7 +24,7 @@ from indexer.builders import Source
 from indexer.kinds import KIND_NAMED, SPECS, FileKind, Table, WireKey, from_wire
 from indexer.outcome import FileRead, FileStamp, Found, decide
 from indexer.pipeline.batch_read import plain_bytes, plain_path
-from indexer.pipeline.reader import ProcessorConfig, parsed_cleanly, read_bytes, read_file
+from indexer.pipeline.reader import ProcessorConfig, parsed_cleanly, read_file, read_unclean
 from indexer.sources.base import PortableReader, RecordReader
 from indexer.store.rows import columns_to_arrow
 
@@ -60,7 +60,7 @@ def read_task(origin: Origin, keys: Sequence[WireKey], config: ProcessorConfig) 
 
 def _files_answer(root: str, keys: Sequence[WireKey], config: ProcessorConfig) -> Answer:
     """read_files' reads as outcomes: a plain file that parses cleanly (most) makes no object,
-    the others are decided by read_bytes or read_file as anywhere else."""
+    the others are decided by read_unclean or read_file as anywhere else."""
     found = plain_bytes(root, [plain_path(rel, kind) for rel, kind, _, _ in keys], config)
     status, retry_in_s = decide(Found.PARSED, config.first_read)
     indexed = status.value
@@ -75,10 +75,9 @@ def _files_answer(root: str, keys: Sequence[WireKey], config: ProcessorConfig) -
         _, kind_name, record_id, parent_id = wire
         kind = KIND_NAMED[kind_name]
         clean = parsed_cleanly(kind, record_id, parent_id, data, config)
-        if clean is None:
-            read = read_bytes(
-                from_wire(wire), data, FileStamp(mtime_ns, size), config, config.first_read
-            )
+        if not isinstance(clean, tuple):  # decided by the reader's rules, not parsed again
+            stamp = FileStamp(mtime_ns, size)
+            read = read_unclean(from_wire(wire), data, stamp, config, config.first_read, clean)
             outcomes.append(_outcome(read, sources))
             continue
         digest, table, owner, rows = clean

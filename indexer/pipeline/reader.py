@@ -134,12 +134,26 @@ def read_bytes(
 ) -> FileRead:
     """What a file's bytes mean, read whole with this stamp unchanged while they were read."""
     clean = parsed_cleanly(key.kind, key.record_id, key.parent_id, data, config)
-    if clean is not None:
+    if isinstance(clean, tuple):
         digest, table, owner, sources = clean
         parsed = ParsedFile(table, owner, sources)
         return decided_read(key, Found.PARSED, situation, stamp, digest, parsed)
+    return read_unclean(key, data, stamp, config, situation, clean, wall)
+
+
+def read_unclean(
+    key: FileKey,
+    data: bytes,
+    stamp: FileStamp,
+    config: ProcessorConfig,
+    situation: Situation,
+    failure: Failure | None,
+    wall: Callable[[], float] = time.time,
+) -> FileRead:
+    """read_bytes for the bytes parsed_cleanly did not take: they did not parse (`failure`), or
+    they hold a number past 64 bits (None: not parsed yet)."""
     digest = content_hash(data)
-    result = parse(key, data, config.max_file_bytes)
+    result = parse(key, data, config.max_file_bytes) if failure is None else failure
     if isinstance(result, ParsedFile):
         result, columns = clamp_rows(result)
         read = decided_read(key, Found.PARSED, situation, stamp, digest, result)
@@ -157,17 +171,22 @@ def read_bytes(
     return replace(read, message=f"{read.message} (its mtime lies in the future)")
 
 
+CleanRead = tuple[str, Table, str, tuple[Source, ...]]
+"""A file's content hash and its ParsedFile's fields (table, owner id, sources)."""
+
+
 def parsed_cleanly(
     kind: FileKind, record_id: str, parent_id: str, data: bytes, config: ProcessorConfig
-) -> tuple[str, Table, str, tuple[Source, ...]] | None:
+) -> CleanRead | Failure | None:
     """read_bytes' common case as plain values: bytes that parse, with no number past 64 bits,
-    are indexed (Found.PARSED) with their content hash and these ParsedFile fields. None: not
-    that case, read_bytes decides. A worker makes no object per file from it (read_worker)."""
+    are indexed (Found.PARSED) with this hash and these fields; a worker makes no object per
+    file from it (read_worker). Else what read_unclean needs: why they did not parse, or None
+    for a number past 64 bits (they are not parsed here)."""
     if _LONG_DIGITS in data.translate(_DIGIT_CLASSES):  # a number near 2^63: clamped, noted
         return None
     result = parse_fields(kind, record_id, parent_id, data, config.max_file_bytes)
     if isinstance(result, Failure):
-        return None
+        return result
     return content_hash(data), *result
 
 

@@ -131,7 +131,7 @@ class UnifiedIndexerV2(IndexerReads):
         handed = list(handover)
         for entry in handed:
             acc.add(entry.key, Trigger.HANDOVER)
-        bulk = self.config.first_load and not self.sources
+        bulk, bulk_from = self.config.first_load and not self.sources, self._bulk_from()
         load_workers = self._load_workers = first_load.LoadWorkers(
             self.root, self.config.processor, self.config.pool, self._pool
         )
@@ -147,7 +147,7 @@ class UnifiedIndexerV2(IndexerReads):
             # A store beside the tree: its twins and history are the regular way's to decide.
             first_load=self._first_load if bulk else None,
             # Its workers start while the walk goes on, once it has seen enough files.
-            first_load_soon=(self._bulk_from(), lambda: load_workers.start()) if bulk else None,
+            first_load_soon=(bulk_from, lambda: load_workers.start(bulk_from)) if bulk else None,
         )
         try:
             self.reconciler.scan_now(Trigger.STARTUP)

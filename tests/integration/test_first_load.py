@@ -213,7 +213,7 @@ def test_the_workers_start_from_the_walk_once_it_has_seen_enough_files(
     starts: list[tuple[str, ReadPool | None]] = []
     real_start = first_load_module.LoadWorkers.start
 
-    def start(self: first_load_module.LoadWorkers, files: int = 0) -> ReadPool | None:
+    def start(self: first_load_module.LoadWorkers, files: int) -> ReadPool | None:
         pool = real_start(self, files)
         starts.append((threading.current_thread().name, pool))
         return pool
