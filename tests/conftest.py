@@ -64,7 +64,7 @@ PYTHONS_COLLECTOR = gc.get_threshold()
 @pytest.fixture(autouse=True)
 def collector_as_python_sets_it() -> Iterator[None]:
     """A command run in this process (`run_command`) tunes the cycle collector for the whole
-    process (`indexer.cli.collect_less`): after each test it is as Python set it."""
+    process (`indexer.collector.collect_less`): after each test it is as Python set it."""
     yield
     gc.unfreeze()
     gc.set_threshold(*PYTHONS_COLLECTOR)

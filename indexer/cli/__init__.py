@@ -9,7 +9,6 @@ of range (one line naming it and what it accepts).
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import sys
@@ -25,6 +24,7 @@ from indexer.cli.search import add_search
 from indexer.cli.simulate import add_simulate
 from indexer.cli.status import add_rollback, add_status
 from indexer.cli.usage import add_usage
+from indexer.collector import collect_less
 from indexer.config import ConfigError
 from indexer.store.database import DatabaseError
 
@@ -82,21 +82,6 @@ def run_command(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # e.g. `ocindex status | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-
-
-YOUNG_OBJECTS_BEFORE_GC = 50_000
-"""Python's default (700) runs the cycle collector so often under a catch-up's stream of small
-objects that it took 16 s of CPU in a 1M-file `index` of 115 s (0.05 s with this threshold;
-docs/benchmarks.md, "Issue 14: the garbage collector"). The engine makes few cycles."""
-
-
-def collect_less() -> None:
-    """Collect cycles less often: objects made before the command (modules, classes) are never
-    traversed again, and the young generation is collected every YOUNG_OBJECTS_BEFORE_GC
-    allocations instead of 700."""
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(YOUNG_OBJECTS_BEFORE_GC, middle, old)
 
 
 @contextmanager

@@ -26,6 +26,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO, Any
 
+from indexer.collector import collect_less
 from indexer.config import child_env
 from indexer.kinds import FileKey, from_wire, to_wire
 from indexer.pipeline.accumulator import Trigger
@@ -248,6 +249,7 @@ def main(argv: list[str]) -> int:
     """The child: watch ROOT and tell the parent on descriptor MESSAGES until stdin closes."""
     for signum in (signal.SIGINT, signal.SIGTERM):  # the parent's to handle: its stop ends us
         signal.signal(signum, signal.SIG_IGN)
+    collect_less()
     root, messages = Path(argv[0]), Connection(int(argv[1]), readable=False)
     lock = threading.Lock()
     watcher: StorageWatcher | None = None
