@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 indexer/native/_%.so: indexer/native/%.c indexer/native/mtime_ns.h
-	$(CC) -O2 -shared -fPIC -Wall -Wextra -Werror -o $@ $< \
+	$(CC) -O2 -shared -fPIC -pthread -Wall -Wextra -Werror -o $@ $< \
 		|| echo "no C library built from $<: that part runs in Python (slower, the same results)"
 
 demo: $(STAMP) $(NATIVE)

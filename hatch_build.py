@@ -29,7 +29,7 @@ class NativeListerHook(BuildHookInterface):
             self.app.display_warning("no C compiler: the tree is walked and read in Python")
             return
         for source, library in LIBRARIES.items():
-            command = [compiler, "-O2", "-shared", "-fPIC", "-o", str(root / library)]
+            command = [compiler, "-O2", "-shared", "-fPIC", "-pthread", "-o", str(root / library)]
             built = subprocess.run(
                 [*command, str(root / source)], capture_output=True, text=True, check=False
             )

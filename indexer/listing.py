@@ -1,6 +1,7 @@
-"""Lists one folder of the storage tree at a time into Arrow columns of (stored path, mtime_ns,
-size): with the small C library of indexer/native when `make` has built it, else in Python. The
-two give the same rows (tests/unit/test_listing.py); indexer.scan decides which folders to list.
+"""Lists folders of the storage tree into Arrow columns of (stored path, mtime_ns, size): with
+the small C library of indexer/native when `make` has built it, else in Python. The two give the
+same rows (tests/unit/test_listing.py); indexer.scan decides which folders to list, or the C
+library walks the whole tree (NativeWalk, for indexer.parallel_walk).
 
 A million files cost a million lstat calls, which no listing can spare (a rewrite in place
 changes no folder). In Python each call also costs a stat_result, a str and three appends:
@@ -135,6 +136,7 @@ class _Listing(ctypes.Structure):
 
 
 _UNLISTABLE, _FULL = -1, -2
+_WALK_DONE, _WALK_HANDED, _WALK_ROWS = 0, 1, 2
 _BATCH_ROWS = 4096
 """The buffers start small (a watcher's listing of a new folder of two files allocates little)
 and grow to this many rows when full: a walk of a big tree hands over batches of thousands."""
@@ -142,8 +144,9 @@ _MAX_PATH_BYTES = 2**31 - 1
 """Arrow's string offsets are 32-bit: a folder whose paths need more is listed in Python."""
 
 
-_ABI = 1
-"""list_folder.c's ABI: its `listing` layout and rules as this module expects them."""
+_ABI = 2
+"""list_folder.c's ABI: its `listing` layout, its walk's calls and rules as this module expects
+them."""
 
 
 def _load(path: Path = LIBRARY) -> ctypes.CDLL | None:
@@ -161,6 +164,21 @@ def _load(path: Path = LIBRARY) -> ctypes.CDLL | None:
         ctypes.POINTER(_Listing),
     ]
     function.restype = ctypes.c_int
+    walk = ctypes.c_void_p
+    for name, args, result in (
+        ("ocindex_walk_new", [ctypes.c_char_p, ctypes.c_int], walk),
+        ("ocindex_walk_free", [walk], None),
+        ("ocindex_walk_stop", [walk], None),
+        ("ocindex_walk_push", [walk, ctypes.c_char_p, ctypes.c_char_p], ctypes.c_int),
+        ("ocindex_walk_listed", [walk, ctypes.c_void_p], None),
+        (
+            "ocindex_walk_next",
+            [walk, ctypes.POINTER(_Listing), ctypes.c_int64, ctypes.POINTER(ctypes.c_void_p)],
+            ctypes.c_int,
+        ),
+    ):
+        function = getattr(library, name)
+        function.argtypes, function.restype = args, result
     return library
 
 
@@ -209,11 +227,8 @@ class NativeLister:
             )
             if result != _FULL:
                 break
-            if out.rows:  # room is made by handing over what the buffers hold
-                self._taken.extend(self._buffered())
-                if out.rows_cap < _BATCH_ROWS:  # a big walk: batches of thousands of rows
-                    self._allocate(out.rows_cap * 4, out.paths_cap * 4, out.dirs_cap)
-                    out = self._out
+            if out.rows:
+                out = self._make_room()
             elif out.paths_cap * 2 <= _MAX_PATH_BYTES:
                 self._allocate(out.rows_cap * 2, out.paths_cap * 2, out.dirs_cap * 2)
                 out = self._out
@@ -229,6 +244,34 @@ class NativeLister:
             names = ctypes.string_at(out.dirs, out.dirs_len - 1).decode("ascii")
             for name in names.split("\0"):
                 _add_subfolder(folder, prefix, name, subfolders)
+
+    def _make_room(self) -> _Listing:
+        """Room made by handing over what the buffers hold; a big walk grows them to batches of
+        thousands of rows."""
+        out = self._out
+        self._taken.extend(self._buffered())
+        if out.rows_cap < _BATCH_ROWS:
+            self._allocate(out.rows_cap * 4, out.paths_cap * 4, out.dirs_cap)
+        return self._out
+
+    def list_walk(self, walk: NativeWalk, rows: int) -> bool:
+        """List the walk's folders until this lister holds `rows` rows (True) or no folder is
+        left (False). From any number of threads, each with a lister of its own."""
+        assert _LIBRARY is not None
+        handed = ctypes.c_void_p()
+        while True:
+            wanted = max(1, rows - self.rows + int(self._out.rows))
+            code = _LIBRARY.ocindex_walk_next(walk.handle, self._out_ref, wanted, handed)
+            if code == _WALK_ROWS:
+                return True
+            if code == _WALK_DONE:
+                return False
+            if code == _FULL:
+                self._make_room()
+            elif code == _WALK_HANDED:
+                walk.list_handed(self, handed.value)
+            else:
+                raise MemoryError("no memory left for the walk's folders")
 
     def _buffered(self) -> list[pa.RecordBatch]:
         out = self._out
@@ -255,6 +298,44 @@ class NativeLister:
 
 
 Lister = PythonLister | NativeLister
+
+
+class NativeWalk:
+    """The walk of a whole tree by list_folder.c, shared by the threads that list it (each with
+    a NativeLister's `list_walk`): its stack of folders lives in C, so a folder costs no Python
+    and threads do not queue for the GIL. A folder C does not list whole (a name that is not
+    ASCII, paths past the buffers) is handed back and listed here, as NativeLister does.
+    Close it once no thread lists any more."""
+
+    def __init__(self, root: str, links: bool) -> None:
+        assert _LIBRARY is not None
+        self.handle = _LIBRARY.ocindex_walk_new(os.fsencode(root), int(links))
+        if not self.handle:
+            raise MemoryError("no memory left for the walk")
+
+    def list_handed(self, lister: NativeLister, handed: int | None) -> None:
+        assert _LIBRARY is not None and handed
+        folder = ctypes.string_at(handed)
+        prefix = ctypes.string_at(handed + len(folder) + 1)
+        found: list[Folder] = []
+        try:
+            lister.list_folder(os.fsdecode(folder), prefix.decode("utf-8"), found)
+            for path, stored in found:
+                if _LIBRARY.ocindex_walk_push(self.handle, os.fsencode(path), stored.encode()):
+                    raise MemoryError("no memory left for the walk's folders")
+        finally:
+            _LIBRARY.ocindex_walk_listed(self.handle, handed)
+
+    def stop(self) -> None:
+        """Every thread returns at its next folder."""
+        assert _LIBRARY is not None
+        _LIBRARY.ocindex_walk_stop(self.handle)
+
+    def close(self) -> None:
+        assert _LIBRARY is not None
+        if self.handle:
+            _LIBRARY.ocindex_walk_free(self.handle)
+            self.handle = None
 
 
 def native_listing() -> bool:

@@ -1,13 +1,14 @@
-"""Walks a big storage tree on more than one core: threads take folders from one shared stack,
-each lists its folder (indexer.listing) and puts the subfolders found back. Yields the same
-stamps as `indexer.scan.walk_columns` (in another order). Never parses a file.
+"""Walks a storage tree on one or more threads with the C library of indexer/native: its stack
+of folders to list is shared in C (listing.NativeWalk), and each thread lists folder after
+folder into buffers of its own with the GIL let go, handing Arrow chunks back here. Yields the
+same stamps as `indexer.scan.walk_columns` (in another order). Never parses a file.
 
-A million files cost a million lstat calls, ~3 µs each on one core even in C: the walk is most
-of a reconcile. The C lister lets the GIL go for a whole folder, so threads share the walk
-with no process to start and nothing to send (1M files: 1.5–1.7 s on two threads against
-2.2–2.3 s with helper processes, docs/benchmarks.md). The lister in Python holds the GIL
-between its lstat calls, and threads would only queue for it: without the C library the walk
-stays on one thread.
+A million files cost a million lstat calls, ~1.5 µs each in this VM's kernel even in C: the walk
+is most of a reconcile. The 20,106-file bench tree: 40-51 ms on two threads, 74-82 ms on one
+(a C program alone), against 101-137 ms when each folder cost a call from Python (two threads
+then queued for the GIL and gained nothing on one; docs/benchmarks.md). Without the C library
+the walk is `walk_columns`, in Python, on the calling thread: threads would only queue for the
+GIL between its lstat calls.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from indexer.listing import Folder, native_listing, new_lister
+from indexer.listing import NativeLister, NativeWalk, native_listing
 from indexer.scan import walk_columns
 
 log = logging.getLogger(__name__)
@@ -38,57 +39,64 @@ def walk_parallel(
     threads: int = 2,
     on_files: OnFiles | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """`walk_columns(root, links, chunk_rows)` on `threads` threads (one without the C lister).
-    `on_files` is called on a walk thread as the count is reached (on two threads or more)."""
-    if threads < 2 or not native_listing():
+    """`walk_columns(root, links, chunk_rows)` on `threads` threads (on the calling thread
+    without the C library). `on_files` is called on a walk thread as the count is reached
+    (with the C library)."""
+    if not native_listing():
         yield from walk_columns(root, links, chunk_rows)
         return
     walk = _SharedWalk(os.fspath(root), links, chunk_rows, on_files)
     workers = [
         threading.Thread(target=walk.work, name=f"ocindex-walk-{i}", daemon=True)
-        for i in range(threads)
+        for i in range(max(1, threads))
     ]
-    for worker in workers:
-        worker.start()
     try:
-        yield from walk.chunks(threads)
+        for worker in workers:
+            worker.start()
+        yield from walk.chunks(len(workers))
     finally:
         walk.stop()  # a walk left before its end: the threads end at their next folder
         for worker in workers:
-            worker.join()
+            if worker.ident is not None:
+                worker.join()
+        walk.close()
 
 
 _DONE = None
 
 
+ON_FILES_STEP = 1_000
+"""While a walk's count of files is awaited (on_files), each thread reports after this many."""
+
+
 class _SharedWalk:
-    """The stack of folders to list, shared by the threads, and the chunks they list."""
+    """The walk shared by the threads (in C), and the chunks they list."""
 
     def __init__(self, root: str, links: bool, chunk_rows: int, on_files: OnFiles | None) -> None:
+        self._walk = NativeWalk(root, links)
         self._links, self._chunk_rows = links, chunk_rows
         self._on_files = on_files
         self._files = 0
-        self._stack: list[Folder] = [(root, "")]
-        self._listing = 0
-        """Folders taken and not yet listed: their subfolders may still come."""
-        self._changed = threading.Condition()
-        self._stopped = False
+        self._counting = threading.Lock()
         self._out: queue.SimpleQueue[list[pa.RecordBatch] | BaseException | None] = (
             queue.SimpleQueue()
         )
 
     def work(self) -> None:
-        lister = new_lister(self._links)
+        lister = NativeLister(self._links)
+        counted = 0
         try:
-            while (folder := self._next()) is not None:
-                found: list[Folder] = []
-                before = lister.rows
-                try:
-                    lister.list_folder(*folder, found)
-                finally:
-                    self._listed(found, lister.rows - before)
+            while True:
+                step = self._chunk_rows if self._on_files is None else ON_FILES_STEP
+                more = lister.list_walk(self._walk, min(self._chunk_rows, counted + step))
+                if self._on_files is not None:
+                    self._count(lister.rows - counted)
+                counted = lister.rows
+                if not more:
+                    break
                 if lister.rows >= self._chunk_rows:
                     self._out.put(lister.take())
+                    counted = 0
             self._out.put(lister.take())
         except BaseException as e:  # the caller raises it: no thread ends in silence
             self.stop()
@@ -96,24 +104,9 @@ class _SharedWalk:
         finally:
             self._out.put(_DONE)
 
-    def _next(self) -> Folder | None:
-        """A folder to list; None once every folder is listed (or the walk is stopped)."""
-        with self._changed:
-            while not self._stack and self._listing and not self._stopped:
-                self._changed.wait()
-            if not self._stack or self._stopped:
-                self._changed.notify_all()
-                return None
-            self._listing += 1
-            return self._stack.pop()
-
-    def _listed(self, found: list[Folder], files: int) -> None:
+    def _count(self, files: int) -> None:
         call = None
-        with self._changed:
-            self._stack.extend(found)
-            self._listing -= 1
-            if found or not self._listing:
-                self._changed.notify_all()
+        with self._counting:
             self._files += files
             if self._on_files is not None and self._files >= self._on_files[0]:
                 call, self._on_files = self._on_files[1], None
@@ -135,6 +128,7 @@ class _SharedWalk:
                 yield from item
 
     def stop(self) -> None:
-        with self._changed:
-            self._stopped = True
-            self._changed.notify_all()
+        self._walk.stop()
+
+    def close(self) -> None:
+        self._walk.close()

@@ -1,5 +1,7 @@
-/* Lists one folder of the storage tree for indexer/listing.py (loaded with ctypes; `make`
- * builds it, and without it the same listing runs in Python).
+/* Lists the storage tree for indexer/listing.py (loaded with ctypes; `make` builds it, and
+ * without it the same listing runs in Python): one folder (ocindex_list_folder), or the whole
+ * tree, folder after folder, from a stack of folders shared by the threads that walk it
+ * (ocindex_walk_*), so that a walk costs no Python per folder.
  *
  * A reconcile of a million files is a million lstat calls. In Python each also costs a
  * stat_result of twenty fields, a str per name and three list appends, twice the kernel's own
@@ -16,7 +18,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -43,9 +47,9 @@ typedef struct {
     int64_t dirs_len;
 } listing;
 
-/* The layout of `listing` and the rules above, as listing.py expects them: a library built
- * from another version of this file is not used (the walk runs in Python). */
-#define ABI 1
+/* The layout of `listing`, the walk's calls and the rules above, as listing.py expects them: a
+ * library built from another version of this file is not used (the walk runs in Python). */
+#define ABI 2
 
 int ocindex_list_folder_abi(void) { return ABI; }
 
@@ -123,4 +127,184 @@ done:
     out->rows = rows;
     out->dirs_len = dirs_len;
     return result;
+}
+
+/* The whole walk. Its stack holds the folders to list, each one allocation: its path on disk,
+ * a NUL, its stored prefix, a NUL. A thread takes a folder, lists it without the lock, and
+ * puts its subfolders back; the walk ends when the stack is empty and no folder is being
+ * listed. A folder this file cannot list whole (a name that is not ASCII, or more rows than
+ * the caller's buffers hold even empty) is handed to the caller, which lists it in Python,
+ * pushes its subfolders (ocindex_walk_push) and says it is done (ocindex_walk_listed).
+ *
+ * Which subfolders are walked follows storage.py's is_ignored: names starting with "." or
+ * ending in ".tmp" never reach here (see above), and the top level's "quarantine" is left out. */
+
+#define WALK_DONE 0     /* no folder is left (or the walk was stopped) */
+#define WALK_HANDED 1   /* *handed is a folder for the caller to list */
+#define WALK_ROWS 2     /* the buffers hold the rows the caller wanted */
+#define WALK_NO_MEMORY -4
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    char **stack;
+    int64_t len;
+    int64_t cap;
+    int64_t listing; /* folders taken and not yet listed: their subfolders may still come */
+    int stopped;
+    int links;
+} walk;
+
+static char *folder_entry(const char *folder, size_t folder_len, const char *name,
+                          size_t name_len, const char *prefix, size_t prefix_len) {
+    /* folder[/name] NUL prefix[name/] NUL */
+    size_t path_len = folder_len + (name_len ? 1 + name_len : 0);
+    size_t stored_len = prefix_len + (name_len ? name_len + 1 : 0);
+    char *entry = malloc(path_len + 1 + stored_len + 1);
+    if (entry == NULL)
+        return NULL;
+    char *at = entry;
+    memcpy(at, folder, folder_len);
+    at += folder_len;
+    if (name_len) {
+        *at++ = '/';
+        memcpy(at, name, name_len);
+        at += name_len;
+    }
+    *at++ = '\0';
+    memcpy(at, prefix, prefix_len);
+    at += prefix_len;
+    if (name_len) {
+        memcpy(at, name, name_len);
+        at += name_len;
+        *at++ = '/';
+    }
+    *at = '\0';
+    return entry;
+}
+
+/* With the lock held. */
+static int push_entry(walk *w, char *entry) {
+    if (entry == NULL)
+        return WALK_NO_MEMORY;
+    if (w->len == w->cap) {
+        int64_t cap = w->cap ? w->cap * 2 : 256;
+        char **stack = realloc(w->stack, (size_t)cap * sizeof(char *));
+        if (stack == NULL) {
+            free(entry);
+            return WALK_NO_MEMORY;
+        }
+        w->stack = stack;
+        w->cap = cap;
+    }
+    w->stack[w->len++] = entry;
+    return 0;
+}
+
+walk *ocindex_walk_new(const char *root, int links) {
+    walk *w = calloc(1, sizeof(walk));
+    if (w == NULL)
+        return NULL;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->changed, NULL);
+    w->links = links;
+    if (push_entry(w, folder_entry(root, strlen(root), "", 0, "", 0)) != 0) {
+        pthread_cond_destroy(&w->changed);
+        pthread_mutex_destroy(&w->lock);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* After every thread has left the walk. */
+void ocindex_walk_free(walk *w) {
+    for (int64_t i = 0; i < w->len; i++)
+        free(w->stack[i]);
+    free(w->stack);
+    pthread_cond_destroy(&w->changed);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+/* Every thread ends at its next folder. */
+void ocindex_walk_stop(walk *w) {
+    pthread_mutex_lock(&w->lock);
+    w->stopped = 1;
+    pthread_cond_broadcast(&w->changed);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* A subfolder of a handed folder, found by the caller. */
+int ocindex_walk_push(walk *w, const char *folder, const char *prefix) {
+    pthread_mutex_lock(&w->lock);
+    int result = push_entry(w, folder_entry(folder, strlen(folder), "", 0, prefix, strlen(prefix)));
+    pthread_cond_broadcast(&w->changed);
+    pthread_mutex_unlock(&w->lock);
+    return result;
+}
+
+/* The caller is done with a handed folder (after pushing its subfolders). */
+void ocindex_walk_listed(walk *w, char *handed) {
+    pthread_mutex_lock(&w->lock);
+    w->listing--;
+    pthread_cond_broadcast(&w->changed);
+    pthread_mutex_unlock(&w->lock);
+    free(handed);
+}
+
+/* Lists folders of the walk into out until it holds `rows` rows (WALK_ROWS) or none is left
+ * (WALK_DONE). FULL: out has no room for the next folder, which goes back on the stack: the
+ * caller empties or grows the buffers and calls again. */
+int ocindex_walk_next(walk *w, listing *out, int64_t rows, char **handed) {
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        while (w->len == 0 && w->listing > 0 && !w->stopped)
+            pthread_cond_wait(&w->changed, &w->lock);
+        if (w->len == 0 || w->stopped) {
+            pthread_cond_broadcast(&w->changed);
+            pthread_mutex_unlock(&w->lock);
+            return WALK_DONE;
+        }
+        char *entry = w->stack[--w->len];
+        w->listing++;
+        pthread_mutex_unlock(&w->lock);
+
+        const char *prefix = entry + strlen(entry) + 1;
+        size_t prefix_len = strlen(prefix);
+        int64_t before = out->rows;
+        int result = ocindex_list_folder(entry, prefix, (int64_t)prefix_len, w->links, out);
+        if (result == FULL && before > 0) {
+            pthread_mutex_lock(&w->lock);
+            w->listing--;
+            int pushed = push_entry(w, entry); /* room was there: it was just taken */
+            pthread_cond_broadcast(&w->changed);
+            pthread_mutex_unlock(&w->lock);
+            return pushed != 0 ? pushed : FULL;
+        }
+        if (result == FULL || result == NOT_ASCII) {
+            *handed = entry;
+            return WALK_HANDED;
+        }
+        int pushed = 0;
+        pthread_mutex_lock(&w->lock);
+        if (result >= 0) {
+            for (int64_t at = 0; at < out->dirs_len && pushed == 0;) {
+                const char *name = out->dirs + at;
+                size_t n = strlen(name);
+                at += (int64_t)n + 1;
+                if (prefix_len == 0 && strcmp(name, "quarantine") == 0)
+                    continue;
+                pushed = push_entry(w, folder_entry(entry, strlen(entry), name, n, prefix, prefix_len));
+            }
+        }
+        w->listing--;
+        pthread_cond_broadcast(&w->changed);
+        pthread_mutex_unlock(&w->lock);
+        free(entry);
+        if (pushed != 0)
+            return pushed;
+        if (out->rows >= rows)
+            return WALK_ROWS;
+    }
 }

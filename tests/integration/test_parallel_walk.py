@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -97,35 +97,57 @@ def test_a_walk_left_before_its_end_stops_its_threads(tree: Path) -> None:
 def test_a_thread_that_raises_ends_the_walk_with_its_error(
     tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    listed = listing.NativeLister.list_folder
+    listed = listing.NativeLister.list_walk
+    calls: list[int] = []
 
-    def list_folder(self: listing.NativeLister, folder: str, *args: object) -> None:
-        if folder.endswith("msg_060"):
+    def list_walk(self: listing.NativeLister, walk: listing.NativeWalk, rows: int) -> bool:
+        calls.append(rows)
+        if len(calls) == 4:
             raise MemoryError("no room for the buffers")
-        listed(self, folder, *args)  # type: ignore[arg-type]
+        return listed(self, walk, rows)
 
-    monkeypatch.setattr(listing.NativeLister, "list_folder", list_folder)
+    monkeypatch.setattr(listing.NativeLister, "list_walk", list_walk)
     with pytest.raises(MemoryError, match="no room"):
         rows(walk_parallel(tree, links=True, chunk_rows=5, threads=2))
     assert walking_threads() == []
 
 
+def test_a_folder_the_c_walk_hands_back_is_listed_in_python_with_its_subfolders(
+    storage_root: Path,
+) -> None:
+    # Names that are not ASCII, and a folder of more rows than the buffers hold at first.
+    write(storage_root, "session/caf\xe9/ses_1.json", b"{}")
+    write(storage_root, "session/caf\xe9/deeper/ses_2.json", b"{}")
+    os.makedirs(os.fsencode(storage_root / "part" / os.fsdecode(b"msg_\xff")))
+    (storage_root / "part" / os.fsdecode(b"msg_\xff") / "prt_1.json").write_bytes(b"{}")
+    for p in range(300):
+        write(storage_root, f"part/msg_big/prt_{p:03d}.json", b"{}")
+    write(storage_root, "quarantine/prt_5.json", b"{}")
+    write(storage_root, "part/quarantine/prt_6.json", b"{}")  # only the top level's is left out
+    alone = sorted(rows(walk_columns(storage_root, links=True)))
+    assert len(alone) == 2 + 1 + 300 + 1
+    for threads in (1, 2):
+        shared = rows(walk_parallel(storage_root, links=True, chunk_rows=50, threads=threads))
+        assert sorted(shared) == alone and len(shared) == len(set(shared))
+    assert walking_threads() == []
+
+
 @pytest.fixture
-def started(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Every shared walk started from now on."""
-    walks: list[object] = []
+def started(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The threads of every walk started from now on."""
+    walks: list[int] = []
 
     class SharedWalk(parallel_walk._SharedWalk):
-        def __init__(self, *args: object) -> None:
-            super().__init__(*args)  # type: ignore[arg-type]
-            walks.append(self)
+        def chunks(self, threads: int) -> Iterator[pa.RecordBatch]:
+            walks.append(threads)
+            return super().chunks(threads)
 
     monkeypatch.setattr(parallel_walk, "_SharedWalk", SharedWalk)
     return walks
 
 
 def test_a_reconcile_of_a_big_tree_walks_it_shared_and_finds_what_changed(
-    tree: Path, index_db: duckdb.DuckDBPyConnection, started: list[object]
+    tree: Path, index_db: duckdb.DuckDBPyConnection, started: list[int]
 ) -> None:
     stats = list(scan_tree(tree))
     FileTracker(index_db, "v2").mark_indexed([(s.key, s.stamp, "h") for s in stats])
@@ -138,9 +160,9 @@ def test_a_reconcile_of_a_big_tree_walks_it_shared_and_finds_what_changed(
         return Reconciler(tree, index_db.cursor, lambda *_: None, set, config).scan_now()
 
     alone = scan(1)  # the link is new: scanned, never indexed
-    assert started == []
+    assert started == [1]
     shared = scan(2)  # file_index holds 363 rows: big enough
-    assert len(started) == 1
+    assert started == [1, 2]
     assert sorted(shared.new) == ["part/msg_003/link.json", "part/msg_999/prt_0.json"]
     assert (shared.modified, shared.deleted) == (
         ("part/msg_011/prt_1.json",),
@@ -155,14 +177,14 @@ def test_a_reconcile_of_a_big_tree_walks_it_shared_and_finds_what_changed(
 
 
 def test_the_first_catch_up_of_an_empty_index_is_walked_shared(
-    tree: Path, index_db: duckdb.DuckDBPyConnection, started: list[object]
+    tree: Path, index_db: duckdb.DuckDBPyConnection, started: list[int]
 ) -> None:
     config = ReconcilerConfig(walk_threads=2)  # 10,000 files at least, once the size is known
     reconciler = Reconciler(tree, index_db.cursor, lambda *_: None, set, config)
     first = reconciler.scan_now()
-    assert len(started) == 1 and len(first.new) == 364  # its size unknown: shared
+    assert started == [2] and len(first.new) == 364  # its size unknown: shared
     reconciler.scan_now()
-    assert len(started) == 1  # 364 files: on one thread from then on
+    assert started == [2, 1]  # 364 files: on one thread from then on
 
 
 def test_on_files_is_called_once_from_the_walk_when_it_has_listed_that_many(

@@ -122,7 +122,7 @@ def test_the_c_library_is_built_wherever_a_c_compiler_is() -> None:
     [
         (
             "int ocindex_list_folder_abi(void) { return 99; }\nint ocindex_list_folder(void) { return 0; }",
-            "of ABI 99, not 1",
+            "of ABI 99, not 2",
         ),
         ("int something_else(void) { return 0; }", "undefined symbol"),
         (None, "cannot be used"),
