@@ -32,22 +32,26 @@ from indexer.pipeline.reader import ProcessorConfig
 
 log = logging.getLogger(__name__)
 
-MIN_FILES = 10_000
-"""A first catch-up of fewer files goes the regular way, as every later change: in bulk it would
-save a fraction of a second (20,106 files: 1.02-1.22 s against 1.25-1.34 s)."""
+MIN_FILES = 2_000
+"""A first catch-up of fewer files goes the regular way, as every later change. From this many
+the load in bulk, on workers started from the walk, is as fast or faster than the regular way
+(alternated on the simulator's trees, 10 pairs each, first and second rounds, 2026-12-03):
+2,578 files 0.231 / 0.211 s against 0.236 / 0.214 s; 3,625 files 0.245 / 0.231 s against
+0.278 / 0.248 s; 6,334 files 0.325 / 0.315 s against 0.402 / 0.369 s (docs/benchmarks.md,
+"the whole walk in C; bulk from 2,000 files")."""
 BATCH_FILES = 5_000
 """A first catch-up in bulk commits this many files at a time: fewer commits and statements.
 1M files, one run each: 40.8 s / 368 MB peak RSS at 2,000, 36.2 s / 458 MB at 5,000; before the
 read ahead, 10,000 gained ~4 s more than 5,000 at 543-561 MB (docs/benchmarks.md, "the first
 catch-up in bulk")."""
-ON_WORKERS = 10_000
+ON_WORKERS = MIN_FILES
 """A first catch-up of this many files or more is read on worker processes (PoolConfig's
 first_load_workers), started from its walk once that has seen enough files for a load in bulk
-(LoadWorkers): its first batches are read on the loading thread until they are up. A smaller one is read on this process, unless the pool
-reads JSON files anyway. Since one worker forks the others (read_pool.start_workers), on 2
-cores, in bulk, alternated: 10,180 simulator files 0.47-0.63 s here (mean 0.55) against
-0.40-0.59 s on workers (mean 0.48); before, workers lost there and won from 20,000 files
-(docs/benchmarks.md, "one worker started, the others forked")."""
+(LoadWorkers): its first batches are read on the loading thread until they are up. A smaller one
+is read on this process, unless the pool reads JSON files anyway. Since one worker forks the
+others (read_pool.start_workers), workers win from a few thousand files (MIN_FILES's figures; at
+10,180 files, on 2 cores, 0.40-0.59 s on workers against 0.47-0.63 s here, docs/benchmarks.md,
+"one worker started, the others forked")."""
 
 LAST_BATCH_FILES = 1_000
 """Toward its end a first catch-up's batches shrink, down to this size (batch_sizes): the last
