@@ -20,6 +20,8 @@ from indexer.config import ConfigError
 from indexer.engine import assemble
 from indexer.facade import IndexerStats
 from indexer.live.client import reach
+from indexer.pipeline import first_load
+from indexer.pipeline.reconciler import PARALLEL_WALK_MIN_FILES
 from indexer.read_model import file_status_counts
 from indexer.rollout import Indexer
 from indexer.sources.sqlite import SourceState
@@ -50,8 +52,9 @@ def add_index(sub: Subparsers) -> None:
         description="One-shot catch-up: scan the storage fully, index every file, wait until "
         "nothing is pending (or --settle-timeout passes), print a summary. A store's records "
         "are read in batches of 1,000 or more on one worker process per core "
-        "(OCINDEX_READ_WORKERS; 0 turns them off). Into an empty index, a tree of 10,000 files "
-        "or more with no store beside it is loaded in bulk, 5,000 files a commit, read on those "
+        "(OCINDEX_READ_WORKERS; 0 turns them off). Into an empty index, a tree of "
+        f"{first_load.MIN_FILES:,} files or more with no store beside it is loaded in bulk, "
+        f"{first_load.BATCH_FILES:,} files a commit, read on those "
         "workers (OCINDEX_FIRST_LOAD=0 turns it off). Exits 1 when a source "
         "could not be read or files were left pending.",
         epilog=EXIT_CODES,
@@ -219,7 +222,8 @@ def add_run(sub: Subparsers) -> None:
         description="The headless daemon: index, watch and reconcile until Ctrl-C or SIGTERM, "
         "then flush everything pending and print one summary line. v2 watches the storage "
         "folder from a child process of its own (OCINDEX_WATCHER_PROCESS=0 keeps it in this one), "
-        "and a tree of 10,000 files or more is reconciled with threads sharing the walk "
+        f"and a tree of {PARALLEL_WALK_MIN_FILES:,} files or more is reconciled with threads "
+        "sharing the walk "
         "(OCINDEX_WALK_THREADS=1 keeps it on one).",
     )
     add_engine_options(p)

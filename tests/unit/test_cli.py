@@ -15,6 +15,8 @@ import pytest
 from indexer.cli import build_parser, main, run_command
 from indexer.cli.indexing import Progress
 from indexer.facade import IndexerStats
+from indexer.pipeline import first_load
+from indexer.pipeline.reconciler import PARALLEL_WALK_MIN_FILES
 from indexer.simulate import OpenCodeSimulator
 
 
@@ -57,6 +59,16 @@ def test_every_command_group_is_in_the_parser() -> None:
         "usage",
         "search",
     }
+
+
+def test_the_help_of_index_and_run_gives_the_thresholds_the_code_uses() -> None:
+    """The help once said bulk loads start at 10,000 files after the code had moved to 2,000."""
+    _, sub = build_parser()
+    index_help = " ".join(sub.choices["index"].format_help().split())
+    run_help = " ".join(sub.choices["run"].format_help().split())
+    assert f"a tree of {first_load.MIN_FILES:,} files or more" in index_help
+    assert f"{first_load.BATCH_FILES:,} files a commit" in index_help
+    assert f"a tree of {PARALLEL_WALK_MIN_FILES:,} files or more is reconciled" in run_help
 
 
 def test_index_without_storage_is_one_line_naming_the_place(
