@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
+from indexer.arrow_memory import reuse_freed_memory
 from indexer.cli.bench import add_bench
 from indexer.cli.export import add_export
 from indexer.cli.indexing import add_index, add_run
@@ -66,6 +67,7 @@ def run_command(args: argparse.Namespace) -> int:
     )
     func: Command = args.func
     collect_less()
+    reuse_freed_memory()
     try:
         with owner_only_files():
             parse_numbers(args)
