@@ -201,7 +201,10 @@ class FileBatchAccumulator:
         self._lock = threading.Condition()
         self._force = False
         self._stopping = False
-        self._queue: queue.Queue[Batch] = queue.Queue(maxsize=self.config.max_queued_batches)
+        # One place more than the batches it holds: for None, put once the sealer has ended so
+        # that a consumer waiting in get_batch() returns at once, not at its timeout.
+        self._queue: queue.Queue[Batch | None] = queue.Queue(self.config.max_queued_batches + 1)
+        self._ended = False
         self._batches_sent = self._files_sent = self._coalesced = 0
         self._sealed: Counter[str] = Counter()  # paths in batches sealed and not yet done()
         self._queued: Counter[str] = Counter()  # paths in sealed batches not yet taken
@@ -273,6 +276,9 @@ class FileBatchAccumulator:
             batch = self._queue.get(timeout=timeout_s)
         except queue.Empty:
             return None
+        if batch is None:  # the sealer has ended: every later call returns at once too
+            self._queue.put_nowait(None)
+            return None
         with self._lock:  # from now on the batch may be read: later changes need a new batch
             _release(self._queued, batch.entries)
             self._lock.notify_all()  # the queue has room: the sealer may seal
@@ -307,7 +313,7 @@ class FileBatchAccumulator:
 
     def is_sealing(self) -> bool:
         """True from start() until stop() has sealed everything and the sealer has ended."""
-        return self._thread.is_alive()
+        return self._thread.is_alive() and not self._ended
 
     def is_idle(self) -> bool:
         """True when no key is pending, waiting for a retry, or in a batch not yet done()."""
@@ -333,7 +339,7 @@ class FileBatchAccumulator:
                 oldest_pending_age_s=None
                 if oldest is None
                 else self._monotonic() - oldest.first_seen,
-                queue_depth=self._queue.qsize(),
+                queue_depth=max(0, self._queue.qsize() - self._ended),
                 delayed_files=len(self._delayed),
                 coalesced=self._coalesced,
             )
@@ -356,8 +362,10 @@ class FileBatchAccumulator:
                 decision = self._decide(now)
                 # Sealed late: while the queue is full, keys keep joining the open batch
                 # (get_batch() wakes this thread when it takes one), not a batch held here.
-                while decision.reason is None or self._queue.full():
+                while decision.reason is None or self._queue_full():
                     if decision.finished:
+                        self._ended = True
+                        self._queue.put_nowait(None)  # its place is kept (__init__)
                         return
                     self._lock.wait(IDLE_WAIT_S if decision.reason else decision.wait_s)
                     now = self._monotonic()
@@ -366,6 +374,9 @@ class FileBatchAccumulator:
                 batch = self._seal(decision.reason, decision.files, now)
             # Never blocks: this thread alone puts, and it saw room under the lock.
             self._queue.put(batch)
+
+    def _queue_full(self) -> bool:
+        return self._queue.qsize() >= self.config.max_queued_batches
 
     def _decide(self, now: float) -> SealDecision:
         """Move due retries (all of them on a flushing stop) into the open batch, then decide."""

@@ -416,6 +416,30 @@ def test_stop_flushes_everything_pending() -> None:
     assert not acc.is_sealing()
 
 
+def test_a_consumer_waiting_for_a_batch_returns_as_the_sealer_ends_not_at_its_timeout() -> None:
+    # v2's reader waits in get_batch(); its stop joined it, 80-90 ms a stop, until the timeout.
+    acc = started(AccumulatorConfig(window_ms=10_000, idle_ms=None, max_files=100))
+    acc.add_many(keys(150))
+    got: list[Batch | None] = []
+    returned = threading.Event()
+
+    def consume() -> None:
+        while (batch := acc.get_batch(timeout_s=60)) is not None:
+            got.append(batch)
+        returned.set()
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    acc.stop()
+    assert returned.wait(10), "get_batch() waited on after the sealer had ended"
+    consumer.join()
+    assert sum(len(b) for b in got if b is not None) == 150
+    assert not acc.is_sealing() and acc.get_stats().queue_depth == 0
+    started_at = time.monotonic()
+    assert acc.get_batch(timeout_s=60) is None  # every later call returns at once too
+    assert time.monotonic() - started_at < 10
+
+
 def test_batches_arrive_in_order_and_backpressure_drops_nothing() -> None:
     acc = started(
         AccumulatorConfig(window_ms=1, max_files=10, max_queued_batches=1, max_pending_files=50)
