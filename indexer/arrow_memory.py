@@ -3,9 +3,11 @@ that keeps freed memory for the next batch rather than one that gives it back to
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 
 import pyarrow as pa
+
+from indexer.config import process_env
 
 REUSING_BACKENDS = ("jemalloc", "system")
 """In order of preference. pyarrow's default, mimalloc, hands a batch's freed buffers back to the
@@ -19,10 +21,11 @@ CHOSEN_BY_USER = "ARROW_DEFAULT_MEMORY_POOL"
 """Arrow's own variable: when set, its choice stands."""
 
 
-def reuse_freed_memory() -> str:
+def reuse_freed_memory(env: Mapping[str, str] | None = None) -> str:
     """Make the first of REUSING_BACKENDS this pyarrow has the default allocator, unless the
-    user chose one. Returns the allocator in use."""
-    if not os.environ.get(CHOSEN_BY_USER):
+    user chose one (in `env`, the process environment by default). Returns the allocator in
+    use."""
+    if not (process_env() if env is None else env).get(CHOSEN_BY_USER):
         supported = pa.supported_memory_backends()
         for name in REUSING_BACKENDS:
             if name in supported:
