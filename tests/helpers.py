@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Callable
@@ -190,6 +192,29 @@ def exited(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def read_worker_as_it_serves(report: str, env: dict[str, str] | None = None) -> str:
+    """What the expression `report` is in a read worker (its own process, `read_worker.main`)
+    at the moment it would start to serve; `report` may use gc, os, sys and pa (pyarrow)."""
+    code = (
+        "import gc, os, sys\n"
+        "import pyarrow as pa\n"
+        "from indexer.pipeline import read_worker\n"
+        f"read_worker.serve = lambda tasks, answers: sys.stderr.write(str({report}))\n"
+        "tasks, _ = os.pipe()\n"
+        "_, answers = os.pipe()\n"
+        "sys.exit(read_worker.main([str(tasks), str(answers)]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=env,
+    )
+    return done.stderr.strip()
 
 
 def read_in_python(monkeypatch: pytest.MonkeyPatch) -> None:

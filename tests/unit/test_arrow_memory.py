@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -14,6 +12,7 @@ import pytest
 
 from indexer.arrow_memory import CHOSEN_BY_USER, REUSING_BACKENDS
 from indexer.cli import run_command
+from tests.helpers import read_worker_as_it_serves
 
 EXPECTED = next(name for name in REUSING_BACKENDS if name in pa.supported_memory_backends())
 
@@ -41,28 +40,10 @@ def test_a_command_runs_on_the_reusing_allocator(monkeypatch: pytest.MonkeyPatch
 
 def worker_allocator(chosen: str | None) -> str:
     """The allocator a read worker (its own process) has when it starts to serve."""
-    code = (
-        "import os, sys\n"
-        "import pyarrow as pa\n"
-        "from indexer.pipeline import read_worker\n"
-        "read_worker.serve = lambda tasks, answers: sys.stderr.write("
-        "pa.default_memory_pool().backend_name)\n"
-        "tasks, _ = os.pipe()\n"
-        "_, answers = os.pipe()\n"
-        "sys.exit(read_worker.main([str(tasks), str(answers)]))\n"
-    )
     env = {k: v for k, v in os.environ.items() if k != CHOSEN_BY_USER}
     if chosen is not None:
         env[CHOSEN_BY_USER] = chosen
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        env=env,
-    )
-    return done.stderr.strip()
+    return read_worker_as_it_serves("pa.default_memory_pool().backend_name", env)
 
 
 def test_a_read_worker_serves_on_the_reusing_allocator() -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 import gc
-import subprocess
-import sys
 
 from indexer.cli import run_command
 from indexer.collector import YOUNG_OBJECTS_BEFORE_GC
 from tests.conftest import PYTHONS_COLLECTOR
+from tests.helpers import read_worker_as_it_serves
 
 
 def test_a_command_runs_with_the_young_generation_raised_and_start_up_frozen() -> None:
@@ -34,18 +33,7 @@ def test_a_command_runs_with_the_young_generation_raised_and_start_up_frozen() -
 
 def test_a_read_worker_serves_with_the_young_generation_raised_and_its_imports_frozen() -> None:
     # Its own process (python -m indexer.pipeline.read_worker), up to the point it serves.
-    code = (
-        "import gc, os, sys\n"
-        "from indexer.pipeline import read_worker\n"
-        "read_worker.serve = lambda tasks, answers: sys.stderr.write("
-        "f'{gc.get_threshold()[0]} {gc.get_freeze_count()}')\n"
-        "tasks, _ = os.pipe()\n"
-        "_, answers = os.pipe()\n"
-        "sys.exit(read_worker.main([str(tasks), str(answers)]))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
-    threshold, frozen = map(int, done.stderr.split())
+    report = read_worker_as_it_serves("f'{gc.get_threshold()[0]} {gc.get_freeze_count()}'")
+    threshold, frozen = map(int, report.split())
     assert threshold == YOUNG_OBJECTS_BEFORE_GC
     assert frozen > 1000  # pyarrow, orjson and the reader, imported before it forks
