@@ -3,8 +3,6 @@ that keeps freed memory for the next batch rather than one that gives it back to
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pyarrow as pa
 
 from indexer.config import process_env
@@ -21,14 +19,13 @@ CHOSEN_BY_USER = "ARROW_DEFAULT_MEMORY_POOL"
 """Arrow's own variable: when set, its choice stands."""
 
 
-def reuse_freed_memory(env: Mapping[str, str] | None = None) -> str:
+def reuse_freed_memory() -> None:
     """Make the first of REUSING_BACKENDS this pyarrow has the default allocator, unless the
-    user chose one (in `env`, the process environment by default). Returns the allocator in
-    use."""
-    if not (process_env() if env is None else env).get(CHOSEN_BY_USER):
-        supported = pa.supported_memory_backends()
-        for name in REUSING_BACKENDS:
-            if name in supported:
-                pa.set_memory_pool(getattr(pa, f"{name}_memory_pool")())
-                break
-    return str(pa.default_memory_pool().backend_name)
+    user chose one."""
+    if process_env().get(CHOSEN_BY_USER):
+        return
+    supported = pa.supported_memory_backends()
+    for name in REUSING_BACKENDS:
+        if name in supported:
+            pa.set_memory_pool(getattr(pa, f"{name}_memory_pool")())
+            return
