@@ -203,6 +203,7 @@ def _wait_for_siblings() -> None:
 
 if __name__ == "__main__":
     code = main(sys.argv[1:])
+    sys.stdout.flush()  # into stderr (main): nothing printed is lost to the _exit
     sys.stderr.flush()
     # Nothing of a worker needs tearing down; Python's teardown of pyarrow and the rest took
     # ~30 ms that the indexer's stop waited for (ReadPool.close).
