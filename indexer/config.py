@@ -65,6 +65,14 @@ def process_env() -> Mapping[str, str]:
     return os.environ
 
 
+def default_env(name: str, value: str) -> str:
+    """The process environment's `name`, set to `value` first when unset or empty: for the
+    libraries this process loads from now on, and every process it starts. Returns its value."""
+    if not os.environ.get(name):
+        os.environ[name] = value
+    return os.environ[name]
+
+
 def cores() -> int:
     """The cores this process may run on: the default count of worker and helper processes."""
     try:

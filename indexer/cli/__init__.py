@@ -16,6 +16,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from indexer.arrow_memory import reuse_freed_memory
+
+# Before the commands' imports load pyarrow, whose C++ reads the allocator's choice only then.
+reuse_freed_memory()
+
 from indexer.cli.bench import add_bench
 from indexer.cli.export import add_export
 from indexer.cli.indexing import add_index, add_run

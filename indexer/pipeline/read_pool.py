@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from indexer.arrow_memory import CHOSEN_BY_USER, reusing_backend
 from indexer.config import child_env
 from indexer.kinds import SPECS, FileKey, WireKey, to_wire
 from indexer.outcome import BuiltRows, FileRead, FileStamp, FileStatus, ParsedFile
@@ -132,10 +133,12 @@ _STOP_WAIT_S = 10.0
 
 
 def _worker_env() -> dict[str, str]:
-    """The workers' environment: this process's, where pyarrow starts no thread of jemalloc's
-    (its default pool is mimalloc's anyway), so that the process started has one thread when
-    it forks the others."""
+    """The workers' environment: this process's, with Arrow's allocator chosen before they load
+    pyarrow (indexer.arrow_memory) and no thread of jemalloc's, so that the process started has
+    one thread when it forks the others."""
     env = child_env()
+    if not env.get(CHOSEN_BY_USER):
+        env[CHOSEN_BY_USER] = reusing_backend()
     conf = [env.get(_JEMALLOC_CONF, ""), "background_thread:false"]
     env[_JEMALLOC_CONF] = ",".join(c for c in conf if c)
     return env

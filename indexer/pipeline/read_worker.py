@@ -20,7 +20,6 @@ from multiprocessing.connection import Connection
 
 import pyarrow as pa
 
-from indexer.arrow_memory import reuse_freed_memory
 from indexer.builders import Source
 from indexer.collector import collect_less
 from indexer.kinds import KIND_NAMED, SPECS, FileKind, Table, WireKey, from_wire
@@ -177,7 +176,6 @@ def fork_siblings(pipes: Sequence[Pipes]) -> Pipes:
 def main(argv: Sequence[str]) -> int:
     fds = [int(arg) for arg in argv]
     collect_less()  # before the fork: the frozen imports stay shared, never traversed
-    reuse_freed_memory()
     tasks_fd, answers_fd = fork_siblings(list(zip(fds[::2], fds[1::2], strict=True)))
     tasks = Connection(tasks_fd, writable=False)
     answers = Connection(answers_fd, readable=False)
