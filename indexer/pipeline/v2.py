@@ -304,18 +304,20 @@ class UnifiedIndexerV2(IndexerReads):
             for chunk in chunks:
                 acc.add_many(chunk, trigger)
             return
-        config = self.config
+        config, writer = self.config, self.writer
+        assert writer is not None
         pool = self._load_workers.start(files)
         try:
-            loaded = first_load.load_first(
-                chunks,
-                first_load.reader(pool, self.root, config.processor),
-                self._submit_loaded,
-                partial(acc.add_many, trigger=trigger),
-                lambda: acc.stopping or self.fatal is not None,
-                first_load.BATCH_FILES,
-                files,
-            )
+            with first_load.duckdb_yields_cores(writer, pool):
+                loaded = first_load.load_first(
+                    chunks,
+                    first_load.reader(pool, self.root, config.processor),
+                    self._submit_loaded,
+                    partial(acc.add_many, trigger=trigger),
+                    lambda: acc.stopping or self.fatal is not None,
+                    first_load.BATCH_FILES,
+                    files,
+                )
         finally:
             self._load_workers.close()
         log.info("first catch-up: %d of %d files loaded in bulk", loaded, files)

@@ -110,6 +110,14 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         raise DatabaseError(f"cannot open database {path}: {str(exc).splitlines()[0]}") from None
 
 
+def set_threads(conn: duckdb.DuckDBPyConnection, threads: int) -> int:
+    """Run the database's work on this many of DuckDB's threads from now on (a setting of the
+    whole database, not of the connection); returns the count it had."""
+    row = conn.execute("SELECT current_setting('threads')").fetchone()
+    conn.execute(f"SET threads = {int(threads)}")
+    return int(row[0]) if row else int(threads)
+
+
 def make_folder(folder: Path) -> None:
     """Create the database's folder if needed (owner-only, 0700); refuse one we cannot write in,
     since DuckDB writes its WAL there and the rollout file lives beside the database."""

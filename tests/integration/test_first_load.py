@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from indexer.kinds import DATA_TABLES, FileKey, WireKey, classify, to_wire
+from indexer.outcome import BatchResult
 from indexer.pipeline import first_load as first_load_module
 from indexer.pipeline.accumulator import AccumulatorConfig
 from indexer.pipeline.first_load import LoadedBatch, load_first
@@ -150,6 +151,43 @@ def test_the_bulk_way_writes_what_the_regular_way_writes(
     assert sum(triggers.values()) == files
     assert "catch_up" not in batch_triggers(regular)
     assert census_of(bulk, mixed_tree) == []
+
+
+@pytest.mark.parametrize(
+    ("pool", "while_loading"),
+    [(PoolConfig(), {"2"}), (PoolConfig(first_load_workers=2), {"1"})],
+    ids=["here", "on-workers"],
+)
+def test_duckdb_commits_a_load_read_on_workers_on_one_thread_and_gets_its_threads_back(
+    mixed_tree: Path,
+    tmp_path: Path,
+    pool: PoolConfig,
+    while_loading: set[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(first_load_module, "ON_WORKERS", 0)
+    config = V2Config(processor=PROCESSOR, pool=pool, watch=False)
+    seen: dict[str, set[str]] = {}
+
+    def threads(conn: Any) -> str:
+        return str(conn.execute("SELECT current_setting('threads')").fetchone()[0])
+
+    def on_batch(result: BatchResult) -> None:  # on the writer's thread, as it commits
+        assert indexer.writer is not None
+        seen.setdefault(result.trigger, set()).add(threads(indexer.writer.cursor()))
+
+    indexer = UnifiedIndexerV2(
+        mixed_tree, tmp_path / "index.duckdb", config=config, on_batch=on_batch
+    )
+    indexer.start()
+    try:
+        assert wait_until(indexer.is_idle, 30)
+        assert indexer.writer is not None
+        after = indexer.writer.run(threads, writes=False)
+    finally:
+        indexer.stop()
+    assert seen["catch_up"] == while_loading
+    assert after == "2"  # as the database was opened (store.database._connect)
 
 
 def test_batches_are_read_here_until_the_workers_are_up_then_on_them(tmp_path: Path) -> None:
