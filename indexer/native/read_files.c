@@ -40,17 +40,22 @@ int64_t ocindex_read_files(const char *const *paths, int64_t n, int64_t max_byte
     for (int64_t i = 0; i < n; i++) {
         struct stat before, after;
         codes[i] = ELSEWISE;
-        if (lstat(paths[i], &before) != 0 || !S_ISREG(before.st_mode) ||
-            before.st_size > max_bytes)
-            continue;
-        int64_t want = (int64_t)before.st_size + 1; /* one more: a file that grew reads long */
-        if (want > cap)
-            continue;
-        if (used + want > cap)
-            return i;
-        int fd = open(paths[i], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        /* Opened first, then looked at: one path lookup a file, not two (an lstat first). A
+         * link does not open (O_NOFOLLOW), a fifo does not block (O_NONBLOCK); whatever is not
+         * a regular file is closed unread. */
+        int fd = open(paths[i], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
         if (fd < 0)
             continue;
+        int64_t want = 0; /* the size and one more: a file that grew reads long */
+        if (fstat(fd, &before) != 0 || !S_ISREG(before.st_mode) || before.st_size > max_bytes ||
+            (want = (int64_t)before.st_size + 1) > cap) {
+            close(fd);
+            continue;
+        }
+        if (used + want > cap) {
+            close(fd);
+            return i;
+        }
         ssize_t got = read(fd, buf + used, (size_t)want);
         int stat_failed = fstat(fd, &after) != 0;
         close(fd);
