@@ -15,6 +15,8 @@ from typing import TypeVar
 
 import duckdb
 
+from indexer.store.database import set_threads
+
 T = TypeVar("T")
 
 DUTY = 0.5
@@ -94,7 +96,7 @@ class QueryGate:
                 self._running -= 1
                 if self._running == 0 and self._former is not None:
                     with contextlib.suppress(duckdb.Error):
-                        cursor.execute(f"SET threads = {self._former}")
+                        set_threads(cursor, self._former)
                     self._former = None
 
     def _lower(self) -> None:
@@ -108,9 +110,5 @@ def _hold_threads(cursor: duckdb.DuckDBPyConnection, threads: int) -> int | None
     """Set the database's threads to `threads` (0: leave them); the former value if changed."""
     if threads <= 0:
         return None
-    row = cursor.execute("SELECT current_setting('threads')").fetchone()
-    former = int(row[0]) if row else threads
-    if former == threads:
-        return None
-    cursor.execute(f"SET threads = {threads}")
-    return former
+    former = set_threads(cursor, threads)
+    return former if former != threads else None

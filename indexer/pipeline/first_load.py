@@ -34,7 +34,7 @@ from indexer.pipeline.read_pool import PoolConfig, ReadPool
 from indexer.pipeline.read_worker import Answer, read_task
 from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.writer import IndexWriter, WriterFailed
-from indexer.store.database import set_threads
+from indexer.store.database import THREADS, set_threads
 
 log = logging.getLogger(__name__)
 
@@ -237,19 +237,21 @@ def duckdb_yields_cores(writer: IndexWriter, workers: ReadPool | None) -> Iterat
     """While workers read a load, DuckDB commits it on one thread: the workers keep every core
     busy, and its second thread only took turns with them. On 20,106 files, 10 pairs
     alternated: 0.700 s against 0.740 s, 1.41 s of the indexer's CPU against 1.47 s
-    (docs/benchmarks.md, "DuckDB on one thread while the workers read"). Its count is given
-    back after, for the reconciler's and the readers' queries."""
-    threads = 0
+    (docs/benchmarks.md, "DuckDB on one thread while the workers read"). Its threads are
+    THREADS again after, for the reconciler's and the readers' queries (not the count it found:
+    a live query that held it to one meanwhile would have left it there)."""
+    held = False
     if workers is not None:
         try:
-            threads = writer.run(partial(set_threads, threads=1), writes=False)
+            writer.run(partial(set_threads, threads=1), writes=False)
+            held = True
         except (duckdb.Error, WriterFailed) as exc:  # the load's own commits say what is wrong
             log.debug("first catch-up: DuckDB's threads left as they are: %s", exc)
     try:
         yield
     finally:
-        if threads:
-            writer.submit(partial(set_threads, threads=threads), writes=False)
+        if held:
+            writer.submit(partial(set_threads, threads=THREADS), writes=False)
 
 
 def reader(pool: ReadPool | None, root: Path, processor: ProcessorConfig) -> Read:

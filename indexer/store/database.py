@@ -84,6 +84,11 @@ def open_database(
     return conn
 
 
+THREADS = 2
+"""DuckDB's threads for the database's work; held lower for a while by a first catch-up read on
+workers (pipeline.first_load) and by live queries (live.gate), which put it back after."""
+
+
 def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     # Measured on a bulk index of 20,106 files and of 100,000 (docs/benchmarks.md, "Issue 14
     # measurements"): DuckDB's default 16MB threshold costs 8% more CPU; 256MB, threads=1,
@@ -95,7 +100,7 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         # Insertion order on bulk loads blew past 6 GB in measurements (DESIGN §4).
         "preserve_insertion_order": "false",
         "memory_limit": "2GB",
-        "threads": "2",
+        "threads": str(THREADS),
     }
     try:
         return duckdb.connect(str(path), read_only=read_only, config=config)

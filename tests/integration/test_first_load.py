@@ -30,6 +30,7 @@ from indexer.pipeline.reconciler import ReconcilerConfig
 from indexer.pipeline.v2 import UnifiedIndexerV2, V2Config
 from indexer.scan import scan_tree
 from indexer.simulate import OpenCodeSimulator
+from indexer.store.database import THREADS
 from tests.faults.support import census_of, reading, scalar
 from tests.helpers import children_running, wait_until, write
 
@@ -155,7 +156,7 @@ def test_the_bulk_way_writes_what_the_regular_way_writes(
 
 @pytest.mark.parametrize(
     ("pool", "while_loading"),
-    [(PoolConfig(), {"2"}), (PoolConfig(first_load_workers=2), {"1"})],
+    [(PoolConfig(), {str(THREADS)}), (PoolConfig(first_load_workers=2), {"1"})],
     ids=["here", "on-workers"],
 )
 def test_duckdb_commits_a_load_read_on_workers_on_one_thread_and_gets_its_threads_back(
@@ -187,7 +188,7 @@ def test_duckdb_commits_a_load_read_on_workers_on_one_thread_and_gets_its_thread
     finally:
         indexer.stop()
     assert seen["catch_up"] == while_loading
-    assert after == "2"  # as the database was opened (store.database._connect)
+    assert after == str(THREADS)  # as the database was opened (store.database._connect)
 
 
 def test_batches_are_read_here_until_the_workers_are_up_then_on_them(tmp_path: Path) -> None:
