@@ -237,9 +237,9 @@ def duckdb_yields_cores(writer: IndexWriter, workers: ReadPool | None) -> Iterat
     """While workers read a load, DuckDB commits it on one thread: the workers keep every core
     busy, and its second thread only took turns with them. On 20,106 files, 10 pairs
     alternated: 0.700 s against 0.740 s, 1.41 s of the indexer's CPU against 1.47 s
-    (docs/benchmarks.md, "DuckDB on one thread while the workers read"). Its threads are
-    THREADS again after, for the reconciler's and the readers' queries (not the count it found:
-    a live query that held it to one meanwhile would have left it there)."""
+    (docs/benchmarks.md, "DuckDB on one thread while workers read a first catch-up"). Its
+    threads are THREADS again after, for the reconciler's and the readers' queries (not the
+    count it found: a live query that held it to one meanwhile would have left it there)."""
     held = False
     if workers is not None:
         try:
