@@ -4,8 +4,8 @@ that keeps freed memory for the next batch rather than one that gives it back to
 Arrow's C++ reads its choice (`ARROW_DEFAULT_MEMORY_POOL`) once, as pyarrow loads, and uses it
 for every buffer it allocates itself (the scans DuckDB makes of our tables among them); pyarrow's
 own default, set later, covers only the buffers pyarrow builds. So the choice is made before
-pyarrow loads: by the entry points (`python -m indexer`, `tui.cli`) and in the environment the
-read workers start with."""
+pyarrow loads: by the CLI package as it loads (every entry point, `ocindex`, `python -m indexer`
+and `python -m tui`, loads it first), and in the environment the read workers start with."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ PREFERRED = "jemalloc"
 milliseconds, and on Linux asks for huge pages: each batch's columns then fault in fresh pages
 the kernel zeroes 2 MB at a time. In a first catch-up of 20,106 files that zeroing was a fifth
 of the writer thread's samples (perf, ~120 ms of a 0.9 s run); with jemalloc the run took
-0.769 s against 0.849 s, with the system's malloc 0.783 s (10 alternated rounds,
-docs/benchmarks.md, "Arrow's allocator")."""
+0.769 s against 0.849 s, with the system's malloc 0.783 s (10 alternated rounds, each chosen
+with Arrow's variable as this module now does; docs/benchmarks.md, "Arrow's allocator")."""
 FALLBACK = "system"
 """Where this pyarrow was built without jemalloc: every build has the system's malloc."""
 
