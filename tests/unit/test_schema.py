@@ -5,10 +5,13 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pytest
 
 from indexer.kinds import TABLES
+from indexer.store import schema as schema_module
 from indexer.store.database import open_database
 from indexer.store.schema import SCHEMA_VERSION, migrate, schema_version
 
@@ -51,6 +54,49 @@ def test_migration_adds_status_keeps_rows_and_is_idempotent(db_path: Path) -> No
     assert conn.execute("SELECT * FROM file_index ORDER BY file_path").fetchall() == before
     assert conn.execute("SELECT count(*) FROM information_schema.columns").fetchone() == columns
     conn.close()
+
+
+def schema_of(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[object, ...]]]:
+    """Every column (in its table's order), index, constraint and view of the database."""
+    return {
+        "columns": conn.execute(
+            "SELECT table_name, column_name, data_type, column_default, is_nullable, "
+            "ordinal_position FROM information_schema.columns ORDER BY ALL"
+        ).fetchall(),
+        "indexes": conn.execute("SELECT sql FROM duckdb_indexes() ORDER BY ALL").fetchall(),
+        "constraints": conn.execute(
+            "SELECT table_name, constraint_type, constraint_column_names "
+            "FROM duckdb_constraints() ORDER BY ALL"
+        ).fetchall(),
+        "views": conn.execute(
+            "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal ORDER BY ALL"
+        ).fetchall(),
+    }
+
+
+def test_a_new_database_takes_every_migration_in_one_transaction_to_the_same_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+    real = schema_module.transaction
+
+    def counted(conn: duckdb.DuckDBPyConnection) -> Any:
+        opened.append("transaction")
+        return real(conn)
+
+    monkeypatch.setattr(schema_module, "transaction", counted)
+    new = open_database(tmp_path / "new.duckdb")
+    assert migrate(new) == SCHEMA_VERSION
+    assert len(opened) == 1
+    step_by_step = tmp_path / "legacy.duckdb"
+    _legacy_database(step_by_step)
+    old = open_database(step_by_step)
+    opened.clear()
+    assert migrate(old) == SCHEMA_VERSION
+    assert len(opened) == SCHEMA_VERSION - 1  # from version 1, one step at a time
+    # The legacy database's own extra index and rows aside, the two schemas are one.
+    old.execute("DROP INDEX idx_file_index_type")
+    assert schema_of(new) == schema_of(old)
 
 
 def test_new_database_has_every_table(index_db: duckdb.DuckDBPyConnection) -> None:
