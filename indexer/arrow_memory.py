@@ -10,6 +10,7 @@ and `python -m tui`, loads it first), and in the environment the read workers st
 from __future__ import annotations
 
 import sys
+from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -29,6 +30,7 @@ FALLBACK = "system"
 """Where this pyarrow was built without jemalloc: every build has the system's malloc."""
 
 
+@cache  # the pyarrow a process finds does not change: its header is read once
 def reusing_backend() -> str:
     """PREFERRED if this pyarrow has it, else FALLBACK; told without loading pyarrow, from the
     build options its wheel ships (an unsupported choice would only make Arrow warn)."""

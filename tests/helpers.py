@@ -194,12 +194,11 @@ def exited(pid: int) -> bool:
         return True
 
 
-def read_worker_as_it_serves(report: str, env: dict[str, str] | None = None) -> str:
+def read_worker_as_it_serves(report: str) -> str:
     """What the expression `report` is in a read worker (its own process, `read_worker.main`)
-    at the moment it would start to serve; `report` may use gc, os, sys and pa (pyarrow)."""
+    at the moment it would start to serve; `report` may use gc, os and sys."""
     code = (
         "import gc, os, sys\n"
-        "import pyarrow as pa\n"
         "from indexer.pipeline import read_worker\n"
         f"read_worker.serve = lambda tasks, answers: sys.stderr.write(str({report}))\n"
         "tasks, _ = os.pipe()\n"
@@ -212,7 +211,6 @@ def read_worker_as_it_serves(report: str, env: dict[str, str] | None = None) -> 
         text=True,
         timeout=60,
         check=True,
-        env=env,
     )
     return done.stderr.strip()
 
