@@ -135,7 +135,7 @@ class _Listing(ctypes.Structure):
     ]
 
 
-_UNLISTABLE, _FULL = -1, -2
+_UNLISTABLE, _FULL, _FULL_DIRS = -1, -2, -5
 _WALK_DONE, _WALK_HANDED, _WALK_ROWS = 0, 1, 2
 _BATCH_ROWS = 4096
 """The buffers start small (a watcher's listing of a new folder of two files allocates little)
@@ -144,7 +144,7 @@ _MAX_PATH_BYTES = 2**31 - 1
 """Arrow's string offsets are 32-bit: a folder whose paths need more is listed in Python."""
 
 
-_ABI = 2
+_ABI = 3
 """list_folder.c's ABI: its `listing` layout, its walk's calls and rules as this module expects
 them."""
 
@@ -225,12 +225,15 @@ class NativeLister:
             result = self._function(
                 folder_bytes, prefix_bytes, len(prefix_bytes), self._links, self._out_ref
             )
+            if result == _FULL_DIRS:  # the names alone grow: the rows' buffers had room
+                self._grow_dirs()
+                continue
             if result != _FULL:
                 break
             if out.rows:
                 out = self._make_room()
             elif out.paths_cap * 2 <= _MAX_PATH_BYTES:
-                self._allocate(out.rows_cap * 2, out.paths_cap * 2, out.dirs_cap * 2)
+                self._allocate(out.rows_cap * 2, out.paths_cap * 2, out.dirs_cap)
                 out = self._out
             else:
                 self._python.list_folder(folder, prefix, subfolders)
@@ -244,6 +247,14 @@ class NativeLister:
             names = ctypes.string_at(out.dirs, out.dirs_len - 1).decode("ascii")
             for name in names.split("\0"):
                 _add_subfolder(folder, prefix, name, subfolders)
+
+    def _grow_dirs(self) -> None:
+        """Room for the names of the folder that did not fit (their bytes are in dirs_len), and a
+        quarter more for names added before it is listed again."""
+        out = self._out
+        dir_bytes = max(out.dirs_cap * 2, out.dirs_len + out.dirs_len // 4)
+        self._dirs = ctypes.create_string_buffer(dir_bytes)
+        out.dirs, out.dirs_cap, out.dirs_len = ctypes.addressof(self._dirs), dir_bytes, 0
 
     def _make_room(self) -> _Listing:
         """Room made by handing over what the buffers hold; a big walk grows them to batches of
@@ -268,6 +279,8 @@ class NativeLister:
                 return False
             if code == _FULL:
                 self._make_room()
+            elif code == _FULL_DIRS:
+                self._grow_dirs()
             elif code == _WALK_HANDED:
                 walk.list_handed(self, handed.value)
             else:

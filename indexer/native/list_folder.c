@@ -29,9 +29,13 @@
 
 /* Results: rows appended (>= 0), or one of these, with nothing appended. */
 #define UNLISTABLE -1 /* the folder vanished or cannot be opened or read */
-#define FULL -2       /* a buffer is too small: empty or grow them and call again */
+#define FULL -2       /* the rows' buffers are too small: empty or grow them and call again */
 #define NOT_ASCII -3  /* a name is not ASCII: the caller lists this folder itself, in Python,
                          which escapes a name that is not UTF-8 as stored paths need */
+#define FULL_DIRS -5  /* the subfolders' names do not fit `dirs`, whose dirs_len then says
+                         how big it must be: grow it alone and call again (a folder of 3,902
+                         subfolders once doubled every buffer six times, 21 MB zeroed for
+                         128 KB of names) */
 
 typedef struct {
     char *paths;      /* stored paths (prefix + name), back to back */
@@ -49,7 +53,7 @@ typedef struct {
 
 /* The layout of `listing`, the walk's calls and the rules above, as listing.py expects them: a
  * library built from another version of this file is not used (the walk runs in Python). */
-#define ABI 2
+#define ABI 3
 
 int ocindex_list_folder_abi(void) { return ABI; }
 
@@ -99,7 +103,12 @@ int ocindex_list_folder(const char *folder, const char *prefix, int64_t prefix_l
         }
         if (is_dir) {
             if (dirs_len + (int64_t)n + 1 > out->dirs_cap) {
-                result = FULL;
+                /* What every name left would need: one more call then fits them. */
+                int64_t needed = dirs_len + (int64_t)n + 1;
+                for (struct dirent *left; (left = readdir(dir)) != NULL;)
+                    needed += (int64_t)strlen(left->d_name) + 1;
+                out->dirs_len = needed;
+                result = FULL_DIRS;
                 goto done;
             }
             memcpy(out->dirs + dirs_len, name, n + 1);
@@ -254,8 +263,9 @@ void ocindex_walk_listed(walk *w, char *handed) {
 }
 
 /* Lists folders of the walk into out until it holds `rows` rows (WALK_ROWS) or none is left
- * (WALK_DONE). FULL: out has no room for the next folder, which goes back on the stack: the
- * caller empties or grows the buffers and calls again. */
+ * (WALK_DONE). FULL: out has no room for the next folder's rows, FULL_DIRS for its subfolders'
+ * names; it goes back on the stack, and the caller empties or grows the buffers and calls
+ * again. */
 int ocindex_walk_next(walk *w, listing *out, int64_t rows, char **handed) {
     for (;;) {
         pthread_mutex_lock(&w->lock);
@@ -274,13 +284,13 @@ int ocindex_walk_next(walk *w, listing *out, int64_t rows, char **handed) {
         size_t prefix_len = strlen(prefix);
         int64_t before = out->rows;
         int result = ocindex_list_folder(entry, prefix, (int64_t)prefix_len, w->links, out);
-        if (result == FULL && before > 0) {
+        if (result == FULL_DIRS || (result == FULL && before > 0)) {
             pthread_mutex_lock(&w->lock);
             w->listing--;
             int pushed = push_entry(w, entry); /* room was there: it was just taken */
             pthread_cond_broadcast(&w->changed);
             pthread_mutex_unlock(&w->lock);
-            return pushed != 0 ? pushed : FULL;
+            return pushed != 0 ? pushed : result;
         }
         if (result == FULL || result == NOT_ASCII) {
             *handed = entry;

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 
 from indexer import listing, parallel_walk
+from indexer.listing import NativeLister, NativeWalk
 from indexer.parallel_walk import walk_parallel
 from indexer.pipeline.reconcile_report import ReconcileReport
 from indexer.pipeline.reconciler import Reconciler, ReconcilerConfig
@@ -129,6 +130,28 @@ def test_a_folder_the_c_walk_hands_back_is_listed_in_python_with_its_subfolders(
     for threads in (1, 2):
         shared = rows(walk_parallel(storage_root, links=True, chunk_rows=50, threads=threads))
         assert sorted(shared) == alone and len(shared) == len(set(shared))
+    assert walking_threads() == []
+
+
+def test_a_folder_of_more_subfolders_than_the_buffers_hold_stays_in_c(
+    storage_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for m in range(2000):  # ~90 KB of subfolders' names, a long history's part/
+        write(storage_root, f"part/msg_{m:05d}_{'y' * 30}/prt_1.json", b"{}")
+    handed: list[int | None] = []
+    to_python = NativeWalk.list_handed
+
+    def hand(walk: NativeWalk, lister: NativeLister, folder: int | None) -> None:
+        handed.append(folder)
+        to_python(walk, lister, folder)
+
+    monkeypatch.setattr(NativeWalk, "list_handed", hand)
+    alone = sorted(rows(walk_columns(storage_root, links=True)))
+    assert len(alone) == 2000
+    for threads in (1, 2):
+        shared = rows(walk_parallel(storage_root, links=True, chunk_rows=500, threads=threads))
+        assert sorted(shared) == alone and len(shared) == len(set(shared))
+    assert handed == []  # the C walk grew its buffer of names; Python listed nothing
     assert walking_threads() == []
 
 

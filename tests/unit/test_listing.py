@@ -97,6 +97,25 @@ def test_the_c_lister_grows_its_buffers_and_hands_over_full_ones(storage_root: P
     assert (rows, []) == listed(PythonLister(links=False), folders)
 
 
+@native
+def test_a_folder_of_many_subfolders_grows_only_the_buffer_of_their_names(
+    storage_root: Path,
+) -> None:
+    folder = storage_root / "part"
+    for m in range(3000):  # ~120 KB of names: 30 times what the buffer holds at first
+        (folder / f"msg_{m:05d}_{'x' * 32}").mkdir(parents=True)
+    write(folder, "stray.json", b"{}")
+    small = NativeLister(links=False, rows=64)
+    before = small._out.rows_cap, small._out.paths_cap
+    found = listed(small, [(str(folder), "part/")])
+    assert found == listed(PythonLister(links=False), [(str(folder), "part/")])
+    assert len(found[0]) == 1 and len(found[1]) == 3000
+    # The rows' buffers had room all along: they did not grow with the names (they once
+    # doubled with them, to 131,072 rows and 8 MB of paths for 3,902 subfolders).
+    assert (small._out.rows_cap, small._out.paths_cap) == before
+    assert small._out.dirs_cap < 2 * 3000 * 44
+
+
 @pytest.mark.parametrize("native_lister", [True, False], ids=["c", "python"])
 def test_a_folder_that_vanished_or_is_no_folder_lists_nothing(
     storage_root: Path, native_lister: bool
@@ -122,7 +141,7 @@ def test_the_c_library_is_built_wherever_a_c_compiler_is() -> None:
     [
         (
             "int ocindex_list_folder_abi(void) { return 99; }\nint ocindex_list_folder(void) { return 0; }",
-            "of ABI 99, not 2",
+            "of ABI 99, not 3",
         ),
         ("int something_else(void) { return 0; }", "undefined symbol"),
         (None, "cannot be used"),
