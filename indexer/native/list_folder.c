@@ -57,25 +57,51 @@ typedef struct {
 
 int ocindex_list_folder_abi(void) { return ABI; }
 
+/* A folder's entries, read with getdents64 into a buffer on the caller's stack: readdir's
+ * fdopendir costs an fstat, an fcntl and a 32 KB allocation a folder, ~12% of a walk of a
+ * million files in 250,000 folders (perf). */
+typedef struct {
+    int fd;
+    int64_t len, at;
+    uint64_t buf[4096]; /* 32 KB, aligned for the entries' 64-bit fields */
+} entries;
+
+typedef struct {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+} entry64;
+
+/* The next entry; NULL at the end (*failed = 0) or on an error (*failed = 1). */
+static const entry64 *next_entry(entries *e, int *failed) {
+    if (e->at >= e->len) {
+        ssize_t n = getdents64(e->fd, e->buf, sizeof e->buf);
+        *failed = n < 0;
+        if (n <= 0)
+            return NULL;
+        e->len = n;
+        e->at = 0;
+    }
+    const entry64 *entry = (const entry64 *)((const char *)e->buf + e->at);
+    e->at += entry->d_reclen;
+    return entry;
+}
+
 int ocindex_list_folder(const char *folder, const char *prefix, int64_t prefix_len, int links,
                         listing *out) {
-    int fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
+    entries dir = {.fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    if (dir.fd < 0)
         return UNLISTABLE;
-    DIR *dir = fdopendir(fd);
-    if (dir == NULL) {
-        close(fd);
-        return UNLISTABLE;
-    }
     /* Appended past the lengths, which move only when the whole folder fits. */
     int64_t paths_len = out->paths_len, rows = out->rows, dirs_len = 0;
-    int result = 0;
+    int result = 0, failed = 0;
     struct stat st;
     for (;;) {
-        errno = 0;
-        struct dirent *entry = readdir(dir);
+        const entry64 *entry = next_entry(&dir, &failed);
         if (entry == NULL) {
-            if (errno != 0)
+            if (failed)
                 result = UNLISTABLE;
             break;
         }
@@ -94,7 +120,7 @@ int ocindex_list_folder(const char *folder, const char *prefix, int64_t prefix_l
             /* The listing's type spares an lstat only where it cannot be a row. */
             if (entry->d_type != DT_REG && entry->d_type != DT_LNK && entry->d_type != DT_UNKNOWN)
                 continue;
-            if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            if (fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
                 continue;
             if (S_ISDIR(st.st_mode))
                 is_dir = 1;
@@ -105,7 +131,7 @@ int ocindex_list_folder(const char *folder, const char *prefix, int64_t prefix_l
             if (dirs_len + (int64_t)n + 1 > out->dirs_cap) {
                 /* What every name left would need: one more call then fits them. */
                 int64_t needed = dirs_len + (int64_t)n + 1;
-                for (struct dirent *left; (left = readdir(dir)) != NULL;)
+                for (const entry64 *left; (left = next_entry(&dir, &failed)) != NULL;)
                     needed += (int64_t)strlen(left->d_name) + 1;
                 out->dirs_len = needed;
                 result = FULL_DIRS;
@@ -128,7 +154,7 @@ int ocindex_list_folder(const char *folder, const char *prefix, int64_t prefix_l
         out->offsets[++rows] = (int32_t)paths_len;
     }
 done:
-    closedir(dir);
+    close(dir.fd);
     if (result < 0)
         return result;
     result = (int)(rows - out->rows);

@@ -2,11 +2,12 @@
 `ocindex index`, then a reconcile of the unchanged tree, with peak RSS of each step and the
 share of the reconcile spent walking the tree (listing + lstat into Arrow columns).
 
-    .venv/bin/python tests/benchmarks/bench_scale.py [--files 1000000] [--dir /dev/shm/ocindex-scale]
-        [--keep-index] [--walk-threads N]
+    .venv/bin/python tests/benchmarks/bench_scale.py [--files 1000000] [--per-folder 4]
+        [--dir /dev/shm/ocindex-scale-4] [--keep-index] [--walk-threads N]
 
-The tree is generated once (small part files, 100 per message folder, like OpenCode's layout)
-and reused; the database is rebuilt each run, unless --keep-index finds one to reconcile against.
+The tree is generated once (small part files, --per-folder of them in each message's folder, as
+OpenCode lays them out: 3.5-4 a message in the real stores of ../shared/corpus/real and in the
+simulator's trees, so 250,000 folders for a million files) and reused; the database is rebuilt each run, unless --keep-index finds one to reconcile against.
 The reconcile is timed 3 times on one core and 3 times with its walk shared by N threads
 (one per core, at least 2), alternated.
 Old and new code side by side: alternate runs with PYTHONPATH set to each checkout (without it,
@@ -29,20 +30,22 @@ import orjson
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 
-def names(i: int) -> tuple[str, str]:
+def names(i: int, per_folder: int) -> tuple[str, str]:
     """The message folder and the part id of the tree's i-th file (part/{folder}/{id}.json)."""
-    return f"msg_{i // 100:07d}", f"prt_{i:09d}"
+    return f"msg_{i // per_folder:07d}", f"prt_{i:09d}"
 
 
-def generate(root: Path, files: int) -> None:
-    marker = root.parent / f".complete-{files}"
+def generate(root: Path, files: int, per_folder: int) -> None:
+    marker = root.parent / f".complete-{files}-{per_folder}"
     if marker.exists():
         return
+    if root.exists():
+        raise SystemExit(f"{root} holds another tree: give another --dir")
     t0 = time.perf_counter()
     for i in range(files):
-        message, part = names(i)
+        message, part = names(i, per_folder)
         folder = root / "part" / message
-        if i % 100 == 0:
+        if i % per_folder == 0:
             folder.mkdir(parents=True, exist_ok=True)
         doc = {
             "id": part,
@@ -77,7 +80,8 @@ def timed(command: list[str]) -> tuple[float, float, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=1_000_000)
-    parser.add_argument("--dir", type=Path, default=Path("/dev/shm/ocindex-scale"))
+    parser.add_argument("--per-folder", type=int, default=4, help="part files a message folder")
+    parser.add_argument("--dir", type=Path, help="default: /dev/shm/ocindex-scale-PER_FOLDER")
     parser.add_argument(
         "--keep-index", action="store_true", help="reuse the database of an earlier run"
     )
@@ -88,8 +92,11 @@ def main() -> int:
         help="the reconcile is also timed with its walk shared by this many threads",
     )
     args = parser.parse_args()
-    root = args.dir.resolve() / "storage"
-    generate(root, args.files)
+    if args.per_folder < 1:
+        parser.error("--per-folder must be 1 or more")
+    folder = args.dir or Path(f"/dev/shm/ocindex-scale-{args.per_folder}")
+    root = folder.resolve() / "storage"
+    generate(root, args.files, args.per_folder)
     db = root.parent / "index.duckdb"
     index: dict[str, object] = {}
     if not (args.keep_index and db.exists()):
