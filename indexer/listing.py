@@ -316,8 +316,10 @@ Lister = PythonLister | NativeLister
 class NativeWalk:
     """The walk of a whole tree by list_folder.c, shared by the threads that list it (each with
     a NativeLister's `list_walk`): its stack of folders lives in C, so a folder costs no Python
-    and threads do not queue for the GIL. A folder C does not list whole (a name that is not
-    ASCII, paths past the buffers) is handed back and listed here, as NativeLister does.
+    and threads do not queue for the GIL. A folder whose subfolders' names do not fit stays in C:
+    the lister grows its buffer of names to the size C asks for. A folder C does not list whole
+    (a name that is not ASCII, paths past the buffers) is handed back and listed here, as
+    NativeLister does.
     Close it once no thread lists any more."""
 
     def __init__(self, root: str, links: bool) -> None:
