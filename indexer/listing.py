@@ -144,7 +144,7 @@ _MAX_PATH_BYTES = 2**31 - 1
 """Arrow's string offsets are 32-bit: a folder whose paths need more is listed in Python."""
 
 
-_ABI = 3
+_ABI = 4
 """list_folder.c's ABI: its `listing` layout, its walk's calls and rules as this module expects
 them."""
 
@@ -161,12 +161,13 @@ def _load(path: Path = LIBRARY) -> ctypes.CDLL | None:
         ctypes.c_char_p,
         ctypes.c_int64,
         ctypes.c_int,
+        ctypes.c_int,
         ctypes.POINTER(_Listing),
     ]
     function.restype = ctypes.c_int
     walk = ctypes.c_void_p
     for name, args, result in (
-        ("ocindex_walk_new", [ctypes.c_char_p, ctypes.c_int], walk),
+        ("ocindex_walk_new", [ctypes.c_char_p, ctypes.c_int, ctypes.c_int], walk),
         ("ocindex_walk_free", [walk], None),
         ("ocindex_walk_stop", [walk], None),
         ("ocindex_walk_push", [walk, ctypes.c_char_p, ctypes.c_char_p], ctypes.c_int),
@@ -187,12 +188,15 @@ _LIBRARY = _load()
 
 class NativeLister:
     """Lists folders with list_folder.c into buffers that become Arrow columns; a folder it
-    cannot take (a name that is not ASCII, or paths past 2 GiB) is listed by a PythonLister."""
+    cannot take (a name that is not ASCII, or paths past 2 GiB) is listed by a PythonLister.
+    With stamps=False its rows' stamps are null (a folder PythonLister lists keeps them): no
+    lstat where the listing says what a name is."""
 
-    def __init__(self, links: bool, rows: int = 64) -> None:
+    def __init__(self, links: bool, rows: int = 64, stamps: bool = True) -> None:
         assert _LIBRARY is not None
         self._function = _LIBRARY.ocindex_list_folder
         self._links = int(links)
+        self._stamps = stamps
         self._python = PythonLister(links)
         self._taken: list[pa.RecordBatch] = []
         self._allocate(rows, rows * 64, rows * 64)
@@ -223,7 +227,12 @@ class NativeLister:
         folder_bytes, prefix_bytes = os.fsencode(folder), prefix.encode("utf-8")
         while True:
             result = self._function(
-                folder_bytes, prefix_bytes, len(prefix_bytes), self._links, self._out_ref
+                folder_bytes,
+                prefix_bytes,
+                len(prefix_bytes),
+                self._links,
+                int(self._stamps),
+                self._out_ref,
             )
             if result == _FULL_DIRS:  # the names alone grow: the rows' buffers had room
                 self._grow_dirs()
@@ -299,8 +308,12 @@ class NativeLister:
                 n,
                 [None, pa.py_buffer(offsets), pa.py_buffer(ctypes.string_at(out.paths, out.paths_len))],
             ),
-            pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(ctypes.string_at(out.mtimes, n * 8))]),
-            pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(ctypes.string_at(out.sizes, n * 8))]),
+            *(
+                pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(ctypes.string_at(b, n * 8))])
+                if self._stamps
+                else pa.nulls(n, pa.int64())
+                for b in (out.mtimes, out.sizes)
+            ),
         ]  # fmt: skip
         out.rows = out.paths_len = 0
         return [pa.RecordBatch.from_arrays(columns, schema=STAMPS)]
@@ -322,9 +335,9 @@ class NativeWalk:
     NativeLister does.
     Close it once no thread lists any more."""
 
-    def __init__(self, root: str, links: bool) -> None:
+    def __init__(self, root: str, links: bool, stamps: bool = True) -> None:
         assert _LIBRARY is not None
-        self.handle = _LIBRARY.ocindex_walk_new(os.fsencode(root), int(links))
+        self.handle = _LIBRARY.ocindex_walk_new(os.fsencode(root), int(links), int(stamps))
         if not self.handle:
             raise MemoryError("no memory left for the walk")
 

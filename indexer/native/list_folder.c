@@ -53,7 +53,7 @@ typedef struct {
 
 /* The layout of `listing`, the walk's calls and the rules above, as listing.py expects them: a
  * library built from another version of this file is not used (the walk runs in Python). */
-#define ABI 3
+#define ABI 4
 
 int ocindex_list_folder_abi(void) { return ABI; }
 
@@ -90,7 +90,7 @@ static const entry64 *next_entry(entries *e, int *failed) {
 }
 
 int ocindex_list_folder(const char *folder, const char *prefix, int64_t prefix_len, int links,
-                        listing *out) {
+                        int stamps, listing *out) {
     entries dir = {.fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
     if (dir.fd < 0)
         return UNLISTABLE;
@@ -115,17 +115,23 @@ int ocindex_list_folder(const char *folder, const char *prefix, int64_t prefix_l
                 goto done;
             }
         }
-        int is_dir = entry->d_type == DT_DIR;
+        unsigned char type = entry->d_type;
+        int is_dir = type == DT_DIR;
         if (!is_dir) {
-            /* The listing's type spares an lstat only where it cannot be a row. */
-            if (entry->d_type != DT_REG && entry->d_type != DT_LNK && entry->d_type != DT_UNKNOWN)
+            /* The listing's type spares an lstat where it cannot be a row, and where no stamp
+             * is wanted (a first catch-up reads every file, its stamp with it). */
+            if (type != DT_REG && type != DT_LNK && type != DT_UNKNOWN)
                 continue;
-            if (fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            if (stamps || type == DT_UNKNOWN) {
+                if (fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+                    continue;
+                if (S_ISDIR(st.st_mode))
+                    is_dir = 1;
+                else if (!S_ISREG(st.st_mode) && !(links && S_ISLNK(st.st_mode)))
+                    continue;
+            } else if (type == DT_LNK && !links) {
                 continue;
-            if (S_ISDIR(st.st_mode))
-                is_dir = 1;
-            else if (!S_ISREG(st.st_mode) && !(links && S_ISLNK(st.st_mode)))
-                continue;
+            }
         }
         if (is_dir) {
             if (dirs_len + (int64_t)n + 1 > out->dirs_cap) {
@@ -149,8 +155,8 @@ int ocindex_list_folder(const char *folder, const char *prefix, int64_t prefix_l
         memcpy(out->paths + paths_len, prefix, (size_t)prefix_len);
         memcpy(out->paths + paths_len + prefix_len, name, n);
         paths_len = end;
-        out->mtimes[rows] = mtime_ns(st.st_mtim);
-        out->sizes[rows] = (int64_t)st.st_size;
+        out->mtimes[rows] = stamps ? mtime_ns(st.st_mtim) : 0;
+        out->sizes[rows] = stamps ? (int64_t)st.st_size : 0;
         out->offsets[++rows] = (int32_t)paths_len;
     }
 done:
@@ -188,6 +194,7 @@ typedef struct {
     int64_t listing; /* folders taken and not yet listed: their subfolders may still come */
     int stopped;
     int links;
+    int stamps; /* 0: rows without their stamps (no lstat where the listing's type is known) */
 } walk;
 
 static char *folder_entry(const char *folder, size_t folder_len, const char *name,
@@ -236,13 +243,14 @@ static int push_entry(walk *w, char *entry) {
     return 0;
 }
 
-walk *ocindex_walk_new(const char *root, int links) {
+walk *ocindex_walk_new(const char *root, int links, int stamps) {
     walk *w = calloc(1, sizeof(walk));
     if (w == NULL)
         return NULL;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->changed, NULL);
     w->links = links;
+    w->stamps = stamps;
     if (push_entry(w, folder_entry(root, strlen(root), "", 0, "", 0)) != 0) {
         pthread_cond_destroy(&w->changed);
         pthread_mutex_destroy(&w->lock);
@@ -309,7 +317,8 @@ int ocindex_walk_next(walk *w, listing *out, int64_t rows, char **handed) {
         const char *prefix = entry + strlen(entry) + 1;
         size_t prefix_len = strlen(prefix);
         int64_t before = out->rows;
-        int result = ocindex_list_folder(entry, prefix, (int64_t)prefix_len, w->links, out);
+        int result =
+            ocindex_list_folder(entry, prefix, (int64_t)prefix_len, w->links, w->stamps, out);
         if (result == FULL_DIRS || (result == FULL && before > 0)) {
             pthread_mutex_lock(&w->lock);
             w->listing--;

@@ -267,15 +267,16 @@ class Reconciler:
             cursor.close()
         return row[0] if row else None
 
-    def _walk_tree(self, on_files: OnFiles | None = None) -> pa.Table:
-        """The tree's stamps, walked on config.walk_threads when the tree is big."""
+    def _walk_tree(self, on_files: OnFiles | None = None, stamps: bool = True) -> pa.Table:
+        """The tree's stamps (stamps=False: its paths; the stamps may be null), walked on
+        config.walk_threads when the tree is big."""
         if self._tree_files is None and self.config.walk_threads > 1:
             counted = self._query_one("SELECT count(*) FROM file_index")
             # An empty index says nothing of the tree's size: a first catch-up is walked shared.
             self._tree_files = counted if isinstance(counted, int) and counted else None
         big = self._tree_files is None or self._tree_files >= self.config.parallel_walk_min_files
         threads = self.config.walk_threads if big else 1
-        disk = disk_table(walk_parallel(self.root, True, CHUNK_ROWS, threads, on_files))
+        disk = disk_table(walk_parallel(self.root, True, CHUNK_ROWS, threads, on_files, stamps))
         self._tree_files = disk.num_rows
         return disk
 
@@ -285,7 +286,10 @@ class Reconciler:
         given). Returns the files seen."""
         # The walk finishes before anything is submitted: interleaved with reading, its million
         # lstat calls each hand the GIL over (14% slower at 1M files, docs/benchmarks.md).
-        disk = self._walk_tree(self._first_load_soon if self._first_load is not None else None)
+        # Only the paths: every file is read, and its read stamps it.
+        disk = self._walk_tree(
+            self._first_load_soon if self._first_load is not None else None, stamps=False
+        )
         tables = [disk, *(s for s in (src.stamps() for src in self._sources) if s is not None)]
         for table in tables:  # a busy store (no stamps) is read by the next scan
             chunks = (

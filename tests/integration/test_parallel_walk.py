@@ -8,17 +8,21 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pytest
 
 from indexer import listing, parallel_walk
+from indexer.kinds import FileKey
 from indexer.listing import NativeLister, NativeWalk
+from indexer.outcome import FileStamp
 from indexer.parallel_walk import walk_parallel
+from indexer.pipeline.accumulator import Trigger
 from indexer.pipeline.reconcile_report import ReconcileReport
 from indexer.pipeline.reconciler import Reconciler, ReconcilerConfig
-from indexer.scan import scan_tree, walk_columns
+from indexer.scan import scan_tree, walk_columns, walk_files
 from indexer.store.tracking import FileTracker
 from tests.helpers import write
 
@@ -197,6 +201,41 @@ def test_a_reconcile_of_a_big_tree_walks_it_shared_and_finds_what_changed(
         alone.modified,
         alone.deleted,
     )
+
+
+def test_a_walk_without_stamps_yields_the_same_paths_with_null_stamps(tree: Path) -> None:
+    alone = sorted(rows(walk_columns(tree, links=True)))
+    for threads in (1, 2):
+        paths = rows(walk_parallel(tree, links=True, chunk_rows=50, threads=threads, stamps=False))
+        assert sorted(path for path, _, _ in paths) == [path for path, _, _ in alone]
+        # The one folder C hands to Python (a name that is not ASCII) keeps its stamps.
+        stamped = {path for path, mtime, size in paths if (mtime, size) != (None, None)}
+        assert stamped == {"part/msg_\xe9/prt_\\xff.json"}
+    assert walking_threads() == []
+
+
+def test_a_first_catch_up_walks_without_stamps_and_a_reconcile_with_them(
+    tree: Path, index_db: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[bool] = []
+
+    class SharedWalk(parallel_walk._SharedWalk):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            asked.append(self._stamps)
+
+    monkeypatch.setattr(parallel_walk, "_SharedWalk", SharedWalk)
+    config = ReconcilerConfig(walk_threads=2, parallel_walk_min_files=100)
+    submitted: list[FileKey] = []
+    reconciler = Reconciler(
+        tree, index_db.cursor, lambda keys, _: submitted.extend(keys), set, config
+    )
+    first = reconciler.scan_now(Trigger.STARTUP)  # an empty index: every file is read, stamped
+    assert len(first.new) == len(submitted) == 364
+    stamps = {rel: FileStamp(mtime_ns, size) for rel, mtime_ns, size in walk_files(tree, True)}
+    FileTracker(index_db, "v2").mark_indexed([(k, stamps[k.rel_path], "h") for k in submitted])
+    assert reconciler.scan_now().findings == 0  # stamps compared: none differs
+    assert asked == [False, True]
 
 
 def test_the_first_catch_up_of_an_empty_index_is_walked_shared(

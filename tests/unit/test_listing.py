@@ -98,6 +98,37 @@ def test_the_c_lister_grows_its_buffers_and_hands_over_full_ones(storage_root: P
 
 
 @native
+@pytest.mark.parametrize("links", [True, False])
+def test_a_lister_without_stamps_lists_the_same_paths_with_null_stamps(
+    odd: Path, storage_root: Path, tmp_path: Path, links: bool
+) -> None:
+    plain = storage_root / "part" / "msg_2"  # ASCII names only: C lists it whole
+    for name in ("prt_1.json", "prt_2.json", ".hidden.json", "prt_3.json.tmp", "sub/prt_4.json"):
+        write(plain, name, b"{}")
+    os.mkfifo(plain / "a_fifo")
+    outside = write(tmp_path, "outside/prt_9.json", b"{}")
+    (plain / "to_file.json").symlink_to(outside)
+    (plain / "to_folder").symlink_to(outside.parent)
+    (plain / "dangling.json").symlink_to(tmp_path / "nothing")
+    folders = [(str(plain), "part/msg_2/")]
+    stamped = listed(NativeLister(links), folders)
+    rows, subfolders = listed(NativeLister(links, stamps=False), folders)
+    # Links (with links=False), the fifo and the subfolder are told apart all the same, with no
+    # lstat: the listing's types say what each name is.
+    assert ([path for path, _, _ in rows], subfolders) == (
+        [path for path, _, _ in stamped[0]],
+        stamped[1],
+    )
+    assert len(rows) == (5 if links else 2)
+    assert all(mtime is None and size is None for _, mtime, size in rows)
+    # A folder C hands to Python (a name that is not ASCII) keeps its stamps.
+    odd_folders = [(str(odd), "part/msg_1/")]
+    assert listed(NativeLister(links, stamps=False), odd_folders) == listed(
+        NativeLister(links), odd_folders
+    )
+
+
+@native
 def test_a_folder_of_many_subfolders_grows_only_the_buffer_of_their_names(
     storage_root: Path,
 ) -> None:
@@ -141,7 +172,7 @@ def test_the_c_library_is_built_wherever_a_c_compiler_is() -> None:
     [
         (
             "int ocindex_list_folder_abi(void) { return 99; }\nint ocindex_list_folder(void) { return 0; }",
-            "of ABI 99, not 3",
+            "of ABI 99, not 4",
         ),
         ("int something_else(void) { return 0; }", "undefined symbol"),
         (None, "cannot be used"),
