@@ -63,7 +63,7 @@ def store_tree(base: Path, store_sessions: int, json_sessions: int) -> Path:
 
 
 def uniform_tree(base: Path, files: int) -> Path:
-    root = base / f"uniform-{files}" / "storage"
+    root = base / f"uniform-{files}-{bench_scale.PER_FOLDER}" / "storage"
     bench_scale.generate(root, files)
     return root
 

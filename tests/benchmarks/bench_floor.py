@@ -14,7 +14,7 @@
   no design of the pipeline on these parts could beat on this machine.
 
     .venv/bin/python tests/benchmarks/bench_floor.py [--files 1000000] [--batch 2000]
-        [--read-files 100000] [--dir /dev/shm/ocindex-scale] [--skip-index]
+        [--read-files 100000] [--per-folder 4] [--dir /dev/shm/ocindex-scale-4] [--skip-index]
     .venv/bin/python tests/benchmarks/bench_floor.py --tree DIR   # the pipeline floor of any tree
 """
 
@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 from indexer.config import cores
 from indexer.kinds import SPECS, FileKind, classify, to_wire
 from indexer.parallel_walk import walk_parallel
-from indexer.pipeline.read_pool import _Worker as Worker  # the pool's own worker process
+from indexer.pipeline.read_pool import start_workers  # the pool's own worker processes
 from indexer.pipeline.read_worker import read_task
 from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import disk_table
@@ -47,20 +47,22 @@ from indexer.store.schema import migrate
 from indexer.store.tracking import new_indexed_rows
 
 
-def part_keys(first: int, count: int) -> list[tuple[str, str, str, str]]:
+def part_keys(first: int, count: int, per_folder: int) -> list[tuple[str, str, str, str]]:
     """bench_scale's files first .. first+count as the worker's wire keys."""
     out = []
     for i in range(first, first + count):
-        message, part = bench_scale.names(i)
+        message, part = bench_scale.names(i, per_folder)
         out.append((f"part/{message}/{part}.json", "part", part, message))
     return out
 
 
-def read_floor(root: Path, files: int) -> dict[str, float]:
+def read_floor(root: Path, files: int, per_folder: int) -> dict[str, float]:
     config = ProcessorConfig()
     t0 = time.perf_counter()
     for first in range(0, files, 500):  # the pool's task size
-        outcomes, _ = read_task(str(root), part_keys(first, min(500, files - first)), config)
+        outcomes, _ = read_task(
+            str(root), part_keys(first, min(500, files - first), per_folder), config
+        )
         assert all(o[0] == "indexed" for o in outcomes), outcomes[:3]
     seconds = time.perf_counter() - t0
     return {
@@ -70,8 +72,8 @@ def read_floor(root: Path, files: int) -> dict[str, float]:
     }
 
 
-def db_floor(root: Path, files: int, batch: int) -> dict[str, float]:
-    keys = part_keys(0, batch)
+def db_floor(root: Path, files: int, batch: int, per_folder: int) -> dict[str, float]:
+    keys = part_keys(0, batch, per_folder)
     outcomes, tables = read_task(str(root), keys, ProcessorConfig())
     parts = tables["part"]
     with tempfile.TemporaryDirectory(dir=root.parent) as scratch:
@@ -114,7 +116,9 @@ def db_floor(root: Path, files: int, batch: int) -> dict[str, float]:
 
 
 def pipeline_floor(root: Path, batch: int) -> dict[str, float]:
-    workers = [Worker() for _ in range(cores())]
+    workers = start_workers(cores())
+    for worker in workers:
+        worker.hello()
     config = ProcessorConfig()
     with (
         tempfile.TemporaryDirectory(dir=root.parent) as scratch,
@@ -162,8 +166,11 @@ def pipeline_floor(root: Path, batch: int) -> dict[str, float]:
         conn.execute("CHECKPOINT")
         seconds = time.perf_counter() - t0
         conn.close()
-    for worker in workers:
-        worker.stop()
+    for worker in workers:  # each exits once its task pipe closes
+        worker.tasks.close()
+    deadline = time.monotonic() + 10
+    for worker in reversed(workers):  # the one started waits for those it forked
+        worker.finish(deadline)
     return {
         "pipeline_files": len(keys),
         "pipeline_indexed": indexed,
@@ -197,7 +204,10 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--read-files", type=int, default=100_000)
-    parser.add_argument("--dir", type=Path, default=Path("/dev/shm/ocindex-scale"))
+    parser.add_argument(
+        "--per-folder", type=int, default=bench_scale.PER_FOLDER, help="bench_scale's layout"
+    )
+    parser.add_argument("--dir", type=Path, help="default: /dev/shm/ocindex-scale-PER_FOLDER")
     parser.add_argument("--skip-index", action="store_true", help="only the floors")
     parser.add_argument(
         "--tree", type=Path, help="only the pipeline floor, on this storage folder (any tree)"
@@ -206,8 +216,9 @@ def main() -> int:
     if args.tree is not None:
         print(json.dumps(pipeline_floor(args.tree.resolve(), args.batch), indent=2))
         return 0
-    root = args.dir.resolve() / "storage"
-    bench_scale.generate(root, args.files)
+    folder = args.dir or Path(f"/dev/shm/ocindex-scale-{args.per_folder}")
+    root = folder.resolve() / "storage"
+    bench_scale.generate(root, args.files, args.per_folder)
     result: dict[str, object] = {"files": args.files, "cores": len(os.sched_getaffinity(0))}
     if not args.skip_index:
         with tempfile.TemporaryDirectory(dir=root.parent) as scratch:
@@ -215,8 +226,8 @@ def main() -> int:
             cli = [sys.executable, "-m", "indexer", "index", "--indexer", "v2", "--json"]
             seconds, rss, _ = bench_scale.timed([*cli, "--storage", str(root), "--db", db])
         result |= {"index_seconds": round(seconds, 1), "index_peak_rss_mb": round(rss)}
-    result |= db_floor(root, args.files, args.batch)
-    result |= read_floor(root, min(args.read_files, args.files))
+    result |= db_floor(root, args.files, args.batch, args.per_folder)
+    result |= read_floor(root, min(args.read_files, args.files), args.per_folder)
     result |= pipeline_floor(root, args.batch)
     print(json.dumps(result, indent=2))
     return 0

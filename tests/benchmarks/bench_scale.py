@@ -30,12 +30,16 @@ import orjson
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 
-def names(i: int, per_folder: int) -> tuple[str, str]:
+PER_FOLDER = 4
+"""Part files a message folder, as OpenCode lays them out (3.5-4 in the real stores)."""
+
+
+def names(i: int, per_folder: int = PER_FOLDER) -> tuple[str, str]:
     """The message folder and the part id of the tree's i-th file (part/{folder}/{id}.json)."""
     return f"msg_{i // per_folder:07d}", f"prt_{i:09d}"
 
 
-def generate(root: Path, files: int, per_folder: int) -> None:
+def generate(root: Path, files: int, per_folder: int = PER_FOLDER) -> None:
     marker = root.parent / f".complete-{files}-{per_folder}"
     if marker.exists():
         return
@@ -80,7 +84,9 @@ def timed(command: list[str]) -> tuple[float, float, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=1_000_000)
-    parser.add_argument("--per-folder", type=int, default=4, help="part files a message folder")
+    parser.add_argument(
+        "--per-folder", type=int, default=PER_FOLDER, help="part files a message folder"
+    )
     parser.add_argument("--dir", type=Path, help="default: /dev/shm/ocindex-scale-PER_FOLDER")
     parser.add_argument(
         "--keep-index", action="store_true", help="reuse the database of an earlier run"

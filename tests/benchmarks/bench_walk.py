@@ -33,7 +33,7 @@ def main() -> int:
     print(f"| files | one core, s | shared by {args.threads} threads, s | speed-up |")
     print("|---|---|---|---|")
     for files in args.files:
-        root = args.dir / str(files) / "storage"
+        root = args.dir / f"{files}-{bench_scale.PER_FOLDER}" / "storage"
         bench_scale.generate(root, files)
         seconds: dict[int, list[float]] = {1: [], args.threads: []}
         for _ in range(args.rounds):
