@@ -58,8 +58,8 @@ typedef struct {
 int ocindex_list_folder_abi(void) { return ABI; }
 
 /* A folder's entries, read with getdents64 into a buffer on the caller's stack: readdir's
- * fdopendir costs an fstat, an fcntl and a 32 KB allocation a folder, ~12% of a walk of a
- * million files in 250,000 folders (perf). */
+ * fdopendir costs an fstat, an fcntl and a 32 KB allocation a folder (a million files in
+ * 250,000 folders: 1.78 s on two threads this way, 1.94 s with readdir). */
 typedef struct {
     int fd;
     int64_t len, at;
@@ -307,7 +307,8 @@ void ocindex_walk_listed(walk *w, char *handed) {
 /* The folder whose subfolder a walk thread opened last, kept open while the call lasts: its
  * other subfolders (the stack holds siblings together) are opened relative to it, one name for
  * the kernel to look up instead of the whole path (250,000 folders in OpenCode's part/ for a
- * million files). */
+ * million files). A folder moved away meanwhile is listed where it went, under its old path,
+ * once: a walk is no snapshot, and the next one sees the move. */
 typedef struct {
     int fd;
     size_t len;
