@@ -326,8 +326,9 @@ def bench_bulk(base: Path, files: int, log: Callable[[str], None]) -> dict[str, 
 PARTS_PER_MESSAGE = 4
 """The reconcile's tree lays its files out as OpenCode does, a folder per message of a few
 parts (3.5-4 in the real stores of the shared corpus and in the simulator's trees); a folder
-costs the walk almost twice what a file does. Until 2026-12-04 it held 100 a folder, which flattered the
-figure (1M files: 1.1 s to reconcile that way, 1.9 s this way)."""
+costs the walk almost twice what a file does. Until 2026-12-04 it held 100 a folder, which
+flattered the figure (1M files: 1.1 s to reconcile that way, 1.9 s this way). The same layout
+as tests/benchmarks/bench_scale.py's PER_FOLDER."""
 
 
 def bench_reconcile(base: Path, files: int, log: Callable[[str], None]) -> dict[str, Any]:

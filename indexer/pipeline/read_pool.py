@@ -177,6 +177,16 @@ def start_workers(count: int) -> list[_Worker]:
     ]
 
 
+def stop_workers(workers: Sequence[_Worker]) -> None:
+    """End the workers start_workers started: killed if they have not exited within
+    _STOP_WAIT_S."""
+    for worker in workers:  # each sees its end at once: the first waits for those it forked
+        worker.tasks.close()
+    deadline = time.monotonic() + _STOP_WAIT_S
+    for worker in reversed(workers):
+        worker.finish(deadline)
+
+
 class ReadPool:
     """read() from one thread at a time (the reading thread); close() from any."""
 
@@ -281,11 +291,7 @@ class ReadPool:
             self._off = True
             workers, self._workers = self._workers, []
             threads, self._threads = self._threads, None
-        for worker in workers:  # each sees its end at once: the first waits for those it forked
-            worker.tasks.close()
-        deadline = time.monotonic() + _STOP_WAIT_S
-        for worker in reversed(workers):
-            worker.finish(deadline)
+        stop_workers(workers)
         if threads is not None:
             threads.shutdown(wait=True)
 

@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 from indexer.config import cores
 from indexer.kinds import SPECS, FileKind, classify, to_wire
 from indexer.parallel_walk import walk_parallel
-from indexer.pipeline.read_pool import start_workers  # the pool's own worker processes
+from indexer.pipeline.read_pool import start_workers, stop_workers  # the pool's own
 from indexer.pipeline.read_worker import read_task
 from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconciler import disk_table
@@ -166,11 +166,7 @@ def pipeline_floor(root: Path, batch: int) -> dict[str, float]:
         conn.execute("CHECKPOINT")
         seconds = time.perf_counter() - t0
         conn.close()
-    for worker in workers:  # each exits once its task pipe closes
-        worker.tasks.close()
-    deadline = time.monotonic() + 10
-    for worker in reversed(workers):  # the one started waits for those it forked
-        worker.finish(deadline)
+    stop_workers(workers)
     return {
         "pipeline_files": len(keys),
         "pipeline_indexed": indexed,
@@ -216,8 +212,7 @@ def main() -> int:
     if args.tree is not None:
         print(json.dumps(pipeline_floor(args.tree.resolve(), args.batch), indent=2))
         return 0
-    folder = args.dir or Path(f"/dev/shm/ocindex-scale-{args.per_folder}")
-    root = folder.resolve() / "storage"
+    root = (args.dir or bench_scale.default_dir(args.per_folder)).resolve() / "storage"
     bench_scale.generate(root, args.files, args.per_folder)
     result: dict[str, object] = {"files": args.files, "cores": len(os.sched_getaffinity(0))}
     if not args.skip_index:

@@ -39,6 +39,11 @@ def names(i: int, per_folder: int = PER_FOLDER) -> tuple[str, str]:
     return f"msg_{i // per_folder:07d}", f"prt_{i:09d}"
 
 
+def default_dir(per_folder: int) -> Path:
+    """Where a tree of this layout is kept unless --dir says otherwise: one folder a layout."""
+    return Path(f"/dev/shm/ocindex-scale-{per_folder}")
+
+
 def generate(root: Path, files: int, per_folder: int = PER_FOLDER) -> None:
     marker = root.parent / f".complete-{files}-{per_folder}"
     if marker.exists():
@@ -100,8 +105,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.per_folder < 1:
         parser.error("--per-folder must be 1 or more")
-    folder = args.dir or Path(f"/dev/shm/ocindex-scale-{args.per_folder}")
-    root = folder.resolve() / "storage"
+    root = (args.dir or default_dir(args.per_folder)).resolve() / "storage"
     generate(root, args.files, args.per_folder)
     db = root.parent / "index.duckdb"
     index: dict[str, object] = {}
