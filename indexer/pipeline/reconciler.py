@@ -49,6 +49,14 @@ PARALLEL_WALK_MIN_FILES = 10_000
 before the first; an empty index's tree counts as big): below it the walk takes a few
 milliseconds on one thread, and starting the threads costs ~0.6 ms."""
 
+POLLED_FOLDERS_MAX = 100
+"""Past the inotify limit a long history leaves thousands of folders unwatched (250,000 message
+folders for a million files): more than this many are polled as the whole tree, one walk and
+one diff, not a walk and a filter per folder."""
+POLL_COST_SHARE = 10
+"""Unwatched folders are polled no sooner than this many times as long as the last poll took:
+the whole tree of a million files takes ~2 s to walk."""
+
 
 @dataclass(frozen=True, slots=True)
 class ReconcilerConfig:
@@ -153,6 +161,7 @@ class Reconciler:
         self._poll_wake = threading.Event()
         """The loop should look again now (a scan asked for, or the unwatched folders changed)."""
         self._unwatched: tuple[str, ...] = ()
+        self._poll_took_s = 0.0
         self._thread: threading.Thread | None = None
         self._stats = ReconcilerStats()
         self._tree_files: int | None = None
@@ -361,8 +370,10 @@ class Reconciler:
 
     def set_unwatched(self, folders: tuple[str, ...]) -> None:
         """The folders the watcher cannot watch now (stored paths, "" for the root): the loop
-        polls them every unwatched_poll_s until this is called with none."""
-        self._unwatched = folders
+        polls them every unwatched_poll_s until this is called with none (more than
+        POLLED_FOLDERS_MAX: the whole tree, and no more often than POLL_COST_SHARE times what
+        the last poll took)."""
+        self._unwatched = folders if len(folders) <= POLLED_FOLDERS_MAX else ("",)
         self._poll_wake.set()
 
     def request_scan(self) -> None:
@@ -397,7 +408,8 @@ class Reconciler:
         while not self._stop.is_set():
             wait_s = next_scan - time.monotonic()
             if self._unwatched:
-                wait_s = min(wait_s, self.config.unwatched_poll_s)
+                poll_s = max(self.config.unwatched_poll_s, POLL_COST_SHARE * self._poll_took_s)
+                wait_s = min(wait_s, poll_s)
             self._poll_wake.wait(max(wait_s, 0.0))
             self._poll_wake.clear()
             if self._stop.is_set():
@@ -408,6 +420,8 @@ class Reconciler:
                     next_scan = time.monotonic() + self.config.interval_s
                     self.scan_now()
                 elif self._unwatched:
+                    started = time.monotonic()
                     self.poll_folders(self._unwatched)
+                    self._poll_took_s = time.monotonic() - started
             except Exception:  # a failed scan must not end the loop; the next one retries
                 log.exception("reconcile scan failed")

@@ -58,7 +58,11 @@ CLOSE_EVENT_TYPES: list[type[events.FileSystemEvent]] = [
 _WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
 WATCH_LIMIT_FILE = "/proc/sys/fs/inotify/max_user_watches"
 REWATCH_AFTER_S = 60.0
-"""While a folder or the root is unwatched, a new observer is tried this often."""
+"""While a folder or the root is unwatched, a new observer is tried this often, or less often
+where starting one costs more (REWATCH_COST_SHARE)."""
+REWATCH_COST_SHARE = 20
+"""A new observer is tried no sooner than this many times as long as the last one took to start:
+past the limit, a history of 250,000 folders takes seconds to watch again."""
 HOLD_KEYS = 1000
 """While more events wait in the observer's queue, up to this many keys are held and submitted
 at once (one lock and one wake-up of the sealer for a burst, not one per event)."""
@@ -203,8 +207,17 @@ class StorageWatcher(events.FileSystemEventHandler):
         self._on_unwatched = on_unwatched
         self._monotonic = monotonic
         self._unwatched: set[str] = set()
+        self._unwatched_changed = False
+        """Folders were refused since the reconciler was last told (the health thread tells it:
+        refusals come by the thousand once the limit is reached)."""
+        self._stats_stale = False
+        """The stats' tuple of unwatched folders is older than the set (made when asked)."""
+        self._unwatched_said = 0
+        self._telling = threading.Lock()
+        """One telling at a time: the last one told hands on the newest set."""
         self._told: set[str] = set()
         self._rewatch_at: float | None = None
+        self._observer_start_s = 0.0
 
     def start(self) -> None:
         self._stop.clear()
@@ -233,9 +246,20 @@ class StorageWatcher(events.FileSystemEventHandler):
             logging.getLogger(name).removeHandler(self._spotter)
 
     def get_stats(self) -> WatcherStats:
-        return replace(self._stats, events=self._events)
+        with self._lock:
+            if self._stats_stale:
+                self._stats = replace(self._stats, unwatched=tuple(sorted(self._unwatched)))
+                self._stats_stale = False
+            return replace(self._stats, events=self._events)
 
     def _new_observer(self) -> BaseObserver:
+        started = self._monotonic()
+        try:
+            return self._start_observer()
+        finally:
+            self._observer_start_s = self._monotonic() - started
+
+    def _start_observer(self) -> BaseObserver:
         observer, self._closes = new_observer()
         _guard_watch_adds(observer, self._refused)
         wanted = CLOSE_EVENT_TYPES if self._closes else EVENT_TYPES
@@ -259,16 +283,16 @@ class StorageWatcher(events.FileSystemEventHandler):
             if folder in self._unwatched:
                 return
             self._unwatched.add(folder)
-            unwatched = tuple(sorted(self._unwatched))
-            self._stats = replace(
-                self._stats, refused_watches=self._stats.refused_watches + 1, unwatched=unwatched
-            )
-            self._rewatch_at = self._monotonic() + REWATCH_AFTER_S
+            first = len(self._unwatched) == 1
+            self._unwatched_changed = self._stats_stale = True
+            self._stats = replace(self._stats, refused_watches=self._stats.refused_watches + 1)
+            rewatch_s = max(REWATCH_AFTER_S, REWATCH_COST_SHARE * self._observer_start_s)
+            self._rewatch_at = self._monotonic() + rewatch_s
             told = folder in self._told
             self._told.add(folder)
-        if self._on_unwatched is not None:
-            self._on_unwatched(unwatched)
-        if told:  # tried again a minute later, still refused: said already
+        if not folder:
+            self._tell_unwatched()  # the root: no observer runs, polling starts now
+        if told or not first:  # said already, or the count says it (_tell_unwatched)
             return
         where = f"the folder {folder}" if folder else f"the storage root {self.root}"
         if exc.errno == errno.ENOENT:  # deleted, not refused: no limit to raise
@@ -285,8 +309,35 @@ class StorageWatcher(events.FileSystemEventHandler):
             watch_limit(),
         )
 
+    def _tell_unwatched(self) -> None:
+        """Hand the unwatched folders to the stats and the reconciler, if they changed; once
+        their count is steady, say it when more than one folder is refused (the first is named
+        by _refused)."""
+        with self._telling:
+            with self._lock:
+                changed, self._unwatched_changed = self._unwatched_changed, False
+                if changed:
+                    unwatched = tuple(sorted(self._unwatched))
+                    self._stats = replace(self._stats, unwatched=unwatched)
+                    self._stats_stale = False
+                count = len(self._unwatched)
+                say = not changed and count > 1 and count != self._unwatched_said
+                if say:
+                    self._unwatched_said = count
+            if changed and self._on_unwatched is not None:
+                self._on_unwatched(unwatched)
+        if say:
+            log.warning(
+                "watcher: %d folders cannot be watched (fs.inotify.max_user_watches = %s); "
+                "changes there are found by polling. Raise the limit: sudo sysctl "
+                "fs.inotify.max_user_watches=524288",
+                count,
+                watch_limit(),
+            )
+
     def _watch_health(self) -> None:
         while not self._stop.wait(self._health_interval_s):
+            self._tell_unwatched()
             rewatch = self._rewatch_at is not None and self._monotonic() >= self._rewatch_at
             observer = self._observer
             dead = observer is not None and not observer.is_alive()
@@ -299,6 +350,8 @@ class StorageWatcher(events.FileSystemEventHandler):
         """Start a new observer in place of a dead one, or to try again for unwatched folders."""
         with self._lock:
             before, self._unwatched, self._rewatch_at = set(self._unwatched), set(), None
+            self._unwatched_changed = self._stats_stale = True
+            self._unwatched_said = 0
         old, self._observer = self._observer, None
         if old is not None:  # first: its watches count against the same limit
             old.stop()
@@ -311,15 +364,12 @@ class StorageWatcher(events.FileSystemEventHandler):
             self._refused(os.fsencode(self.root), exc)
             return
         with self._lock:
-            self._stats = replace(
-                self._stats, restarts=self._stats.restarts + 1, unwatched=tuple(self._unwatched)
-            )
-            still = set(self._unwatched)
+            self._stats = replace(self._stats, restarts=self._stats.restarts + 1)
+            still = bool(self._unwatched)
+        self._tell_unwatched()
         if before and not still:
             self._told.clear()
             log.warning("watcher: every folder is watched again")
-            if self._on_unwatched is not None:
-                self._on_unwatched(())
         self._on_events_lost("observer restarted")
 
     def _overflowed(self) -> None:

@@ -22,8 +22,10 @@ import pytest
 
 from indexer.pipeline import watcher as watcher_module
 from indexer.pipeline.reader import ProcessorConfig
-from indexer.pipeline.reconciler import ReconcilerConfig
+from indexer.pipeline.reconciler import POLLED_FOLDERS_MAX, Reconciler, ReconcilerConfig
 from indexer.pipeline.v2 import V2Config
+from indexer.store.database import open_database
+from indexer.store.schema import migrate
 from tests.faults._driver import refuse_watches
 from tests.faults.support import (
     census_of,
@@ -115,3 +117,60 @@ def test_run_polls_when_the_root_itself_cannot_be_watched(
     assert rc == 0, child.log()
     assert "Traceback" not in "\n".join(child.err)
     assert census_of(db, root) == []
+
+
+def test_thousands_of_refused_folders_are_said_once_counted_and_told_in_few_calls(
+    root: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A long history past the limit: 250,000 message folders for a million files. Each refusal
+    # once sorted every refused folder, told the reconciler and logged a line: minutes of CPU
+    # and a flooded log, and a daemon that did not stop on Ctrl-C.
+    from watchdog.observers import inotify_c
+
+    monkeypatch.setattr(inotify_c, "inotify_add_watch", inotify_c.inotify_add_watch)
+    refuse_watches(b"msg_nowatch")
+    for m in range(3000):
+        (root / "part" / f"msg_nowatch_{m:04d}").mkdir(parents=True)
+    told: list[tuple[str, ...]] = []
+    watcher = watcher_module.StorageWatcher(
+        root, lambda *_: None, lambda _: None, health_interval_s=0.1, on_unwatched=told.append
+    )
+    with caplog.at_level(logging.WARNING):
+        watcher.start()
+        try:
+            poll(lambda: len(told) > 0 and len(told[-1]) == 3000, 20, "every refusal told")
+            poll(lambda: any("3000 folders" in r.getMessage() for r in caplog.records), 20,
+                 "the count said")  # fmt: skip
+            stats = watcher.get_stats()
+            assert stats.refused_watches == len(stats.unwatched) == 3000
+        finally:
+            watcher.stop()
+    assert len(told) <= 10, len(told)  # the reconciler told a few times, not 3,000
+    lines = [r.getMessage() for r in caplog.records if "watch" in r.getMessage()]
+    assert len(lines) == 2, lines  # the first folder named, then the count
+    assert "cannot watch the folder part/msg_nowatch_" in lines[0]
+    assert "3000 folders cannot be watched" in lines[1] and "max_user_watches" in lines[1]
+
+
+def test_more_unwatched_folders_than_are_polled_one_by_one_poll_the_whole_tree(
+    root: Path, db: Path
+) -> None:
+    submitted: list[str] = []
+    config = ReconcilerConfig(interval_s=300, unwatched_poll_s=0.1)
+    conn = open_database(db)
+    migrate(conn)
+    try:
+        reconciler = Reconciler(
+            root, conn.cursor, lambda keys, _: submitted.extend(k.rel_path for k in keys), set,
+            config,
+        )  # fmt: skip
+        reconciler.start()
+        try:
+            folders = tuple(f"part/msg_nowatch_{m:04d}" for m in range(POLLED_FOLDERS_MAX + 1))
+            reconciler.set_unwatched(folders)
+            write_now(root / "part/msg_elsewhere/prt_1.json", part("prt_1"))
+            poll(lambda: "part/msg_elsewhere/prt_1.json" in submitted, 20, "the tree polled")
+        finally:
+            reconciler.stop()
+    finally:
+        conn.close()
