@@ -351,7 +351,6 @@ class StorageWatcher(events.FileSystemEventHandler):
         with self._lock:
             before, self._unwatched, self._rewatch_at = set(self._unwatched), set(), None
             self._unwatched_changed = self._stats_stale = True
-            self._unwatched_said = 0
         old, self._observer = self._observer, None
         if old is not None:  # first: its watches count against the same limit
             old.stop()
@@ -369,6 +368,7 @@ class StorageWatcher(events.FileSystemEventHandler):
         self._tell_unwatched()
         if before and not still:
             self._told.clear()
+            self._unwatched_said = 0  # the same count refused again later is news
             log.warning("watcher: every folder is watched again")
         self._on_events_lost("observer restarted")
 

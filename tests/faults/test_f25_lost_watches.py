@@ -6,8 +6,9 @@ errno ENOSPC for chosen paths (tests/faults/_driver.py refuse_watches), and watc
 would. A folder that cannot be watched is logged once with the limit and the fix, counted in
 the watcher's stats, and polled every few seconds, so a file written there later lands without
 waiting for the next full reconcile. A root that cannot be watched leaves `run` polling, with
-a warning and no traceback. A new observer is tried every minute; once every folder is
-watched again the polling stops.
+a warning and no traceback. A new observer is tried every minute (or 20 times as long as the
+last one took to start); once every folder is watched again the polling stops. Past the limit
+by thousands of folders, the count is said once and the whole tree is polled.
 """
 
 from __future__ import annotations
@@ -145,11 +146,38 @@ def test_thousands_of_refused_folders_are_said_once_counted_and_told_in_few_call
             assert stats.refused_watches == len(stats.unwatched) == 3000
         finally:
             watcher.stop()
-    assert len(told) <= 10, len(told)  # the reconciler told a few times, not 3,000
+    # The refusals all come while the observer starts, before the health thread's first look:
+    # the reconciler is told once, with every folder (3,000 calls before).
+    assert [len(t) for t in told] == [3000]
     lines = [r.getMessage() for r in caplog.records if "watch" in r.getMessage()]
     assert len(lines) == 2, lines  # the first folder named, then the count
     assert "cannot watch the folder part/msg_nowatch_" in lines[0]
     assert "3000 folders cannot be watched" in lines[1] and "max_user_watches" in lines[1]
+
+
+def test_a_new_observer_refused_the_same_folders_says_nothing_new(
+    root: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Past the limit each new observer (tried every minute) is refused the same folders again:
+    # the count was said again each time, a warning a minute for as long as the daemon ran.
+    from watchdog.observers import inotify_c
+
+    monkeypatch.setattr(inotify_c, "inotify_add_watch", inotify_c.inotify_add_watch)
+    monkeypatch.setattr(watcher_module, "REWATCH_AFTER_S", 0.2)
+    monkeypatch.setattr(watcher_module, "REWATCH_COST_SHARE", 1)
+    refuse_watches(b"msg_nowatch")
+    for m in range(300):
+        (root / "part" / f"msg_nowatch_{m:03d}").mkdir(parents=True)
+    watcher = watcher_module.StorageWatcher(root, lambda *_: None, lambda _: None, 0.05)
+    with caplog.at_level(logging.WARNING):
+        watcher.start()
+        try:
+            poll(lambda: watcher.get_stats().restarts >= 3, 30, "three new observers tried")
+        finally:
+            watcher.stop()
+    lines = [r.getMessage() for r in caplog.records if "watch" in r.getMessage()]
+    assert len(lines) == 2, lines  # the first folder named, then the count, once
+    assert "300 folders cannot be watched" in lines[1]
 
 
 def test_more_unwatched_folders_than_are_polled_one_by_one_poll_the_whole_tree(
