@@ -117,13 +117,14 @@ def resolve_storage_root(
 
     Order: the explicit argument (--storage), $OCINDEX_STORAGE, $XDG_DATA_HOME/opencode/storage,
     ~/.local/share/opencode/storage. An explicit or $OCINDEX_STORAGE root is returned even when it
-    does not exist yet, since the caller asked for it by name.
+    does not exist yet, since the caller asked for it by name; one that is OpenCode's data folder
+    gives the storage folder inside it (opencode_storage_in).
     """
     env = process_env() if env is None else env
     if explicit:
-        return Path(explicit).expanduser(), "--storage"
+        return opencode_storage_in(Path(explicit).expanduser()), "--storage"
     if env.get(ENV_STORAGE):
-        return Path(env[ENV_STORAGE]).expanduser(), "$OCINDEX_STORAGE"
+        return opencode_storage_in(Path(env[ENV_STORAGE]).expanduser()), "$OCINDEX_STORAGE"
     candidates: list[tuple[Path, str]] = []
     if env.get("XDG_DATA_HOME"):
         candidates.append((Path(env["XDG_DATA_HOME"]) / "opencode" / "storage", "$XDG_DATA_HOME"))
@@ -132,6 +133,19 @@ def resolve_storage_root(
         if path.is_dir():
             return path, source
     return candidates[0]
+
+
+def opencode_storage_in(root: Path) -> Path:
+    """root/storage where root is OpenCode's data folder (it holds a `storage` folder or an
+    `opencode*.db` store), else root. `--storage ~/.local/share/opencode` is an easy slip: taken
+    as it is, every file would be skipped (paths one folder too deep) and the SQLite store,
+    looked for beside the storage folder, missed."""
+    try:
+        if (root / "storage").is_dir() or any(p.is_file() for p in root.glob("opencode*.db")):
+            return root / "storage"
+    except OSError:  # unreadable: the caller's own checks say so
+        pass
+    return root
 
 
 def temp_dir(env: Mapping[str, str] | None = None) -> Path:

@@ -496,6 +496,28 @@ def test_simulate_index_and_status_commands_cover_the_store(
     assert "source sqlite" in text and "v1 reads the JSON files only" in text
 
 
+def test_index_given_opencodes_data_folder_indexes_its_storage_folder_and_its_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "opencode"  # ~/.local/share/opencode: storage/ and opencode.db
+    args = ["simulate", "--sqlite", "--generation", "1.2", "--sessions", "3"]
+    assert cli_main([*args, "--root", str(data / "storage")]) == 0
+    capsys.readouterr()
+    reports = []
+    for storage in (data, data / "storage"):
+        db = tmp_path / f"{storage.name}.duckdb"
+        argv = ["index", "--storage", str(storage), "--db", str(db), "--indexer", "v2"]
+        assert cli_main([*argv, "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        reports.append({k: report[k] for k in ("files_seen", "indexed", "skipped", "sources")})
+    given_data, given_storage = reports
+    assert given_data == given_storage
+    assert given_data["indexed"] == given_data["files_seen"] > 0
+    assert given_data["skipped"] == 0
+    [store] = given_data["sources"]
+    assert store["path"] == str(data / "opencode.db") and store["state"] == "ok"
+
+
 def test_the_service_finds_the_store_and_switching_to_v1_and_back_keeps_its_rows(
     tmp_path: Path,
 ) -> None:

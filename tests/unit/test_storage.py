@@ -68,3 +68,22 @@ def test_the_storage_root_comes_from_the_flag_then_the_environment_then_xdg(tmp_
     assert resolve_storage_root(None, env) == (tmp_path / "env", "$OCINDEX_STORAGE")
     del env["OCINDEX_STORAGE"]
     assert resolve_storage_root(None, env) == (xdg / "opencode" / "storage", "$XDG_DATA_HOME")
+
+
+def test_opencodes_data_folder_given_as_the_storage_root_means_the_storage_folder_inside(
+    tmp_path: Path,
+) -> None:
+    # `--storage ~/.local/share/opencode`: every file one folder too deep (all skipped) and the
+    # SQLite store, looked for beside the storage folder, missed.
+    with_tree, store_only, plain = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    (with_tree / "storage" / "session").mkdir(parents=True)
+    store_only.mkdir()
+    (store_only / "opencode-beta.db").write_bytes(b"")
+    (plain / "session").mkdir(parents=True)
+    (plain / "opencode.db").mkdir()  # a folder, not a store
+    assert resolve_storage_root(with_tree, {}) == (with_tree / "storage", "--storage")
+    assert resolve_storage_root(store_only, {}) == (store_only / "storage", "--storage")
+    assert resolve_storage_root(plain, {}) == (plain, "--storage")
+    env = {"OCINDEX_STORAGE": str(with_tree)}
+    assert resolve_storage_root(None, env) == (with_tree / "storage", "$OCINDEX_STORAGE")
+    assert resolve_storage_root(with_tree / "storage", {})[0] == with_tree / "storage"
