@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from indexer.storage import opencode_storage_in
+
 ENV_STORAGE = "OCINDEX_STORAGE"
 ENV_DB = "OCINDEX_DB"
 ENV_OPENCODE_DB = "OPENCODE_DB"
@@ -113,13 +115,10 @@ def default_db_path(env: Mapping[str, str] | None = None) -> Path:
 def resolve_storage_root(
     explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
 ) -> tuple[Path, str]:
-    """Return the storage root and where it came from; the first source found wins.
-
-    Order: the explicit argument (--storage), $OCINDEX_STORAGE, $XDG_DATA_HOME/opencode/storage,
-    ~/.local/share/opencode/storage. An explicit or $OCINDEX_STORAGE root is returned even when it
-    does not exist yet, since the caller asked for it by name; one that is OpenCode's data folder
-    gives the storage folder inside it (opencode_storage_in).
-    """
+    """The storage root and where it came from, the first found of: --storage, $OCINDEX_STORAGE,
+    $XDG_DATA_HOME/opencode/storage, ~/.local/share/opencode/storage. The first two are taken even
+    when they do not exist yet (asked for by name), as their storage folder if they are OpenCode's
+    data folder (storage.opencode_storage_in)."""
     env = process_env() if env is None else env
     if explicit:
         return opencode_storage_in(Path(explicit).expanduser()), "--storage"
@@ -133,19 +132,6 @@ def resolve_storage_root(
         if path.is_dir():
             return path, source
     return candidates[0]
-
-
-def opencode_storage_in(root: Path) -> Path:
-    """root/storage where root is OpenCode's data folder (it holds a `storage` folder or an
-    `opencode*.db` store), else root. `--storage ~/.local/share/opencode` is an easy slip: taken
-    as it is, every file would be skipped (paths one folder too deep) and the SQLite store,
-    looked for beside the storage folder, missed."""
-    try:
-        if (root / "storage").is_dir() or any(p.is_file() for p in root.glob("opencode*.db")):
-            return root / "storage"
-    except OSError:  # unreadable: the caller's own checks say so
-        pass
-    return root
 
 
 def temp_dir(env: Mapping[str, str] | None = None) -> Path:

@@ -97,6 +97,7 @@ class IndexerService:
         self._engine: Engine | None = None
         self._writer: IndexWriter | None = None
         self.current: Indexer | None = None
+        self._interrupted = False
         self._action_lock = threading.RLock()
         self._read_lock = threading.Lock()  # readers vs the close in stop()
         self._commits: deque[tuple[float, int]] = deque(maxlen=20_000)
@@ -133,12 +134,23 @@ class IndexerService:
         self.choice = engine.choice
         log.info("starting %s (%s)", self.choice.version, self.choice.reason)
         self.current = engine.indexer
+        if self._interrupted:  # asked before there was an indexer to ask
+            self.current.interrupt()
         self.current.start()
         self.state.save(active_version=self.choice.version)
         if self.exporter is not None:
             self.exporter.track_health(self.health)
         # Queries, status and rollback from other processes, while this one holds the file.
         self._live = serve(ServiceHost(self), self.db_path)
+
+    def interrupt(self) -> None:
+        """Have a start() in progress end soon, leaving its catch-up to the next start (a stop
+        asked for during a long catch-up); then stop(). Sets flags only: a signal handler may
+        call it."""
+        self._interrupted = True
+        current = self.current
+        if current is not None:
+            current.interrupt()
 
     def stop(self) -> None:
         """Stop the live endpoint (its calls finish first: a rollback takes the action lock),

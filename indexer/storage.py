@@ -1,14 +1,13 @@
-"""Where OpenCode's storage root is, and which paths under it are never records: dotfiles, temp
-files, the quarantine folder. Never opens a file; what kind a path holds is `indexer.kinds`'s.
+"""OpenCode's storage folder: which folder it is (the only look at the disk here: a folder and a
+file name or two), and which paths under it are never records (dotfiles, temp files, the
+quarantine folder). Imports nothing of ours; what kind a path holds is `indexer.kinds`'s, and
+where the root is found is `indexer.config`'s (resolve_storage_root).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path, PurePosixPath
-
-# Resolving the root is a default like the others, so indexer.config owns the rule.
-from indexer.config import resolve_storage_root as resolve_storage_root
 
 _IGNORED_TOP = frozenset({"quarantine"})
 
@@ -33,6 +32,16 @@ def relative_path(root: Path, abs_path: str | os.PathLike[str]) -> str | None:
     if rel == "." or rel.startswith(".." + os.sep) or rel == "..":
         return None
     return PurePosixPath(*Path(rel).parts).as_posix()
+
+
+def opencode_storage_in(root: Path) -> Path:
+    """root/storage where root is OpenCode's data folder (it holds `storage` or `opencode*.db`):
+    taken as it is, every file would be skipped and the store beside the storage folder missed."""
+    try:
+        inner = (root / "storage").is_dir() or any(p.is_file() for p in root.glob("opencode*.db"))
+    except OSError:  # unreadable: the caller's own checks say so
+        inner = False
+    return root / "storage" if inner else root
 
 
 class StorageNotFound(Exception):

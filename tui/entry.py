@@ -16,10 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from indexer.config import ConfigError, default_db_path
+from indexer.config import ConfigError, default_db_path, resolve_storage_root
 from indexer.live.remote import RemoteService, attach
 from indexer.snapshot import IndexerFacade
-from indexer.storage import resolve_storage_root
 from indexer.store.database import DatabaseError
 from tui import format as fmt
 from tui.app import OcindexApp

@@ -220,7 +220,8 @@ def add_run(sub: Subparsers) -> None:
         "run",
         help="run the indexer headless until Ctrl-C",
         description="The headless daemon: index, watch and reconcile until Ctrl-C or SIGTERM, "
-        "then flush everything pending and print one summary line. v2 watches the storage "
+        "then flush everything pending and print one summary line (a stop during a long first "
+        "catch-up ends it after the batches in hand; the next start finishes it). v2 watches the storage "
         "folder from a child process of its own (OCINDEX_WATCHER_PROCESS=0 keeps it in this one), "
         f"and a tree of {PARALLEL_WALK_MIN_FILES:,} files or more is reconciled with threads "
         "sharing the walk "
@@ -254,18 +255,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     listen = None if args.listen is None else live_address(args.listen)
     service = IndexerService.from_config(config, exporter=exporter)
     stop = threading.Event()
+
+    def stopping(*_: object) -> None:
+        stop.set()
+        service.interrupt()  # a long first catch-up ends after its current batch
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, stopping)
     t0 = time.monotonic()
     service.start()
-    tcp = None if listen is None else serve_tcp_or_stop(service, listen)
-    logging.getLogger("ocindex").info(
-        "running %s on %s into %s (%s)",
-        service.active,
-        service.root,
-        service.db_path,
-        service.choice.reason if service.choice else "",
-    )
+    tcp = None if listen is None or stop.is_set() else serve_tcp_or_stop(service, listen)
+    if not stop.is_set():
+        logging.getLogger("ocindex").info(
+            "running %s on %s into %s (%s)",
+            service.active,
+            service.root,
+            service.db_path,
+            service.choice.reason if service.choice else "",
+        )
     fatal = None
     while not stop.wait(1.0):
         stats = service.current.stats() if service.current is not None else None

@@ -133,8 +133,14 @@ class BulkLoader:
         self._retry_later = retry_later
         self._log_batch = log_batch
 
-    def run(self, conn: duckdb.DuckDBPyConnection, trigger: Trigger) -> BulkReport:
-        """Index every changed file older than now with DuckDB reads."""
+    def run(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        trigger: Trigger,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> BulkReport:
+        """Index every changed file older than now with DuckDB reads, a chunk at a time until
+        stopping() (the rest is found again by the next run)."""
         started_wall = time.time()
         t0_ns = time.time_ns()
         t0 = time.perf_counter()
@@ -143,8 +149,12 @@ class BulkLoader:
         totals: Counter[str] = Counter()
         chunk = self.chunk_files
         for i in range(0, len(found.bulk), chunk):
+            if stopping():
+                break
             totals.update(self._chunk(conn, found.bulk[i : i + chunk], (), trigger))
         for i in range(0, len(found.gone), chunk):
+            if stopping():
+                break
             totals.update(self._chunk(conn, (), found.gone[i : i + chunk], trigger))
         report = BulkReport(
             trigger=str(trigger),

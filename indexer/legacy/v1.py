@@ -119,6 +119,7 @@ class HybridIndexer(IndexerReads):
         self.db_errors = 0
         self._fatal: str | None = None
         self.running = False
+        self._interrupted = False
 
     @property
     def fatal(self) -> str | None:
@@ -156,6 +157,10 @@ class HybridIndexer(IndexerReads):
         self._worker.start()
         self.running = True
         log.info("v1 started on %s (%d handed over)", self.root, len(handed))
+
+    def interrupt(self) -> None:
+        """Have start()'s bulk phase end after the chunk it is on (see Indexer.interrupt)."""
+        self._interrupted = True
 
     def stop_intake(self) -> None:
         """Stop the watcher; the worker keeps processing what is already debounced."""
@@ -236,7 +241,7 @@ class HybridIndexer(IndexerReads):
 
     def _run_bulk(self, conn: duckdb.DuckDBPyConnection, trigger: Trigger) -> BulkReport:
         """The bulk phase, a job of the writer; its report feeds stats()."""
-        report = self._bulk.run(conn, trigger)
+        report = self._bulk.run(conn, trigger, stopping=lambda: self._interrupted)
         with self._cond:
             self._last_bulk = report
             self.bulk_files_read += report.read

@@ -201,6 +201,10 @@ class FileBatchAccumulator:
         self._lock = threading.Condition()
         self._force = False
         self._stopping = False
+        self._abandoned = False
+        """Keys added from now on are dropped (abandon()); a plain flag a signal handler sets."""
+        self.dropped = 0
+        """Keys dropped since abandon()."""
         # One place more than the batches it holds: for None, put once the sealer has ended so
         # that a consumer waiting in get_batch() returns at once, not at its timeout.
         self._queue: queue.Queue[Batch | None] = queue.Queue(self.config.max_queued_batches + 1)
@@ -225,14 +229,18 @@ class FileBatchAccumulator:
                 # Taken under the lock, so the pending dict stays in order of first sight
                 # (the oldest key is its first entry) whatever other callers do in between.
                 seen_at, event_at = self._monotonic(), self._wall()
-                for key in chunk:
+                for i, key in enumerate(chunk):
                     while (
                         len(self._pending) >= self.config.max_pending_files
                         and key.rel_path not in self._pending
                         and not self._stopping
+                        and not self._abandoned
                     ):
                         self._lock.wait(0.1)  # backpressure: the writer is behind
                         seen_at, event_at = self._monotonic(), self._wall()
+                    if self._abandoned:
+                        self.dropped += len(chunk) - i
+                        break
                     self._put(key, trigger, seen_at, event_at)
                 self._lock.notify_all()
 
@@ -305,6 +313,16 @@ class FileBatchAccumulator:
             self._lock.notify_all()
         if self._thread.ident is not None:  # never started: nothing to wait for
             self._thread.join(timeout_s)
+
+    def abandon(self) -> None:
+        """Drop every key added from now on, and release an add waiting for room: the process is
+        stopping before its catch-up is done, and the next start's reconcile finds what was not
+        committed. What is pending already stays. Only sets a flag: safe from a signal handler."""
+        self._abandoned = True
+
+    @property
+    def abandoned(self) -> bool:
+        return self._abandoned
 
     @property
     def stopping(self) -> bool:

@@ -35,6 +35,7 @@ from indexer.pipeline.read_pool import PoolConfig, ReadPool
 from indexer.pipeline.reader import ProcessorConfig
 from indexer.pipeline.reconcile_report import ReconcileReport
 from indexer.pipeline.reconciler import Reconciler, ReconcilerConfig
+from indexer.pipeline.retries import CommitRetries, one_line
 from indexer.pipeline.watch_process import WatcherProcess
 from indexer.pipeline.watcher import StorageWatcher
 from indexer.pipeline.writer import IndexWriter, WriterFailed
@@ -104,9 +105,10 @@ class UnifiedIndexerV2(IndexerReads):
         self._recent: deque[BatchResult] = deque(maxlen=500)
         self._lock = threading.Lock()
         self.batches = self.files_processed = self.db_errors = 0
-        self._failures: dict[str, int] = {}  # path -> consecutive failed commits
-        self._last_cause = ""
+        self._retries = CommitRetries(self.accumulator)
         self.running = False
+        self._interrupted = False
+        """interrupt() was called: start() ends early, and what it found is left to the next."""
 
     @property
     def fatal(self) -> str | None:
@@ -153,6 +155,9 @@ class UnifiedIndexerV2(IndexerReads):
             self.reconciler.scan_now(Trigger.STARTUP)
         finally:
             load_workers.close()  # the walk's start of them, when no load followed
+        if self._interrupted:
+            log.info("v2 start interrupted on %s: watching nothing", self.root)
+            return
         self.reconciler.start()
         for source in self.sources:
             source.start(acc.add_many)
@@ -189,6 +194,15 @@ class UnifiedIndexerV2(IndexerReads):
             pool=self._pool,
         )
 
+    def interrupt(self) -> None:
+        """Have start() end as soon as it can, for a stop (Ctrl-C, SIGTERM) that should not wait
+        for a long catch-up: a first catch-up commits no further batch, the keys found from now
+        on are dropped, and nothing more starts; stop() then commits what was pending. The next
+        start's reconcile finds what was not committed. Only sets flags: a signal handler may
+        call it."""
+        self._interrupted = True
+        self.accumulator.abandon()
+
     def stop(self, flush: bool = True, close: bool = True) -> list[PendingEntry]:
         """Stop the watcher, the sources and the reconciler loop, then flush and commit everything
         pending (or hand it back), checkpoint. Returns what was not committed: nothing with
@@ -209,6 +223,12 @@ class UnifiedIndexerV2(IndexerReads):
             self._pool.close()
             self._pool = None
         self._wait_commits(0)
+        if acc.dropped:
+            log.info(
+                "stopped before the catch-up was done: %d files found were left for the next "
+                "start's reconcile",
+                acc.dropped,
+            )
         if not flush:
             leftover += acc.drain_pending()  # retries scheduled by the last batches
         self.running = False
@@ -232,7 +252,7 @@ class UnifiedIndexerV2(IndexerReads):
                 try:
                     read = processor.read(batch)
                 except Exception as exc:  # a bug, not a file's fault: the batch waits, we go on
-                    self._retry_later(batch.entries, exc)
+                    self._retries.with_backoff(batch.entries, exc)
                     acc.done(batch)
                     continue
                 self._wait_commits(_READ_AHEAD - 1)
@@ -264,15 +284,13 @@ class UnifiedIndexerV2(IndexerReads):
         except Exception as exc:
             if len(read.entries) == 1:
                 self._count_failure(read)
-                self._retry_later(read.entries, exc)
+                self._retries.with_backoff(read.entries, exc)
                 self.accumulator.done(read.batch)
                 return
             for entry, one in zip(read.entries, read.reads, strict=True):
                 self._commit(processor, replace(read, entries=(entry,), reads=(one,)), conn)
             return
-        with self._lock:
-            for entry in read.entries:
-                self._failures.pop(entry.key.rel_path, None)
+        self._retries.committed(read.entries)
         for key, delay in result.retries:
             self.accumulator.add_later(key, delay)
         self._count(result)
@@ -314,7 +332,7 @@ class UnifiedIndexerV2(IndexerReads):
                     first_load.reader(pool, self.root, config.processor),
                     self._submit_loaded,
                     partial(acc.add_many, trigger=trigger),
-                    lambda: acc.stopping or self.fatal is not None,
+                    lambda: acc.stopping or self._interrupted or self.fatal is not None,
                     first_load.BATCH_FILES,
                     files,
                 )
@@ -359,31 +377,13 @@ class UnifiedIndexerV2(IndexerReads):
             self.db_errors += 1
             self.files_processed += len(read.entries)
 
-    def _retry_later(self, entries: Sequence[PendingEntry], exc: Exception) -> None:
-        """Read these files again after a backoff that doubles per failure (1 s to 60 s); the
-        cause is logged once per distinct message."""
-        cause = one_line(exc)
-        if cause != self._last_cause:
-            self._last_cause = cause
-            log.error("not committed, retrying with backoff: %s", cause, exc_info=exc)
-        for entry in entries:
-            with self._lock:
-                failures = self._failures.get(entry.key.rel_path, 0)
-                self._failures[entry.key.rel_path] = failures + 1
-            self.accumulator.add_later(entry.key, min(2.0**failures, 60.0), entry.trigger)
-
     def _batch_failed(self, read: ReadBatch, exc: duckdb.Error) -> None:
         assert self.writer is not None
         self._count_failure(read)
         # When the database was invalidated, the writer said why, once, and reopens it; a
         # reconcile then finds what failed meanwhile.
         if not self.writer.check_invalidated(exc):
-            cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            if cause != self._last_cause:  # a full disk fails every batch: say it once
-                self._last_cause = cause
-                log.error("batch not committed, retrying its files: %s", cause)
-            for entry in read.entries:
-                self.accumulator.add_later(entry.key, 1.0, entry.trigger)
+            self._retries.in_a_second(read.entries, exc)
         self.accumulator.done(read.batch)
 
     def _log_report(self, r: ReconcileReport) -> None:
@@ -441,9 +441,3 @@ class UnifiedIndexerV2(IndexerReads):
 
     def reconciler_findings(self, limit: int = 10) -> list[ReconcileSummary]:
         return self.reconciler.summaries(limit) if self.reconciler else []
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception's type and the first line of its message."""
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"

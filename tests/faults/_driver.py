@@ -40,27 +40,30 @@ def _hang_in_tx(batch: int, marker: str) -> None:
     processor.apply_reads = hooked  # type: ignore[assignment]
 
 
-def _hang_in_first_load(batch: int, files: int, marker: str) -> None:
+def _hang_in_first_load(batch: int, files: int, marker: str, until: str | None = None) -> None:
     """Load any first catch-up in bulk, `files` at a time, and from its batch-th commit on write
     the batch's rows and file_index rows, then hang inside the open transaction after naming its
-    files in `marker`."""
+    files in `marker`; with `until`, only the batch-th commit waits, until that file exists."""
     from indexer.pipeline import first_load
+    from indexer.pipeline.v2 import UnifiedIndexerV2
     from indexer.store.tracking import FileTracker
 
     first_load.MIN_FILES = 0  # the test's tree is small
     first_load.BATCH_FILES = files
+    # `run` too (which loads in bulk only from what its accumulator holds, 50,000 files).
+    UnifiedIndexerV2._bulk_from = lambda self: first_load.MIN_FILES  # type: ignore[method-assign]
     original = FileTracker.record_new_indexed
     calls = [0]
 
     def hooked(self: FileTracker, paths: list[str], *columns: Any) -> None:
         original(self, paths, *columns)
         calls[0] += 1
-        if calls[0] >= batch:
+        if calls[0] == batch or (calls[0] > batch and until is None):
             tmp = Path(marker + ".tmp")
             tmp.write_text(json.dumps(paths))
             os.replace(tmp, marker)
-            while True:  # inside BEGIN ... (no COMMIT): wait for SIGKILL
-                time.sleep(1)
+            while until is None or not os.path.exists(until):  # inside BEGIN ... (no COMMIT)
+                time.sleep(0.01 if until else 1)
 
     FileTracker.record_new_indexed = hooked  # type: ignore[method-assign]
 
@@ -92,7 +95,13 @@ def run_cli(spec: dict[str, Any]) -> int:
         _hang_in_tx(int(hang["batch"]), str(hang["marker"]))
     hang = spec.get("hang_in_first_load")
     if hang:
-        _hang_in_first_load(int(hang["batch"]), int(hang["files"]), str(hang["marker"]))
+        until = hang.get("until")
+        _hang_in_first_load(
+            int(hang["batch"]),
+            int(hang["files"]),
+            str(hang["marker"]),
+            None if until is None else str(until),
+        )
     options = {k: float(spec[k]) for k in ("idle_checkpoint_s", "give_up_s") if k in spec}
     if options:  # the writer's idle checkpoint and how long it reopens an invalidated database
         from indexer.pipeline.writer import IndexWriter

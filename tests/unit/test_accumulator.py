@@ -612,3 +612,33 @@ def test_stop_without_start_returns_and_drain_pending_hands_everything_over() ->
     taken = acc.drain_pending()
     assert [e.key.rel_path for e in taken] == [k.rel_path for k in keys(3) + keys(1, 10)]
     assert acc.get_batch(timeout_s=0) is None
+
+
+def test_abandon_releases_an_add_waiting_for_room_and_drops_what_comes_after() -> None:
+    """A stop during a long catch-up: the reconciler's add waits for room while nobody takes
+    batches (the writer is behind); abandon() lets it return at once with the rest dropped and
+    counted, and keeps what was pending for stop() to flush."""
+    config = AccumulatorConfig(
+        window_ms=10_000, max_files=100, max_queued_batches=1, max_pending_files=50
+    )
+    acc = started(config)
+    adding = threading.Thread(target=acc.add_many, args=(keys(1000),))
+    adding.start()
+    # Full: a batch sealed and queued, and the pending keys at their bound.
+    assert wait_until(lambda: acc.get_stats().pending_files == 50, 10)
+    assert wait_until(lambda: acc.get_stats().queue_depth == 1, 10)
+    assert adding.is_alive()  # waiting for room: no batch is taken
+    acc.abandon()
+    adding.join(10)
+    assert not adding.is_alive()
+    acc.add_many(keys(5, start=2000))
+    stopping = threading.Thread(target=acc.stop)  # it flushes: batches are taken meanwhile
+    stopping.start()
+    kept: list[str] = []
+    while stopping.is_alive() or acc.get_stats().queue_depth:
+        if (batch := acc.get_batch(timeout_s=0.05)) is not None:
+            kept.extend(e.key.rel_path for e in batch.entries)
+    stopping.join()
+    assert len(kept) >= 50 and acc.dropped >= 5
+    assert len(kept) + acc.dropped == 1005  # every key kept or counted as dropped
+    assert sorted(kept) == sorted(k.rel_path for k in keys(len(kept)))  # the first ones kept

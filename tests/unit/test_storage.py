@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from indexer.config import resolve_storage_root
 from indexer.kinds import FileKind, classify
-from indexer.storage import relative_path, resolve_storage_root
+from indexer.storage import relative_path
 
 
 @pytest.mark.parametrize(
