@@ -12,7 +12,8 @@ folders created, moved and deleted. Elsewhere it falls back to modify events.
 watchdog also passes over a folder it cannot watch (the inotify limit): on Linux the observer's
 inotify instance is one that notices each refusal, logs it once with the limit and the fix,
 counts it, and hands the folder to `on_unwatched` (the reconciler then polls it). A root that
-cannot be watched at all leaves the watcher in polling mode, trying again every minute.
+cannot be watched at all leaves the watcher in polling mode; a new observer is tried after a
+minute, less often while the limit refuses it again, at once when the limit changes.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from watchdog.observers.api import BaseObserver
 from indexer.kinds import FileKey, classify
 from indexer.listing import stored_path
 from indexer.pipeline.accumulator import Trigger
+from indexer.pipeline.inotify_watches import guard_watch_adds, watch_limit
 from indexer.scan import list_files
 from indexer.storage import relative_path
 
@@ -56,13 +58,13 @@ CLOSE_EVENT_TYPES: list[type[events.FileSystemEvent]] = [
 ]
 """inotify: a write is seen once, when its writer closes the file (IN_CLOSE_WRITE)."""
 _WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
-WATCH_LIMIT_FILE = "/proc/sys/fs/inotify/max_user_watches"
 REWATCH_AFTER_S = 60.0
-"""While a folder or the root is unwatched, a new observer is tried this often, or less often
-where starting one costs more (REWATCH_COST_SHARE)."""
+"""While a folder or the root is unwatched, a new observer is tried this often, or REWATCH_COST_SHARE
+times as long as the last one took to start if longer (250,000 folders take seconds to watch);
+past the limit, twice as long after each try refused again, up to REWATCH_MAX_S, and at once when
+the limit changes."""
 REWATCH_COST_SHARE = 20
-"""A new observer is tried no sooner than this many times as long as the last one took to start:
-past the limit, a history of 250,000 folders takes seconds to watch again."""
+REWATCH_MAX_S = 1800.0
 HOLD_KEYS = 1000
 """While more events wait in the observer's queue, up to this many keys are held and submitted
 at once (one lock and one wake-up of the sealer for a burst, not one per event)."""
@@ -126,55 +128,6 @@ def written_later(path: str) -> bool:
     return stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_size == 0
 
 
-def watch_limit() -> str:
-    """The kernel's inotify watch limit as text, or "unknown"."""
-    try:
-        with open(WATCH_LIMIT_FILE) as fh:
-            return fh.read().strip()
-    except OSError:
-        return "unknown"
-
-
-def _guard_watch_adds(observer: BaseObserver, on_refused: Callable[[bytes, OSError], None]) -> None:
-    """Make an inotify observer tell on_refused about each folder the kernel will not watch, and
-    skip adding a watch a folder already has.
-
-    watchdog swallows refusals for every folder but the root; its inotify instance is wrapped so
-    a refusal is seen before that. A folder created with its subfolders is added twice (by the
-    walk of its parent's creation, then by its own creation event), and watchdog's warning for
-    that formats every watch of the tree: a burst of new folders cost quadratic time and filled
-    the log. Other observers (other systems) are left as they are."""
-    fd = getattr(observer, "_inotify_fd", None)
-    add = getattr(fd, "add_callback", None)
-    watches = getattr(fd, "_watch_for_wd", None)
-    if fd is None or add is None or not isinstance(watches, dict):
-        return
-    added: dict[tuple[bytes, object], tuple[int, int, int]] = {}
-    """(folder, callback id) -> (watch descriptor, device, inode) of the folder watched there."""
-
-    def add_callback(path: bytes, mask: int, callback: object, id_: object) -> int:
-        try:
-            st = os.lstat(path)
-        except OSError:
-            st = None  # gone or unreadable: watchdog's own add decides
-        known = added.get((path, id_))
-        if st is not None and known is not None and known[1:] == (st.st_dev, st.st_ino):
-            watch = watches.get(known[0])  # the same folder (not one made anew at its path)
-            if watch is not None and watch.mask == mask and id_ in watch.callbacks:
-                return known[0]
-        try:
-            wd: int = add(path, mask, callback, id_)
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EMFILE):
-                on_refused(path, exc)
-            raise
-        if st is not None:
-            added[(path, id_)] = (wd, st.st_dev, st.st_ino)
-        return wd
-
-    fd.add_callback = add_callback
-
-
 class StorageWatcher(events.FileSystemEventHandler):
     """Runs a recursive watchdog observer on the root; events call submit() on its threads."""
 
@@ -218,6 +171,8 @@ class StorageWatcher(events.FileSystemEventHandler):
         self._told: set[str] = set()
         self._rewatch_at: float | None = None
         self._observer_start_s = 0.0
+        self._refused_again = 0  # new observers in a row refused at the limit
+        self._limit_refused: str | None = None  # the limit then; None if no folder is refused
 
     def start(self) -> None:
         self._stop.clear()
@@ -261,7 +216,7 @@ class StorageWatcher(events.FileSystemEventHandler):
 
     def _start_observer(self) -> BaseObserver:
         observer, self._closes = new_observer()
-        _guard_watch_adds(observer, self._refused)
+        guard_watch_adds(observer, self._refused)
         wanted = CLOSE_EVENT_TYPES if self._closes else EVENT_TYPES
         try:
             observer.schedule(self, os.fspath(self.root), recursive=True, event_filter=wanted)
@@ -287,6 +242,9 @@ class StorageWatcher(events.FileSystemEventHandler):
             self._unwatched_changed = self._stats_stale = True
             self._stats = replace(self._stats, refused_watches=self._stats.refused_watches + 1)
             rewatch_s = max(REWATCH_AFTER_S, REWATCH_COST_SHARE * self._observer_start_s)
+            if exc.errno in (errno.ENOSPC, errno.EMFILE):
+                rewatch_s = max(rewatch_s, min(REWATCH_MAX_S, rewatch_s * 2**self._refused_again))
+                self._limit_refused = self._limit_refused or watch_limit()
             self._rewatch_at = self._monotonic() + rewatch_s
             told = folder in self._told
             self._told.add(folder)
@@ -338,7 +296,11 @@ class StorageWatcher(events.FileSystemEventHandler):
     def _watch_health(self) -> None:
         while not self._stop.wait(self._health_interval_s):
             self._tell_unwatched()
-            rewatch = self._rewatch_at is not None and self._monotonic() >= self._rewatch_at
+            limit = self._limit_refused  # changed (raised): try now
+            rewatch = self._rewatch_at is not None and (
+                self._monotonic() >= self._rewatch_at
+                or (limit is not None and limit != watch_limit())
+            )
             observer = self._observer
             dead = observer is not None and not observer.is_alive()
             if dead:
@@ -351,6 +313,8 @@ class StorageWatcher(events.FileSystemEventHandler):
         with self._lock:
             before, self._unwatched, self._rewatch_at = set(self._unwatched), set(), None
             self._unwatched_changed = self._stats_stale = True
+            self._refused_again += self._limit_refused is not None
+            self._limit_refused = None
         old, self._observer = self._observer, None
         if old is not None:  # first: its watches count against the same limit
             old.stop()
@@ -366,6 +330,8 @@ class StorageWatcher(events.FileSystemEventHandler):
             self._stats = replace(self._stats, restarts=self._stats.restarts + 1)
             still = bool(self._unwatched)
         self._tell_unwatched()
+        if not still:
+            self._refused_again = 0
         if before and not still:
             self._told.clear()
             self._unwatched_said = 0  # the same count refused again later is news

@@ -202,3 +202,48 @@ def test_more_unwatched_folders_than_are_polled_one_by_one_poll_the_whole_tree(
             reconciler.stop()
     finally:
         conn.close()
+
+
+class _Clock:
+    """A monotonic clock that moves only when the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_past_the_limit_new_observers_are_tried_less_often_and_at_once_when_it_is_raised(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each new observer past the limit re-adds every watch it can (192,530 here: seconds of the
+    # watcher's CPU) and has the reconciler scan everything: once a minute, that was ~7% of a
+    # core for a history of a million files, for as long as the limit stayed.
+    from watchdog.observers import inotify_c
+
+    real_add_watch = inotify_c.inotify_add_watch
+    monkeypatch.setattr(inotify_c, "inotify_add_watch", real_add_watch)
+    limit = ["8192"]
+    monkeypatch.setattr(watcher_module, "watch_limit", lambda: limit[0])
+    refuse_watches(b"msg_nowatch")
+    (root / UNWATCHED).mkdir(parents=True)
+    clock = _Clock()
+    watcher = watcher_module.StorageWatcher(
+        root, lambda *_: None, lambda _: None, health_interval_s=0.02, monotonic=clock
+    )
+    watcher.start()
+    try:
+        assert watcher.get_stats().unwatched == (UNWATCHED,)
+        for tries, wait_s in enumerate((60, 120, 240), start=1):
+            assert watcher._rewatch_at == clock.now + wait_s  # the next try, doubled each time
+            clock.now += wait_s
+            poll(lambda n=tries: watcher.get_stats().restarts == n, 20, f"try {tries}")  # type: ignore[misc]
+        # The limit raised: a new observer at once, though the clock has not moved.
+        inotify_c.inotify_add_watch = real_add_watch
+        limit[0] = "524288"
+        poll(lambda: watcher.get_stats().restarts == 4, 20, "a try when the limit changed")
+        assert watcher.get_stats().unwatched == ()
+        assert watcher._refused_again == 0  # the next refusal waits a minute again
+    finally:
+        watcher.stop()

@@ -189,7 +189,7 @@ def test_a_folder_watched_already_is_not_added_again_but_one_made_anew_at_its_pa
 ) -> None:
     from watchdog.observers.inotify_c import InotifyConstants
 
-    from indexer.pipeline.watcher import _guard_watch_adds
+    from indexer.pipeline.inotify_watches import guard_watch_adds
 
     class Callback:  # what watchdog's inotify instance calls back
         def on_event(self, *args: object) -> None:
@@ -201,7 +201,7 @@ def test_a_folder_watched_already_is_not_added_again_but_one_made_anew_at_its_pa
     callback = Callback()
     observer, _ = new_observer()
     refused: list[bytes] = []
-    _guard_watch_adds(observer, lambda path, exc: refused.append(path))
+    guard_watch_adds(observer, lambda path, exc: refused.append(path))
     fd = getattr(observer, "_inotify_fd")  # noqa: B009  (a private attribute mypy cannot see)
     folder = tmp_path / "part"
     folder.mkdir()
