@@ -19,6 +19,7 @@ import duckdb
 
 from indexer.config import Flags, IndexerConfig, Tunables, process_env
 from indexer.engine import Engine, assemble
+from indexer.facade import IndexerStats
 from indexer.health import Health, health_notice, health_of
 from indexer.kinds import classify
 from indexer.live.host import ServiceHost
@@ -198,6 +199,10 @@ class IndexerService:
         if self._writer is None:
             raise RuntimeError("the service is not running")
         return self._writer.cursor()
+
+    def indexer_stats(self) -> IndexerStats | None:
+        """The current indexer's stats (while it starts too); None before there is one."""
+        return None if (current := self.current) is None else current.stats()
 
     def health(self) -> Health:
         """The writer's condition and the unwatched folders, now."""
@@ -406,8 +411,10 @@ def open_service(
     env: Mapping[str, str] | None = None,
     demo_rate_files_per_s: float = 60.0,
     opencode_db: Path | None = None,
+    start: bool = True,
 ) -> IndexerService:
-    """Build and start the engine; in demo mode, on a temporary root removed at stop().
+    """Build and start the engine (start=False: the caller starts it); in demo mode, started, on
+    a temporary root removed at stop().
 
     opencode_db (--opencode-db) names OpenCode's SQLite store, else $OPENCODE_DB, else the
     opencode*.db beside the storage folder. The demo writes both: JSON files under the root,
@@ -438,5 +445,6 @@ def open_service(
         return service
     flags = Flags(storage=storage_root, db=db_path, indexer=indexer, opencode_db=opencode_db)
     service = IndexerService.from_config(service_config(flags, env))
-    service.start()
+    if start:
+        service.start()
     return service

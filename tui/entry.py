@@ -12,10 +12,12 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from indexer.cli.progress import Progress
 from indexer.config import ConfigError, default_db_path, resolve_storage_root
 from indexer.live.remote import RemoteService, attach
 from indexer.snapshot import IndexerFacade
@@ -130,13 +132,20 @@ def open_engine(args: argparse.Namespace) -> IndexerFacade:
     from indexer.service import open_service
 
     try:
-        return open_service(
+        service = open_service(
             storage_root=None if demo else storage_root,
             db_path=db_path,
             indexer=args.indexer,
             demo=demo,
             opencode_db=getattr(args, "opencode_db", None),
+            start=False,
         )
+        if not service.is_running:  # a first catch-up runs inside start(): show it going
+            progress = Progress(enabled=sys.stderr.isatty())
+            with progress.meanwhile(service.indexer_stats, time.monotonic()):
+                service.start()
+            progress.done()
+        return service
     except DatabaseError:
         # The holder may be an ocindex that started its endpoint after the first look.
         remote = None if db_path is None else attach(db_path)

@@ -5,20 +5,19 @@ engine from indexer.engine. Never builds an engine's parts itself.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from indexer.cli.options import Fatal, Subparsers, add_engine_options, engine_config
+from indexer.cli.progress import Progress
 from indexer.config import ConfigError
 from indexer.engine import assemble
-from indexer.facade import IndexerStats
 from indexer.live.client import reach
 from indexer.pipeline import first_load
 from indexer.pipeline.reconciler import PARALLEL_WALK_MIN_FILES
@@ -85,7 +84,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     try:
         t0 = time.monotonic()
         progress = Progress(enabled=not args.json and sys.stderr.isatty())
-        with progress.meanwhile(indexer, t0):  # a first catch-up is loaded inside start()
+        with progress.meanwhile(indexer.stats, t0):  # a first catch-up is loaded inside start()
             indexer.start()
         deadline = t0 + args.settle_timeout
         settle(indexer, deadline, progress, t0)
@@ -170,51 +169,6 @@ def settle(indexer: Indexer, deadline: float, progress: Progress, t0: float) -> 
         time.sleep(0.1)
 
 
-class Progress:
-    """A one-line progress display on stderr, only on a terminal."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._shown = False
-
-    def show(self, stats: IndexerStats, elapsed_s: float) -> None:
-        if not self.enabled:
-            return
-        done, pending = stats.files_processed, stats.pending_files
-        rate = done / elapsed_s if elapsed_s > 0 else 0.0
-        sys.stderr.write(
-            f"\rindexing: {done:,} files done, {pending:,} pending, {rate:,.0f} files/s   "
-        )
-        sys.stderr.flush()
-        self._shown = True
-
-    @contextlib.contextmanager
-    def meanwhile(self, indexer: Indexer, t0: float) -> Iterator[None]:
-        """Show the indexer's progress from a thread of its own while the block runs, and once
-        more as it ends."""
-        if not self.enabled:
-            yield
-            return
-        stop = threading.Event()
-
-        def loop() -> None:
-            while not stop.wait(0.2):
-                self.show(indexer.stats(), time.monotonic() - t0)
-
-        thread = threading.Thread(target=loop, name="ocindex-progress", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
-            self.show(indexer.stats(), time.monotonic() - t0)
-
-    def done(self) -> None:
-        if self._shown:
-            sys.stderr.write("\n")
-
-
 def add_run(sub: Subparsers) -> None:
     p = sub.add_parser(
         "run",
@@ -263,7 +217,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, stopping)
     t0 = time.monotonic()
-    service.start()
+    progress = Progress(enabled=sys.stderr.isatty())
+    with progress.meanwhile(service.indexer_stats, t0):  # a long first catch-up shows
+        service.start()
+    progress.done()
     tcp = None if listen is None or stop.is_set() else serve_tcp_or_stop(service, listen)
     if not stop.is_set():
         logging.getLogger("ocindex").info(
