@@ -310,6 +310,16 @@ class FakeFacade:
         self._record("stop")
         self.stopped = True
 
+    # What the dashboard's entry uses of an engine it starts itself (IndexerService).
+    is_running = False
+
+    def start(self) -> None:
+        self._record("start")
+        self.is_running = True
+
+    def indexer_stats(self) -> None:
+        return None
+
 
 def frozen_clock() -> float:
     return T0 + 0.3

@@ -34,10 +34,12 @@ class FakeService:
         self.opened: list[dict[str, Any]] = []
         self.facade = FakeFacade()
 
-    def open_service(self, **kwargs: Any) -> FakeFacade:
+    def open_service(self, *, start: bool = True, **kwargs: Any) -> FakeFacade:
         self.opened.append(kwargs)
         if self.error is not None:
             raise self.error
+        if start or kwargs["demo"]:  # as the real one: the demo is started inside
+            self.facade.start()
         return self.facade
 
 
@@ -117,6 +119,8 @@ def test_an_explicit_storage_is_never_replaced_by_the_demo(
         "demo": False,
         "opencode_db": None,
     }
+    # Opened unstarted and started here, under the progress line of its first catch-up.
+    assert service.facade.is_running
 
 
 def test_the_demo_flag_wins_over_a_given_storage_and_db(
