@@ -321,10 +321,6 @@ class FileBatchAccumulator:
         self._abandoned = True
 
     @property
-    def abandoned(self) -> bool:
-        return self._abandoned
-
-    @property
     def stopping(self) -> bool:
         """True once stop() was called."""
         return self._stopping

@@ -225,8 +225,7 @@ class UnifiedIndexerV2(IndexerReads):
         self._wait_commits(0)
         if acc.dropped:
             log.info(
-                "stopped before the catch-up was done: %d files found were left for the next "
-                "start's reconcile",
+                "stopped early: %d files found were left for the next start's reconcile",
                 acc.dropped,
             )
         if not flush:
