@@ -139,6 +139,19 @@ def hash_of(data: bytes) -> str:
     return content_hash(data)
 
 
+class FakeClock:
+    """A monotonic clock that moves only when a test moves it."""
+
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 class DroppingWatcher(StorageWatcher):
     """A watcher that loses every event of a share of the paths (chosen by a hash of the path),
     as a lossy inotify would: the fault F3 injects."""

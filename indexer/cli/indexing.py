@@ -175,8 +175,9 @@ def add_run(sub: Subparsers) -> None:
         help="run the indexer headless until Ctrl-C",
         description="The headless daemon: index, watch and reconcile until Ctrl-C or SIGTERM, "
         "then flush everything pending and print one summary line (a stop during a long first "
-        "catch-up ends it after the batches in hand; the next start finishes it). v2 watches the storage "
-        "folder from a child process of its own (OCINDEX_WATCHER_PROCESS=0 keeps it in this one), "
+        "catch-up ends it after the batches in hand; the next start finishes it). v2 watches "
+        "the storage folder from a child process of its own (OCINDEX_WATCHER_PROCESS=0 keeps it "
+        "in this one), "
         f"and a tree of {PARALLEL_WALK_MIN_FILES:,} files or more is reconciled with threads "
         "sharing the walk "
         "(OCINDEX_WALK_THREADS=1 keeps it on one).",

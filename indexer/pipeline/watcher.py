@@ -59,10 +59,10 @@ CLOSE_EVENT_TYPES: list[type[events.FileSystemEvent]] = [
 """inotify: a write is seen once, when its writer closes the file (IN_CLOSE_WRITE)."""
 _WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
 REWATCH_AFTER_S = 60.0
-"""While a folder or the root is unwatched, a new observer is tried this often, or REWATCH_COST_SHARE
-times as long as the last one took to start if longer (250,000 folders take seconds to watch);
-past the limit, twice as long after each try refused again, up to REWATCH_MAX_S, and at once when
-the limit changes."""
+"""While a folder or the root is unwatched, a new observer is tried this often, or
+REWATCH_COST_SHARE times as long as the last one took to start if longer (250,000 folders take
+seconds to watch); past the limit, twice as long after each try refused again, up to
+REWATCH_MAX_S, and at once when the limit changes."""
 REWATCH_COST_SHARE = 20
 REWATCH_MAX_S = 1800.0
 HOLD_KEYS = 1000

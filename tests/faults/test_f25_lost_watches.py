@@ -38,6 +38,7 @@ from tests.faults.support import (
     status_of,
     write_now,
 )
+from tests.helpers import FakeClock
 
 UNWATCHED = "part/msg_nowatch"
 
@@ -204,16 +205,6 @@ def test_more_unwatched_folders_than_are_polled_one_by_one_poll_the_whole_tree(
         conn.close()
 
 
-class _Clock:
-    """A monotonic clock that moves only when the test moves it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_past_the_limit_new_observers_are_tried_less_often_and_at_once_when_it_is_raised(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -228,7 +219,7 @@ def test_past_the_limit_new_observers_are_tried_less_often_and_at_once_when_it_i
     monkeypatch.setattr(watcher_module, "watch_limit", lambda: limit[0])
     refuse_watches(b"msg_nowatch")
     (root / UNWATCHED).mkdir(parents=True)
-    clock = _Clock()
+    clock = FakeClock()
     watcher = watcher_module.StorageWatcher(
         root, lambda *_: None, lambda _: None, health_interval_s=0.02, monotonic=clock
     )
@@ -237,7 +228,7 @@ def test_past_the_limit_new_observers_are_tried_less_often_and_at_once_when_it_i
         assert watcher.get_stats().unwatched == (UNWATCHED,)
         for tries, wait_s in enumerate((60, 120, 240), start=1):
             assert watcher._rewatch_at == clock.now + wait_s  # the next try, doubled each time
-            clock.now += wait_s
+            clock.advance(wait_s)
             poll(lambda n=tries: watcher.get_stats().restarts == n, 20, f"try {tries}")  # type: ignore[misc]
         # The limit raised: a new observer at once, though the clock has not moved.
         inotify_c.inotify_add_watch = real_add_watch

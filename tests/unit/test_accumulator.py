@@ -19,24 +19,11 @@ from indexer.pipeline.accumulator import (
     Trigger,
     decide_seal,
 )
-from tests.helpers import key_of, wait_until
+from tests.helpers import FakeClock, key_of, wait_until
 
 
 def keys(n: int, start: int = 0) -> list[FileKey]:
     return [key_of(f"part/msg_1/prt_{i:05d}.json") for i in range(start, start + n)]
-
-
-class FakeClock:
-    """A monotonic clock that moves only when a test moves it."""
-
-    def __init__(self, now: float = 100.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def started(config: AccumulatorConfig, clock: FakeClock | None = None) -> FileBatchAccumulator:
